@@ -1,0 +1,1 @@
+"""Solver adapters and the exact graph-search referee."""

@@ -1,0 +1,62 @@
+"""PuLP adapter with PuLP's bundled COIN-OR CBC."""
+from __future__ import annotations
+
+import time
+
+import pulp
+
+from msfopt.formulations.model import (EQ, ERROR, FEASIBLE, GE, INFEASIBLE, LE, MIP, OPTIMAL,
+                                       TIMEOUT, Solution)
+
+from .base import Backend, register
+
+
+@register
+class CBCBackend(Backend):
+    name = "cbc"
+    description = "COIN-OR CBC via PuLP"
+
+    def available(self) -> bool:
+        return bool(pulp.PULP_CBC_CMD(msg=False).available())
+
+    def solve(self, mip: MIP, time_limit: float = 60.0, threads: int = 1) -> Solution:
+        t0 = time.perf_counter()
+        prob = pulp.LpProblem(mip.name.replace("/", "_") or "msfopt", pulp.LpMinimize)
+        xs = [pulp.LpVariable(f"v{k}", lowBound=v.lb, upBound=v.ub,
+                              cat=pulp.LpInteger if v.integer else pulp.LpContinuous)
+              for k, v in enumerate(mip.vars)]
+        prob += pulp.lpSum(coef * xs[k] for k, coef in mip.objective.items())
+        for i, c in enumerate(mip.constraints):
+            expr = pulp.lpSum(coef * xs[k] for k, coef in c.coeffs.items())
+            if c.sense == LE:
+                prob += expr <= c.rhs, f"c{i}"
+            elif c.sense == GE:
+                prob += expr >= c.rhs, f"c{i}"
+            else:
+                prob += expr == c.rhs, f"c{i}"
+        # integral data: an absolute gap below 1 proves optimality
+        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=float(time_limit), threads=max(1, int(threads)),
+                                   gapRel=0.0, gapAbs=0.5)
+        try:
+            prob.solve(solver)
+        except pulp.PulpSolverError as exc:  # pragma: no cover - solver binary problems
+            return Solution(ERROR, None, None, None, time.perf_counter() - t0, str(exc))
+        secs = time.perf_counter() - t0
+        st = prob.status
+        sol_status = getattr(prob, "sol_status", None)
+        if st == pulp.LpStatusInfeasible:
+            return Solution(INFEASIBLE, None, None, None, secs)
+        vals = [x.value() for x in xs]
+        have = all(v is not None for v in vals)
+        if st == pulp.LpStatusOptimal and sol_status == pulp.LpSolutionOptimal and have:
+            status = OPTIMAL
+        elif have and sol_status in (pulp.LpSolutionIntegerFeasible, pulp.LpSolutionOptimal):
+            status = FEASIBLE
+        elif st == pulp.LpStatusNotSolved or not have:
+            return Solution(TIMEOUT, None, None, None, secs, "time limit reached without a solution")
+        else:
+            return Solution(ERROR, None, None, None, secs, pulp.LpStatus.get(st, str(st)))
+        vals = [float(v) for v in vals]
+        obj = float(sum(c * round(vals[k]) for k, c in mip.objective.items()))
+        bound = obj if status == OPTIMAL else None
+        return Solution(status, vals, obj, bound, secs)

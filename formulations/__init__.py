@@ -1,0 +1,1 @@
+"""Backend-neutral integer programs over the fusion DAG."""

@@ -1,0 +1,104 @@
+"""Path-selection integer programs over the fusion DAG.
+
+One binary x_e per candidate block variant.  Flow conservation makes the chosen edges a single
+0 -> N path (out - in = 1 at node 0, -1 at node N, 0 elsewhere).  The peak RAM is a variable P with
+``P >= sum_{e out of v} ram_e x_e`` for every node v (a path leaves each node at most once, so this
+is the max over chosen edges, and tighter than one row per edge).
+
+* ``latency_program`` (P2): minimise sum w_e x_e subject to the RAM capacity
+  ``sum_{e out of v} ram_e x_e <= R`` at every node (edges with ram_e > R are fixed to 0 up front).
+  Ties: second stage minimises P with the latency fixed at its optimum.
+* ``minmax_ram_program`` (P1): minimise P subject to ``sum w_e x_e <= B``.  Ties: second stage
+  minimises the latency with P fixed at its optimum.
+
+Both are lexicographic two-stage programs (exact, no big-M weighting).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .model import EQ, GE, LE, MIP
+
+
+@dataclass
+class PathProgram:
+    kind: str                  # "latency" (P2) or "ram" (P1)
+    mip: MIP                   # first stage
+    x: dict[int, int]          # DAG edge id -> variable index
+    peak: int                  # variable index of P
+    latency: dict[int, int]    # latency expression (var -> coeff)
+    first_objective: dict[int, int]
+    second_objective: dict[int, int]
+
+    def second_stage(self, first_value: int) -> MIP:
+        """The tie-break program: the first objective bounded by its optimum."""
+        m = self.mip.copy()
+        m.name = self.mip.name + "/tiebreak"
+        m.add(self.first_objective, LE, int(first_value), "lexicographic_bound")
+        m.minimize(self.second_objective)
+        return m
+
+    def decode(self, dag, values) -> list[int]:
+        chosen = {e for e, k in self.x.items() if values[k] > 0.5}
+        path = []
+        v = 0
+        out = dag.out_edges()
+        while v != dag.n_nodes - 1:
+            nxt = [e for e in out[v] if e in chosen]
+            if len(nxt) != 1:
+                raise ValueError(f"solution is not a path at node {v}")
+            path.append(nxt[0])
+            v = int(dag.dst[nxt[0]])
+        if len(path) != len(chosen):
+            raise ValueError("solution has edges off the path (cycle-free DAG: cannot happen)")
+        return path
+
+
+def _base(dag, name: str, keep) -> tuple[MIP, dict[int, int], int]:
+    m = MIP(name)
+    x = {}
+    for e in range(dag.n_edges):
+        if keep(e):
+            x[e] = m.add_var(f"x_{int(dag.src[e])}_{int(dag.dst[e])}_{dag.mode[e]}{dag.tile[e]}_{e}",
+                             0, 1)
+    ram = dag.ram.tolist()
+    peak = m.add_var("P", 0, max(ram) if ram else 0)
+    n = dag.n_nodes
+    out = [dict() for _ in range(n)]
+    inc = [dict() for _ in range(n)]
+    for e, k in x.items():
+        out[int(dag.src[e])][k] = 1
+        inc[int(dag.dst[e])][k] = -1
+    for v in range(n):
+        rhs = 1 if v == 0 else (-1 if v == n - 1 else 0)
+        m.add({**out[v], **inc[v]}, EQ, rhs, f"flow_{v}")
+    for v in range(n - 1):
+        terms = {k: ram[e] for e, k in x.items() if dag.src[e] == v}
+        if terms:
+            row = {peak: 1}
+            row.update({k: -r for k, r in terms.items()})
+            m.add(row, GE, 0, f"peak_{v}")
+    return m, x, peak
+
+
+def latency_program(dag, metric: str, ram_cap: int) -> PathProgram:
+    ram = dag.ram.tolist()
+    w = dag.weight(metric).tolist()
+    m, x, peak = _base(dag, f"P2_min_{metric}", lambda e: ram[e] <= ram_cap)
+    for v in range(dag.n_nodes - 1):
+        terms = {k: ram[e] for e, k in x.items() if dag.src[e] == v}
+        if terms:
+            m.add(terms, LE, int(ram_cap), f"ram_capacity_{v}")
+    lat = {k: w[e] for e, k in x.items()}
+    m.minimize(lat)
+    return PathProgram("latency", m, x, peak, lat, lat, {peak: 1})
+
+
+def minmax_ram_program(dag, metric: str, budget: int | None) -> PathProgram:
+    w = dag.weight(metric).tolist()
+    m, x, peak = _base(dag, f"P1_minmax_ram_{metric}", lambda e: True)
+    lat = {k: w[e] for e, k in x.items()}
+    if budget is not None:
+        m.add(lat, LE, int(budget), f"{metric}_budget")
+    m.minimize({peak: 1})
+    return PathProgram("ram", m, x, peak, lat, {peak: 1}, lat)

@@ -1,0 +1,1 @@
+"""Generated C runtime: kernels, block executor, code generation, MCU builds."""

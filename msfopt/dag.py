@@ -1,0 +1,121 @@
+"""The fusion DAG: nodes are tensor boundaries 0..N, an edge per candidate block variant.
+
+Edge ``e`` runs layers ``src[e] .. dst[e] - 1`` and carries its RAM bytes, MACs (with
+recomputation) and estimated cycles.  Several variants (execution modes, tile sizes) of the same
+layer range are parallel edges.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import msfcnn_model
+from .ir import Network
+from .schedule import BlockSchedule, CycleModel, IO_MODES, block_schedules
+
+COST_MODELS = ("runtime", "msfcnn")
+METRICS = ("cycles", "macs")
+
+
+@dataclass
+class FusionDAG:
+    net: Network
+    cost_model: str
+    io: str
+    src: np.ndarray
+    dst: np.ndarray
+    ram: np.ndarray
+    macs: np.ndarray
+    cycles: np.ndarray
+    mode: list[str]
+    tile: list[int]
+    schedules: list[BlockSchedule | None]
+    cycle_model: CycleModel | None = None
+    build_seconds: float = 0.0
+    _out: list[list[int]] | None = field(default=None, repr=False)
+
+    @property
+    def n_nodes(self) -> int:
+        return self.net.n_layers + 1
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.src)
+
+    def weight(self, metric: str) -> np.ndarray:
+        if metric == "macs":
+            return self.macs
+        if metric == "cycles":
+            return self.cycles
+        raise ValueError(f"unknown metric {metric!r}")
+
+    def out_edges(self) -> list[list[int]]:
+        if self._out is None:
+            out: list[list[int]] = [[] for _ in range(self.n_nodes)]
+            for e, s in enumerate(self.src.tolist()):
+                out[s].append(e)
+            self._out = out
+        return self._out
+
+    def vanilla_path(self) -> list[int]:
+        """The unfused, layer-by-layer path."""
+        path = []
+        for v, edges in enumerate(self.out_edges()):
+            for e in edges:
+                if self.dst[e] == v + 1 and self.mode[e] == "unfused":
+                    path.append(e)
+                    break
+        return path
+
+    def totals(self, path: list[int]) -> dict:
+        p = np.asarray(path, dtype=np.int64)
+        return {"peak": int(self.ram[p].max()), "macs": int(self.macs[p].sum()),
+                "cycles": int(self.cycles[p].sum())}
+
+    def is_path(self, path: list[int]) -> bool:
+        v = 0
+        for e in path:
+            if self.src[e] != v:
+                return False
+            v = int(self.dst[e])
+        return v == self.n_nodes - 1
+
+    @property
+    def vanilla_macs(self) -> int:
+        return self.net.vanilla_macs
+
+
+def build_dag(net: Network, cost_model: str = "runtime", io: str = "arena",
+              cycle_model: CycleModel | None = None, modes=("hcache",), tiles=(1,),
+              max_depth: int | None = None) -> FusionDAG:
+    import time
+    t0 = time.perf_counter()
+    if cost_model not in COST_MODELS:
+        raise ValueError(f"unknown cost model {cost_model!r} (choose from {', '.join(COST_MODELS)})")
+    if io not in IO_MODES:
+        raise ValueError(f"io must be one of {', '.join(IO_MODES)}")
+    rows = []
+    if cost_model == "msfcnn":
+        # the paper's convention: network input and output never counted; latency proxy = MACs
+        io = "external"
+        for i, j, mode, ram, macs in msfcnn_model.edges(net, max_depth):
+            rows.append((i, j + 1, ram, macs, macs, mode, 1 if mode != "unfused" else 0, None))
+        cm = None
+    else:
+        cm = cycle_model or CycleModel()
+        for s in block_schedules(net, io, modes=modes, tiles=tiles, max_depth=max_depth):
+            rows.append((s.first, s.last + 1, s.ram_bytes, s.macs, cm.cycles(net, s), s.mode,
+                         s.tile, s))
+    rows.sort(key=lambda r: (r[0], r[1], r[5], r[6]))
+    dag = FusionDAG(
+        net=net, cost_model=cost_model, io=io,
+        src=np.array([r[0] for r in rows], dtype=np.int64),
+        dst=np.array([r[1] for r in rows], dtype=np.int64),
+        ram=np.array([r[2] for r in rows], dtype=np.int64),
+        macs=np.array([r[3] for r in rows], dtype=np.int64),
+        cycles=np.array([r[4] for r in rows], dtype=np.int64),
+        mode=[r[5] for r in rows], tile=[r[6] for r in rows],
+        schedules=[r[7] for r in rows], cycle_model=cm)
+    dag.build_seconds = time.perf_counter() - t0
+    return dag

@@ -1,0 +1,815 @@
+"""Import an int8 TensorFlow Lite model into the msfopt IR.
+
+The flatbuffer is read with the generated reader of the PyPI ``tflite`` package.
+
+Supported (single subgraph, one input, one output, batch 1, int8 activations):
+
+* CONV_2D (also grouped), DEPTHWISE_CONV_2D (depth multiplier 1), FULLY_CONNECTED, ADD (same
+  shapes, no broadcasting), MAX_POOL_2D, AVERAGE_POOL_2D, MEAN over H and W.  Per-tensor or
+  per-channel int8 weights, int32 bias, fused activation NONE / RELU / RELU6, dilation 1.
+  SAME padding is made explicit exactly as TFLite computes it
+  (total = max((out - 1) * s + k - in, 0), top/left = total // 2, the rest at the bottom/right).
+* PAD / PADV2 (pad value = the zero point, i.e. real 0, and the same quantisation on both sides)
+  are folded into the following CONV_2D / DEPTHWISE_CONV_2D / pool as asymmetric padding.  Into an
+  AVERAGE_POOL_2D it becomes ``count_include_pad=True`` (the pool itself must then be unpadded);
+  into a MAX_POOL_2D only when its input is the output of a RELU/RELU6 layer (then padding with
+  real 0 equals ignoring the pads).  All-zero PAD ops are dropped wherever they are.
+* An AVERAGE_POOL_2D whose window covers the whole (unpadded) input and MEAN over H, W become
+  ``GAP``.
+* RESHAPE feeding FULLY_CONNECTED (the dense layer reads the HWC-flattened tensor, which is what
+  TFLite's row-major reshape of NHWC gives), at the tail, or not changing H, W, C: an alias.
+* SOFTMAX at the tail: recorded on the network (``net.tail_softmax``), not a layer.
+* QUANTIZE at the input / DEQUANTIZE (or QUANTIZE) at the output: recorded, not layers.
+
+Everything the network needs beyond the IR fields is recorded as extra attributes of the returned
+:class:`~msfopt.ir.Network` (plain instance attributes; ``dataclasses.replace`` /
+``ir.with_layers`` do not carry them over):
+
+* ``net.tail_softmax`` (bool), ``net.softmax_beta`` (float or None),
+  ``net.softmax_quant`` (the softmax output's :class:`~msfopt.ir.Quant` or None);
+* ``net.tflite`` (dict): ``ops`` (TFLite op name per IR layer, e.g. ``"AVERAGE_POOL_2D"`` vs
+  ``"MEAN"`` for a GAP, since TFLM rounds them differently), ``op_index`` (TFLite operator index
+  per layer), ``input_dtype`` / ``output_dtype`` (``"int8"`` unless a QUANTIZE / DEQUANTIZE sits
+  at an edge), ``output_shape`` (TFLite shape of the model output), ``output_quant`` (its Quant,
+  if quantised), ``folded`` (indices of the PAD / RESHAPE / QUANTIZE / DEQUANTIZE / SOFTMAX ops
+  that became no layer), ``zero_weight_scales`` ({layer: count} of weight channels whose scale
+  0 was replaced by the smallest normal float32, see below).
+
+Dead weight channels quantised with scale 0 (MCUNet has them; TFLite then uses multiplier 0 and
+the channel outputs its zero point) get the smallest normal float32 as scale, because the IR wants
+positive scales; the fixed-point result is the same (the multiplier underflows to 0) and so are
+the real values (~0).
+
+Fixed-point requantisation data are not stored in the IR: :func:`tflite_requant` computes them
+from the IR's quantisation parameters the way TFLite / TFLM do (for CONV, DW, DENSE and ADD).
+
+Anything else raises :class:`msfopt.importers.UnsupportedModelError` with a single line naming
+every offending operator (index and op type); unreadable / truncated files raise the same error.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from msfopt import ir
+from msfopt.importers import UnsupportedModelError
+
+# TFLite TensorType values (schema.fbs)
+_FLOAT32, _INT32, _UINT8, _INT64, _INT16, _INT8 = 0, 2, 3, 4, 7, 9
+_TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
+               6: "bool", 7: "int16", 9: "int8", 10: "float64", 16: "uint32", 17: "int4"}
+_NP_TYPES = {_FLOAT32: np.float32, _INT32: np.int32, _UINT8: np.uint8, _INT64: np.int64,
+             _INT16: np.int16, _INT8: np.int8}
+# ActivationFunctionType
+_ACTS = {0: "none", 1: "relu", 3: "relu6"}
+_ACT_NAMES = {2: "RELU_N1_TO_1", 4: "TANH", 5: "SIGN_BIT"}
+# Padding
+_SAME, _VALID = 0, 1
+
+_LAYER_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MAX_POOL_2D",
+              "AVERAGE_POOL_2D", "MEAN"}
+_PLUMBING = {"PAD", "PADV2", "RESHAPE", "SOFTMAX", "QUANTIZE", "DEQUANTIZE"}
+SUPPORTED_OPS = tuple(sorted(_LAYER_OPS | _PLUMBING))
+
+
+# ------------------------------------------------------------------------------------------------
+# reading the flatbuffer into plain Python data
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class _T:
+    name: str
+    shape: tuple[int, ...]
+    type: int
+    buffer: int
+    scale: np.ndarray | None
+    zero_point: np.ndarray | None
+    qdim: int
+    dynamic: bool
+
+
+@dataclass
+class _Op:
+    index: int
+    name: str
+    inputs: list[int]
+    outputs: list[int]
+    opt: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Model:
+    tensors: list[_T]
+    ops: list[_Op]
+    inputs: list[int]
+    outputs: list[int]
+    n_subgraphs: int
+    data: list[bytes | None]  # buffer index -> bytes (None: empty)
+
+
+def _opcode_name(oc) -> str:
+    from tflite.utils import BUILTIN_OPCODE2NAME
+    code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
+    name = BUILTIN_OPCODE2NAME.get(code, f"BUILTIN_{code}")
+    if name == "CUSTOM":
+        cc = oc.CustomCode()
+        if cc:
+            name = f"CUSTOM({cc.decode('utf-8', 'replace')})"
+    return name
+
+
+def _options(name: str, op) -> dict:
+    import tflite
+    table = op.BuiltinOptions()
+    cls = {"CONV_2D": tflite.Conv2DOptions, "DEPTHWISE_CONV_2D": tflite.DepthwiseConv2DOptions,
+           "FULLY_CONNECTED": tflite.FullyConnectedOptions, "ADD": tflite.AddOptions,
+           "MAX_POOL_2D": tflite.Pool2DOptions, "AVERAGE_POOL_2D": tflite.Pool2DOptions,
+           "MEAN": tflite.ReducerOptions, "SOFTMAX": tflite.SoftmaxOptions}.get(name)
+    if cls is None or table is None:
+        return {}
+    o = cls()
+    o.Init(table.Bytes, table.Pos)
+    d: dict = {}
+    if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        d = dict(padding=o.Padding(), stride=(o.StrideH(), o.StrideW()),
+                 dilation=(o.DilationHFactor(), o.DilationWFactor()),
+                 act=o.FusedActivationFunction())
+        if name == "DEPTHWISE_CONV_2D":
+            d["depth_multiplier"] = o.DepthMultiplier()
+    elif name in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        d = dict(padding=o.Padding(), stride=(o.StrideH(), o.StrideW()),
+                 filter=(o.FilterHeight(), o.FilterWidth()), act=o.FusedActivationFunction())
+    elif name == "FULLY_CONNECTED":
+        d = dict(act=o.FusedActivationFunction(), weights_format=o.WeightsFormat())
+    elif name == "ADD":
+        d = dict(act=o.FusedActivationFunction())
+    elif name == "MEAN":
+        d = dict(keep_dims=bool(o.KeepDims()))
+    elif name == "SOFTMAX":
+        d = dict(beta=float(o.Beta()))
+    d["_present"] = True
+    return d
+
+
+def _read(buf: bytes) -> _Model:
+    import tflite
+    if len(buf) < 8 or not tflite.Model.ModelBufferHasIdentifier(buf, 0):
+        raise ValueError("no TFL3 file identifier")
+    m = tflite.Model.GetRootAs(buf, 0)
+    n_sub = m.SubgraphsLength()
+    if n_sub < 1:
+        raise ValueError("no subgraph")
+    g = m.Subgraphs(0)
+    tensors = []
+    for i in range(g.TensorsLength()):
+        t = g.Tensors(i)
+        shape = tuple(int(x) for x in t.ShapeAsNumpy()) if not t.ShapeIsNone() else ()
+        sig = tuple(int(x) for x in t.ShapeSignatureAsNumpy()) if not t.ShapeSignatureIsNone() \
+            else ()
+        dynamic = any(x < 0 for x in sig[1:])
+        q = t.Quantization()
+        scale = zp = None
+        qdim = 0
+        if q is not None and not q.ScaleIsNone() and q.ScaleLength() > 0:
+            scale = np.array(q.ScaleAsNumpy(), dtype=np.float64)  # float32 -> exact double
+            zp = (np.array(q.ZeroPointAsNumpy(), dtype=np.int64) if not q.ZeroPointIsNone()
+                  else np.zeros(len(scale), np.int64))
+            qdim = int(q.QuantizedDimension())
+        name = t.Name()
+        tensors.append(_T(name.decode("utf-8", "replace") if name else f"t{i}", shape,
+                          int(t.Type()), int(t.Buffer()), scale, zp, qdim, dynamic))
+    ops = []
+    for i in range(g.OperatorsLength()):
+        op = g.Operators(i)
+        oc_index = op.OpcodeIndex()
+        if oc_index >= m.OperatorCodesLength():
+            raise ValueError(f"operator {i} has an invalid opcode index")
+        name = _opcode_name(m.OperatorCodes(oc_index))
+        ins = [int(x) for x in op.InputsAsNumpy()] if not op.InputsIsNone() else []
+        outs = [int(x) for x in op.OutputsAsNumpy()] if not op.OutputsIsNone() else []
+        for t in ins + outs:
+            if t >= len(tensors) or t < -1:
+                raise ValueError(f"operator {i} refers to tensor {t} which does not exist")
+        ops.append(_Op(i, name, ins, outs, _options(name, op)))
+    data: list[bytes | None] = []
+    for i in range(m.BuffersLength()):
+        b = m.Buffers(i)
+        off, size = int(b.Offset()), int(b.Size())
+        if off > 1:  # data stored after the flatbuffer (models over 2 GB)
+            if off + size > len(buf):
+                raise ValueError(f"buffer {i} extends past the end of the file")
+            data.append(bytes(buf[off:off + size]))
+        elif not b.DataIsNone() and b.DataLength() > 0:
+            arr = b.DataAsNumpy()
+            data.append(arr.tobytes())
+        else:
+            data.append(None)
+    for t in tensors:
+        if t.buffer >= len(data) and t.buffer != 0:
+            raise ValueError(f"tensor {t.name!r} refers to a missing buffer")
+    ins = [int(x) for x in g.InputsAsNumpy()] if not g.InputsIsNone() else []
+    outs = [int(x) for x in g.OutputsAsNumpy()] if not g.OutputsIsNone() else []
+    for t in ins + outs:
+        if not 0 <= t < len(tensors):
+            raise ValueError(f"graph input/output tensor {t} does not exist")
+    return _Model(tensors, ops, ins, outs, n_sub, data)
+
+
+# ------------------------------------------------------------------------------------------------
+# conversion
+# ------------------------------------------------------------------------------------------------
+
+class _Skip(Exception):
+    """An operator cannot be imported; the message is the reason (collected, raised at the end)."""
+
+
+def _hwc(shape: tuple[int, ...]) -> tuple[int, int, int] | None:
+    if len(shape) == 4 and shape[0] == 1:
+        return (shape[1], shape[2], shape[3])
+    if len(shape) == 2 and shape[0] == 1:
+        return (1, 1, shape[1])
+    if len(shape) == 1:
+        return (1, 1, shape[0])
+    return None
+
+
+def _same_pad(size: int, k: int, s: int, out: int) -> tuple[int, int]:
+    total = max((out - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def _quant_equal(a: _T, b: _T) -> bool:
+    if a.scale is None or b.scale is None:
+        return False
+    return (len(a.scale) == len(b.scale) and np.array_equal(a.scale, b.scale)
+            and np.array_equal(a.zero_point, b.zero_point))
+
+
+class _Converter:
+    def __init__(self, model: _Model, name: str, source: str):
+        self.m = model
+        self.name = name
+        self.source = source
+        self.problems: list[str] = []
+        self.layers: list[ir.Layer] = []
+        self.tquant: list[ir.Quant | None] = []
+        self.layer_ops: list[str] = []
+        self.layer_op_index: list[int] = []
+        self.folded: list[int] = []
+        self.zero_scales: dict[int, int] = {}  # IR layer -> number of zero weight scales patched
+        self.failed: set[int] = set()  # TFLite tensors whose producer could not be imported
+        # TFLite tensor -> (IR tensor id, pending explicit padding (t, l, b, r), padded by op)
+        self.alias: dict[int, tuple[int, tuple[int, int, int, int], int | None]] = {}
+        self.consumers: dict[int, list[int]] = {}
+        for op in model.ops:
+            for t in op.inputs:
+                if t >= 0:
+                    self.consumers.setdefault(t, []).append(op.index)
+        self.softmax: _Op | None = None
+        self.softmax_in: int | None = None
+        self.input_dtype = "int8"
+        self.output_dtype = "int8"
+        self.input_t: int | None = None
+        self.out_edge_op: _Op | None = None
+
+    # -- helpers -------------------------------------------------------------------------------
+    def T(self, t: int) -> _T:
+        return self.m.tensors[t]
+
+    def const(self, t: int, what: str) -> np.ndarray:
+        if t < 0:
+            raise _Skip(f"missing {what}")
+        tt = self.T(t)
+        raw = self.m.data[tt.buffer] if tt.buffer < len(self.m.data) else None
+        if raw is None:
+            raise _Skip(f"{what} is not a constant")
+        if tt.type not in _NP_TYPES:
+            raise _Skip(f"{what} has type {_TYPE_NAMES.get(tt.type, tt.type)}")
+        dt = np.dtype(_NP_TYPES[tt.type]).newbyteorder("<")
+        n = int(np.prod(tt.shape)) if tt.shape else 1
+        if len(raw) != n * dt.itemsize:
+            raise _Skip(f"{what} holds {len(raw)} bytes, expected {n * dt.itemsize} "
+                        "(truncated or corrupt file)")
+        return np.frombuffer(raw, dtype=dt).astype(dt.newbyteorder("="), copy=True).reshape(
+            tt.shape)
+
+    def quant(self, t: int, what: str, ir_axis: int | None = None,
+              weights: bool = False) -> ir.Quant:
+        tt = self.T(t)
+        if tt.scale is None:
+            raise _Skip(f"{what} is not quantised")
+        scale = tt.scale
+        if weights and (scale == 0.0).any():
+            # Dead channels: the converter writes scale 0 (TFLite then uses multiplier 0, so the
+            # channel outputs the zero point).  The IR wants positive scales: the smallest normal
+            # float32 gives the same fixed-point result (shift < -31 -> multiplier 0) and the
+            # same real values (~0).
+            scale = np.where(scale == 0.0, float(np.finfo(np.float32).tiny), scale)
+            self.zero_scales[len(self.layers)] = int((tt.scale == 0.0).sum())
+        try:
+            return ir.Quant.of(scale, tt.zero_point, ir_axis if len(scale) > 1 else None)
+        except ir.IRError as e:
+            raise _Skip(f"{what}: {e}") from None
+
+    def act_tensor(self, t: int, what: str) -> _T:
+        tt = self.T(t)
+        if tt.type != _INT8:
+            raise _Skip(f"{what} is {_TYPE_NAMES.get(tt.type, tt.type)}, not int8")
+        if tt.dynamic:
+            raise _Skip(f"{what} has a dynamic shape")
+        if tt.scale is None:
+            raise _Skip(f"{what} is not quantised")
+        if len(tt.scale) != 1:
+            raise _Skip(f"{what} is quantised per channel")
+        if _hwc(tt.shape) is None:
+            raise _Skip(f"{what} has shape {list(tt.shape)} (need batch 1, NHWC or N x C)")
+        return tt
+
+    def get(self, t: int, what: str, allow_pad: bool = False):
+        if t < 0 or t not in self.alias:
+            raise _Skip(f"{what} (tensor {t}) is not an int8 activation produced earlier")
+        ir_id, pad, pad_op = self.alias[t]
+        if any(pad) and not allow_pad:
+            raise _Skip(f"{what} comes from PAD op {pad_op}, which only folds into a conv or pool")
+        return ir_id, pad, pad_op
+
+    def act(self, opt: dict) -> str:
+        a = opt.get("act", 0)
+        if a not in _ACTS:
+            raise _Skip(f"fused activation {_ACT_NAMES.get(a, a)}")
+        return _ACTS[a]
+
+    def shape_of(self, ir_id: int) -> tuple[int, int, int]:
+        return self.tquant_shape[ir_id]
+
+    def add_layer(self, op: _Op, layer: ir.Layer, out_q: ir.Quant):
+        layer.name = f"{op.index}_{op.name.lower()}"
+        self.layers.append(layer)
+        self.tquant.append(out_q)
+        self.tquant_shape.append(tuple(layer.out_shape))
+        self.layer_ops.append(op.name)
+        self.layer_op_index.append(op.index)
+        self.alias[op.outputs[0]] = (len(self.layers), (0, 0, 0, 0), None)
+
+    def check_out(self, op: _Op, layer: ir.Layer):
+        if len(op.outputs) != 1:
+            raise _Skip(f"{len(op.outputs)} outputs")
+        ot = self.act_tensor(op.outputs[0], "output")
+        exp = _hwc(ot.shape)
+        if tuple(layer.out_shape) != exp:
+            raise _Skip(f"output shape {list(ot.shape)} does not match the computed "
+                        f"{list(layer.out_shape)}")
+        return self.quant(op.outputs[0], "output")
+
+    # -- per-op converters ----------------------------------------------------------------------
+    def window(self, op: _Op):
+        o = op.opt
+        if not o.get("_present"):
+            raise _Skip("options missing")
+        is_conv = op.name in ("CONV_2D", "DEPTHWISE_CONV_2D")
+        src, epad, pad_op = self.get(op.inputs[0], "input", allow_pad=True)
+        it = self.act_tensor(op.inputs[0], "input")
+        ih, iw, ic = self.shape_of(src)
+        ph, pw = ih + epad[0] + epad[2], iw + epad[1] + epad[3]  # what TFLite sees
+        if _hwc(it.shape) != (ph, pw, ic):
+            raise _Skip(f"input shape {list(it.shape)} inconsistent with the graph")
+        sh, sw = o["stride"]
+        if min(sh, sw) < 1:
+            raise _Skip("stride < 1")
+        act = self.act(o)
+        weight = bias = w_q = None
+        groups = 1
+        if is_conv:
+            if tuple(o["dilation"]) != (1, 1):
+                raise _Skip(f"dilation {tuple(o['dilation'])}")
+            if len(op.inputs) < 2:
+                raise _Skip("no filter")
+            wt = self.T(op.inputs[1])
+            if wt.type != _INT8:
+                raise _Skip(f"filter is {_TYPE_NAMES.get(wt.type, wt.type)}, not int8")
+            w = self.const(op.inputs[1], "filter")
+            if w.ndim != 4:
+                raise _Skip(f"filter shape {list(w.shape)}")
+            if op.name == "CONV_2D":
+                cout, kh, kw, wcin = w.shape
+                if wcin < 1 or ic % wcin or cout % (ic // wcin):
+                    raise _Skip(f"filter input depth {wcin} does not divide input depth {ic}")
+                groups = ic // wcin
+                weight = w
+                if wt.scale is not None and len(wt.scale) > 1 and wt.qdim != 0:
+                    raise _Skip(f"filter quantised along axis {wt.qdim}")
+                op_kind = ir.CONV
+            else:
+                one, kh, kw, cout = w.shape
+                if one != 1 or cout != ic:
+                    raise _Skip(f"depth multiplier {cout // max(ic, 1)} (only 1 is supported)")
+                weight = np.ascontiguousarray(w.transpose(3, 1, 2, 0))
+                if wt.scale is not None and len(wt.scale) > 1 and wt.qdim != 3:
+                    raise _Skip(f"filter quantised along axis {wt.qdim}")
+                op_kind = ir.DW
+            w_q = self.quant(op.inputs[1], "filter", ir_axis=0, weights=True)
+            if w_q.per_channel and len(w_q.scale) != cout:
+                raise _Skip("filter scale count differs from the output depth")
+            bias = self.bias(op, cout)
+        else:
+            kh, kw = o["filter"]
+            op_kind = ir.MAXPOOL if op.name == "MAX_POOL_2D" else ir.AVGPOOL
+            cout = ic
+        if min(kh, kw) < 1:
+            raise _Skip(f"kernel {kh}x{kw}")
+        ot = self.act_tensor(op.outputs[0], "output")
+        oh, ow, _ = _hwc(ot.shape)
+        if o["padding"] == _SAME:
+            st, sb = _same_pad(ph, kh, sh, oh)
+            sl, sr = _same_pad(pw, kw, sw, ow)
+        elif o["padding"] == _VALID:
+            st = sb = sl = sr = 0
+        else:
+            raise _Skip(f"padding mode {o['padding']}")
+        same = (st, sl, sb, sr)
+        pad = tuple(e + s for e, s in zip(epad, same))
+        count_include_pad = False
+        if any(epad):
+            if op_kind == ir.AVGPOOL:
+                if any(same):
+                    raise _Skip(f"explicit PAD op {pad_op} before a SAME-padded average pool")
+                count_include_pad = True
+            elif op_kind == ir.MAXPOOL:
+                if src == 0 or self.layers[src - 1].act == "none":
+                    raise _Skip(f"explicit PAD op {pad_op} before a max pool whose input is not "
+                                "ReLU-clamped")
+        if pad[0] >= kh or pad[2] >= kh or pad[1] >= kw or pad[3] >= kw:
+            raise _Skip(f"padding {pad} not smaller than the {kh}x{kw} kernel")
+        # a window over the whole unpadded input -> global average pooling
+        if (op_kind == ir.AVGPOOL and not any(pad) and (kh, kw) == (ih, iw)
+                and (oh, ow) == (1, 1)):
+            layer = ir.Layer(op=ir.GAP, in_shape=(ih, iw, ic), out_shape=(1, 1, ic), act=act,
+                             src=src)
+        else:
+            layer = ir.window_layer(op_kind, (ih, iw, ic), cout, (kh, kw), (sh, sw), pad,
+                                    groups=groups if op_kind == ir.CONV else None, act=act,
+                                    count_include_pad=count_include_pad)
+            layer.src = src
+            layer.weight, layer.bias, layer.w_quant = weight, bias, w_q
+        out_q = self.check_out(op, layer)
+        self.add_layer(op, layer, out_q)
+
+    def bias(self, op: _Op, cout: int) -> np.ndarray:
+        if len(op.inputs) < 3 or op.inputs[2] < 0:
+            return np.zeros(cout, np.int32)
+        bt = self.T(op.inputs[2])
+        if bt.type != _INT32:
+            raise _Skip(f"bias is {_TYPE_NAMES.get(bt.type, bt.type)}, not int32")
+        b = self.const(op.inputs[2], "bias").reshape(-1)
+        if b.shape != (cout,):
+            raise _Skip(f"bias has {b.size} values for {cout} outputs")
+        return b.astype(np.int32)
+
+    def dense(self, op: _Op):
+        o = op.opt
+        if not o.get("_present"):
+            raise _Skip("options missing")
+        if o.get("weights_format", 0) != 0:
+            raise _Skip("shuffled weights format")
+        src, _, _ = self.get(op.inputs[0], "input")
+        self.act_tensor(op.inputs[0], "input")
+        h, w, c = self.shape_of(src)
+        wt = self.T(op.inputs[1]) if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+        if wt is None or wt.type != _INT8:
+            raise _Skip("weights are not int8")
+        wgt = self.const(op.inputs[1], "weights")
+        if wgt.ndim != 2 or wgt.shape[1] != h * w * c:
+            raise _Skip(f"weights shape {list(wgt.shape)} for an input of {h * w * c} values")
+        cout = wgt.shape[0]
+        w_q = self.quant(op.inputs[1], "weights", ir_axis=0, weights=True)
+        if w_q.per_channel and len(w_q.scale) != cout:
+            raise _Skip("weight scale count differs from the output size")
+        layer = ir.Layer(op=ir.DENSE, in_shape=(h, w, c), out_shape=(1, 1, cout),
+                         act=self.act(o), src=src, weight=np.ascontiguousarray(wgt),
+                         bias=self.bias(op, cout), w_quant=w_q)
+        out_q = self.check_out(op, layer)
+        self.add_layer(op, layer, out_q)
+
+    def add(self, op: _Op):
+        if not op.opt.get("_present"):
+            raise _Skip("options missing")
+        if len(op.inputs) != 2:
+            raise _Skip(f"{len(op.inputs)} inputs")
+        a, _, _ = self.get(op.inputs[0], "first input")
+        b, _, _ = self.get(op.inputs[1], "second input")
+        for t, what in ((op.inputs[0], "first input"), (op.inputs[1], "second input")):
+            self.act_tensor(t, what)
+        sa, sb = self.shape_of(a), self.shape_of(b)
+        if sa != sb:
+            raise _Skip(f"broadcasting add of {list(sa)} and {list(sb)}")
+        # src: the main path (the most recent tensor), src2: the skip tensor (the older one)
+        src, src2 = (a, b) if a >= b else (b, a)
+        layer = ir.Layer(op=ir.ADD, in_shape=sa, out_shape=sa, act=self.act(op.opt), src=src,
+                         src2=src2)
+        out_q = self.check_out(op, layer)
+        self.add_layer(op, layer, out_q)
+
+    def mean(self, op: _Op):
+        src, _, _ = self.get(op.inputs[0], "input")
+        it = self.act_tensor(op.inputs[0], "input")
+        if len(it.shape) != 4:
+            raise _Skip("input is not 4-D")
+        axes = sorted({int(x) % 4 for x in np.atleast_1d(self.const(op.inputs[1], "axes"))})
+        if axes != [1, 2]:
+            raise _Skip(f"mean over axes {axes} (only over H and W)")
+        h, w, c = self.shape_of(src)
+        layer = ir.Layer(op=ir.GAP, in_shape=(h, w, c), out_shape=(1, 1, c), src=src)
+        out_q = self.check_out(op, layer)
+        self.add_layer(op, layer, out_q)
+
+    def pad(self, op: _Op):
+        src, epad, _ = self.get(op.inputs[0], "input", allow_pad=True)
+        it = self.act_tensor(op.inputs[0], "input")
+        ot = self.act_tensor(op.outputs[0], "output")
+        p = self.const(op.inputs[1], "paddings")
+        if p.shape != (len(it.shape), 2) or len(it.shape) != 4:
+            raise _Skip(f"paddings of shape {list(p.shape)} for a {len(it.shape)}-D input")
+        if p[0].any() or p[3].any() or (p < 0).any():
+            raise _Skip("padding of the batch or channel axis")
+        if not _quant_equal(it, ot):
+            raise _Skip("input and output quantisation differ")
+        if op.name == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
+            v = self.const(op.inputs[2], "pad value").reshape(-1)
+            if v.size != 1 or int(v[0]) != int(ot.zero_point[0]):
+                raise _Skip("pad value is not the zero point")
+        new = (epad[0] + int(p[1, 0]), epad[1] + int(p[2, 0]),
+               epad[2] + int(p[1, 1]), epad[3] + int(p[2, 1]))
+        h, w, c = self.shape_of(src)
+        if _hwc(ot.shape) != (h + new[0] + new[2], w + new[1] + new[3], c):
+            raise _Skip("output shape inconsistent with the paddings")
+        if any(new):
+            for ci in self.consumers.get(op.outputs[0], []):
+                if self.m.ops[ci].name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D",
+                                               "AVERAGE_POOL_2D", "PAD", "PADV2"):
+                    raise _Skip(f"non-zero padding feeds {self.m.ops[ci].name} op {ci}, "
+                                "which cannot absorb it")
+            if op.outputs[0] in self.m.outputs:
+                raise _Skip("padded tensor is the model output")
+        self.alias[op.outputs[0]] = (src, new, op.index)
+        self.folded.append(op.index)
+
+    def reshape(self, op: _Op):
+        src, _, _ = self.get(op.inputs[0], "input")
+        it = self.act_tensor(op.inputs[0], "input")
+        out = op.outputs[0]
+        ot = self.T(out)
+        if ot.type != _INT8 or ot.dynamic or not ot.shape:
+            raise _Skip("output is not a static int8 tensor")
+        if int(np.prod(ot.shape)) != int(np.prod(it.shape)):
+            raise _Skip("element count changes")
+        if ot.scale is None or not _quant_equal(it, ot):
+            raise _Skip("input and output quantisation differ")
+        cons = [self.m.ops[c].name for c in self.consumers.get(out, [])]
+        ok = (_hwc(ot.shape) == self.shape_of(src)
+              or (cons and all(c in ("FULLY_CONNECTED", "RESHAPE") for c in cons))
+              or all(c in ("SOFTMAX", "DEQUANTIZE", "QUANTIZE") for c in cons)
+              and (self.shape_of(src)[:2] == (1, 1) or not cons))
+        if not ok:
+            raise _Skip(f"reshape {list(it.shape)} -> {list(ot.shape)} feeding "
+                        f"{', '.join(cons) or 'the output'}")
+        self.alias[out] = (src, (0, 0, 0, 0), None)
+        self.folded.append(op.index)
+
+    def softmax_op(self, op: _Op):
+        src, _, _ = self.get(op.inputs[0], "input")
+        self.act_tensor(op.inputs[0], "input")
+        ot = self.act_tensor(op.outputs[0], "output")
+        if self.softmax is not None:
+            raise _Skip(f"second softmax (first is op {self.softmax.index})")
+        self.softmax, self.softmax_in = op, src
+        self.alias[op.outputs[0]] = (src, (0, 0, 0, 0), None)
+        self.softmax_quant = self.quant(op.outputs[0], "output")
+        self.folded.append(op.index)
+        _ = ot
+
+    def quantize(self, op: _Op):
+        t_in, t_out = op.inputs[0], op.outputs[0]
+        if t_in == self.input_t and t_in not in self.alias:
+            self.act_tensor(t_out, "output")
+            self.input_dtype = _TYPE_NAMES.get(self.T(t_in).type, str(self.T(t_in).type))
+            self.alias[t_out] = (0, (0, 0, 0, 0), None)
+            self.input_quant_t = t_out
+        elif t_out in self.m.outputs:
+            src, _, _ = self.get(t_in, "input")
+            self.out_edge_op = op
+            self.output_dtype = _TYPE_NAMES.get(self.T(t_out).type, str(self.T(t_out).type))
+            self.alias[t_out] = (src, (0, 0, 0, 0), None)
+        else:
+            raise _Skip("requantisation inside the network")
+        self.folded.append(op.index)
+
+    def dequantize(self, op: _Op):
+        t_in, t_out = op.inputs[0], op.outputs[0]
+        if t_out not in self.m.outputs:
+            raise _Skip("dequantisation inside the network (float or fp16 weights?)")
+        src, _, _ = self.get(t_in, "input")
+        self.out_edge_op = op
+        self.output_dtype = _TYPE_NAMES.get(self.T(t_out).type, str(self.T(t_out).type))
+        self.alias[t_out] = (src, (0, 0, 0, 0), None)
+        self.folded.append(op.index)
+
+    # -- driver ---------------------------------------------------------------------------------
+    def run(self) -> ir.Network:
+        m = self.m
+        graph_problems = []
+        if m.n_subgraphs != 1:
+            graph_problems.append(f"{m.n_subgraphs} subgraphs (only 1 supported)")
+        if len(m.inputs) != 1 or len(m.outputs) != 1:
+            graph_problems.append(f"{len(m.inputs)} inputs and {len(m.outputs)} outputs "
+                                  "(need 1 and 1)")
+        if not m.ops:
+            graph_problems.append("no operators")
+        if graph_problems:
+            self.fail(graph_problems)
+        self.input_t = m.inputs[0]
+        self.tquant_shape: list[tuple[int, int, int]] = []
+        self.input_quant_t = None
+        it = self.T(self.input_t)
+        if it.type == _INT8:
+            try:
+                self.act_tensor(self.input_t, "input")
+                self.alias[self.input_t] = (0, (0, 0, 0, 0), None)
+                self.input_quant_t = self.input_t
+            except _Skip as e:
+                self.fail([f"model input: {e}"])
+        elif not any(op.name == "QUANTIZE" and op.inputs and op.inputs[0] == self.input_t
+                     for op in m.ops):
+            self.fail([f"model input is {_TYPE_NAMES.get(it.type, it.type)} and not quantised "
+                       "by a QUANTIZE op"])
+        handlers = {"CONV_2D": self.window, "DEPTHWISE_CONV_2D": self.window,
+                    "MAX_POOL_2D": self.window, "AVERAGE_POOL_2D": self.window,
+                    "FULLY_CONNECTED": self.dense, "ADD": self.add, "MEAN": self.mean,
+                    "PAD": self.pad, "PADV2": self.pad, "RESHAPE": self.reshape,
+                    "SOFTMAX": self.softmax_op, "QUANTIZE": self.quantize,
+                    "DEQUANTIZE": self.dequantize}
+        for op in m.ops:
+            h = handlers.get(op.name)
+            if h is None:
+                self.problems.append(f"op {op.index} {op.name} (unsupported op type)")
+                self.failed.update(op.outputs)
+                continue
+            if any(t in self.failed for t in op.inputs):
+                # fed by an operator already reported: do not report the consequences
+                self.failed.update(op.outputs)
+                continue
+            try:
+                if self.input_quant_t is not None and not self.tquant_shape:
+                    self.tquant_shape.append(_hwc(self.T(self.input_quant_t).shape))
+                    self.tquant.append(self.quant(self.input_quant_t, "model input"))
+                if not op.inputs or not op.outputs or op.inputs[0] < 0:
+                    raise _Skip("no input or output")
+                h(op)
+            except _Skip as e:
+                self.problems.append(f"op {op.index} {op.name} ({e})")
+                self.failed.update(op.outputs)
+        if self.problems:
+            self.fail(self.problems)
+        n = len(self.layers)
+        if n == 0:
+            self.fail(["no conv / pool / dense / add layer"])
+        out_t = m.outputs[0]
+        if out_t not in self.alias or self.alias[out_t][0] != n:
+            self.fail([f"model output (tensor {out_t}) is not the last layer's output"])
+        tail_softmax = False
+        if self.softmax is not None:
+            if self.softmax_in != n:
+                self.fail([f"op {self.softmax.index} SOFTMAX (not at the tail)"])
+            tail_softmax = True
+        net = ir.Network(name=self.name, input_shape=self.tquant_shape[0], layers=self.layers,
+                         dtype="int8", input_quant=self.tquant[0], tensor_quant=self.tquant,
+                         source=self.source)
+        try:
+            net.validate()
+        except ir.IRError as e:
+            self.fail([f"IR validation failed: {e}"])
+        net.tail_softmax = tail_softmax
+        net.softmax_beta = self.softmax.opt.get("beta") if self.softmax is not None else None
+        net.softmax_quant = self.softmax_quant if self.softmax is not None else None
+        ot = self.T(out_t)
+        out_q = None
+        if ot.scale is not None and len(ot.scale) == 1:
+            out_q = ir.Quant.of(ot.scale, ot.zero_point)
+        net.tflite = {"ops": list(self.layer_ops), "op_index": list(self.layer_op_index),
+                      "input_dtype": self.input_dtype, "output_dtype": self.output_dtype,
+                      "output_shape": tuple(ot.shape), "output_quant": out_q,
+                      "folded": sorted(self.folded), "zero_weight_scales": dict(self.zero_scales)}
+        return net
+
+    def fail(self, problems: list[str]):
+        raise UnsupportedModelError(f"{self.name}: cannot import TFLite model: "
+                                    + "; ".join(problems))
+
+
+def _one_line(s: str) -> str:
+    return " ".join(str(s).split())
+
+
+def loads_tflite(buf: bytes, name: str = "tflite_model", source: str = "") -> ir.Network:
+    """Import a TFLite model from its bytes (see :func:`load_tflite`)."""
+    try:
+        model = _read(bytes(buf))
+    except Exception as e:  # the generated reader fails in many ways on bad input
+        raise UnsupportedModelError(_one_line(
+            f"{name}: not a readable TFLite flatbuffer (corrupt or truncated file): "
+            f"{type(e).__name__}: {e}")) from None
+    try:
+        return _Converter(model, name, source).run()
+    except UnsupportedModelError:
+        raise
+    except (IndexError, ValueError, TypeError, KeyError, OverflowError) as e:
+        # inconsistent data that slipped past the checks: still a bad model, one line
+        raise UnsupportedModelError(_one_line(
+            f"{name}: inconsistent TFLite model: {type(e).__name__}: {e}")) from None
+
+
+def load_tflite(path) -> ir.Network:
+    """Read an int8 ``.tflite`` file into an :class:`msfopt.ir.Network` (validated).
+
+    Raises :class:`msfopt.importers.UnsupportedModelError` (one line naming every offending
+    operator index and op type) for unsupported operators or structures and for unreadable or
+    truncated files; ``FileNotFoundError`` / ``OSError`` when the file cannot be read at all."""
+    p = Path(path)
+    return loads_tflite(p.read_bytes(), name=p.stem, source=str(p))
+
+
+# ------------------------------------------------------------------------------------------------
+# fixed-point requantisation as TFLite / TFLM compute it
+# ------------------------------------------------------------------------------------------------
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite's ``QuantizeMultiplier``: real ~= m * 2**(shift - 31), m an int32 in [2**30, 2**31).
+
+    Returns ``(m, shift)``; shift > 0 is a left shift."""
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = int(math.floor(abs(q) * (1 << 31) + 0.5)) * (1 if q >= 0 else -1)  # std::round
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        shift, q_fixed = 0, 0
+    if shift > 30:  # TFLite saturates what its single-rounding path cannot represent
+        shift, q_fixed = 30, (1 << 31) - 1
+    return q_fixed, shift
+
+
+def tflite_requant(net: ir.Network, i: int) -> dict | None:
+    """Fixed-point requantisation parameters of layer ``i`` computed from the IR's quantisation,
+    the way TFLite / TFLM prepare them (doubles from the float32 scales):
+
+    * CONV / DW / DENSE: ``{"multiplier": int32 array, "shift": int array}`` per output channel
+      (one entry repeated for per-tensor weights), plus ``input_offset`` (= -input zero point),
+      ``output_offset`` and the activation clamp ``act_min`` / ``act_max``;
+    * ADD: ``left_shift`` 20, ``input1/2_multiplier`` and ``_shift`` (input 1 = ``src``,
+      input 2 = ``src2``), ``output_multiplier`` / ``output_shift``, offsets and clamp.
+
+    Returns None for the other ops (pools and GAP keep or re-derive their scales elsewhere).
+    The code generator must check bit-exactness against :func:`msfopt.tflm_ref.run_tflm`."""
+    layer = net.layers[i]
+    qi, qo = net.quant_of(layer.src), net.quant_of(i + 1)
+    if qi is None or qo is None:
+        return None
+    s_in, s_out = qi.scale[0], qo.scale[0]
+    zo = qo.zero_point[0]
+    lo, hi = -128, 127
+    if layer.act in ("relu", "relu6"):
+        lo = max(lo, zo)
+        if layer.act == "relu6":
+            hi = min(hi, zo + int(round(6.0 / s_out)))
+    base = {"output_offset": zo, "act_min": lo, "act_max": hi}
+    if layer.op in (ir.CONV, ir.DW, ir.DENSE) and layer.w_quant is not None:
+        n = layer.c_out
+        ws = layer.w_quant.scale if layer.w_quant.per_channel else layer.w_quant.scale * n
+        if layer.op == ir.DENSE and not layer.w_quant.per_channel:
+            # FULLY_CONNECTED (per tensor): the product is formed in float32 first
+            prod = float(np.float32(s_in) * np.float32(ws[0]))
+            pairs = [quantize_multiplier(prod / s_out)] * n
+        else:
+            pairs = [quantize_multiplier(s_in * w / s_out) for w in ws]
+        return {**base, "input_offset": -qi.zero_point[0],
+                "multiplier": np.array([p[0] for p in pairs], np.int32),
+                "shift": np.array([p[1] for p in pairs], np.int32)}
+    if layer.op == ir.ADD:
+        q2 = net.quant_of(layer.src2)
+        if q2 is None:
+            return None
+        left_shift = 20
+        twice_max = 2.0 * max(s_in, q2.scale[0])
+        m1 = quantize_multiplier(s_in / twice_max)
+        m2 = quantize_multiplier(q2.scale[0] / twice_max)
+        mo = quantize_multiplier(twice_max / ((1 << left_shift) * s_out))
+        return {**base, "left_shift": left_shift,
+                "input1_offset": -qi.zero_point[0], "input2_offset": -q2.zero_point[0],
+                "input1_multiplier": m1[0], "input1_shift": m1[1],
+                "input2_multiplier": m2[0], "input2_shift": m2[1],
+                "output_multiplier": mo[0], "output_shift": mo[1]}
+    return None

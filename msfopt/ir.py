@@ -1,0 +1,338 @@
+"""Model IR: a CNN as an ordered list of layers over numbered tensors.
+
+Tensor ids: tensor 0 is the network input, tensor ``l + 1`` is the output of layer ``l``.
+So for a plain chain, layer ``l`` reads tensor ``l`` and the fusion DAG's node ``l`` is exactly
+tensor ``l`` (the paper's X_l).  A layer may read an earlier tensor (``src``) and a residual add
+reads a second one (``src2``): skip connections are explicit edges of the IR.
+
+Layout is H x W x C (NHWC without the batch).  Weights of conv layers are stored as
+``(C_out, kh, kw, C_in / groups)`` (OHWI), dense weights as ``(C_out, C_in)`` where the input is
+flattened in H, W, C order.
+
+Activations are folded into their producer as a clamp (``act``: none / relu / relu6).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Sequence
+
+import numpy as np
+
+#: operation kinds of the IR
+CONV = "conv"          # regular convolution (groups == 1, or grouped)
+DW = "dw"              # depthwise convolution (groups == C_in == C_out)
+MAXPOOL = "maxpool"
+AVGPOOL = "avgpool"
+GAP = "gap"            # global average pooling -> 1 x 1 x C
+DENSE = "dense"        # fully connected on the flattened input -> 1 x 1 x C_out
+ADD = "add"            # elementwise residual add of src and src2
+OPS = (CONV, DW, MAXPOOL, AVGPOOL, GAP, DENSE, ADD)
+#: ops that slide a window over the rows of their input and can be fused tile by tile
+WINDOW_OPS = (CONV, DW, MAXPOOL, AVGPOOL)
+ACTS = ("none", "relu", "relu6")
+DTYPES = {"int8": 1, "float32": 4}
+
+
+class IRError(ValueError):
+    """An inconsistent network description."""
+
+
+@dataclass(frozen=True)
+class Quant:
+    """Affine quantisation: real = scale * (q - zero_point). Per-tensor (len 1) or per-channel."""
+
+    scale: tuple[float, ...]
+    zero_point: tuple[int, ...]
+    axis: int | None = None  # channel axis of the per-channel case (in the IR's layout)
+
+    @staticmethod
+    def of(scale, zero_point=0, axis=None) -> "Quant":
+        s = tuple(float(x) for x in np.atleast_1d(np.asarray(scale, dtype=np.float64)))
+        z = tuple(int(x) for x in np.atleast_1d(np.asarray(zero_point, dtype=np.int64)))
+        if len(z) == 1 and len(s) > 1:
+            z = z * len(s)
+        if len(s) != len(z):
+            raise IRError("quantisation scale and zero point lengths differ")
+        if any(not (x > 0.0) or not np.isfinite(x) for x in s):
+            raise IRError("quantisation scales must be positive and finite")
+        return Quant(s, z, axis if len(s) > 1 else None)
+
+    @property
+    def per_channel(self) -> bool:
+        return len(self.scale) > 1
+
+
+@dataclass(frozen=True)
+class Tensor:
+    shape: tuple[int, int, int]  # H, W, C
+    quant: Quant | None = None
+
+    @property
+    def elements(self) -> int:
+        h, w, c = self.shape
+        return h * w * c
+
+
+@dataclass
+class Layer:
+    op: str
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
+    groups: int = 1
+    act: str = "none"
+    src: int | None = None    # tensor id of the (first) input; None -> this layer's index
+    src2: int | None = None   # second input of ADD (the skip tensor)
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    w_quant: Quant | None = None
+    count_include_pad: bool = False  # AVGPOOL: divide by the full window (True) or valid taps only
+    name: str = ""
+
+    # -- derived geometry -------------------------------------------------------------------
+    @property
+    def kh(self) -> int:
+        return self.kernel[0]
+
+    @property
+    def kw(self) -> int:
+        return self.kernel[1]
+
+    @property
+    def sh(self) -> int:
+        return self.stride[0]
+
+    @property
+    def sw(self) -> int:
+        return self.stride[1]
+
+    @property
+    def c_in(self) -> int:
+        return self.in_shape[2]
+
+    @property
+    def c_out(self) -> int:
+        return self.out_shape[2]
+
+    @property
+    def is_window(self) -> bool:
+        return self.op in WINDOW_OPS
+
+    def macs_per_output(self) -> int:
+        """Multiply-accumulates per output element (pool window taps count as MACs, as in the paper)."""
+        if self.op == CONV:
+            return self.kh * self.kw * (self.c_in // self.groups)
+        if self.op in (DW, MAXPOOL, AVGPOOL):
+            return self.kh * self.kw
+        if self.op == GAP:
+            return self.in_shape[0] * self.in_shape[1]
+        if self.op == DENSE:
+            h, w, c = self.in_shape
+            return h * w * c
+        return 0  # ADD
+
+    @property
+    def macs(self) -> int:
+        h, w, c = self.out_shape
+        return h * w * c * self.macs_per_output()
+
+
+def conv_out(size: int, k: int, s: int, p0: int, p1: int) -> int:
+    """Output extent of a sliding window: floor((size + p0 + p1 - k) / s) + 1."""
+    n = (size + p0 + p1 - k) // s + 1
+    return n
+
+
+@dataclass
+class Network:
+    name: str
+    input_shape: tuple[int, int, int]
+    layers: list[Layer]
+    dtype: str = "int8"
+    input_quant: Quant | None = None
+    tensor_quant: list[Quant | None] = field(default_factory=list)  # per tensor id, may be empty
+    source: str = ""
+
+    def __post_init__(self):
+        for i, layer in enumerate(self.layers):
+            if layer.src is None:
+                layer.src = i
+            if not layer.name:
+                layer.name = f"L{i}_{layer.op}"
+        if self.tensor_quant and len(self.tensor_quant) != len(self.layers) + 1:
+            raise IRError("tensor_quant must have one entry per tensor (layers + 1)")
+
+    # -- tensors ----------------------------------------------------------------------------
+    @property
+    def n_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def elem_bytes(self) -> int:
+        return DTYPES[self.dtype]
+
+    def tensor_shape(self, t: int) -> tuple[int, int, int]:
+        return self.input_shape if t == 0 else self.layers[t - 1].out_shape
+
+    def tensor_elems(self, t: int) -> int:
+        h, w, c = self.tensor_shape(t)
+        return h * w * c
+
+    def tensor_bytes(self, t: int) -> int:
+        return self.tensor_elems(t) * self.elem_bytes
+
+    def quant_of(self, t: int) -> Quant | None:
+        if self.tensor_quant:
+            return self.tensor_quant[t]
+        return self.input_quant if t == 0 else None
+
+    def inputs_of(self, i: int) -> tuple[int, ...]:
+        layer = self.layers[i]
+        return (layer.src,) if layer.src2 is None else (layer.src, layer.src2)
+
+    def consumers(self) -> list[list[int]]:
+        """consumers()[t] = indices of the layers that read tensor t (ascending)."""
+        cons: list[list[int]] = [[] for _ in range(self.n_layers + 1)]
+        for i in range(self.n_layers):
+            for t in self.inputs_of(i):
+                cons[t].append(i)
+        return cons
+
+    def last_use(self) -> list[int]:
+        """last_use()[t] = index of the last layer reading tensor t; the output tensor gets N."""
+        cons = self.consumers()
+        n = self.n_layers
+        out = []
+        for t in range(n + 1):
+            out.append(n if t == n else (max(cons[t]) if cons[t] else t - 1))
+        return out
+
+    @property
+    def is_chain(self) -> bool:
+        return all(l.src == i and l.src2 is None for i, l in enumerate(self.layers))
+
+    @property
+    def vanilla_macs(self) -> int:
+        return sum(l.macs for l in self.layers)
+
+    # -- validation ---------------------------------------------------------------------------
+    def validate(self) -> "Network":
+        if self.dtype not in DTYPES:
+            raise IRError(f"unsupported dtype {self.dtype!r}")
+        if not self.layers:
+            raise IRError("network has no layers")
+        if any(d <= 0 for d in self.input_shape):
+            raise IRError(f"input shape {self.input_shape} is not positive")
+        for i, l in enumerate(self.layers):
+            where = f"layer {i} ({l.name}, {l.op})"
+            if l.op not in OPS:
+                raise IRError(f"{where}: unknown op")
+            if l.act not in ACTS:
+                raise IRError(f"{where}: unknown activation {l.act!r}")
+            if not (0 <= l.src <= i) or (l.src2 is not None and not (0 <= l.src2 <= i)):
+                raise IRError(f"{where}: reads a tensor that is not produced before it")
+            if tuple(l.in_shape) != self.tensor_shape(l.src):
+                raise IRError(f"{where}: input shape {l.in_shape} != tensor {l.src} shape "
+                              f"{self.tensor_shape(l.src)}")
+            h, w, c = l.in_shape
+            if l.op in WINDOW_OPS:
+                ho = conv_out(h, l.kh, l.sh, l.pad[0], l.pad[2])
+                wo = conv_out(w, l.kw, l.sw, l.pad[1], l.pad[3])
+                if min(l.kh, l.kw, l.sh, l.sw) < 1 or min(l.pad) < 0:
+                    raise IRError(f"{where}: kernel/stride must be >= 1 and padding >= 0")
+                if max(l.pad[0], l.pad[2]) >= l.kh or max(l.pad[1], l.pad[3]) >= l.kw:
+                    raise IRError(f"{where}: padding must be smaller than the kernel")
+                co = c if l.op != CONV else l.out_shape[2]
+                if (ho, wo, co) != tuple(l.out_shape) or ho < 1 or wo < 1:
+                    raise IRError(f"{where}: output shape {l.out_shape} inconsistent, expected "
+                                  f"{(ho, wo, co)}")
+                if l.op == CONV and (c % l.groups or l.out_shape[2] % l.groups):
+                    raise IRError(f"{where}: channels not divisible by groups")
+                if l.op == DW and l.groups != c:
+                    raise IRError(f"{where}: depthwise layer must have groups == channels")
+            elif l.op == GAP:
+                if tuple(l.out_shape) != (1, 1, c):
+                    raise IRError(f"{where}: GAP output must be 1x1x{c}")
+            elif l.op == DENSE:
+                if l.out_shape[0] != 1 or l.out_shape[1] != 1:
+                    raise IRError(f"{where}: dense output must be 1x1xC")
+            elif l.op == ADD:
+                if l.src2 is None or self.tensor_shape(l.src2) != tuple(l.in_shape) \
+                        or tuple(l.out_shape) != tuple(l.in_shape):
+                    raise IRError(f"{where}: add inputs/output shapes differ")
+            if l.weight is not None:
+                exp = self.weight_shape(l)
+                if exp is not None and tuple(l.weight.shape) != exp:
+                    raise IRError(f"{where}: weight shape {l.weight.shape} != {exp}")
+        return self
+
+    @staticmethod
+    def weight_shape(l: Layer) -> tuple[int, ...] | None:
+        if l.op in (CONV, DW):
+            return (l.out_shape[2], l.kh, l.kw, l.in_shape[2] // l.groups)
+        if l.op == DENSE:
+            h, w, c = l.in_shape
+            return (l.out_shape[2], h * w * c)
+        return None
+
+    def summary_rows(self) -> list[dict]:
+        rows = []
+        for i, l in enumerate(self.layers):
+            rows.append({
+                "index": i, "name": l.name, "op": l.op, "in": l.in_shape, "out": l.out_shape,
+                "kernel": l.kernel, "stride": l.stride, "pad": l.pad, "groups": l.groups,
+                "act": l.act, "src": l.src, "src2": l.src2, "macs": l.macs,
+                "in_out_bytes": (self.tensor_bytes(l.src) + self.tensor_bytes(i + 1)
+                                 + (self.tensor_bytes(l.src2) if l.src2 is not None else 0)),
+            })
+        return rows
+
+
+# -- builders used by the zoo and the importers --------------------------------------------------
+
+def window_layer(op: str, in_shape: Sequence[int], c_out: int | None, k, s=1, pad=0, *,
+                 groups: int | None = None, act: str = "none", name: str = "",
+                 count_include_pad: bool = False) -> Layer:
+    """Make a conv/dw/pool layer, computing its output shape. k, s: int or (h, w);
+    pad: int (symmetric), (ph, pw) or (top, left, bottom, right)."""
+    kh, kw = (k, k) if isinstance(k, int) else tuple(k)
+    sh, sw = (s, s) if isinstance(s, int) else tuple(s)
+    if isinstance(pad, int):
+        pt = pl = pb = pr = pad
+    elif len(pad) == 2:
+        pt, pl = pad
+        pb, pr = pad
+    else:
+        pt, pl, pb, pr = pad
+    h, w, c = in_shape
+    if op == DW:
+        groups = c
+        c_out = c
+    elif op in (MAXPOOL, AVGPOOL):
+        groups = 1
+        c_out = c
+    elif groups is None:
+        groups = 1
+    ho = conv_out(h, kh, sh, pt, pb)
+    wo = conv_out(w, kw, sw, pl, pr)
+    return Layer(op=op, in_shape=(h, w, c), out_shape=(ho, wo, c_out), kernel=(kh, kw),
+                 stride=(sh, sw), pad=(pt, pl, pb, pr), groups=groups, act=act, name=name,
+                 count_include_pad=count_include_pad)
+
+
+def chain(name: str, input_shape: Sequence[int], specs: Iterable[tuple], dtype="int8") -> Network:
+    """Build a chain network from (op, c_out, k, s, p) tuples."""
+    layers: list[Layer] = []
+    shape = tuple(input_shape)
+    for spec in specs:
+        op, c_out, k, s, p = spec
+        layer = window_layer(op, shape, c_out, k, s, p)
+        layers.append(layer)
+        shape = layer.out_shape
+    return Network(name=name, input_shape=tuple(input_shape), layers=layers, dtype=dtype).validate()
+
+
+def with_layers(net: Network, layers: list[Layer], **kw) -> Network:
+    return replace(net, layers=layers, **kw)

@@ -1,0 +1,325 @@
+"""Block schedules: the single description of how a block runs, read by the optimizer (costs) and
+by the code generator (buffers, offsets, loop structure).
+
+Execution modes
+---------------
+``unfused``  one layer, whole output from whole input(s).  A residual add writes in place over an
+             input whose last use it is.
+``hcache``   fused chain of window layers (conv / depthwise / pool), msf-CNN style, generalised to
+             output tiles of ``tile`` rows (``tile == 1`` is msf-CNN's 1-pixel tile).  For output
+             tile row r the last layer produces rows [r*p, min(r*p + p, H)).  Going backwards, layer
+             l needs input rows ``lo_l = max(0, lo_{l+1} s_l - pt_l)``,
+             ``hi_l = min(H_l, (hi_{l+1} - 1) s_l - pt_l + kh_l)``.  Layer l+1's input is held in a
+             ring of ``min(kw, W)`` columns x (hi - lo) rows x C (the horizontal cache); columns flow
+             demand-driven, left to right, and rows are recomputed by the next tile row.  Layer
+             l computes columns ``0 .. ncols_{l+1} - 1`` with ``ncols_{j+1} = W_{j+1}`` and
+             ``ncols_l = min(W_l, (ncols_{l+1} - 1) sw_l - pl_l + kw_l)``.  The block's first layer
+             reads its input tensor in place and the last layer writes its output tensor directly.
+
+The RAM of a block is the bytes of every full tensor alive while it runs (its input, its output,
+skip tensors produced earlier and read later; the network input/output only with ``io="arena"``)
+plus its ring buffers.  MACs count every multiply-accumulate the C executor performs, with
+recomputation; ``calls`` counts kernel invocations (one per produced column per tile row).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .ir import ADD, CONV, DENSE, DW, GAP, MAXPOOL, AVGPOOL, Network, WINDOW_OPS
+
+IO_MODES = ("arena", "external")
+
+
+@dataclass(frozen=True)
+class Ring:
+    layer: int        # the layer whose input this ring holds
+    rows: int
+    cols: int
+    channels: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class BlockSchedule:
+    first: int
+    last: int
+    mode: str                      # "unfused" | "hcache"
+    tile: int                      # output tile rows (hcache), 0 for unfused
+    resident: tuple[int, ...]      # full tensors counted in this block's RAM (tensor ids)
+    inplace: int | None            # input tensor id the output overwrites (unfused add), or None
+    rings: tuple[Ring, ...]
+    tensor_bytes: int              # bytes of the resident full tensors
+    ram_bytes: int                 # tensor_bytes + ring bytes
+    macs: int
+    calls: int
+    layer_macs: tuple[int, ...]    # per layer of the block
+    tile_rows: int                 # number of output tile rows (hcache), 1 for unfused
+
+    @property
+    def key(self) -> tuple:
+        return (self.first, self.last, self.mode, self.tile)
+
+    @property
+    def ring_bytes(self) -> int:
+        return sum(r.bytes for r in self.rings)
+
+    @property
+    def label(self) -> str:
+        rng = f"{self.first}" if self.first == self.last else f"{self.first}-{self.last}"
+        return rng if self.mode == "unfused" else f"{rng} {self.mode}(p={self.tile})"
+
+
+# -- cycle estimate ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CycleModel:
+    """Estimated cycles = sum over layers of MACs x cycles-per-MAC of its kind + calls x per_call.
+    Kinds: conv, pointwise (1x1 conv), dw, pool, gap, dense; adds cost per element."""
+    name: str = "generic"
+    cpm: dict = field(default_factory=lambda: {
+        "conv": 6.0, "pointwise": 5.0, "dw": 8.0, "pool": 4.0, "gap": 3.0, "dense": 4.0})
+    add_per_elem: float = 12.0
+    per_call: float = 150.0
+
+    @staticmethod
+    def kind(layer) -> str:
+        if layer.op == CONV:
+            return "pointwise" if layer.kernel == (1, 1) else "conv"
+        if layer.op in (MAXPOOL, AVGPOOL):
+            return "pool"
+        return layer.op
+
+    def cycles(self, net: Network, s: BlockSchedule) -> int:
+        total = 0.0
+        for l, m in zip(range(s.first, s.last + 1), s.layer_macs):
+            layer = net.layers[l]
+            if layer.op == ADD:
+                h, w, c = layer.out_shape
+                total += h * w * c * self.add_per_elem
+            else:
+                total += m * self.cpm[self.kind(layer)]
+        total += s.calls * self.per_call
+        return int(round(total))
+
+
+# -- liveness ---------------------------------------------------------------------------------------
+
+class Liveness:
+    """Which full tensors are alive while a block runs."""
+
+    def __init__(self, net: Network, io: str = "arena"):
+        if io not in IO_MODES:
+            raise ValueError(f"io must be one of {IO_MODES}")
+        self.net = net
+        self.io = io
+        self.last_use = net.last_use()
+        self.consumers = net.consumers()
+        n = net.n_layers
+        self.counted = [not (io == "external" and t in (0, n)) for t in range(n + 1)]
+        self.tbytes = [net.tensor_bytes(t) for t in range(n + 1)]
+
+    def resident(self, i: int, j: int) -> list[int]:
+        """Tensors alive during block [i..j]: produced at or before i and read at or after layer i,
+        plus the block's output j + 1."""
+        live = [t for t in range(i + 1) if self.last_use[t] >= i and self.consumers[t]]
+        live.append(j + 1)
+        return live
+
+    def fused_legal(self, i: int, j: int) -> bool:
+        """Layers i..j form a chain of window ops whose intermediates nobody else reads."""
+        net = self.net
+        for l in range(i, j + 1):
+            L = net.layers[l]
+            if L.op not in WINDOW_OPS or L.src != l or L.src2 is not None:
+                return False
+            if l > i and self.consumers[l] != [l]:
+                return False
+        return True
+
+    def bytes_of(self, tensors) -> int:
+        return sum(self.tbytes[t] for t in tensors if self.counted[t])
+
+
+def unfused_schedule(net: Network, live: Liveness, l: int) -> BlockSchedule:
+    layer = net.layers[l]
+    res = live.resident(l, l)
+    inplace = None
+    if layer.op == ADD:
+        for t in (layer.src, layer.src2):
+            if live.last_use[t] == l and live.counted[t] == live.counted[l + 1]:
+                inplace = t
+                break
+    counted = [t for t in res if not (inplace is not None and t == l + 1)]
+    tb = live.bytes_of(counted)
+    return BlockSchedule(first=l, last=l, mode="unfused", tile=0, resident=tuple(counted),
+                         inplace=inplace, rings=(), tensor_bytes=tb, ram_bytes=tb,
+                         macs=layer.macs, calls=1, layer_macs=(layer.macs,), tile_rows=1)
+
+
+def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
+                     max_depth: int | None = None) -> list[BlockSchedule]:
+    """All fused H-cache blocks [i..j] (i < j) ending at layer j with output tiles of ``tile``
+    rows, computed by one backward sweep (vectorised over tile rows)."""
+    out: list[BlockSchedule] = []
+    Lj = net.layers[j]
+    if Lj.op not in WINDOW_OPS:
+        return out
+    H_out = Lj.out_shape[0]
+    p = min(tile, H_out)
+    n_rows = -(-H_out // p)
+    lo = np.arange(n_rows, dtype=np.int64) * p
+    hi = np.minimum(lo + p, H_out)
+    ncols = Lj.out_shape[1]
+    layer_macs: list[int] = []      # for l = j, j-1, ...
+    calls = 0
+    ring_list: list[Ring] = []      # rings of layers l+1 (added when l becomes an inner layer)
+    ring_total = 0
+    eb = net.elem_bytes
+    for l in range(j, -1, -1):
+        L = net.layers[l]
+        if not live.fused_legal(l, j):
+            break
+        if max_depth is not None and j - l + 1 > max_depth:
+            break
+        _, W_o, C_o = L.out_shape
+        rows_out = hi - lo
+        layer_macs.append(int(rows_out.sum()) * ncols * C_o * L.macs_per_output())
+        calls += n_rows * ncols
+        # input rows / columns of layer l
+        H_l, W_l, C_l = L.in_shape
+        lo = np.maximum(0, lo * L.sh - L.pad[0])
+        hi = np.minimum(H_l, (hi - 1) * L.sh - L.pad[0] + L.kh)
+        ncols = min(W_l, (ncols - 1) * L.sw - L.pad[1] + L.kw)
+        if l < j:
+            res = live.resident(l, j)
+            tb = live.bytes_of(res)
+            lm = tuple(reversed(layer_macs))
+            out.append(BlockSchedule(
+                first=l, last=j, mode="hcache", tile=p, resident=tuple(res), inplace=None,
+                rings=tuple(reversed(ring_list)), tensor_bytes=tb, ram_bytes=tb + ring_total,
+                macs=sum(lm), calls=calls, layer_macs=lm, tile_rows=n_rows))
+        # layer l's input becomes a ring when a layer l-1 joins the block
+        cols = min(L.kw, W_l)
+        rows = int((hi - lo).max())
+        rb = cols * rows * C_l * eb
+        ring_list.append(Ring(layer=l, rows=rows, cols=cols, channels=C_l, bytes=rb))
+        ring_total += rb
+    return out
+
+
+def block_schedules(net: Network, io: str = "arena", modes=("hcache",), tiles=(1,),
+                    max_depth: int | None = None) -> list[BlockSchedule]:
+    """Every candidate block variant of the network: all unfused layers, plus every legal fused
+    block for each requested mode and tile size."""
+    live = Liveness(net, io)
+    scheds = [unfused_schedule(net, live, l) for l in range(net.n_layers)]
+    for mode in modes:
+        if mode != "hcache":
+            raise ValueError(f"unknown execution mode {mode!r}")
+        for p in tiles:
+            for j in range(net.n_layers):
+                scheds.extend(hcache_schedules(net, live, j, p, max_depth))
+    # identical (first, last, mode, tile) keys can arise when tile >= H: keep one
+    seen = {}
+    for s in scheds:
+        seen.setdefault(s.key, s)
+    return list(seen.values())
+
+
+# -- arena layout -----------------------------------------------------------------------------------
+
+@dataclass
+class ArenaLayout:
+    arena_bytes: int
+    tensor_offset: dict[int, int]                 # tensor id -> offset (arena tensors only)
+    ring_offsets: list[tuple[int, ...]]           # per block, offsets of its rings
+    fallback: bool                                # True when the two-ended layout did not fit
+
+
+def plan_layout(net: Network, schedules: list[BlockSchedule], io: str = "arena") -> ArenaLayout:
+    """Assign arena offsets to every full tensor and ring of a plan (blocks in execution order).
+
+    A tensor keeps its offset for its whole life.  Each block's new output goes to the end of the
+    arena away from its input, its rings into the gap between: for chains this fits in exactly
+    max(block RAM) bytes.  If some allocation does not fit, the layout falls back to first-fit on a
+    growing arena (``fallback``); ``arena_bytes`` is then larger than the largest block's RAM."""
+    peak = max(s.ram_bytes for s in schedules)
+    for arena in (peak, None):
+        res = _try_layout(net, schedules, io, arena)
+        if res is not None:
+            return res
+    raise AssertionError("unbounded layout cannot fail")
+
+
+def _try_layout(net, schedules, io, arena):
+    live = Liveness(net, io)
+    n = net.n_layers
+    alloc: dict[int, tuple[int, int]] = {}   # tensor -> (offset, size)
+    offsets: dict[int, int] = {}
+    ring_offs: list[tuple[int, ...]] = []
+    top = 0  # high-water mark when unbounded
+
+    def gaps(limit):
+        used = sorted(alloc.values())
+        pos = 0
+        out = []
+        for o, sz in used:
+            if o > pos:
+                out.append((pos, o))
+            pos = max(pos, o + sz)
+        out.append((pos, limit if limit is not None else 1 << 62))
+        return out
+
+    def place(size, high: bool):
+        limit = arena
+        cands = [(a, b) for a, b in gaps(limit) if b - a >= size]
+        if not cands:
+            return None
+        if high and limit is not None:
+            a, b = cands[-1]
+            return b - size
+        return cands[0][0]
+
+    if live.counted[0]:
+        alloc[0] = (0, live.tbytes[0])
+        offsets[0] = 0
+    for s in schedules:
+        # free tensors that are dead before this block starts
+        for t in list(alloc):
+            if live.last_use[t] < s.first and t != n:
+                del alloc[t]
+        out_t = s.last + 1
+        in_t = net.layers[s.first].src
+        if s.inplace is not None and live.counted[out_t]:
+            offsets[out_t] = offsets[s.inplace]
+            alloc[out_t] = alloc.pop(s.inplace)
+        elif live.counted[out_t]:
+            size = live.tbytes[out_t]
+            high = True
+            if in_t in alloc and arena is not None:
+                high = alloc[in_t][0] + alloc[in_t][1] / 2 < arena / 2
+            off = place(size, high)
+            if off is None:
+                return None
+            alloc[out_t] = (off, size)
+            offsets[out_t] = off
+        # rings: contiguous in the first gap that holds them all
+        rb = [r.bytes for r in s.rings]
+        if rb:
+            off = place(sum(rb), False)
+            if off is None:
+                return None
+            ro = []
+            for b in rb:
+                ro.append(off)
+                off += b
+            ring_offs.append(tuple(ro))
+            top = max(top, off)
+        else:
+            ring_offs.append(())
+        top = max([top] + [o + sz for o, sz in alloc.values()])
+    size = arena if arena is not None else top
+    return ArenaLayout(arena_bytes=size, tensor_offset=offsets, ring_offsets=ring_offs,
+                       fallback=arena is None)
