@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 import pulp
 
@@ -11,19 +12,26 @@ from msfopt.formulations.model import (EQ, ERROR, FEASIBLE, GE, INFEASIBLE, LE, 
 from .base import Backend, register
 
 
+def _cbc_cmd(**kw):
+    """PuLP's bundled CBC binary (PuLP 3.x; Python 3.11 cannot install PuLP 4)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return pulp.PULP_CBC_CMD(**kw)
+
+
 @register
 class CBCBackend(Backend):
     name = "cbc"
     description = "COIN-OR CBC via PuLP"
 
     def available(self) -> bool:
-        return bool(pulp.PULP_CBC_CMD(msg=False).available())
+        return bool(_cbc_cmd(msg=False).available())
 
     def solve(self, mip: MIP, time_limit: float = 60.0, threads: int = 1) -> Solution:
         t0 = time.perf_counter()
         prob = pulp.LpProblem(mip.name.replace("/", "_") or "msfopt", pulp.LpMinimize)
-        xs = [pulp.LpVariable(f"v{k}", lowBound=v.lb, upBound=v.ub,
-                              cat=pulp.LpInteger if v.integer else pulp.LpContinuous)
+        xs = [prob.add_variable(f"v{k}", lowBound=v.lb, upBound=v.ub,
+                                cat=pulp.LpInteger if v.integer else pulp.LpContinuous)
               for k, v in enumerate(mip.vars)]
         prob += pulp.lpSum(coef * xs[k] for k, coef in mip.objective.items())
         for i, c in enumerate(mip.constraints):
@@ -35,7 +43,7 @@ class CBCBackend(Backend):
             else:
                 prob += expr == c.rhs, f"c{i}"
         # integral data: an absolute gap below 1 proves optimality
-        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=float(time_limit), threads=max(1, int(threads)),
+        solver = _cbc_cmd(msg=False, timeLimit=float(time_limit), threads=max(1, int(threads)),
                                    gapRel=0.0, gapAbs=0.5)
         try:
             prob.solve(solver)

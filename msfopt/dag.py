@@ -119,3 +119,20 @@ def build_dag(net: Network, cost_model: str = "runtime", io: str = "arena",
         schedules=[r[7] for r in rows], cycle_model=cm)
     dag.build_seconds = time.perf_counter() - t0
     return dag
+
+
+def path_for_setting(dag: FusionDAG, blocks, mode: str = "hcache", tile: int = 1) -> list[int]:
+    """Edge ids realising a fusion setting (inclusive layer ranges); fused blocks use ``mode`` /
+    ``tile``.  Raises ValueError if a block is not an edge of the DAG."""
+    index = {}
+    for e in range(dag.n_edges):
+        index[(int(dag.src[e]), int(dag.dst[e]), dag.mode[e], int(dag.tile[e]))] = e
+    path = []
+    for a, b in blocks:
+        key = (a, b + 1, "unfused", 0) if a == b else (a, b + 1, mode, tile)
+        if key not in index:
+            raise ValueError(f"block {a}-{b} ({key[2]}) is not an edge of the DAG")
+        path.append(index[key])
+    if not dag.is_path(path):
+        raise ValueError("setting does not cover the network as one chain of blocks")
+    return path

@@ -88,3 +88,25 @@ class Plan:
         if not isinstance(d, dict):
             raise InputError(f"plan file {path} does not hold a JSON object")
         return Plan.from_dict(d)
+
+
+def parse_setting(text: str) -> list[tuple[int, int]]:
+    """Parse a fusion setting in the paper's notation into inclusive layer ranges:
+    ``"0-1, 2-12, 13, 24..28 unf."`` -> [(0, 1), (2, 12), (13, 13), (24, 24), ..., (28, 28)]."""
+    blocks: list[tuple[int, int]] = []
+    for part in text.split(","):
+        p = part.strip()
+        if not p:
+            continue
+        try:
+            if p.endswith("unf."):
+                a, b = p[:-4].strip().split("..")
+                blocks += [(k, k) for k in range(int(a), int(b) + 1)]
+            elif "-" in p:
+                a, b = p.split("-")
+                blocks.append((int(a), int(b)))
+            else:
+                blocks.append((int(p), int(p)))
+        except ValueError:
+            raise InputError(f"cannot parse fusion setting element {p!r}") from None
+    return blocks

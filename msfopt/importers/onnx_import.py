@@ -655,7 +655,7 @@ class _Importer:
             if not (lo == zp or (lo <= -128 and zp <= -128)):
                 raise _NodeError(f"int8 Clip min {lo} is not the zero point {zp} (not a ReLU)")
             q6 = int(np.round(6.0 / s)) + zp
-            hint = "relu6" in (n.doc_string or "") or "relu6" in (n.name or "").lower()
+            hint = "act=relu6" in (n.doc_string or "")
             if hi >= 127:
                 act = "relu6" if hint and q6 >= 127 else "relu"
             elif hi == q6:

@@ -32,13 +32,13 @@ Everything the network needs beyond the IR fields is recorded as extra attribute
   per layer), ``input_dtype`` / ``output_dtype`` (``"int8"`` unless a QUANTIZE / DEQUANTIZE sits
   at an edge), ``output_shape`` (TFLite shape of the model output), ``output_quant`` (its Quant,
   if quantised), ``folded`` (indices of the PAD / RESHAPE / QUANTIZE / DEQUANTIZE / SOFTMAX ops
-  that became no layer), ``zero_weight_scales`` ({layer: count} of weight channels whose scale
-  0 was replaced by the smallest normal float32, see below).
+  that became no layer), ``weight_scale_fixups`` ({layer: {"zero_scales": n,
+  "negated_scales": n}}, see below).
 
-Dead weight channels quantised with scale 0 (MCUNet has them; TFLite then uses multiplier 0 and
-the channel outputs its zero point) get the smallest normal float32 as scale, because the IR wants
-positive scales; the fixed-point result is the same (the multiplier underflows to 0) and so are
-the real values (~0).
+The IR wants positive weight scales; TFLite files may hold 0 (dead channels) or negative ones
+(MCUNet has both).  Scale 0 becomes the smallest normal float32 (TFLite's multiplier is 0, ours
+underflows to 0: same outputs); a negative scale becomes positive with that channel's int8
+weights and int32 bias negated (accumulator and multiplier both flip sign: bit-identical).
 
 Fixed-point requantisation data are not stored in the IR: :func:`tflite_requant` computes them
 from the IR's quantisation parameters the way TFLite / TFLM do (for CONV, DW, DENSE and ADD).
@@ -259,7 +259,7 @@ class _Converter:
         self.layer_ops: list[str] = []
         self.layer_op_index: list[int] = []
         self.folded: list[int] = []
-        self.zero_scales: dict[int, int] = {}  # IR layer -> number of zero weight scales patched
+        self.fixups: dict[int, dict] = {}  # IR layer -> weight scales made IR-legal
         self.failed: set[int] = set()  # TFLite tensors whose producer could not be imported
         # TFLite tensor -> (IR tensor id, pending explicit padding (t, l, b, r), padded by op)
         self.alias: dict[int, tuple[int, tuple[int, int, int, int], int | None]] = {}
@@ -296,23 +296,57 @@ class _Converter:
         return np.frombuffer(raw, dtype=dt).astype(dt.newbyteorder("="), copy=True).reshape(
             tt.shape)
 
-    def quant(self, t: int, what: str, ir_axis: int | None = None,
-              weights: bool = False) -> ir.Quant:
+    def quant(self, t: int, what: str, ir_axis: int | None = None) -> ir.Quant:
         tt = self.T(t)
         if tt.scale is None:
             raise _Skip(f"{what} is not quantised")
-        scale = tt.scale
-        if weights and (scale == 0.0).any():
-            # Dead channels: the converter writes scale 0 (TFLite then uses multiplier 0, so the
-            # channel outputs the zero point).  The IR wants positive scales: the smallest normal
-            # float32 gives the same fixed-point result (shift < -31 -> multiplier 0) and the
-            # same real values (~0).
-            scale = np.where(scale == 0.0, float(np.finfo(np.float32).tiny), scale)
-            self.zero_scales[len(self.layers)] = int((tt.scale == 0.0).sum())
         try:
-            return ir.Quant.of(scale, tt.zero_point, ir_axis if len(scale) > 1 else None)
+            return ir.Quant.of(tt.scale, tt.zero_point, ir_axis if len(tt.scale) > 1 else None)
         except ir.IRError as e:
             raise _Skip(f"{what}: {e}") from None
+
+    def weight_quant(self, t: int, weight: np.ndarray, bias: np.ndarray, what: str):
+        """Quant of a weight tensor (IR layout, output channel first), made IR-legal:
+
+        * scale 0 (dead channel; TFLite's multiplier is then 0 and the channel outputs the zero
+          point) -> the smallest normal float32: the multiplier still underflows to 0 and the real
+          values stay ~0;
+        * negative scale (MCUNet's first conv has one; TFLite then uses a negative multiplier)
+          -> |scale| with that channel's weights and bias negated: the accumulator and the
+          multiplier both change sign, so the fixed-point product is bit-identical.
+        Returns (weight, bias, Quant)."""
+        tt = self.T(t)
+        if tt.scale is None:
+            raise _Skip(f"{what} is not quantised")
+        scale = tt.scale.copy()
+        zp = tt.zero_point.copy()
+        n = weight.shape[0]
+        if len(scale) not in (1, n):
+            raise _Skip(f"{what} has {len(scale)} scales for {n} output channels")
+        if not np.isfinite(scale).all():
+            raise _Skip(f"{what} has a non-finite scale")
+        neg = np.flatnonzero(scale < 0)
+        if neg.size:
+            chans = range(n) if len(scale) == 1 else neg
+            w = weight.astype(np.int16)
+            if (zp[neg] != 0).any() or any((w[c] == -128).any() for c in chans):
+                raise _Skip(f"{what} has a negative scale on a channel that cannot be negated")
+            weight = weight.copy()
+            bias = bias.copy()
+            for c in chans:
+                weight[c] = (-w[c]).astype(np.int8)
+                bias[c] = -np.int64(bias[c])
+            scale[neg] = -scale[neg]
+            self.fixups.setdefault(len(self.layers), {})["negated_scales"] = int(neg.size)
+        zero = scale == 0.0
+        if zero.any():
+            scale[zero] = float(np.finfo(np.float32).tiny)
+            self.fixups.setdefault(len(self.layers), {})["zero_scales"] = int(zero.sum())
+        try:
+            q = ir.Quant.of(scale, zp, 0 if len(scale) > 1 else None)
+        except ir.IRError as e:
+            raise _Skip(f"{what}: {e}") from None
+        return weight, bias, q
 
     def act_tensor(self, t: int, what: str) -> _T:
         tt = self.T(t)
@@ -410,10 +444,8 @@ class _Converter:
                 if wt.scale is not None and len(wt.scale) > 1 and wt.qdim != 3:
                     raise _Skip(f"filter quantised along axis {wt.qdim}")
                 op_kind = ir.DW
-            w_q = self.quant(op.inputs[1], "filter", ir_axis=0, weights=True)
-            if w_q.per_channel and len(w_q.scale) != cout:
-                raise _Skip("filter scale count differs from the output depth")
             bias = self.bias(op, cout)
+            weight, bias, w_q = self.weight_quant(op.inputs[1], weight, bias, "filter")
         else:
             kh, kw = o["filter"]
             op_kind = ir.MAXPOOL if op.name == "MAX_POOL_2D" else ir.AVGPOOL
@@ -422,6 +454,12 @@ class _Converter:
             raise _Skip(f"kernel {kh}x{kw}")
         ot = self.act_tensor(op.outputs[0], "output")
         oh, ow, _ = _hwc(ot.shape)
+        if o["padding"] == _SAME:
+            exp = (-(-ph // sh), -(-pw // sw))
+        else:
+            exp = (-(-(ph - kh + 1) // sh), -(-(pw - kw + 1) // sw))
+        if (oh, ow) != exp:
+            raise _Skip(f"output {oh}x{ow} but TFLite's padding rule gives {exp[0]}x{exp[1]}")
         if o["padding"] == _SAME:
             st, sb = _same_pad(ph, kh, sh, oh)
             sl, sr = _same_pad(pw, kw, sw, ow)
@@ -484,12 +522,10 @@ class _Converter:
         if wgt.ndim != 2 or wgt.shape[1] != h * w * c:
             raise _Skip(f"weights shape {list(wgt.shape)} for an input of {h * w * c} values")
         cout = wgt.shape[0]
-        w_q = self.quant(op.inputs[1], "weights", ir_axis=0, weights=True)
-        if w_q.per_channel and len(w_q.scale) != cout:
-            raise _Skip("weight scale count differs from the output size")
+        wgt, bias, w_q = self.weight_quant(op.inputs[1], np.ascontiguousarray(wgt),
+                                           self.bias(op, cout), "weights")
         layer = ir.Layer(op=ir.DENSE, in_shape=(h, w, c), out_shape=(1, 1, cout),
-                         act=self.act(o), src=src, weight=np.ascontiguousarray(wgt),
-                         bias=self.bias(op, cout), w_quant=w_q)
+                         act=self.act(o), src=src, weight=wgt, bias=bias, w_quant=w_q)
         out_q = self.check_out(op, layer)
         self.add_layer(op, layer, out_q)
 
@@ -566,7 +602,11 @@ class _Converter:
         if int(np.prod(ot.shape)) != int(np.prod(it.shape)):
             raise _Skip("element count changes")
         if ot.scale is None or not _quant_equal(it, ot):
-            raise _Skip("input and output quantisation differ")
+            # TFLM's RESHAPE copies the bytes: a differing output quantisation only relabels
+            # them, which matters to a consumer inside the network but not at the model output
+            # (MCUNet's last RESHAPE does this; net.tflite["output_quant"] keeps the label)
+            if out not in self.m.outputs or self.consumers.get(out):
+                raise _Skip("input and output quantisation differ")
         cons = [self.m.ops[c].name for c in self.consumers.get(out, [])]
         ok = (_hwc(ot.shape) == self.shape_of(src)
               or (cons and all(c in ("FULLY_CONNECTED", "RESHAPE") for c in cons))
@@ -581,14 +621,13 @@ class _Converter:
     def softmax_op(self, op: _Op):
         src, _, _ = self.get(op.inputs[0], "input")
         self.act_tensor(op.inputs[0], "input")
-        ot = self.act_tensor(op.outputs[0], "output")
+        self.act_tensor(op.outputs[0], "output")
         if self.softmax is not None:
             raise _Skip(f"second softmax (first is op {self.softmax.index})")
         self.softmax, self.softmax_in = op, src
         self.alias[op.outputs[0]] = (src, (0, 0, 0, 0), None)
         self.softmax_quant = self.quant(op.outputs[0], "output")
         self.folded.append(op.index)
-        _ = ot
 
     def quantize(self, op: _Op):
         t_in, t_out = op.inputs[0], op.outputs[0]
@@ -700,7 +739,7 @@ class _Converter:
         net.tflite = {"ops": list(self.layer_ops), "op_index": list(self.layer_op_index),
                       "input_dtype": self.input_dtype, "output_dtype": self.output_dtype,
                       "output_shape": tuple(ot.shape), "output_quant": out_q,
-                      "folded": sorted(self.folded), "zero_weight_scales": dict(self.zero_scales)}
+                      "folded": sorted(self.folded), "weight_scale_fixups": dict(self.fixups)}
         return net
 
     def fail(self, problems: list[str]):

@@ -1,0 +1,22 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+#: the shared folder beside the checkout (CI has it; users may not)
+SHARED = HERE.parent.parent / "shared"
+SHARED_MODELS = SHARED / "models"
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_configure(config):
+    from hypothesis import settings, HealthCheck
+    settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                              derandomize=True)
+    settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("ci" if os.environ.get("CI") else "dev")

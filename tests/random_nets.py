@@ -1,0 +1,34 @@
+"""Hypothesis strategies for random CNN chains."""
+from hypothesis import strategies as st
+
+from msfopt.ir import AVGPOOL, CONV, DW, MAXPOOL, Network, conv_out, window_layer
+
+
+@st.composite
+def chains(draw, min_layers=2, max_layers=9, max_hw=40, ops=(CONV, DW, MAXPOOL, AVGPOOL),
+           dtype="int8", asymmetric=True):
+    h = draw(st.integers(6, max_hw))
+    w = draw(st.integers(6, max_hw)) if asymmetric and draw(st.booleans()) else h
+    c = draw(st.integers(1, 8))
+    n = draw(st.integers(min_layers, max_layers))
+    layers = []
+    shape = (h, w, c)
+    for _ in range(n):
+        op = draw(st.sampled_from(ops))
+        kh = draw(st.sampled_from([1, 3, 5] if op in (CONV, DW) else [2, 3]))
+        kw = kh if not asymmetric or draw(st.booleans()) else draw(st.sampled_from([1, 3]))
+        s = draw(st.sampled_from([1, 1, 2]))
+        pads = [draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1))]
+        if asymmetric and draw(st.booleans()):
+            pad = (pads[0], pads[1], draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1)))
+        else:
+            pad = (pads[0], pads[1], pads[0], pads[1])
+        if conv_out(shape[0], kh, s, pad[0], pad[2]) < 1 or conv_out(shape[1], kw, s, pad[1], pad[3]) < 1:
+            break
+        c_out = draw(st.integers(1, 12)) if op == CONV else shape[2]
+        layer = window_layer(op, shape, c_out, (kh, kw), s, pad)
+        layers.append(layer)
+        shape = layer.out_shape
+    if not layers:
+        layers.append(window_layer(CONV, (h, w, c), 4, 1, 1, 0))
+    return Network(name="random", input_shape=(h, w, c), layers=layers, dtype=dtype).validate()

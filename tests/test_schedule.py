@@ -1,0 +1,139 @@
+"""Runtime cost model: closed-form schedule costs vs an independent tile-by-tile simulation of the
+executor, liveness and arena layout invariants."""
+from hypothesis import given, settings, strategies as st
+
+from msfopt import zoo
+from msfopt.dag import build_dag
+from msfopt.ir import ADD, CONV, Layer, Network, window_layer
+from msfopt.schedule import Liveness, block_schedules, hcache_schedules, plan_layout
+
+from random_nets import chains
+
+
+def simulate_hcache(net, i, j, p):
+    """Walk the executor's loops literally: per tile row, pull columns through the layers on
+    demand and record every computed output pixel; return (macs, ring rows per layer)."""
+    L = net.layers
+    H_out, W_out, _ = L[j].out_shape
+    macs = 0
+    ring_rows = {l: 0 for l in range(i + 1, j + 1)}
+    for r0 in range(0, H_out, p):
+        rows = {j + 1: (r0, min(r0 + p, H_out))}
+        for l in range(j, i - 1, -1):
+            lo, hi = rows[l + 1]
+            a = max(0, lo * L[l].sh - L[l].pad[0])
+            b = min(L[l].in_shape[0], (hi - 1) * L[l].sh - L[l].pad[0] + L[l].kh)
+            rows[l] = (a, b)
+            if l > i:
+                ring_rows[l] = max(ring_rows[l], b - a)
+        produced = {l: 0 for l in range(i, j + 1)}   # output columns produced by layer l
+
+        def need(l, x):  # make output column x of layer l available
+            if l > i:
+                last_in = min(L[l].in_shape[1], x * L[l].sw - L[l].pad[1] + L[l].kw) - 1
+                while produced[l - 1] <= last_in:
+                    need(l - 1, produced[l - 1])
+            lo, hi = rows[l + 1]
+            nonlocal_macs[0] += (hi - lo) * L[l].out_shape[2] * L[l].macs_per_output()
+            produced[l] += 1
+
+        nonlocal_macs = [0]
+        for x in range(W_out):
+            need(j, x)
+        macs += nonlocal_macs[0]
+    return macs, ring_rows
+
+
+@settings(max_examples=80)
+@given(net=chains(max_layers=6), p=st.sampled_from([1, 2, 3]))
+def test_closed_form_equals_simulation(net, p):
+    live = Liveness(net)
+    for j in range(net.n_layers):
+        for s in hcache_schedules(net, live, j, p):
+            macs, ring_rows = simulate_hcache(net, s.first, s.last, s.tile)
+            assert s.macs == macs
+            assert {r.layer: r.rows for r in s.rings} == ring_rows
+            for r in s.rings:
+                lay = net.layers[r.layer]
+                assert r.cols == min(lay.kw, lay.in_shape[1])
+                assert r.bytes == r.rows * r.cols * r.channels * net.elem_bytes
+
+
+@settings(max_examples=80)
+@given(net=chains(max_layers=6))
+def test_fused_block_last_layer_computes_its_output_once(net):
+    """The last layer of a block produces each output pixel exactly once (only inner layers
+    recompute; they may also skip rows/columns no one needs, so a block can be cheaper)."""
+    scheds = block_schedules(net, tiles=(1, 2))
+    unf = {s.first: s.macs for s in scheds if s.mode == "unfused"}
+    for s in scheds:
+        assert s.layer_macs[-1] == unf[s.last]
+        assert s.macs == sum(s.layer_macs)
+        # the block's full tensors: its input and output (chain)
+        assert s.resident == (s.first, s.last + 1)
+
+
+@settings(max_examples=60)
+@given(net=chains(max_layers=7), io=st.sampled_from(["arena", "external"]), data=st.data())
+def test_chain_layout_fits_in_peak(net, io, data):
+    """For chains the arena is exactly the largest block's RAM, and live buffers never overlap."""
+    dag = build_dag(net, io=io, tiles=(1, 2))
+    out = dag.out_edges()
+    v, path = 0, []
+    while v != dag.n_nodes - 1:
+        e = data.draw(st.sampled_from(out[v]))
+        path.append(e)
+        v = int(dag.dst[e])
+    scheds = [dag.schedules[e] for e in path]
+    lay = plan_layout(net, scheds, io)
+    assert not lay.fallback
+    assert lay.arena_bytes == max(s.ram_bytes for s in scheds)
+    for s, rings in zip(scheds, lay.ring_offsets):
+        spans = [(lay.tensor_offset[t], net.tensor_bytes(t)) for t in s.resident
+                 if not (io == "external" and t in (0, net.n_layers))]
+        spans += [(o, r.bytes) for o, r in zip(rings, s.rings)]
+        spans = sorted((o, o + b) for o, b in spans if b)
+        for (a0, a1), (b0, b1) in zip(spans, spans[1:]):
+            assert a1 <= b0, "overlapping buffers"
+        assert all(0 <= a and b <= lay.arena_bytes for a, b in spans)
+
+
+def test_io_external_drops_network_input_and_output():
+    net = zoo.load("mcunetv2-vww5")
+    a = build_dag(net, io="arena")
+    e = build_dag(net, io="external")
+    s_a = [s for s in a.schedules if s.first == 0 and s.last == 0][0]
+    s_e = [s for s in e.schedules if s.first == 0 and s.last == 0][0]
+    assert s_a.ram_bytes - s_e.ram_bytes == 80 * 80 * 3
+    last = net.n_layers - 1
+    s_a = [s for s in a.schedules if s.first == last and s.last == last][0]
+    s_e = [s for s in e.schedules if s.first == last and s.last == last][0]
+    assert s_a.ram_bytes - s_e.ram_bytes == 3 * 3 * 160
+
+
+def _residual_net():
+    """conv -> [dw -> pw] -> add(skip from the conv output) -> conv."""
+    l0 = window_layer(CONV, (16, 16, 3), 8, 3, 2, 1)
+    l1 = window_layer("dw", l0.out_shape, 8, 3, 1, 1)
+    l2 = window_layer(CONV, l1.out_shape, 8, 1, 1, 0)
+    l3 = Layer(op=ADD, in_shape=l2.out_shape, out_shape=l2.out_shape, src=3, src2=1)
+    l4 = window_layer(CONV, l3.out_shape, 4, 1, 1, 0)
+    return Network("res", (16, 16, 3), [l0, l1, l2, l3, l4]).validate()
+
+
+def test_skip_tensor_counted_while_alive():
+    net = _residual_net()
+    scheds = {s.key: s for s in block_schedules(net, io="arena")}
+    t1 = net.tensor_bytes(1)
+    # layer 2 runs while the skip tensor 1 (8x8x8) waits for the add
+    s = scheds[(2, 2, "unfused", 0)]
+    assert s.resident == (1, 2, 3)
+    assert s.ram_bytes == t1 + net.tensor_bytes(2) + net.tensor_bytes(3)
+    # the add writes in place over its input 3
+    s = scheds[(3, 3, "unfused", 0)]
+    assert s.inplace == 3 and s.ram_bytes == 2 * t1
+    # fused block 1-2 keeps its input (also the skip) and output
+    s = scheds[(1, 2, "hcache", 1)]
+    assert s.resident == (1, 3)
+    # no fused block may swallow the add or end inside the skip's lifetime illegally
+    assert all(s.mode == "unfused" for s in scheds.values() if s.first <= 3 <= s.last)
