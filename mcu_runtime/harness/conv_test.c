@@ -3,7 +3,10 @@
  * fixed-point requantisation and an integer division, checksummed with FNV-1a.
  * Integer only, so it runs on every target (including xtensa-lx106).
  * Defines: CONV_EXIT_CODE (default 0) - value returned by main();
- *          CONV_USE_PLAT_EXIT       - leave through plat_exit() instead of returning. */
+ *          CONV_USE_PLAT_EXIT       - leave through plat_exit() instead of returning;
+ *          CONV_FLOAT               - also run a float 3x3 conv and report the bit pattern of
+ *                                     its sum (checks -ffp-contract=off determinism; not on
+ *                                     integer-only targets such as xtensa-lx106). */
 #include <stdint.h>
 #include "plat.h"
 
@@ -57,6 +60,26 @@ static uint32_t fnv1a(const uint8_t *p, uint32_t n) {
   return h;
 }
 
+#ifdef CONV_FLOAT
+static float fout[OH * OW];
+__attribute__((noinline)) static uint32_t conv3x3_f32(const int8_t *in, const int8_t *wt) {
+  float sum = 0.0f;
+  for (int y = 0; y < OH; y++)
+    for (int x = 0; x < OW; x++) {
+      float acc = 0.1f;
+      for (int ky = 0; ky < 3; ky++)
+        for (int kx = 0; kx < 3; kx++)
+          for (int ci = 0; ci < CI; ci++)
+            acc = acc * 0.999f + (float)in[((y + ky) * W + (x + kx)) * CI + ci] *
+                                     ((float)wt[(ky * 3 + kx) * CI + ci] * 0.0078125f);
+      fout[y * OW + x] = acc;
+      sum += acc / 3.0f;
+    }
+  union { float f; uint32_t u; } c = {sum};
+  return c.u;
+}
+#endif
+
 int main(void) {
   for (uint32_t i = 0; i < sizeof input; i++) input[i] = lcg_i8();
   for (uint32_t i = 0; i < sizeof weights; i++) weights[i] = lcg_i8();
@@ -67,6 +90,9 @@ int main(void) {
   plat_count_end();
   plat_report("checksum=", fnv1a((const uint8_t *)output, sizeof output));
   plat_report("macs=", (uint32_t)OH * OW * CO * 9 * CI);
+#ifdef CONV_FLOAT
+  plat_report("float_bits=", conv3x3_f32(input, weights));
+#endif
   plat_puts("done\n");
 #ifdef CONV_USE_PLAT_EXIT
   plat_exit(CONV_EXIT_CODE);

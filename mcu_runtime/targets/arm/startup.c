@@ -24,13 +24,26 @@ __attribute__((noreturn)) void plat_arch_exit(int code) {
   }
 }
 
-void Fault_Handler(void) {
+__attribute__((noreturn, used)) void msf_fault_c(void) {
   plat_puts("FAULT\n");
   plat_arch_exit(PLAT_RC_FAULT);
 }
 
+/* Faults may come from a stack overflow: move SP back to the top of the stack first. */
+__attribute__((naked)) void Fault_Handler(void) {
+  __asm__ volatile(
+      "ldr r0, =_estack\n\t"
+      "mov sp, r0\n\t"
+      "bl msf_fault_c\n\t"
+      ".ltorg\n\t");
+}
+
 __attribute__((noreturn)) void Reset_Handler(void) {
   msf_crt_init();
+#if defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8M_BASE__)
+  /* ARMv8-M stack limit: an overflow raises a precise STKOF fault instead of a lockup */
+  __asm__ volatile("msr msplim, %0" ::"r"(_sstack));
+#endif
 #if defined(__ARM_FP)
   *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20; /* CPACR: CP10/CP11 full access */
   __asm__ volatile("dsb\n\tisb" ::: "memory");

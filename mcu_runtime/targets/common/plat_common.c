@@ -5,6 +5,10 @@
 
 __attribute__((noreturn)) void plat_arch_exit(int code);
 
+#ifndef MSF_STACK_GUARD_BYTES
+#define MSF_STACK_GUARD_BYTES 128u
+#endif
+
 void plat_report(const char *label, uint32_t v) {
   char b[12], *p = b + sizeof b - 1;
   *p = 0;
@@ -27,7 +31,9 @@ __attribute__((noreturn)) void plat_exit(int code) {
   uint32_t used = plat_stack_used();
   plat_report("stack_hwm_bytes=", used);
   plat_report("stack_size_bytes=", (uint32_t)((char *)_estack - (char *)_sstack));
-  if (_sstack[0] != MSF_STACK_FILL) {  /* the limit word was written: overflow */
+  /* A frame that straddles the limit may skip the lowest words (uninitialised locals),
+   * so any write into the guard band at the bottom of the stack counts as overflow. */
+  if (used + MSF_STACK_GUARD_BYTES > (uint32_t)((char *)_estack - (char *)_sstack)) {
     plat_puts("STACK_OVERFLOW\n");
     code = PLAT_RC_STACK_OVERFLOW;
   }
