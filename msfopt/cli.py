@@ -195,10 +195,13 @@ def cmd_mcus(args) -> int:
     from rich.table import Table
     from .mcu import list_profiles
     t = Table(title="MCU profiles")
-    for c in ("name", "core", "RAM", "clock", "emulated by"):
+    for c in ("name", "core", "RAM", "stack", "RAM for the plan", "clock", "emulated by"):
         t.add_column(c)
     for p in list_profiles():
-        t.add_row(p.name, p.core, f"{p.ram_bytes:,}", f"{p.clock_hz / 1e6:g} MHz", p.target)
+        t.add_row(p.name, p.core, f"{p.ram_size:,}" if p.ram_size else "-",
+                  f"{p.stack_size:,}" if p.stack_size else "-",
+                  f"{p.ram_bytes:,}" if p.ram_bytes else "no limit",
+                  f"{p.clock_hz / 1e6:g} MHz" if p.clock_hz else "-", p.target)
     _console().print(t)
     return 0
 

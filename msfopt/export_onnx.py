@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, Quant
+from .ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network
 from .reference import float_params
 
 __all__ = ["to_onnx", "OPSET", "MS_OPSET"]
@@ -243,8 +243,8 @@ class _Builder:
         net = self.net
         h, w, c = net.input_shape
         et = TensorProto.FLOAT if self.mode == "float" else TensorProto.INT8
-        if self.mode == "int8":
-            self.qparams(0)
+        if self.mode == "int8" and net.quant_of(0) is None:
+            raise ValueError("the network input has no quantisation parameters")
         if self.nhwc_io:
             inp = helper.make_tensor_value_info("input", et, [1, h, w, c])
             self.name[0] = self.node("Transpose", ["input"], ["input_nchw"], "input_to_nchw",
@@ -274,6 +274,10 @@ class _Builder:
             opsets.append(helper.make_opsetid("com.microsoft", MS_OPSET))
         model = helper.make_model(graph, opset_imports=opsets, producer_name="msfopt")
         model.ir_version = _IR_VERSION
+        if self.mode == "int8":
+            q0 = net.quant_of(0)
+            helper.set_model_props(model, {"msfopt.input_scale": repr(float(np.float32(q0.scale[0]))),
+                                           "msfopt.input_zero_point": str(q0.zero_point[0])})
         return model
 
 

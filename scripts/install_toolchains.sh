@@ -28,6 +28,8 @@ PKGS=(
   # host side: native reference build, the QEMU TCG plugin (needs only gcc + libc headers:
   # the plugin declares its API by hand, no glib/qemu headers), reference instruction counts
   gcc libc6-dev binutils valgrind
+  # Python venv support for the README's commands on a fresh Debian 12
+  python3 python3-venv python3-pip
 )
 if [ "${MSFOPT_WITH_LIBC:-0}" = "1" ]; then
   PKGS+=(libnewlib-arm-none-eabi picolibc-arm-none-eabi picolibc-riscv64-unknown-elf

@@ -139,6 +139,7 @@ class _Importer:
         self.vals: dict[str, object] = {}
         self.layers: list[Layer] = []
         self.tq: dict[int, Quant] = {}
+        self.qlink: dict[int, set[int]] = {}  # tensors sharing one quantisation (int8 MaxPool)
         self.root: dict[int, str] = {}     # tid -> ONNX name holding its current (folded) value
         self.input_shape: tuple[int, int, int] | None = None
         self.elem: dict[str, int] = {}     # name -> ONNX elem type (from inference)
@@ -194,7 +195,9 @@ class _Importer:
         if errs:
             _fail("; ".join(errs))
 
-        self.quantized = any(n.op_type in _QOPS for n in nodes)
+        in_et = inputs[0].type.tensor_type.elem_type
+        self.quantized = any(n.op_type in _QOPS for n in nodes) or \
+            in_et in (TensorProto.INT8, TensorProto.UINT8)
         self.nodes = nodes
         self._count_uses(g, nodes)
         for name, init in inits.items():
@@ -217,6 +220,18 @@ class _Importer:
                 self.errors.append(f"{_node_label(n)}: {e}")
                 for o in n.output:
                     self.vals[o] = _POISON
+        if self.quantized and 0 not in self.tq and not self.errors:
+            # a graph whose int8 input only feeds MaxPools carries no quantisation parameters;
+            # the exporter records them in the model metadata
+            meta = {p.key: p.value for p in self.model.metadata_props}
+            if "msfopt.input_scale" in meta:
+                try:
+                    self._bind_quant(self.vals[inputs[0].name],
+                                     Quant.of(float(meta["msfopt.input_scale"]),
+                                              int(meta.get("msfopt.input_zero_point", 0))),
+                                     "input")
+                except (ValueError, _NodeError) as e:
+                    self.errors.append(f"metadata input quantisation: {e}")
         out_name = g.output[0].name
         out = self.vals.get(out_name)
         if not self.errors:
@@ -353,8 +368,6 @@ class _Importer:
             _fail(f"input '{vi.name}' has rank {len(dims)}, expected 4 (NCHW/NHWC) or 2")
         self.input_shape = shape
         self.root[0] = vi.name
-        if tt.elem_type in (TensorProto.INT8, TensorProto.UINT8):
-            self.input_is_uint8 = tt.elem_type == TensorProto.UINT8
 
     def _kind_of_type(self, et: int, what: str) -> str:
         if et == TensorProto.FLOAT:
@@ -426,11 +439,21 @@ class _Importer:
             raise _NodeError(f"{what}: activations must be quantised per tensor")
         old = self.tq.get(act.tid)
         if old is None:
-            self.tq[act.tid] = q
+            for t in self._linked(act.tid):
+                self.tq[t] = q
         elif not _same_quant(old, q):
             raise _NodeError(f"{what}: quantisation {q.scale[0]:g}/{q.zero_point[0]} differs from "
                              f"the tensor's {old.scale[0]:g}/{old.zero_point[0]} (requantisation "
                              "is not supported)")
+
+    def _linked(self, tid: int) -> set[int]:
+        seen, stack = {tid}, [tid]
+        while stack:
+            for u in self.qlink.get(stack.pop(), ()):
+                if u not in seen:
+                    seen.add(u)
+                    stack.append(u)
+        return seen
 
     def _in_quant(self, act: _Act, what: str) -> Quant:
         q = self.tq.get(act.tid)
@@ -857,8 +880,11 @@ class _Importer:
         x = self._act(ins[0])
         kind = self._data_kind([x])
         layer = self._pool(n, x, a, MAXPOOL)
-        q = self._in_quant(x, "MaxPool") if kind == "q" else None
+        q = self.tq.get(x.tid) if kind == "q" else None
         out = self._new_tensor(layer, n.output[0], "nchw", kind, quant=q)
+        if kind == "q" and q is None:  # quantisation not known yet: shared with the input
+            self.qlink.setdefault(x.tid, set()).add(out.tid)
+            self.qlink.setdefault(out.tid, set()).add(x.tid)
         self._check_inferred(n.output[0], out)
 
     def _op_AveragePool(self, n, ins, a):
