@@ -7,6 +7,7 @@ failure of generated code.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -68,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--io", default="arena", choices=["arena", "external"])
 
     sub.add_parser("mcus", help="list the MCU profiles")
+    for mod in EXTENSIONS:
+        COMMANDS.update(importlib.import_module(mod).add_parsers(sub, _add_solve_args))
     return ap
 
 
@@ -207,6 +210,8 @@ def cmd_mcus(args) -> int:
 
 
 COMMANDS = {"solve": cmd_solve, "models": cmd_models, "inspect": cmd_inspect, "mcus": cmd_mcus}
+#: modules adding sub-commands: each has add_parsers(sub, add_solve_args) -> {name: handler}
+EXTENSIONS = ["msfopt.cli_solvers", "msfopt.cli_codegen"]
 
 
 def main(argv=None) -> int:
