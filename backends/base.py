@@ -25,7 +25,7 @@ def register(cls: type[Backend]) -> type[Backend]:
 
 
 def get_backend(name: str) -> Backend:
-    from . import cpsat, cbc  # noqa: F401  (registration side effects)
+    from . import cpsat, cbc, scip, highs  # noqa: F401  (registration side effects)
     try:
         return _REGISTRY[name]()
     except KeyError:
@@ -33,5 +33,5 @@ def get_backend(name: str) -> Backend:
 
 
 def backend_names() -> list[str]:
-    from . import cpsat, cbc  # noqa: F401
+    from . import cpsat, cbc, scip, highs  # noqa: F401
     return list(_REGISTRY)
