@@ -1,0 +1,271 @@
+/* msf_executor.c - unfused layers and fused blocks (msf-CNN "H-cache" mode, any tile height). */
+#include "msf_internal.h"
+
+static int32_t is_window_op(int32_t op)
+{
+    return op == MSF_OP_CONV || op == MSF_OP_DW || op == MSF_OP_MAXPOOL || op == MSF_OP_AVGPOOL;
+}
+
+static const msf_window *layer_win(const msf_layer *l)
+{
+    /* every window-op params struct starts with an msf_window */
+    return (const msf_window *)l->params;
+}
+
+static msf_view full_view(uint8_t *arena, uint32_t off, int32_t H, int32_t W, int32_t C)
+{
+    msf_view v;
+    v.data = arena + off;
+    v.H = H;
+    v.W = W;
+    v.C = C;
+    v.y0 = 0;
+    v.xcap = W;
+    return v;
+}
+
+/* One kernel call of a window op (or add) over an output region. */
+static void run_region(int32_t dtype, const msf_layer *l, const msf_view *in,
+                       const msf_view *in2, msf_view *out, int32_t oy0, int32_t oy1,
+                       int32_t ox0, int32_t ox1)
+{
+    if (dtype == MSF_DT_S8) {
+        switch (l->op) {
+        case MSF_OP_CONV:
+            msf_conv2d_s8((const msf_conv_s8_params *)l->params, in, out, oy0, oy1, ox0, ox1);
+            break;
+        case MSF_OP_DW:
+            msf_dwconv2d_s8((const msf_conv_s8_params *)l->params, in, out, oy0, oy1, ox0, ox1);
+            break;
+        case MSF_OP_MAXPOOL:
+            msf_maxpool_s8((const msf_pool_s8_params *)l->params, in, out, oy0, oy1, ox0, ox1);
+            break;
+        case MSF_OP_AVGPOOL:
+            msf_avgpool_s8((const msf_pool_s8_params *)l->params, in, out, oy0, oy1, ox0, ox1);
+            break;
+        case MSF_OP_ADD:
+            msf_add_s8((const msf_add_s8_params *)l->params, in, in2, out, oy0, oy1, ox0, ox1);
+            break;
+        case MSF_OP_GAP:
+            msf_gap_s8((const msf_gap_s8_params *)l->params, in, out);
+            break;
+        case MSF_OP_DENSE:
+            msf_dense_s8((const msf_dense_s8_params *)l->params, in, out);
+            break;
+        default:
+            break;
+        }
+    } else {
+        switch (l->op) {
+        case MSF_OP_CONV:
+            msf_conv2d_f32((const msf_conv_f32_params *)l->params, in, out, oy0, oy1, ox0, ox1);
+            break;
+        case MSF_OP_DW:
+            msf_dwconv2d_f32((const msf_conv_f32_params *)l->params, in, out, oy0, oy1, ox0, ox1);
+            break;
+        case MSF_OP_MAXPOOL:
+            msf_maxpool_f32((const msf_pool_f32_params *)l->params, in, out, oy0, oy1, ox0, ox1);
+            break;
+        case MSF_OP_AVGPOOL:
+            msf_avgpool_f32((const msf_pool_f32_params *)l->params, in, out, oy0, oy1, ox0, ox1);
+            break;
+        case MSF_OP_ADD:
+            msf_add_f32((const msf_act_f32_params *)l->params, in, in2, out, oy0, oy1, ox0, ox1);
+            break;
+        case MSF_OP_GAP:
+            msf_gap_f32((const msf_act_f32_params *)l->params, in, out);
+            break;
+        case MSF_OP_DENSE:
+            msf_dense_f32((const msf_dense_f32_params *)l->params, in, out);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* Input-row range [lo[k], hi[k]) of every tensor k = 0..n of the block for tile row r
+ * (tensor k is layer k's input, tensor n the block output). */
+static void tile_rows(const msf_block *b, int32_t r, int32_t *lo, int32_t *hi)
+{
+    const int32_t n = b->n_layers;
+    const int32_t p = b->tile_h;
+    int32_t k;
+    lo[n] = r * p;
+    hi[n] = MSF_MIN(r * p + p, b->layers[n - 1].out_h);
+    for (k = n - 1; k >= 0; k--) {
+        const msf_layer *l = &b->layers[k];
+        const msf_window *w = layer_win(l);
+        lo[k] = MSF_MAX(0, lo[k + 1] * w->sh - w->pad_top);
+        hi[k] = MSF_MIN(l->in_h, (hi[k + 1] - 1) * w->sh - w->pad_top + w->kh);
+    }
+}
+
+static int32_t elem_size(int32_t dtype)
+{
+    return dtype == MSF_DT_F32 ? 4 : 1;
+}
+
+/* Number of input columns (a prefix 0..need-1) layer l needs to produce output column c. */
+static int32_t cols_needed(const msf_layer *l, int32_t c)
+{
+    const msf_window *w = layer_win(l);
+    return MSF_MIN(l->in_w, c * w->sw - w->pad_left + w->kw);
+}
+
+static msf_view ring_view(uint8_t *arena, const msf_layer *l, int32_t lo)
+{
+    msf_view v;
+    const msf_window *w = layer_win(l);
+    v.data = arena + l->ring_off;
+    v.H = l->in_h;
+    v.W = l->in_w;
+    v.C = l->in_c;
+    v.y0 = lo;
+    v.xcap = MSF_MIN(w->kw, l->in_w);
+    return v;
+}
+
+static void run_fused(const msf_block *b, uint8_t *arena)
+{
+    int32_t lo[MSF_MAX_BLOCK_LAYERS + 1];
+    int32_t hi[MSF_MAX_BLOCK_LAYERS + 1];
+    int32_t produced[MSF_MAX_BLOCK_LAYERS]; /* output columns produced by layer k this tile row */
+    const int32_t n = b->n_layers;
+    const msf_layer *first = &b->layers[0];
+    const msf_layer *last = &b->layers[n - 1];
+    const int32_t n_tiles = (last->out_h + b->tile_h - 1) / b->tile_h;
+    const msf_view t_in = full_view(arena, b->in_off, first->in_h, first->in_w, first->in_c);
+    msf_view t_out = full_view(arena, b->out_off, last->out_h, last->out_w, last->out_c);
+    int32_t r, k;
+
+    for (r = 0; r < n_tiles; r++) {
+        tile_rows(b, r, lo, hi);
+        for (k = 0; k < n; k++) {
+            produced[k] = 0;
+        }
+        /* Demand-driven column flow without recursion: k is the layer currently trying to
+         * produce its next output column.  If its producer has not yet delivered the input
+         * columns that column needs, descend to the producer; after producing a column, climb
+         * back to the consumer.  Each layer therefore produces its columns in increasing
+         * order, each exactly once, and only as far as the last layer needs them; a producer
+         * never runs ahead of its consumer's current window, so kw ring slots suffice. */
+        k = n - 1;
+        while (produced[n - 1] < last->out_w) {
+            const msf_layer *l = &b->layers[k];
+            const int32_t c = produced[k];
+            if (k > 0 && produced[k - 1] < cols_needed(l, c)) {
+                k--;
+                continue;
+            }
+            {
+                msf_view vin = (k == 0) ? t_in : ring_view(arena, l, lo[k]);
+                if (k == n - 1) {
+                    run_region(b->dtype, l, &vin, NULL, &t_out, lo[k + 1], hi[k + 1], c, c + 1);
+                } else {
+                    msf_view vout = ring_view(arena, &b->layers[k + 1], lo[k + 1]);
+                    run_region(b->dtype, l, &vin, NULL, &vout, lo[k + 1], hi[k + 1], c, c + 1);
+                }
+            }
+            produced[k] = c + 1;
+            if (k < n - 1) {
+                k++;
+            }
+        }
+    }
+}
+
+void msf_run_block(const msf_block *b, uint8_t *arena)
+{
+    if (b->n_layers == 1) {
+        const msf_layer *l = &b->layers[0];
+        msf_view in = full_view(arena, b->in_off, l->in_h, l->in_w, l->in_c);
+        msf_view out = full_view(arena, b->out_off, l->out_h, l->out_w, l->out_c);
+        if (l->op == MSF_OP_ADD) {
+            msf_view in2 = full_view(arena, b->in2_off, l->in_h, l->in_w, l->in_c);
+            run_region(b->dtype, l, &in, &in2, &out, 0, l->out_h, 0, l->out_w);
+        } else {
+            run_region(b->dtype, l, &in, NULL, &out, 0, l->out_h, 0, l->out_w);
+        }
+        return;
+    }
+    run_fused(b, arena);
+}
+
+void msf_model_run_blocks(const msf_block *blocks, int n, uint8_t *arena)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        msf_run_block(&blocks[i], arena);
+    }
+}
+
+int32_t msf_block_validate(const msf_block *b)
+{
+    int32_t k;
+    if (b == NULL || b->layers == NULL || b->n_layers < 1) {
+        return -1;
+    }
+    if (b->dtype != MSF_DT_S8 && b->dtype != MSF_DT_F32) {
+        return -2;
+    }
+    for (k = 0; k < b->n_layers; k++) {
+        const msf_layer *l = &b->layers[k];
+        if (l->params == NULL || l->op < MSF_OP_CONV || l->op > MSF_OP_ADD) {
+            return -3;
+        }
+        if (l->in_h < 1 || l->in_w < 1 || l->in_c < 1 || l->out_h < 1 || l->out_w < 1 ||
+            l->out_c < 1) {
+            return -4;
+        }
+        if (is_window_op(l->op)) {
+            const msf_window *w = layer_win(l);
+            if (w->kh < 1 || w->kw < 1 || w->sh < 1 || w->sw < 1 || w->pad_top < 0 ||
+                w->pad_left < 0 || w->pad_bottom < 0 || w->pad_right < 0 ||
+                w->pad_top >= w->kh || w->pad_bottom >= w->kh || w->pad_left >= w->kw ||
+                w->pad_right >= w->kw) {
+                return -5;
+            }
+            if ((l->in_h + w->pad_top + w->pad_bottom - w->kh) / w->sh + 1 != l->out_h ||
+                (l->in_w + w->pad_left + w->pad_right - w->kw) / w->sw + 1 != l->out_w) {
+                return -6;
+            }
+        }
+    }
+    if (b->n_layers > 1) {
+        if (b->n_layers > MSF_MAX_BLOCK_LAYERS || b->tile_h < 1) {
+            return -7;
+        }
+        for (k = 0; k < b->n_layers; k++) {
+            const msf_layer *l = &b->layers[k];
+            if (!is_window_op(l->op)) {
+                return -8;
+            }
+            if (k > 0 && (l->in_h != b->layers[k - 1].out_h || l->in_w != b->layers[k - 1].out_w ||
+                          l->in_c != b->layers[k - 1].out_c)) {
+                return -9;
+            }
+        }
+    }
+    return 0;
+}
+
+uint32_t msf_block_ring_bytes(const msf_block *b, int32_t k)
+{
+    int32_t lo[MSF_MAX_BLOCK_LAYERS + 1];
+    int32_t hi[MSF_MAX_BLOCK_LAYERS + 1];
+    int32_t r, n_tiles, rows = 0;
+    const msf_layer *l;
+    if (b->n_layers < 2 || b->n_layers > MSF_MAX_BLOCK_LAYERS || k < 1 || k >= b->n_layers ||
+        b->tile_h < 1) {
+        return 0;
+    }
+    l = &b->layers[k];
+    n_tiles = (b->layers[b->n_layers - 1].out_h + b->tile_h - 1) / b->tile_h;
+    for (r = 0; r < n_tiles; r++) {
+        tile_rows(b, r, lo, hi);
+        rows = MSF_MAX(rows, hi[k] - lo[k]);
+    }
+    return (uint32_t)rows * (uint32_t)MSF_MIN(layer_win(l)->kw, l->in_w) * (uint32_t)l->in_c *
+           (uint32_t)elem_size(b->dtype);
+}

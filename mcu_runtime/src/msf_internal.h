@@ -1,0 +1,43 @@
+/* msf_internal.h - helpers shared by the msf runtime sources (not part of the public API). */
+#ifndef MSF_INTERNAL_H
+#define MSF_INTERNAL_H
+
+#include "msf_runtime.h"
+
+#ifdef MSF_COUNT_MACS
+extern uint64_t msf_mac_counter;
+#define MSF_ADD_MACS(n) (msf_mac_counter += (uint64_t)(n))
+#else
+#define MSF_ADD_MACS(n) ((void)0)
+#endif
+
+#define MSF_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MSF_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Offset (in elements) of (y, x, 0) in a view.  y must lie in the rows held, 0 <= x < W. */
+static inline int32_t msf_vofs(const msf_view *v, int32_t y, int32_t x)
+{
+    int32_t slot = (v->xcap == v->W) ? x : (x % v->xcap);
+    return ((y - v->y0) * v->xcap + slot) * v->C;
+}
+
+static inline int32_t msf_clamp_i32(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+static inline float msf_clamp_f32(float v, float lo, float hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* Valid tap range [k_lo, k_hi) of a window starting at input coordinate `base` over an
+ * extent of `size` with kernel `k`. */
+static inline void msf_tap_range(int32_t base, int32_t k, int32_t size, int32_t *k_lo,
+                                 int32_t *k_hi)
+{
+    *k_lo = base < 0 ? -base : 0;
+    *k_hi = (size - base) < k ? (size - base) : k;
+}
+
+#endif /* MSF_INTERNAL_H */

@@ -1,0 +1,315 @@
+/*
+ * msf_runtime.h - portable int8 / float32 CNN kernels and the fused-block executor of msfopt.
+ *
+ * C99, freestanding: only <stdint.h> and <stddef.h> (not even <string.h>: the bare-metal
+ * cross toolchains msfopt installs ship no libc).  No malloc, no VLAs, no recursion,
+ * no stdio, no <math.h>.  Compile with -std=c99 (GCC's ISO mode already implies
+ * -ffp-contract=off; pass it explicitly anyway): float expressions must NOT be contracted into
+ * FMAs, except where this library emulates an FMA on purpose (msf_fmaf, QLinearAdd).
+ *
+ * ===========================================================================================
+ * Layout.  Tensors are H x W x C (NHWC without batch).  Conv / depthwise weights are OHWI
+ * (C_out, kh, kw, C_in/groups); dense weights are (C_out, C_in) over the HWC-flattened input.
+ * Pads are (top, left, bottom, right).  Activations (none / relu / relu6) are clamp bounds.
+ *
+ * ===========================================================================================
+ * Requantisation, mode MSF_RQ_FLOAT: bit-exact with onnxruntime 1.32 (x86-64, CPU EP).
+ * All scales below are float32 values (np.float32); every numpy operation is on np.float32
+ * scalars/arrays so that each step rounds to float32, exactly as ORT's C++ does.
+ *
+ *  conv / dw / dense (QLinearConv, QGemm with alpha = 1):
+ *      fmul[c] = (np.float32(x_scale) * np.float32(w_scale[c])) / np.float32(y_scale)
+ *      (per-tensor weights: one entry and per_channel = 0).  The kernel does
+ *      acc  = int32 sum (x - x_zp) * (w - w_zp) + bias[c]         (exact integer, wraps like ORT)
+ *      v    = (float)acc * fmul[c]                                  (float32 multiply)
+ *      q    = clamp(round_half_even(v) + y_zp, -128, 127), then clamp(q, act_min, act_max).
+ *  QLinearGlobalAveragePool (also used by ORT for a QLinearAveragePool whose kernel covers the
+ *  whole input with zero pads -- the C avgpool kernel detects that case itself):
+ *      fmul[0] = np.float32(x_scale) / (np.float32(y_scale) * np.float32(H * W))
+ *      acc = sum(x) - x_zp * H * W ; q = clamp(rne((float)acc * fmul[0]) + y_zp).
+ *  QLinearAveragePool (general windows): no precomputed multiplier; the params carry
+ *      in_scale = np.float32(x_scale), out_scale = np.float32(y_scale) and the kernel does
+ *      s = 0.f; for ky, for kx (valid taps only, row-major): s += in_scale * (float)(x - x_zp)
+ *      s = s / (float)count     (count = kh*kw if count_include_pad else #valid taps)
+ *      q = clamp(rne(s / out_scale + (float)y_zp), -128, 127).
+ *  QLinearAdd (ORT's AVX2 kernel, uses FMAs; this library emulates them exactly in software
+ *  unless MSF_HW_FMA is defined, see msf_fmaf):
+ *      mul1 = np.float32(a_scale) / np.float32(c_scale)
+ *      mul2 = np.float32(b_scale) / np.float32(c_scale)
+ *      fbias = np.float32(c_zp) - fmaf(mul1, np.float32(a_zp), mul2 * np.float32(b_zp))
+ *              (fmaf = single-rounding fused multiply-add; msfopt.mcu_runtime.cbuild.fma_f32
+ *               implements it exactly in Python, msf_add_s8_float_params() in C)
+ *      v = fmaf((float)a, mul1, fmaf((float)b, mul2, fbias)) ; q = sat8(rne(v))
+ *      (|v| >= 2^31 or NaN gives -128, like cvtps2dq + packs).
+ *  int8 MaxPool: max over valid taps (padding never wins), no requantisation.
+ *  ReLU / ReLU6 in the int8 domain (ORT: Clip on the int8 tensor):
+ *      relu : act_min = max(-128, y_zp),                  act_max = 127
+ *      relu6: act_min = max(-128, y_zp), act_max = min(127, y_zp + round(6 / y_scale))
+ *      none : act_min = -128, act_max = 127.
+ *
+ * Requantisation, mode MSF_RQ_FIXED: TFLite Micro reference kernels (integer only).
+ *      QuantizeMultiplier(m) (double m):  q, shift = math.frexp(m);
+ *          q_fixed = round_half_away_from_zero(q * 2**31); if q_fixed == 2**31: q_fixed //= 2; shift += 1
+ *          if shift < -31: shift, q_fixed = 0, 0            (msfopt.mcu_runtime.cbuild.quantize_multiplier)
+ *      conv / dw / dense: qmul[c], qshift[c] = QuantizeMultiplier(float64(x_scale) * float64(w_scale[c])
+ *                                                                  / float64(y_scale))
+ *          out = clamp(MultiplyByQuantizedMultiplier(acc, qmul[c], qshift[c]) + y_zp, act)
+ *          MultiplyByQuantizedMultiplier = RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(
+ *              x << max(shift, 0), qmul), max(-shift, 0))   (gemmlowp double rounding, TFLM default)
+ *      add: left_shift = 20; twice = 2 * float64(max(s1, s2));
+ *          (in1_mul, in1_shift) = QuantizeMultiplier(float64(s1) / twice)
+ *          (in2_mul, in2_shift) = QuantizeMultiplier(float64(s2) / twice)
+ *          (out_mul, out_shift) = QuantizeMultiplier(twice / (2**20 * float64(s_out)))
+ *      gap (TFLM MEAN over H, W): qmul[0], qshift[0] = QuantizeMultiplier(float64(x_scale) / float64(y_scale))
+ *          acc = sum(x - x_zp); acc = MBQM(acc); acc = round_half_away(acc / (H*W)); + y_zp; clamp
+ *      avgpool: TFLM reference (input and output quantisation must be identical): integer sum of
+ *          the raw values over the counted taps (padding taps count as x_zp when
+ *          count_include_pad), round-half-away-from-zero division by the count, clamp.
+ *      maxpool: as in FLOAT mode.
+ *
+ * ===========================================================================================
+ * MAC instrumentation: compile with -DMSF_COUNT_MACS; every kernel call adds
+ *     (#output elements it computed) * (nominal MACs per output element)
+ * to a global counter, with the nominal MACs of msfopt.ir.Layer.macs_per_output():
+ * conv kh*kw*C_in/groups, dw/maxpool/avgpool kh*kw (padding taps included), gap H*W,
+ * dense H*W*C_in, add 0.
+ */
+#ifndef MSF_RUNTIME_H
+#define MSF_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MSF_RUNTIME_VERSION 1
+
+/* Longest fused block the executor accepts.  The executor keeps 3 * (MSF_MAX_BLOCK_LAYERS + 1)
+ * int32 on the stack (about 780 bytes at 64) plus two msf_view locals; override with -D. */
+#ifndef MSF_MAX_BLOCK_LAYERS
+#define MSF_MAX_BLOCK_LAYERS 64
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Memory views                                                                              */
+/* ---------------------------------------------------------------------------------------- */
+
+/* A window on a logical H x W x C tensor.  Element (y, x, c) lives at
+ *     ((y - y0) * xcap + (x % xcap)) * C + c
+ * A full tensor is y0 = 0, xcap = W; a ring buffer of k columns over rows [lo, hi) is
+ * y0 = lo, xcap = k.  Reads outside [0,H) x [0,W) are padding and never touch memory. */
+typedef struct {
+    void *data;      /* int8_t * or float * */
+    int32_t H, W, C; /* full logical tensor extent */
+    int32_t y0;      /* first tensor row held in data */
+    int32_t xcap;    /* number of columns held; column x lives at slot (x % xcap) */
+} msf_view;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Parameters                                                                                */
+/* ---------------------------------------------------------------------------------------- */
+
+enum { MSF_RQ_FLOAT = 0, MSF_RQ_FIXED = 1 };
+
+typedef struct {
+    int32_t mode;          /* MSF_RQ_FLOAT or MSF_RQ_FIXED */
+    int32_t per_channel;   /* 1: one entry per output channel; 0: entry 0 for every channel */
+    const float *fmul;     /* MSF_RQ_FLOAT multipliers (see top of file) */
+    const int32_t *qmul;   /* MSF_RQ_FIXED multipliers (Q31) */
+    const int32_t *qshift; /* MSF_RQ_FIXED shifts (TFLite convention: > 0 is a left shift) */
+} msf_requant;
+
+/* Sliding-window geometry.  MUST be the first member of every window-op params struct: the
+ * executor reads it through a (const msf_window *) cast of the params pointer. */
+typedef struct {
+    int32_t kh, kw;
+    int32_t sh, sw;
+    int32_t pad_top, pad_left, pad_bottom, pad_right;
+} msf_window;
+
+/* conv2d (any groups) and depthwise (groups == C, multiplier 1), int8 */
+typedef struct {
+    msf_window win;
+    int32_t groups;           /* conv2d: C_in and C_out divisible by it; ignored by depthwise */
+    int32_t in_zp, w_zp, out_zp;
+    int32_t act_min, act_max; /* int8 clamp applied after requantisation */
+    const int8_t *weights;    /* OHWI: (C_out, kh, kw, C_in/groups); depthwise (C, kh, kw, 1) */
+    const int32_t *bias;      /* C_out entries or NULL */
+    msf_requant rq;
+} msf_conv_s8_params;
+
+typedef struct {
+    msf_window win;
+    int32_t groups;
+    float act_min, act_max;   /* none: -/+3.4028234663852886e38f (FLT_MAX); relu: 0, FLT_MAX; relu6: 0, 6 */
+    const float *weights;
+    const float *bias;        /* or NULL */
+} msf_conv_f32_params;
+
+/* maxpool / avgpool, int8 */
+typedef struct {
+    msf_window win;
+    int32_t count_include_pad; /* avgpool: divide by kh*kw (1) or by the valid taps (0) */
+    int32_t mode;              /* avgpool: MSF_RQ_FLOAT (ORT) or MSF_RQ_FIXED (TFLM); maxpool ignores */
+    float in_scale, out_scale; /* avgpool MSF_RQ_FLOAT: np.float32(x_scale), np.float32(y_scale) */
+    int32_t in_zp, out_zp;     /* avgpool; maxpool ignores them (output quant == input quant) */
+    int32_t act_min, act_max;
+} msf_pool_s8_params;
+
+typedef struct {
+    msf_window win;
+    int32_t count_include_pad;
+    float act_min, act_max;
+} msf_pool_f32_params;
+
+/* global average pool, int8: full input tensor -> 1 x 1 x C */
+typedef struct {
+    int32_t in_zp, out_zp;
+    int32_t act_min, act_max;
+    msf_requant rq;            /* one entry (per_channel = 0), see top of file */
+} msf_gap_s8_params;
+
+/* dense over the HWC-flattened full input -> 1 x 1 x C_out, int8 */
+typedef struct {
+    int32_t in_zp, w_zp, out_zp;
+    int32_t act_min, act_max;
+    const int8_t *weights;     /* (C_out, H*W*C_in) */
+    const int32_t *bias;       /* C_out or NULL */
+    msf_requant rq;
+} msf_dense_s8_params;
+
+typedef struct {
+    float act_min, act_max;
+    const float *weights;
+    const float *bias;
+} msf_dense_f32_params;
+
+/* residual add, int8: out = in1 + in2 (each with its own quantisation) */
+typedef struct {
+    int32_t mode;              /* MSF_RQ_FLOAT or MSF_RQ_FIXED */
+    int32_t in1_zp, in2_zp, out_zp;
+    int32_t act_min, act_max;
+    float mul1, mul2, fbias;   /* MSF_RQ_FLOAT, see top of file */
+    int32_t left_shift;        /* MSF_RQ_FIXED (20 for int8) */
+    int32_t in1_mul, in1_shift, in2_mul, in2_shift, out_mul, out_shift;
+} msf_add_s8_params;
+
+/* float gap / add only clamp */
+typedef struct {
+    float act_min, act_max;
+} msf_act_f32_params;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Kernels.  Window kernels compute the output region [oy0, oy1) x [ox0, ox1), all channels. */
+/* ---------------------------------------------------------------------------------------- */
+
+void msf_conv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *out,
+                   int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1);
+void msf_conv2d_f32(const msf_conv_f32_params *p, const msf_view *in, msf_view *out,
+                    int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1);
+void msf_dwconv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *out,
+                     int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1);
+void msf_dwconv2d_f32(const msf_conv_f32_params *p, const msf_view *in, msf_view *out,
+                      int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1);
+void msf_maxpool_s8(const msf_pool_s8_params *p, const msf_view *in, msf_view *out,
+                    int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1);
+void msf_maxpool_f32(const msf_pool_f32_params *p, const msf_view *in, msf_view *out,
+                     int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1);
+void msf_avgpool_s8(const msf_pool_s8_params *p, const msf_view *in, msf_view *out,
+                    int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1);
+void msf_avgpool_f32(const msf_pool_f32_params *p, const msf_view *in, msf_view *out,
+                     int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1);
+/* Elementwise; out may alias in1 or in2 (same geometry). */
+void msf_add_s8(const msf_add_s8_params *p, const msf_view *in1, const msf_view *in2,
+                msf_view *out, int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1);
+void msf_add_f32(const msf_act_f32_params *p, const msf_view *in1, const msf_view *in2,
+                 msf_view *out, int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1);
+/* Full-tensor kernels: in must be a full view (y0 = 0, xcap = W); out is 1 x 1 x C. */
+void msf_gap_s8(const msf_gap_s8_params *p, const msf_view *in, msf_view *out);
+void msf_gap_f32(const msf_act_f32_params *p, const msf_view *in, msf_view *out);
+void msf_dense_s8(const msf_dense_s8_params *p, const msf_view *in, msf_view *out);
+void msf_dense_f32(const msf_dense_f32_params *p, const msf_view *in, msf_view *out);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Quantisation helpers (also exported for tests and for code that wants them at run time)  */
+/* ---------------------------------------------------------------------------------------- */
+
+int32_t msf_round_half_even(float v);               /* |v| < 2^31 */
+float msf_fmaf(float a, float b, float c);           /* single-rounding a*b+c (software) */
+int32_t msf_srdhm(int32_t a, int32_t b);             /* SaturatingRoundingDoublingHighMul */
+int32_t msf_rdbpot(int32_t x, int32_t exponent);     /* RoundingDivideByPOT, 0 <= exponent <= 31 */
+int32_t msf_mbqm(int32_t x, int32_t qmul, int32_t shift); /* MultiplyByQuantizedMultiplier */
+/* int8 requantisation of one accumulator for output channel ch (without the activation clamp) */
+int32_t msf_requant_s8(const msf_requant *rq, int32_t acc, int32_t ch, int32_t out_zp);
+/* MSF_RQ_FLOAT parameters of the add, computed exactly like ORT (see top of file). */
+void msf_add_s8_float_params(float a_scale, int32_t a_zp, float b_scale, int32_t b_zp,
+                             float c_scale, int32_t c_zp, float *mul1, float *mul2,
+                             float *fbias);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Fused-block executor                                                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+enum {
+    MSF_OP_CONV = 0,
+    MSF_OP_DW = 1,
+    MSF_OP_MAXPOOL = 2,
+    MSF_OP_AVGPOOL = 3,
+    MSF_OP_GAP = 4,
+    MSF_OP_DENSE = 5,
+    MSF_OP_ADD = 6
+};
+enum { MSF_DT_S8 = 0, MSF_DT_F32 = 1 };
+
+typedef struct {
+    int32_t op;            /* MSF_OP_* */
+    const void *params;    /* msf_conv_{s8,f32}_params (CONV, DW), msf_pool_{s8,f32}_params
+                              (MAXPOOL, AVGPOOL), msf_gap_s8_params / msf_act_f32_params (GAP),
+                              msf_dense_{s8,f32}_params (DENSE), msf_add_s8_params /
+                              msf_act_f32_params (ADD), chosen by the block's dtype */
+    int32_t in_h, in_w, in_c;    /* input tensor T_l */
+    int32_t out_h, out_w, out_c; /* output tensor T_{l+1} */
+    uint32_t ring_off;     /* fused blocks, layers 1..n-1 only: arena byte offset of the ring
+                              holding this layer's INPUT rows [lo, hi) x min(kw, in_w) columns x
+                              in_c channels (size: msf_block_ring_bytes) */
+} msf_layer;
+
+typedef struct {
+    int32_t dtype;         /* MSF_DT_S8 / MSF_DT_F32 (element size 1 / 4) */
+    int32_t tile_h;        /* fused blocks: tile height p >= 1 (output rows of the last layer
+                              per tile row); ignored when n_layers == 1 */
+    int32_t n_layers;      /* 1 = unfused (any op), >= 2 = fused chain of window ops */
+    const msf_layer *layers;
+    uint32_t in_off;       /* arena byte offset of the full input tensor T_i */
+    uint32_t in2_off;      /* ADD only: arena byte offset of the second input (skip tensor) */
+    uint32_t out_off;      /* arena byte offset of the full output tensor T_{j+1} */
+} msf_block;
+
+/* Runs one block.  Unfused: one kernel call over the whole output.  Fused: tile rows of
+ * tile_h output rows; per tile row, columns flow demand-driven through per-layer rings. */
+void msf_run_block(const msf_block *b, uint8_t *arena);
+void msf_model_run_blocks(const msf_block *blocks, int n, uint8_t *arena);
+
+/* 0 if the descriptor is well formed, else a negative code (debug/test aid, never called by
+ * msf_run_block). */
+int32_t msf_block_validate(const msf_block *b);
+/* Bytes the ring of fused-block layer k (1 <= k < n_layers) needs:
+ * max over tile rows of (hi - lo) * min(kw_k, in_w_k) * in_c_k * element size. */
+uint32_t msf_block_ring_bytes(const msf_block *b, int32_t k);
+
+/* MAC counter (counts only when the library is compiled with -DMSF_COUNT_MACS). */
+void msf_macs_reset(void);
+uint64_t msf_macs_get(void);
+
+/* Canary helpers for tests: fill n bytes with a seed-derived pattern / return the index of the
+ * first byte that differs from it, or -1 if intact. */
+void msf_canary_fill(uint8_t *p, size_t n, uint32_t seed);
+long msf_canary_check(const uint8_t *p, size_t n, uint32_t seed);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MSF_RUNTIME_H */
