@@ -323,3 +323,18 @@ def _try_layout(net, schedules, io, arena):
     size = arena if arena is not None else top
     return ArenaLayout(arena_bytes=size, tensor_offset=offsets, ring_offsets=ring_offs,
                        fallback=arena is None)
+
+
+def schedule_of(net: Network, live: Liveness, first: int, last: int, mode: str,
+                tile: int) -> BlockSchedule:
+    """The schedule of one block variant: the same object the DAG costed."""
+    if mode == "unfused":
+        if first != last:
+            raise ValueError(f"unfused block {first}-{last} must be one layer")
+        return unfused_schedule(net, live, first)
+    if mode == "hcache":
+        for s in hcache_schedules(net, live, last, tile):
+            if s.first == first:
+                return s
+        raise ValueError(f"block {first}-{last} cannot run fused (hcache)")
+    raise ValueError(f"unknown execution mode {mode!r}")

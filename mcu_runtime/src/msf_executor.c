@@ -12,10 +12,21 @@ static const msf_window *layer_win(const msf_layer *l)
     return (const msf_window *)l->params;
 }
 
-static msf_view full_view(uint8_t *arena, uint32_t off, int32_t H, int32_t W, int32_t C)
+static uint8_t *resolve(const msf_mem *m, uint32_t off)
+{
+    if (off == MSF_OFF_EXT_IN) {
+        return (uint8_t *)(uintptr_t)m->ext_in; /* read only: never written through */
+    }
+    if (off == MSF_OFF_EXT_OUT) {
+        return m->ext_out;
+    }
+    return m->arena + off;
+}
+
+static msf_view full_view(const msf_mem *m, uint32_t off, int32_t H, int32_t W, int32_t C)
 {
     msf_view v;
-    v.data = arena + off;
+    v.data = resolve(m, off);
     v.H = H;
     v.W = W;
     v.C = C;
@@ -113,11 +124,11 @@ static int32_t cols_needed(const msf_layer *l, int32_t c)
     return MSF_MIN(l->in_w, c * w->sw - w->pad_left + w->kw);
 }
 
-static msf_view ring_view(uint8_t *arena, const msf_layer *l, int32_t lo)
+static msf_view ring_view(const msf_mem *m, const msf_layer *l, int32_t lo)
 {
     msf_view v;
     const msf_window *w = layer_win(l);
-    v.data = arena + l->ring_off;
+    v.data = m->arena + l->ring_off;
     v.H = l->in_h;
     v.W = l->in_w;
     v.C = l->in_c;
@@ -126,7 +137,7 @@ static msf_view ring_view(uint8_t *arena, const msf_layer *l, int32_t lo)
     return v;
 }
 
-static void run_fused(const msf_block *b, uint8_t *arena)
+static void run_fused(const msf_block *b, const msf_mem *m)
 {
     int32_t lo[MSF_MAX_BLOCK_LAYERS + 1];
     int32_t hi[MSF_MAX_BLOCK_LAYERS + 1];
@@ -135,8 +146,8 @@ static void run_fused(const msf_block *b, uint8_t *arena)
     const msf_layer *first = &b->layers[0];
     const msf_layer *last = &b->layers[n - 1];
     const int32_t n_tiles = (last->out_h + b->tile_h - 1) / b->tile_h;
-    const msf_view t_in = full_view(arena, b->in_off, first->in_h, first->in_w, first->in_c);
-    msf_view t_out = full_view(arena, b->out_off, last->out_h, last->out_w, last->out_c);
+    const msf_view t_in = full_view(m, b->in_off, first->in_h, first->in_w, first->in_c);
+    msf_view t_out = full_view(m, b->out_off, last->out_h, last->out_w, last->out_c);
     int32_t r, k;
 
     for (r = 0; r < n_tiles; r++) {
@@ -159,11 +170,11 @@ static void run_fused(const msf_block *b, uint8_t *arena)
                 continue;
             }
             {
-                msf_view vin = (k == 0) ? t_in : ring_view(arena, l, lo[k]);
+                msf_view vin = (k == 0) ? t_in : ring_view(m, l, lo[k]);
                 if (k == n - 1) {
                     run_region(b->dtype, l, &vin, NULL, &t_out, lo[k + 1], hi[k + 1], c, c + 1);
                 } else {
-                    msf_view vout = ring_view(arena, &b->layers[k + 1], lo[k + 1]);
+                    msf_view vout = ring_view(m, &b->layers[k + 1], lo[k + 1]);
                     run_region(b->dtype, l, &vin, NULL, &vout, lo[k + 1], hi[k + 1], c, c + 1);
                 }
             }
@@ -177,19 +188,28 @@ static void run_fused(const msf_block *b, uint8_t *arena)
 
 void msf_run_block(const msf_block *b, uint8_t *arena)
 {
+    msf_mem m;
+    m.arena = arena;
+    m.ext_in = NULL;
+    m.ext_out = NULL;
+    msf_run_block_mem(b, &m);
+}
+
+void msf_run_block_mem(const msf_block *b, const msf_mem *m)
+{
     if (b->n_layers == 1) {
         const msf_layer *l = &b->layers[0];
-        msf_view in = full_view(arena, b->in_off, l->in_h, l->in_w, l->in_c);
-        msf_view out = full_view(arena, b->out_off, l->out_h, l->out_w, l->out_c);
+        msf_view in = full_view(m, b->in_off, l->in_h, l->in_w, l->in_c);
+        msf_view out = full_view(m, b->out_off, l->out_h, l->out_w, l->out_c);
         if (l->op == MSF_OP_ADD) {
-            msf_view in2 = full_view(arena, b->in2_off, l->in_h, l->in_w, l->in_c);
+            msf_view in2 = full_view(m, b->in2_off, l->in_h, l->in_w, l->in_c);
             run_region(b->dtype, l, &in, &in2, &out, 0, l->out_h, 0, l->out_w);
         } else {
             run_region(b->dtype, l, &in, NULL, &out, 0, l->out_h, 0, l->out_w);
         }
         return;
     }
-    run_fused(b, arena);
+    run_fused(b, m);
 }
 
 void msf_model_run_blocks(const msf_block *blocks, int n, uint8_t *arena)

@@ -290,6 +290,17 @@ typedef struct {
 /* Runs one block.  Unfused: one kernel call over the whole output.  Fused: tile rows of
  * tile_h output rows; per tile row, columns flow demand-driven through per-layer rings. */
 void msf_run_block(const msf_block *b, uint8_t *arena);
+
+/* Tensors that live outside the arena (io = external): a block offset equal to MSF_OFF_EXT_IN
+ * reads the caller's input buffer, MSF_OFF_EXT_OUT writes the caller's output buffer. */
+#define MSF_OFF_EXT_IN 0xFFFFFFFFu
+#define MSF_OFF_EXT_OUT 0xFFFFFFFEu
+typedef struct {
+    uint8_t *arena;
+    const uint8_t *ext_in;
+    uint8_t *ext_out;
+} msf_mem;
+void msf_run_block_mem(const msf_block *b, const msf_mem *m);
 void msf_model_run_blocks(const msf_block *blocks, int n, uint8_t *arena);
 
 /* 0 if the descriptor is well formed, else a negative code (debug/test aid, never called by

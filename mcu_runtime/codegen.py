@@ -1,0 +1,436 @@
+"""Code generation: a plan becomes ``model.h`` / ``model.c`` that run it from one static arena.
+
+The generated code reads the same block schedules the optimizer costed
+(:func:`msfopt.schedule.schedule_of`) and the arena layout of :func:`msfopt.schedule.plan_layout`,
+so ``MSF_ARENA_BYTES`` is the predicted arena by construction.
+
+Requantisation: ``rq="float"`` is bit-exact with onnxruntime (ONNX models, the zoo);
+``rq="fixed"`` is TFLite Micro's integer-only arithmetic (TFLite models).  The multipliers are
+computed here exactly as ``msf_runtime.h`` prescribes (see :mod:`msfopt.mcu_runtime.cbuild`).
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from msfopt.ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Network
+from msfopt.schedule import BlockSchedule, Liveness, plan_layout, schedule_of
+
+from . import cbuild
+
+SRC_DIR = Path(__file__).resolve().parent / "src"
+RUNTIME_SOURCES = cbuild.SOURCES
+RUNTIME_HEADERS = cbuild.HEADERS
+EXT_IN = 0xFFFFFFFF
+EXT_OUT = 0xFFFFFFFE
+F32_MAX = "3.40282347e+38f"
+
+
+class CodegenError(ValueError):
+    pass
+
+
+@dataclass
+class Generated:
+    out_dir: Path
+    arena_bytes: int
+    peak_ram_bytes: int
+    files: list[Path]
+    schedules: list[BlockSchedule]
+    tensor_offsets: dict[int, int]
+    input_shape: tuple[int, int, int]
+    output_shape: tuple[int, int, int]
+    dtype: str
+    io: str
+    rq: str
+    weight_bytes: int
+    extra: dict = field(default_factory=dict)
+
+
+# -- C text helpers ----------------------------------------------------------------------------------
+
+def _c_array(ctype: str, name: str, values, per_line: int = 24, const: bool = True,
+             section: str | None = None) -> str:
+    vals = np.asarray(values).ravel()
+    if ctype == "float":
+        items = [_c_float(v) for v in vals]
+    else:
+        items = [str(int(v)) for v in vals]
+    if not items:
+        items = ["0"]
+    lines = [", ".join(items[k:k + per_line]) for k in range(0, len(items), per_line)]
+    q = "static const " if const else "static "
+    return f"{q}{ctype} {name}[{len(items)}] = {{\n    " + ",\n    ".join(lines) + "\n};\n"
+
+
+def _c_float(v) -> str:
+    f = np.float32(v)
+    if not np.isfinite(f):
+        raise CodegenError(f"non-finite float constant {v!r}")
+    r = repr(float(f))
+    if "e" not in r and "." not in r:
+        r += ".0"
+    return r + "f"
+
+
+def _window(layer) -> str:
+    kh, kw = layer.kernel
+    sh, sw = layer.stride
+    pt, pl, pb, pr = layer.pad
+    return f"{{{kh}, {kw}, {sh}, {sw}, {pt}, {pl}, {pb}, {pr}}}"
+
+
+# -- per-layer parameters ----------------------------------------------------------------------------
+
+class _Emitter:
+    def __init__(self, net: Network, rq: str):
+        self.net = net
+        self.rq = rq
+        self.lines: list[str] = []
+        self.weight_bytes = 0
+
+    def arr(self, ctype, name, values):
+        a = np.asarray(values)
+        self.weight_bytes += a.size * {"int8_t": 1, "int32_t": 4, "float": 4}[ctype]
+        self.lines.append(_c_array(ctype, name, values))
+        return name
+
+    def quant(self, t: int):
+        q = self.net.quant_of(t)
+        if q is None:
+            raise CodegenError(f"tensor {t} has no quantisation parameters (int8 network)")
+        if q.per_channel:
+            raise CodegenError(f"tensor {t}: per-channel activation quantisation is not supported")
+        return np.float32(q.scale[0]), int(q.zero_point[0])
+
+    def requant(self, name, x_scale, w_scale, y_scale) -> str:
+        """msf_requant initializer for conv/dense."""
+        ws = np.atleast_1d(np.asarray(w_scale, dtype=np.float64))
+        per = 1 if ws.size > 1 else 0
+        if self.rq == "float":
+            fm = cbuild.conv_float_multipliers(x_scale, ws, y_scale)
+            self.arr("float", f"{name}_fmul", fm)
+            return f"{{MSF_RQ_FLOAT, {per}, {name}_fmul, 0, 0}}"
+        qm, qs = cbuild.conv_fixed_multipliers(x_scale, ws, y_scale)
+        self.arr("int32_t", f"{name}_qmul", qm)
+        self.arr("int32_t", f"{name}_qshift", qs)
+        return f"{{MSF_RQ_FIXED, {per}, 0, {name}_qmul, {name}_qshift}}"
+
+    def layer_params(self, i: int) -> tuple[str, str]:
+        """(C type, initializer) of layer i's params struct; also emits its constant arrays."""
+        net, L = self.net, self.net.layers[i]
+        name = f"L{i}"
+        f32 = net.dtype == "float32"
+        if f32:
+            lo, hi = {"none": (f"-{F32_MAX}", F32_MAX), "relu": ("0.0f", F32_MAX),
+                      "relu6": ("0.0f", "6.0f")}[L.act]
+        if L.op in (CONV, DW, DENSE):
+            if L.weight is None:
+                raise CodegenError(f"layer {i} ({L.name}) has no weights: initialise them first "
+                                   f"(msfopt.weights.init_weights)")
+            w = np.asarray(L.weight)
+            if f32:
+                self.arr("float", f"{name}_w", w.astype(np.float32))
+                b = "0"
+                if L.bias is not None:
+                    b = self.arr("float", f"{name}_b", np.asarray(L.bias, dtype=np.float32))
+                if L.op == DENSE:
+                    return "msf_dense_f32_params", f"{{{lo}, {hi}, {name}_w, {b}}}"
+                return "msf_conv_f32_params", (f"{{{_window(L)}, {L.groups}, {lo}, {hi}, "
+                                               f"{name}_w, {b}}}")
+            xs, xz = self.quant(L.src)
+            ys, yz = self.quant(i + 1)
+            wq = L.w_quant
+            if wq is None:
+                raise CodegenError(f"layer {i} ({L.name}) has no weight quantisation")
+            wz = set(wq.zero_point)
+            if len(wz) != 1 or (len(wq.zero_point) > 1 and wz != {0}):
+                raise CodegenError(f"layer {i}: per-channel weight zero points must be 0")
+            wzp = int(wq.zero_point[0])
+            self.arr("int8_t", f"{name}_w", w.astype(np.int8))
+            b = "0"
+            if L.bias is not None:
+                b = self.arr("int32_t", f"{name}_b", np.asarray(L.bias, dtype=np.int32))
+            rq = self.requant(name, xs, wq.scale, ys)
+            amin, amax = cbuild.act_bounds_s8(L.act, ys, yz)
+            if L.op == DENSE:
+                return "msf_dense_s8_params", (f"{{{xz}, {wzp}, {yz}, {amin}, {amax}, {name}_w, "
+                                               f"{b}, {rq}}}")
+            return "msf_conv_s8_params", (f"{{{_window(L)}, {L.groups}, {xz}, {wzp}, {yz}, "
+                                          f"{amin}, {amax}, {name}_w, {b}, {rq}}}")
+        if L.op in (MAXPOOL, AVGPOOL):
+            cip = int(bool(L.count_include_pad))
+            if f32:
+                return "msf_pool_f32_params", f"{{{_window(L)}, {cip}, {lo}, {hi}}}"
+            xs, xz = self.quant(L.src)
+            ys, yz = self.quant(i + 1)
+            amin, amax = cbuild.act_bounds_s8(L.act, ys, yz)
+            mode = "MSF_RQ_FLOAT" if self.rq == "float" else "MSF_RQ_FIXED"
+            return "msf_pool_s8_params", (f"{{{_window(L)}, {cip}, {mode}, {_c_float(xs)}, "
+                                          f"{_c_float(ys)}, {xz}, {yz}, {amin}, {amax}}}")
+        if L.op == GAP:
+            if f32:
+                return "msf_act_f32_params", f"{{{lo}, {hi}}}"
+            xs, xz = self.quant(L.src)
+            ys, yz = self.quant(i + 1)
+            amin, amax = cbuild.act_bounds_s8(L.act, ys, yz)
+            h, w, _ = L.in_shape
+            if self.rq == "float":
+                fm = cbuild.gap_float_multiplier(xs, ys, h * w)
+                self.arr("float", f"{name}_fmul", [fm])
+                rq = f"{{MSF_RQ_FLOAT, 0, {name}_fmul, 0, 0}}"
+            else:
+                qm, qs = cbuild.gap_fixed_multiplier(xs, ys)
+                self.arr("int32_t", f"{name}_qmul", [qm])
+                self.arr("int32_t", f"{name}_qshift", [qs])
+                rq = f"{{MSF_RQ_FIXED, 0, 0, {name}_qmul, {name}_qshift}}"
+            return "msf_gap_s8_params", f"{{{xz}, {yz}, {amin}, {amax}, {rq}}}"
+        if L.op == ADD:
+            if f32:
+                return "msf_act_f32_params", f"{{{lo}, {hi}}}"
+            s1, z1 = self.quant(L.src)
+            s2, z2 = self.quant(L.src2)
+            so, zo = self.quant(i + 1)
+            amin, amax = cbuild.act_bounds_s8(L.act, so, zo)
+            if self.rq == "float":
+                m1, m2, fb = cbuild.add_float_params(s1, z1, s2, z2, so, zo)
+                return "msf_add_s8_params", (f"{{MSF_RQ_FLOAT, {z1}, {z2}, {zo}, {amin}, {amax}, "
+                                             f"{_c_float(m1)}, {_c_float(m2)}, {_c_float(fb)}, "
+                                             f"0, 0, 0, 0, 0, 0, 0}}")
+            p = cbuild.add_fixed_params(s1, s2, so)
+            return "msf_add_s8_params", (
+                f"{{MSF_RQ_FIXED, {z1}, {z2}, {zo}, {amin}, {amax}, 0.0f, 0.0f, 0.0f, "
+                f"{p['left_shift']}, {p['in1_mul']}, {p['in1_shift']}, {p['in2_mul']}, "
+                f"{p['in2_shift']}, {p['out_mul']}, {p['out_shift']}}}")
+        raise CodegenError(f"layer {i}: op {L.op} has no C kernel")
+
+
+_OP = {CONV: "MSF_OP_CONV", DW: "MSF_OP_DW", MAXPOOL: "MSF_OP_MAXPOOL",
+       AVGPOOL: "MSF_OP_AVGPOOL", GAP: "MSF_OP_GAP", DENSE: "MSF_OP_DENSE", ADD: "MSF_OP_ADD"}
+
+
+def default_rq(net: Network) -> str:
+    return "fixed" if getattr(net, "tflite", None) else "float"
+
+
+def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = None,
+             copy_runtime: bool = True, name: str = "msf_model") -> Generated:
+    """Write the C sources of ``net`` executed as ``blocks`` (a Plan's blocks or
+    (first, last, mode, tile) tuples) into ``out_dir``."""
+    net.validate()
+    rq = rq or default_rq(net)
+    if rq not in ("float", "fixed"):
+        raise CodegenError("rq must be 'float' or 'fixed'")
+    keys = []
+    for b in blocks:
+        if isinstance(b, tuple):
+            keys.append(b)
+        else:
+            keys.append((b.first_layer, b.last_layer, b.mode, b.tile))
+    live = Liveness(net, io)
+    scheds = [schedule_of(net, live, *k) for k in keys]
+    v = 0
+    for s in scheds:
+        if s.first != v:
+            raise CodegenError(f"blocks do not chain: block {s.first}-{s.last} after layer {v - 1}")
+        v = s.last + 1
+    if v != net.n_layers:
+        raise CodegenError(f"blocks cover layers 0..{v - 1} of {net.n_layers}")
+    lay = plan_layout(net, scheds, io)
+    n = net.n_layers
+    esize = net.elem_bytes
+    if esize == 4:
+        bad = [o for o in list(lay.tensor_offset.values()) + [x for r in lay.ring_offsets for x in r]
+               if o % 4]
+        if bad:
+            raise CodegenError("float32 buffer offsets must be 4-byte aligned")
+
+    em = _Emitter(net, rq)
+    param_decl = []
+    for i in range(n):
+        ctype, init = em.layer_params(i)
+        param_decl.append(f"static const {ctype} L{i}_p = {init};")
+
+    def off(t: int) -> str:
+        if io == "external" and t == 0:
+            return "MSF_OFF_EXT_IN"
+        if io == "external" and t == n:
+            return "MSF_OFF_EXT_OUT"
+        return f"{lay.tensor_offset[t]}u"
+
+    layer_tables = []
+    block_inits = []
+    dt = "MSF_DT_F32" if net.dtype == "float32" else "MSF_DT_S8"
+    for k, (s, rings) in enumerate(zip(scheds, lay.ring_offsets)):
+        rows = []
+        ring_of = {r.layer: o for r, o in zip(s.rings, rings)}
+        for l in range(s.first, s.last + 1):
+            L = net.layers[l]
+            hi, wi, ci = L.in_shape
+            ho, wo, co = L.out_shape
+            rows.append(f"    {{{_OP[L.op]}, &L{l}_p, {hi}, {wi}, {ci}, {ho}, {wo}, {co}, "
+                        f"{ring_of.get(l, 0)}u}}")
+        layer_tables.append(f"static const msf_layer B{k}_layers[{len(rows)}] = {{\n"
+                            + ",\n".join(rows) + "\n};")
+        L0 = net.layers[s.first]
+        in2 = off(L0.src2) if (L0.op == ADD and s.first == s.last) else "0u"
+        block_inits.append(f"    {{{dt}, {max(1, s.tile)}, {s.last - s.first + 1}, B{k}_layers, "
+                           f"{off(L0.src)}, {in2}, {off(s.last + 1)}}}")
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ctype_io = "float" if net.dtype == "float32" else "int8_t"
+    in_elems = net.tensor_elems(0)
+    out_elems = net.tensor_elems(n)
+    ih, iw, ic = net.input_shape
+    oh, ow, oc = net.tensor_shape(n)
+    guard = "MSF_ARENA_GUARD_BYTES"
+    q_in = net.quant_of(0) if net.dtype == "int8" else None
+    q_out = net.quant_of(n) if net.dtype == "int8" else None
+    qdefs = ""
+    if q_in is not None and q_out is not None:
+        qdefs = (f"#define MSF_INPUT_SCALE {_c_float(q_in.scale[0])}\n"
+                 f"#define MSF_INPUT_ZERO_POINT ({q_in.zero_point[0]})\n"
+                 f"#define MSF_OUTPUT_SCALE {_c_float(q_out.scale[0])}\n"
+                 f"#define MSF_OUTPUT_ZERO_POINT ({q_out.zero_point[0]})\n")
+    setting = ", ".join(f"{s.first}" if s.first == s.last else f"{s.first}-{s.last}"
+                        for s in scheds)
+    header = f"""/* Generated by msfopt: {net.name}, {len(scheds)} blocks, io={io}, requantisation {rq}.
+ * Fusion setting: {setting}
+ * Do not edit: regenerate with `msfopt codegen`. */
+#ifndef MSF_MODEL_H
+#define MSF_MODEL_H
+
+#include <stdint.h>
+
+#define MSF_ARENA_BYTES {lay.arena_bytes}u
+#define MSF_IO_EXTERNAL {1 if io == 'external' else 0}
+#define MSF_INPUT_H {ih}
+#define MSF_INPUT_W {iw}
+#define MSF_INPUT_C {ic}
+#define MSF_INPUT_ELEMS {in_elems}
+#define MSF_OUTPUT_H {oh}
+#define MSF_OUTPUT_W {ow}
+#define MSF_OUTPUT_C {oc}
+#define MSF_OUTPUT_ELEMS {out_elems}
+#define MSF_DTYPE_{'F32' if net.dtype == 'float32' else 'S8'} 1
+{qdefs}
+typedef {ctype_io} msf_io_t;
+
+/* Runs the network on one NHWC input; returns 0. */
+int msf_model_run(const msf_io_t *in, msf_io_t *out);
+
+/* The static arena (MSF_ARENA_BYTES bytes) and, with -DMSF_ARENA_GUARD_BYTES=N, a check that
+ * the N guard bytes on each side of it are intact (1) or not (0). */
+uint8_t *msf_model_arena(void);
+int msf_model_arena_intact(void);
+
+#endif
+"""
+    if io == "arena":
+        run_body = (f"    msf_copy_bytes(arena + {lay.tensor_offset[0]}u, (const uint8_t *)in, "
+                    f"{in_elems * esize}u);\n"
+                    f"    msf_model_run_blocks(msf_blocks, {len(scheds)}, arena);\n"
+                    f"    msf_copy_bytes((uint8_t *)out, arena + {lay.tensor_offset[n]}u, "
+                    f"{out_elems * esize}u);\n")
+    else:
+        run_body = ("    msf_mem m;\n    int i;\n    m.arena = arena;\n"
+                    "    m.ext_in = (const uint8_t *)in;\n    m.ext_out = (uint8_t *)out;\n"
+                    f"    for (i = 0; i < {len(scheds)}; i++) {{\n"
+                    "        msf_run_block_mem(&msf_blocks[i], &m);\n    }\n")
+    source = f"""/* Generated by msfopt: {net.name} ({net.source or 'in-memory network'}).
+ * Blocks: {setting}
+ * Arena: {lay.arena_bytes} bytes (predicted {lay.arena_bytes}; largest block {max(s.ram_bytes for s in scheds)}). */
+#include "msf_model.h"
+#include "msf_runtime.h"
+
+#ifndef {guard}
+#define {guard} 0
+#endif
+#define MSF_ARENA_ALLOC (MSF_ARENA_BYTES + 2u * {guard})
+
+/* one static arena, 4-byte aligned */
+static union {{
+    uint32_t align;
+    uint8_t bytes[MSF_ARENA_ALLOC > 0u ? MSF_ARENA_ALLOC : 1u];
+}} msf_arena_u;
+
+{''.join(em.lines)}
+{chr(10).join(param_decl)}
+
+{chr(10).join(layer_tables)}
+
+static const msf_block msf_blocks[{len(scheds)}] = {{
+{(','+chr(10)).join(block_inits)}
+}};
+
+static void msf_copy_bytes(uint8_t *dst, const uint8_t *src, uint32_t n)
+{{
+    uint32_t i;
+    for (i = 0; i < n; i++) {{
+        dst[i] = src[i];
+    }}
+}}
+
+uint8_t *msf_model_arena(void)
+{{
+    return msf_arena_u.bytes + {guard};
+}}
+
+int msf_model_arena_intact(void)
+{{
+#if {guard} > 0
+    return msf_canary_check(msf_arena_u.bytes, {guard}, 0x5eedu) < 0
+        && msf_canary_check(msf_arena_u.bytes + {guard} + MSF_ARENA_BYTES, {guard}, 0xfeedu) < 0;
+#else
+    return 1;
+#endif
+}}
+
+int msf_model_run(const msf_io_t *in, msf_io_t *out)
+{{
+    uint8_t *arena = msf_model_arena();
+#if {guard} > 0
+    static int painted = 0;
+    if (!painted) {{
+        msf_canary_fill(msf_arena_u.bytes, {guard}, 0x5eedu);
+        msf_canary_fill(msf_arena_u.bytes + {guard} + MSF_ARENA_BYTES, {guard}, 0xfeedu);
+        painted = 1;
+    }}
+#endif
+{run_body}    (void)msf_copy_bytes;
+    return 0;
+}}
+"""
+    files = []
+    (out / "msf_model.h").write_text(header)
+    (out / "msf_model.c").write_text(source)
+    files += [out / "msf_model.h", out / "msf_model.c"]
+    if copy_runtime:
+        for f in RUNTIME_SOURCES + RUNTIME_HEADERS:
+            shutil.copy(SRC_DIR / f, out / f)
+            files.append(out / f)
+    srcs = " ".join(["msf_model.c", *RUNTIME_SOURCES])
+    (out / "msfopt.mk").write_text(
+        "# Makefile fragment: include it and add $(MSF_SRCS) to your sources, $(MSF_DIR) to -I\n"
+        "MSF_DIR := $(dir $(lastword $(MAKEFILE_LIST)))\n"
+        f"MSF_SRCS := $(addprefix $(MSF_DIR),{srcs})\n"
+        "MSF_CFLAGS := -std=c99 -ffp-contract=off -I$(MSF_DIR)\n")
+    (out / "CMakeLists.txt").write_text(
+        "# Add with add_subdirectory(); link your firmware against msf_model.\n"
+        "cmake_minimum_required(VERSION 3.13)\n"
+        "project(msf_model C)\n"
+        f"add_library(msf_model STATIC {srcs})\n"
+        "target_include_directories(msf_model PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})\n"
+        "set_property(TARGET msf_model PROPERTY C_STANDARD 99)\n"
+        "target_compile_options(msf_model PRIVATE -ffp-contract=off)\n")
+    files += [out / "msfopt.mk", out / "CMakeLists.txt"]
+    return Generated(out_dir=out, arena_bytes=lay.arena_bytes,
+                     peak_ram_bytes=max(s.ram_bytes for s in scheds), files=files,
+                     schedules=scheds, tensor_offsets=dict(lay.tensor_offset),
+                     input_shape=net.input_shape, output_shape=net.tensor_shape(n),
+                     dtype=net.dtype, io=io, rq=rq, weight_bytes=em.weight_bytes,
+                     extra={"fallback_layout": lay.fallback})
