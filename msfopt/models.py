@@ -34,3 +34,35 @@ def load_model(spec: "str | Path | Network", dtype: str = "int8") -> Network:
             raise InputError(" ".join(str(exc).split())) from None
     raise InputError(f"unknown model {text!r}: not a zoo model ({', '.join(zoo.names())}) "
                      f"nor an .onnx/.tflite file")
+
+
+def network_with_weights(spec: "str | Path | Network", dtype: str = "int8", seed: int = 0) -> Network:
+    """A network with weights and quantisation, ready for code generation: zoo models get
+    deterministic random weights (``seed``); imported models keep theirs."""
+    if isinstance(spec, Network):
+        net = spec
+    else:
+        net = load_model(spec, dtype=dtype)
+    needs = [l for l in net.layers if l.op in ("conv", "dw", "dense") and l.weight is None]
+    if needs or (net.dtype == "int8" and net.quant_of(0) is None):
+        from .weights import init_weights
+        net = init_weights(net, seed=seed, dtype=dtype)
+    return net
+
+
+def reference_output(net: Network, x, source: str | None = None):
+    """The oracle's output for one NHWC input: tflite-micro for TFLite models, onnxruntime on
+    the exported ONNX model otherwise."""
+    import numpy as np
+    if getattr(net, "tflite", None) and source:
+        from .tflm_ref import run_tflm
+        return np.asarray(run_tflm(source, [x])[0]).reshape(net.tensor_shape(net.n_layers))
+    import onnxruntime as ort
+    from .export_onnx import to_onnx
+    mode = "float" if net.dtype == "float32" else "int8"
+    model = to_onnx(net, mode=mode, nhwc_io=True)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    y = sess.run(None, {sess.get_inputs()[0].name: np.asarray(x)[None]})[0]
+    return y.reshape(net.tensor_shape(net.n_layers))
