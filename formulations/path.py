@@ -81,11 +81,12 @@ def _base(dag, name: str, keep) -> tuple[MIP, dict[int, int], int]:
     return m, x, peak
 
 
-def latency_program(dag, metric: str, ram_cap: int) -> PathProgram:
+def latency_program(dag, metric: str, ram_cap: float) -> PathProgram:
+    """P2; ``ram_cap`` may be math.inf (no capacity rows then)."""
     ram = dag.ram.tolist()
     w = dag.weight(metric).tolist()
     m, x, peak = _base(dag, f"P2_min_{metric}", lambda e: ram[e] <= ram_cap)
-    for v in range(dag.n_nodes - 1):
+    for v in range(dag.n_nodes - 1 if ram_cap != float("inf") else 0):
         terms = {k: ram[e] for e, k in x.items() if dag.src[e] == v}
         if terms:
             m.add(terms, LE, int(ram_cap), f"ram_capacity_{v}")

@@ -142,3 +142,12 @@ def test_library_api():
     with pytest.raises(msfopt.InfeasibleError) as e:
         msfopt.solve("mcunet-320k", objective="macs", ram=16000, cost_model="msfcnn")
     assert e.value.min_ram == 42643
+
+
+def test_latency_without_ram_limit_all_backends():
+    for backend in ("cpsat", "cbc", "graph"):
+        code, stdout, err = run("solve", "vww", "--backend", backend, "--json", "-")
+        assert code == 0, err
+        d = json.loads(stdout)
+        assert d["cross_check"]["agree"]
+        assert d["est_cycles"] <= d["vanilla_cycles"]

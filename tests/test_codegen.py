@@ -1,0 +1,157 @@
+"""Generated C vs onnxruntime (and vs the unfused generation of the same model), arena size
+equal to the plan's prediction, canary-guarded arena, ASan/UBSan host builds."""
+import math
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from msfopt import zoo
+from msfopt.dag import build_dag
+from msfopt.importers.onnx_import import load_onnx
+from msfopt.export_onnx import to_onnx
+from msfopt.ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, window_layer
+from msfopt.models import network_with_weights, reference_output
+from msfopt.solver import solve
+from msfopt.weights import init_weights
+from msfopt.mcu_runtime.codegen import generate
+from msfopt.mcu_runtime.hostrun import build_host, run_host
+
+from random_nets import chains
+
+ZOO = ["mbv2-w0.35", "mcunetv2-vww5", "mcunet-320k"]
+
+
+def header_arena(gen) -> int:
+    m = re.search(r"#define MSF_ARENA_BYTES (\d+)u", (gen.out_dir / "msf_model.h").read_text())
+    return int(m.group(1))
+
+
+def run_plan(net, blocks, tmp_path, tag, io, x, sanitize=False):
+    gen = generate(net, blocks, tmp_path / tag, io=io)
+    exe = build_host(gen, sanitize=sanitize, guard=32)
+    return gen, run_host(gen, exe, x)
+
+
+def rand_input(net, seed=1):
+    rng = np.random.default_rng(seed)
+    if net.dtype == "float32":
+        return rng.standard_normal(net.input_shape).astype(np.float32)
+    return rng.integers(-128, 128, size=net.input_shape, dtype=np.int8)
+
+
+def zoo_plans(net, io):
+    """The unfused plan, the minimum-RAM plan, the zero-recompute plan, a mid-budget latency plan
+    and a p = 2 H-cache plan."""
+    plans = {}
+    dag = build_dag(net, io=io)
+    plans["unfused"] = [(int(dag.src[e]), int(dag.dst[e]) - 1, dag.mode[e], dag.tile[e])
+                        for e in dag.vanilla_path()]
+    p_min = solve(net, objective="ram", io=io, check=False, dag=dag)
+    plans["min-ram"] = p_min
+    plans["zero-recompute"] = solve(net, objective="ram", max_overhead=1.0, io=io, check=False,
+                                    dag=dag)
+    mid = (p_min.peak_ram_bytes + plans["zero-recompute"].peak_ram_bytes) // 2
+    plans["latency-mid"] = solve(net, objective="latency", ram=mid, io=io, check=False, dag=dag)
+    plans["hcache-p2"] = solve(net, objective="ram", io=io, check=False, tiles=(2,))
+    return plans
+
+
+@pytest.mark.parametrize("model", ZOO)
+def test_zoo_int8_bit_exact_with_onnxruntime(model, tmp_path):
+    io = "external" if model != "mcunetv2-vww5" else "arena"
+    net = network_with_weights(model, "int8", seed=0)
+    x = rand_input(net)
+    ref = reference_output(net, x)
+    outputs = {}
+    for tag, plan in zoo_plans(net, io).items():
+        blocks = plan if isinstance(plan, list) else plan.blocks
+        gen, y = run_plan(net, blocks, tmp_path, tag, io, x)
+        assert np.array_equal(y, ref), f"{model} {tag}: {np.sum(y != ref)} bytes differ"
+        if not isinstance(plan, list):
+            assert header_arena(gen) == plan.arena_bytes == gen.arena_bytes
+            assert plan.arena_bytes == plan.peak_ram_bytes  # chains pack exactly
+        outputs[tag] = y
+    assert all(np.array_equal(outputs["unfused"], y) for y in outputs.values())
+
+
+@pytest.mark.parametrize("model", ZOO)
+def test_zoo_float32_close_to_onnxruntime(model, tmp_path):
+    net = network_with_weights(model, "float32", seed=0)
+    x = rand_input(net)
+    ref = reference_output(net, x)
+    plan = solve(net, objective="ram", io="external", check=False)
+    gen, y = run_plan(net, plan.blocks, tmp_path, "f32", "external", x)
+    assert header_arena(gen) == plan.arena_bytes
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4 * float(np.abs(ref).max()))
+
+
+@pytest.mark.parametrize("model", ["mbv2-w0.35", "mcunetv2-vww5"])
+def test_zoo_sanitized_build_runs_clean(model, tmp_path):
+    net = network_with_weights(model, "int8", seed=0)
+    x = rand_input(net, 3)
+    plan = solve(net, objective="ram", io="arena", check=False)
+    gen, y = run_plan(net, plan.blocks, tmp_path, "asan", "arena", x, sanitize=True)
+    assert np.array_equal(y, reference_output(net, x))
+
+
+# -- ONNX models built here: residual adds, GAP + dense tail, asymmetric padding --------------
+
+def _residual_tail_net(dtype):
+    l0 = window_layer(CONV, (20, 18, 3), 8, 3, 2, (1, 0, 1, 1), act="relu")      # asymmetric pad
+    l1 = window_layer(CONV, l0.out_shape, 16, 1, 1, 0, act="relu6")
+    l2 = window_layer(DW, l1.out_shape, 16, (3, 5), 1, (1, 2, 1, 2), act="relu6")
+    l3 = window_layer(CONV, l2.out_shape, 8, 1, 1, 0)
+    l4 = Layer(op=ADD, in_shape=l3.out_shape, out_shape=l3.out_shape, src=4, src2=1)  # MBv2 skip
+    l5 = window_layer(MAXPOOL, l4.out_shape, None, 2, 2, (0, 0, 1, 1))
+    l6 = window_layer(CONV, l5.out_shape, 12, 3, 1, 1, act="relu")
+    l7 = Layer(op=GAP, in_shape=l6.out_shape, out_shape=(1, 1, 12))
+    l8 = Layer(op=DENSE, in_shape=(1, 1, 12), out_shape=(1, 1, 10))
+    net = Network("restail", (20, 18, 3), [l0, l1, l2, l3, l4, l5, l6, l7, l8]).validate()
+    return init_weights(net, seed=4, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+@pytest.mark.parametrize("io", ["arena", "external"])
+def test_onnx_residual_gap_dense_model(dtype, io, tmp_path):
+    built = _residual_tail_net(dtype)
+    net = load_onnx(to_onnx(built, mode="float" if dtype == "float32" else "int8"))
+    assert [l.op for l in net.layers] == [l.op for l in built.layers]
+    x = rand_input(net, 7)
+    ref = reference_output(net, x)
+    dag = build_dag(net, io=io)
+    for objective, kw in (("ram", {}), ("ram", {"max_overhead": 1.0}), ("latency", {})):
+        plan = solve(net, objective=objective, io=io, dag=dag, **kw)
+        gen, y = run_plan(net, plan.blocks, tmp_path, f"{objective}{len(kw)}", io, x,
+                          sanitize=(objective == "ram" and not kw))
+        assert header_arena(gen) == plan.arena_bytes
+        if dtype == "int8":
+            assert np.array_equal(y, ref)
+        else:
+            np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
+
+
+# -- differential fuzz: random chains, random plans ----------------------------------------------
+
+@settings(max_examples=25, deadline=None)
+@given(net=chains(max_layers=6, max_hw=24), dtype=st.sampled_from(["int8", "float32"]),
+       io=st.sampled_from(["arena", "external"]), seed=st.integers(0, 1000), data=st.data())
+def test_random_chain_random_plan_matches_onnxruntime(net, dtype, io, seed, data, tmp_path_factory):
+    net = init_weights(net, seed=seed, dtype=dtype)
+    dag = build_dag(net, io=io, tiles=(1, 2, 3))
+    out = dag.out_edges()
+    v, path = 0, []
+    while v != dag.n_nodes - 1:
+        e = data.draw(st.sampled_from(out[v]))
+        path.append(e)
+        v = int(dag.dst[e])
+    blocks = [(int(dag.src[e]), int(dag.dst[e]) - 1, dag.mode[e], dag.tile[e]) for e in path]
+    x = rand_input(net, seed)
+    ref = reference_output(net, x)
+    gen, y = run_plan(net, blocks, tmp_path_factory.mktemp("fz"), "g", io, x)
+    assert gen.arena_bytes == max(int(dag.ram[e]) for e in path)
+    if dtype == "int8":
+        assert np.array_equal(y, ref)
+    else:
+        np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
