@@ -53,6 +53,11 @@ class CBCBackend(Backend):
         st = prob.status
         sol_status = getattr(prob, "sol_status", None)
         if st == pulp.LpStatusInfeasible:
+            if secs >= 0.9 * float(time_limit):
+                # CBC sometimes writes "Integer infeasible" when its clock runs out mid-search
+                # (seen on 1000-layer chains with a 1 s limit): not a proof of infeasibility
+                return Solution(TIMEOUT, None, None, None, secs,
+                                "time limit reached without a solution")
             return Solution(INFEASIBLE, None, None, None, secs)
         vals = [x.value() for x in xs]
         have = all(v is not None for v in vals)

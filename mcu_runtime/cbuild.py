@@ -155,6 +155,11 @@ class ActF32(C.Structure):
     _fields_ = [("act_min", C.c_float), ("act_max", C.c_float)]
 
 
+class SoftmaxS8(C.Structure):
+    _fields_ = [("input_multiplier", C.c_int32), ("input_left_shift", C.c_int32),
+                ("diff_min", C.c_int32)]
+
+
 class Layer(C.Structure):
     _fields_ = [("op", C.c_int32), ("params", C.c_void_p), ("in_h", C.c_int32),
                 ("in_w", C.c_int32), ("in_c", C.c_int32), ("out_h", C.c_int32),
@@ -164,7 +169,7 @@ class Layer(C.Structure):
 class Block(C.Structure):
     _fields_ = [("dtype", C.c_int32), ("tile_h", C.c_int32), ("n_layers", C.c_int32),
                 ("layers", C.POINTER(Layer)), ("in_off", C.c_uint32), ("in2_off", C.c_uint32),
-                ("out_off", C.c_uint32)]
+                ("out_off", C.c_uint32), ("mode", C.c_int32), ("tile_w", C.c_int32)]
 
 
 _REGION = [C.c_int32] * 4
@@ -193,6 +198,7 @@ def load(path: Path | None = None) -> C.CDLL:
         "msf_model_run_blocks": [P(Block), C.c_int, C.c_void_p],
         "msf_macs_reset": [],
         "msf_canary_fill": [C.c_void_p, C.c_size_t, C.c_uint32],
+        "msf_softmax_s8": [P(SoftmaxS8), C.c_void_p, C.c_void_p, C.c_int32, C.c_int32],
     }
     for name, args in sig.items():
         fn = getattr(lib, name)
@@ -319,6 +325,95 @@ def add_fixed_params(s1, s2, s_out, left_shift: int = 20) -> dict:
     mo, sho = quantize_multiplier(twice / ((1 << left_shift) * float(np.float32(s_out))))
     return dict(left_shift=left_shift, in1_mul=m1, in1_shift=sh1, in2_mul=m2, in2_shift=sh2,
                 out_mul=mo, out_shift=sho)
+
+
+MSF_RQ_MEAN = 2
+
+
+def mean_fixed_multiplier(x_scale, y_scale, n: int) -> tuple[int, int]:
+    """TFLM MEAN (reference_ops::QuantizedMeanOrSum, compute_sum=false): the input/output
+    multiplier with 1/n folded in: (qmul, qshift) for MSF_RQ_MEAN."""
+    m, e = quantize_multiplier(float(np.float32(x_scale)) / float(np.float32(y_scale)))
+    s = min(n.bit_length() - 1, 32, 31 + e)
+    return int((m << s) // n), e - s
+
+
+SOFTMAX_INT_BITS = 5  # kScaledDiffIntegerBits
+
+
+def softmax_params(beta, x_scale) -> tuple[int, int, int]:
+    """TFLM CalculateSoftmaxParams for int8 -> int8: (input_multiplier, input_left_shift, diff_min)
+    (PreprocessSoftmaxScaling, QuantizeMultiplier, -CalculateInputRadius)."""
+    real = min(float(np.float32(beta)) * float(np.float32(x_scale))
+               * float(1 << (31 - SOFTMAX_INT_BITS)), float((1 << 31) - 1))
+    qm, shift = quantize_multiplier(real)
+    if shift < 0:
+        raise ValueError(f"softmax input multiplier {real} < 1 (TFLM rejects it)")
+    radius = math.floor(((1 << SOFTMAX_INT_BITS) - 1) * float(1 << (31 - SOFTMAX_INT_BITS))
+                        / float(1 << shift))
+    return qm, shift, -int(radius)
+
+
+def _sat_shl(x: int, e: int) -> int:
+    thr = (1 << (31 - e)) - 1
+    if x > thr:
+        return (1 << 31) - 1
+    if x < -thr:
+        return -(1 << 31)
+    return x << e
+
+
+def _wrap(x: int) -> int:
+    return ((x + (1 << 31)) % (1 << 32)) - (1 << 31)
+
+
+def _exp_neg_q5_26(a: int) -> int:
+    q = 1 << 24
+    amq = (a & (q - 1)) - q
+    x = _wrap(_sat_shl(amq, 5) + (1 << 28))
+    x2 = srdhm(x, x)
+    x3 = srdhm(x2, x)
+    x4 = srdhm(x2, x2)
+    poly = rdbpot(_wrap(srdhm(_wrap(rdbpot(x4, 2) + x3), 715827883) + x2), 1)
+    result = _wrap(1895147668 + srdhm(1895147668, _wrap(x + poly)))
+    rem = _wrap(amq - a)
+    for k, m in enumerate((1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242)):
+        if rem & (1 << (24 + k)):
+            result = srdhm(result, m)
+    return (1 << 31) - 1 if a == 0 else result
+
+
+def _one_over_one_plus_x(a: int) -> int:
+    s = a + (1 << 31) - 1
+    half = (s + (1 if s >= 0 else -1)) // 2 if s >= 0 else -((-s + 1) // 2)
+    x = _wrap(1515870810 + srdhm(half, -1010580540))
+    for _ in range(3):
+        one_minus = _wrap((1 << 29) - srdhm(half, x))
+        x = _wrap(x + _sat_shl(srdhm(x, one_minus), 2))
+    return _sat_shl(x, 1)
+
+
+def softmax_s8_ref(x, beta, x_scale) -> np.ndarray:
+    """Pure-Python TFLM int8 softmax over the last axis (the C kernel's reference)."""
+    qm, ls, dmin = softmax_params(beta, x_scale)
+    a = np.asarray(x, dtype=np.int64)
+    rows = a.reshape(-1, a.shape[-1])
+    out = np.empty(rows.shape, np.int8)
+    for i, row in enumerate(rows):
+        mx = int(row.max())
+        diffs = [int(v) - mx for v in row]
+        exps = [(_exp_neg_q5_26(srdhm(_wrap(d << ls), qm)) if d >= dmin else None) for d in diffs]
+        total = 0
+        for e in exps:
+            if e is not None:
+                total = _wrap(total + rdbpot(e, 12))
+        head = 32 - total.bit_length() if total > 0 else 32
+        nbits = 12 - head
+        recip = _one_over_one_plus_x(_wrap(((total << head) & 0xFFFFFFFF) - (1 << 31)))
+        expo = min(max(nbits + 31 - 8, 0), 31)  # TFLM aborts outside [0, 31]
+        for c, e in enumerate(exps):
+            out[i, c] = -128 if e is None else max(-128, min(127, rdbpot(srdhm(recip, e), expo) - 128))
+    return out.reshape(a.shape)
 
 
 # Python reference of the gemmlowp primitives (for tests)

@@ -91,6 +91,7 @@ class _Emitter:
         self.rq = rq
         self.lines: list[str] = []
         self.weight_bytes = 0
+        self.op_override: dict[int, str] = {}  # layer -> MSF_OP_* (TFLite AVERAGE_POOL_2D gap)
 
     def arr(self, ctype, name, values):
         a = np.asarray(values)
@@ -178,6 +179,21 @@ class _Emitter:
             ys, yz = self.quant(i + 1)
             amin, amax = cbuild.act_bounds_s8(L.act, ys, yz)
             h, w, _ = L.in_shape
+            tfl_op = _tflite_op(net, i)
+            if self.rq == "fixed" and tfl_op == "AVERAGE_POOL_2D":
+                # TFLM's AVERAGE_POOL_2D (sum of raw values, rounding division, no requantisation)
+                # rounds differently from MEAN: run it as an unpadded whole-input avgpool
+                self.op_override[i] = "MSF_OP_AVGPOOL"
+                return "msf_pool_s8_params", (f"{{{{{h}, {w}, 1, 1, 0, 0, 0, 0}}, 0, MSF_RQ_FIXED, "
+                                              f"{_c_float(xs)}, {_c_float(ys)}, {xz}, {yz}, "
+                                              f"{amin}, {amax}}}")
+            if self.rq == "fixed" and tfl_op == "MEAN":
+                # TFLM's MEAN (QuantizedMeanOrSum): 1/(H*W) folded into the multiplier
+                qm, qs = cbuild.mean_fixed_multiplier(xs, ys, h * w)
+                self.arr("int32_t", f"{name}_qmul", [qm])
+                self.arr("int32_t", f"{name}_qshift", [qs])
+                rq = f"{{MSF_RQ_MEAN, 0, 0, {name}_qmul, {name}_qshift}}"
+                return "msf_gap_s8_params", f"{{{xz}, {yz}, {amin}, {amax}, {rq}}}"
             if self.rq == "float":
                 fm = cbuild.gap_float_multiplier(xs, ys, h * w)
                 self.arr("float", f"{name}_fmul", [fm])
@@ -210,6 +226,25 @@ class _Emitter:
 
 _OP = {CONV: "MSF_OP_CONV", DW: "MSF_OP_DW", MAXPOOL: "MSF_OP_MAXPOOL",
        AVGPOOL: "MSF_OP_AVGPOOL", GAP: "MSF_OP_GAP", DENSE: "MSF_OP_DENSE", ADD: "MSF_OP_ADD"}
+
+
+def _tflite_op(net: Network, i: int) -> str | None:
+    ops = (getattr(net, "tflite", None) or {}).get("ops")
+    return ops[i] if ops and i < len(ops) else None
+
+
+def _tail_softmax(net: Network):
+    """(multiplier, left_shift, diff_min) of a TFLite model's tail SOFTMAX, or None."""
+    if not getattr(net, "tail_softmax", False) or net.dtype != "int8":
+        return None
+    q_in, q_out = net.quant_of(net.n_layers), getattr(net, "softmax_quant", None)
+    if q_in is None or q_out is None:
+        raise CodegenError("tail softmax without quantisation parameters")
+    if q_out.zero_point[0] != -128 or np.float32(q_out.scale[0]) != np.float32(1.0 / 256):
+        raise CodegenError("int8 softmax output must have scale 1/256 and zero point -128 "
+                           "(TFLite Micro requires it)")
+    beta = getattr(net, "softmax_beta", None)
+    return cbuild.softmax_params(1.0 if beta is None else beta, q_in.scale[0])
 
 
 def default_rq(net: Network) -> str:
@@ -271,14 +306,19 @@ def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = 
             L = net.layers[l]
             hi, wi, ci = L.in_shape
             ho, wo, co = L.out_shape
-            rows.append(f"    {{{_OP[L.op]}, &L{l}_p, {hi}, {wi}, {ci}, {ho}, {wo}, {co}, "
+            rows.append(f"    {{{em.op_override.get(l, _OP[L.op])}, &L{l}_p, {hi}, {wi}, {ci}, {ho}, {wo}, {co}, "
                         f"{ring_of.get(l, 0)}u}}")
         layer_tables.append(f"static const msf_layer B{k}_layers[{len(rows)}] = {{\n"
                             + ",\n".join(rows) + "\n};")
         L0 = net.layers[s.first]
         in2 = off(L0.src2) if (L0.op == ADD and s.first == s.last) else "0u"
-        block_inits.append(f"    {{{dt}, {max(1, s.tile)}, {s.last - s.first + 1}, B{k}_layers, "
-                           f"{off(L0.src)}, {in2}, {off(s.last + 1)}}}")
+        Lj = net.layers[s.last]
+        if s.mode == "recompute":
+            mode, th, tw = "MSF_MODE_PATCHES", min(s.tile, Lj.out_shape[0]), min(s.tile, Lj.out_shape[1])
+        else:
+            mode, th, tw = "MSF_MODE_COLUMNS", min(max(1, s.tile), Lj.out_shape[0]), 0
+        block_inits.append(f"    {{{dt}, {th}, {s.last - s.first + 1}, B{k}_layers, "
+                           f"{off(L0.src)}, {in2}, {off(s.last + 1)}, {mode}, {tw}}}")
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -290,6 +330,9 @@ def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = 
     guard = "MSF_ARENA_GUARD_BYTES"
     q_in = net.quant_of(0) if net.dtype == "int8" else None
     q_out = net.quant_of(n) if net.dtype == "int8" else None
+    softmax = _tail_softmax(net)
+    if softmax is not None:
+        q_out = net.softmax_quant
     qdefs = ""
     if q_in is not None and q_out is not None:
         qdefs = (f"#define MSF_INPUT_SCALE {_c_float(q_in.scale[0])}\n"
@@ -317,6 +360,7 @@ def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = 
 #define MSF_OUTPUT_C {oc}
 #define MSF_OUTPUT_ELEMS {out_elems}
 #define MSF_DTYPE_{'F32' if net.dtype == 'float32' else 'S8'} 1
+#define MSF_TAIL_SOFTMAX {1 if softmax is not None else 0}
 {qdefs}
 typedef {ctype_io} msf_io_t;
 
@@ -330,17 +374,26 @@ int msf_model_arena_intact(void);
 
 #endif
 """
+    tail = ""
+    if softmax is not None:
+        # the TFLite model's tail SOFTMAX, in place on the output tensor (no extra RAM)
+        param_decl.append(f"static const msf_softmax_s8_params msf_softmax_p = "
+                          f"{{{softmax[0]}, {softmax[1]}, {softmax[2]}}};")
+        where = (f"arena + {lay.tensor_offset[n]}u" if io == "arena" else "(uint8_t *)out")
+        tail = (f"    msf_softmax_s8(&msf_softmax_p, (const int8_t *)({where}), "
+                f"(int8_t *)({where}), {oh * ow}, {oc});\n")
     if io == "arena":
         run_body = (f"    msf_copy_bytes(arena + {lay.tensor_offset[0]}u, (const uint8_t *)in, "
                     f"{in_elems * esize}u);\n"
                     f"    msf_model_run_blocks(msf_blocks, {len(scheds)}, arena);\n"
+                    + tail +
                     f"    msf_copy_bytes((uint8_t *)out, arena + {lay.tensor_offset[n]}u, "
                     f"{out_elems * esize}u);\n")
     else:
         run_body = ("    msf_mem m;\n    int i;\n    m.arena = arena;\n"
                     "    m.ext_in = (const uint8_t *)in;\n    m.ext_out = (uint8_t *)out;\n"
                     f"    for (i = 0; i < {len(scheds)}; i++) {{\n"
-                    "        msf_run_block_mem(&msf_blocks[i], &m);\n    }\n")
+                    "        msf_run_block_mem(&msf_blocks[i], &m);\n    }\n" + tail)
     source = f"""/* Generated by msfopt: {net.name} ({net.source or 'in-memory network'}).
  * Blocks: {setting}
  * Arena: {lay.arena_bytes} bytes (predicted {lay.arena_bytes}; largest block {max(s.ram_bytes for s in scheds)}). */

@@ -1,5 +1,14 @@
 """Build a generated model for an MCU target (GCC) and run it under QEMU: output checked against
-the host reference, arena / static RAM / painted stack / instructions reported."""
+the host reference, arena / static RAM / painted stack / instructions reported.
+
+Reference ("expected") outputs: models generated with ``rq="float"`` (ONNX / zoo default) are
+checked against onnxruntime (:func:`msfopt.models.reference_output`); integer-only targets
+(``int_only`` in the profile, e.g. xtensa-lx106) need ``rq="fixed"`` (TFLite Micro arithmetic),
+whose reference is the same generated C code built and run natively on the host
+(:func:`expected_output` picks the right one).
+
+Instruction counts are *executed guest instructions* inside ``msf_model_run`` (QEMU TCG plugin),
+not cycles."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,25 +29,54 @@ class TargetRun:
     target: str
     bit_exact: bool
     mismatches: int
-    arena_bytes: int
+    arena_bytes: int         # MSF_ARENA_BYTES reported by the running image
     static_ram: int          # .data + .bss (includes the arena)
-    stack_hwm: int
-    stack_reserved: int
+    stack_hwm: int           # painted-stack high-water mark: the stack the run really needed
+    stack_reserved: int      # the .stack region the link reserved (profile stack_size)
     total_ram: int           # static + painted stack high-water mark
-    ram_size: int
+    ram_size: int            # the target's RAM (the link's RAM region)
     flash: int
-    instructions: int | None
+    instructions: int | None  # executed instructions inside msf_model_run
     exit_code: int
     build: object
     run: object
+
+    @property
+    def fits(self) -> bool:
+        """Measured RAM (static + painted stack) within the target's RAM."""
+        return self.total_ram <= self.ram_size
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in (
+            "target", "bit_exact", "mismatches", "arena_bytes", "static_ram", "stack_hwm",
+            "stack_reserved", "total_ram", "ram_size", "flash", "instructions", "exit_code")}
+
+
+def default_rq(target: str) -> str | None:
+    """Requantisation to generate for ``target``: integer-only cores need ``"fixed"``; ``None``
+    (the model's default) elsewhere."""
+    return "fixed" if targets.resolve(target).int_only else None
+
+
+def expected_output(gen: Generated, net, x: np.ndarray, source: str | None = None) -> np.ndarray:
+    """The output the target must reproduce bit for bit: onnxruntime (float requantisation) /
+    tflite-micro (TFLite models), or for ``rq="fixed"`` on a non-TFLite model the same C code
+    built for the host."""
+    from msfopt.models import reference_output
+    if gen.rq == "float" or getattr(net, "tflite", None):
+        return reference_output(net, x, source)
+    from .hostrun import build_host, run_host
+    exe = build_host(gen)
+    return run_host(gen, exe, x)
 
 
 def write_testdata(gen: Generated, x: np.ndarray, expected: np.ndarray) -> Path:
     ctype = "float" if gen.dtype == "float32" else "int8_t"
     path = gen.out_dir / "msf_testdata.h"
-    text = ("/* generated test vectors */\n#ifndef MSF_TESTDATA_H\n#define MSF_TESTDATA_H\n"
+    text = ("/* generated test vectors (const: they live in flash) */\n"
+            "#ifndef MSF_TESTDATA_H\n#define MSF_TESTDATA_H\n"
             '#include "msf_model.h"\n'
-            + _c_array(ctype, "msf_test_input", np.asarray(x).ravel()).replace("static const", "static const")
+            + _c_array(ctype, "msf_test_input", np.asarray(x).ravel())
             + _c_array(ctype, "msf_test_expected", np.asarray(expected).ravel())
             + "#endif\n")
     path.write_text(text)
@@ -47,21 +85,43 @@ def write_testdata(gen: Generated, x: np.ndarray, expected: np.ndarray) -> Path:
 
 def build_target(gen: Generated, target: str, x: np.ndarray, expected: np.ndarray,
                  opt: str = "-O2", stack_size: int | None = None):
+    """Cross-build the generated model with the test driver for ``target``. ``stack_size``
+    overrides the profile's stack reserve (the planner uses the profile's value)."""
     write_testdata(gen, x, expected)
     prof = targets.resolve(target)
     if prof.family == "host":
         raise BuildError("use msfopt.mcu_runtime.hostrun for the host target")
     if gen.dtype == "float32" and prof.int_only:
         raise BuildError(f"{prof.name} is integer-only: generate an int8 model")
+    if gen.rq == "float" and prof.int_only:
+        raise BuildError(f"{prof.name} is integer-only (no soft-float in its libgcc): generate "
+                         f"with --rq fixed (TFLite Micro integer requantisation)")
     srcs = [gen.out_dir / "msf_model.c", *(gen.out_dir / s for s in RUNTIME_SOURCES),
             TEMPLATES / "mcu_main.c"]
+    if prof.int_only and prof.family == "xtensa":
+        # the kernels' float branches are linked (run-time rq switch) but unreachable with
+        # rq="fixed": link-only stand-ins that trap if ever called
+        srcs.append(targets.targets_dir() / "xtensa" / "softfloat_trap.c")
+    stack = prof.stack_size if stack_size is None else int(stack_size)
     try:
-        return targets.build(prof, srcs, include_dirs=[gen.out_dir], out_dir=gen.out_dir / f"build-{prof.name}",
-                             opt=opt, stack_size=stack_size,
+        return targets.build(prof, srcs, include_dirs=[gen.out_dir],
+                             out_dir=gen.out_dir / f"build-{prof.name}", opt=opt, stack_size=stack,
                              extra_cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wvla"],
                              name="msf_model")
-    except targets.BuildError as exc:
+    except targets.ToolchainMissing as exc:
         raise BuildError(f"{prof.name}: {exc}") from None
+    except targets.BuildError as exc:
+        msg = str(exc)
+        if "overflowed" in msg or "will not fit" in msg:
+            msg = (f"the plan does not fit {prof.name}: {msg} (RAM {prof.ram_size:,} B = stack "
+                   f"reserve {stack:,} B + .data/.bss; the arena alone is {gen.arena_bytes:,} B"
+                   + (f", the external output buffer {_out_bytes(gen):,} B" if gen.io == "external"
+                      else "") + ")")
+        raise BuildError(f"{prof.name}: {msg}") from None
+
+
+def _out_bytes(gen: Generated) -> int:
+    return int(np.prod(gen.output_shape)) * (4 if gen.dtype == "float32" else 1)
 
 
 def run_target(gen: Generated, target: str, x: np.ndarray, expected: np.ndarray,
@@ -74,10 +134,33 @@ def run_target(gen: Generated, target: str, x: np.ndarray, expected: np.ndarray,
     rep = r.reports
     static = int(b.data + b.bss)
     hwm = int(r.stack_hwm or 0)
-    return TargetRun(target=target, bit_exact=(r.exit_code == 0 and rep.get("mismatches") == 0),
+    return TargetRun(target=targets.resolve(target).name,
+                     bit_exact=(r.exit_code == 0 and rep.get("mismatches") == 0),
                      mismatches=int(rep.get("mismatches", -1)),
                      arena_bytes=int(rep.get("arena_bytes", -1)), static_ram=static,
                      stack_hwm=hwm, stack_reserved=int(b.stack_reserved), total_ram=static + hwm,
                      ram_size=int(b.ram_size), flash=int(b.flash_used),
                      instructions=r.instructions_window if r.instructions_window is not None else r.instructions,
                      exit_code=r.exit_code, build=b, run=r)
+
+
+def run_model(net, blocks, target: str, out_dir, io: str = "external", x: np.ndarray | None = None,
+              seed: int = 1, rq: str | None = None, source: str | None = None,
+              stack_size: int | None = None, timeout_s: float = 300.0,
+              copy_runtime: bool = True) -> tuple[Generated, TargetRun]:
+    """Generate ``net`` (with weights) as ``blocks``, build it for ``target`` with a
+    deterministic input (``seed``), run it under QEMU and compare with the reference."""
+    from .codegen import generate
+    rq = rq or default_rq(target)
+    gen = generate(net, blocks, out_dir, io=io, rq=rq, copy_runtime=copy_runtime)
+    if x is None:
+        x = deterministic_input(net, seed)
+    exp = expected_output(gen, net, x, source)
+    return gen, run_target(gen, target, x, exp, timeout_s=timeout_s, stack_size=stack_size)
+
+
+def deterministic_input(net, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if net.dtype == "float32":
+        return rng.standard_normal(net.input_shape).astype(np.float32)
+    return rng.integers(-128, 128, size=net.input_shape, dtype=np.int8)

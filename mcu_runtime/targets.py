@@ -134,6 +134,7 @@ class Profile:
     qemu: str
     machine: str
     qemu_args: tuple[str, ...]
+    ram_reserve: int = 0  # RAM kept from the planner for platform/app statics (see mcus.toml)
     cycles: Mapping[str, float] = field(default_factory=dict)
     defsym: Mapping[str, int] = field(default_factory=dict)
     family_spec: FamilySpec | None = None
@@ -170,6 +171,7 @@ def _mk_profile(name: str, kind: str, target: str, fields: dict, families: dict)
     f["cycles"] = dict(f.get("cycles", {}))
     f["defsym"] = dict(f.get("defsym", {}))
     f.setdefault("description", "")
+    f.setdefault("ram_reserve", 0)
     fam = f["family"]
     if fam not in families:
         raise ValueError(f"mcus.toml: {kind} {name!r} uses unknown family {fam!r}")

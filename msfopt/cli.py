@@ -46,9 +46,14 @@ def _add_solve_args(p: argparse.ArgumentParser, objective: bool = True) -> None:
     p.add_argument("--backend", default="cpsat", choices=["cpsat", "cbc", "scip", "highs", "graph"])
     p.add_argument("--no-check", action="store_true", help="skip the graph-search cross-check")
     p.add_argument("--time-limit", type=float, default=60.0, help="solver time limit, seconds")
-    p.add_argument("--threads", type=int, default=1, help="solver threads")
-    p.add_argument("--tiles", default="1",
-                   help="H-cache output tile heights to consider, comma-separated (default 1)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="solver threads (default: the machine's cores, at most 8)")
+    p.add_argument("--modes", default="hcache,linebuffer,recompute",
+                   help="fused execution modes to consider (default: all three)")
+    p.add_argument("--tiles", default="1,2,4",
+                   help="H-cache output tile heights, comma-separated (default 1,2,4)")
+    p.add_argument("--patches", default="4,8,16",
+                   help="recompute output patch sizes, comma-separated (default 4,8,16)")
     p.add_argument("--max-depth", type=int, help="longest fused block considered (layers)")
 
 
@@ -80,17 +85,31 @@ def _parse_numbers(args):
     mo = parse_overhead(args.max_overhead) if getattr(args, "max_overhead", None) is not None else None
     lb = (parse_positive_int(args.latency_budget, "latency budget")
           if getattr(args, "latency_budget", None) is not None else None)
-    try:
-        tiles = tuple(int(x) for x in str(args.tiles).split(",") if x.strip())
-    except ValueError:
-        raise InputError(f"cannot parse --tiles {args.tiles!r} (comma-separated positive integers)")
-    if not tiles or min(tiles) < 1:
-        raise InputError("--tiles needs positive integers")
+    tiles = _int_list(args.tiles, "--tiles")
+    args.patches_list = _int_list(getattr(args, "patches", "4,8,16"), "--patches")
+    from .schedule import FUSED_MODES
+    modes = tuple(m.strip() for m in str(getattr(args, "modes", "hcache")).split(",") if m.strip())
+    bad = [m for m in modes if m not in FUSED_MODES]
+    if bad:
+        raise InputError(f"unknown mode(s) {', '.join(bad)} (choose from {', '.join(FUSED_MODES)})")
+    args.modes_list = modes
     if args.max_depth is not None and args.max_depth < 1:
         raise InputError("--max-depth must be >= 1")
+    if args.threads is None:
+        args.threads = max(1, min(8, os.cpu_count() or 1))
     if args.time_limit <= 0 or args.threads < 1:
         raise InputError("--time-limit must be > 0 and --threads >= 1")
     return ram, mo, lb, tiles
+
+
+def _int_list(text, what):
+    try:
+        vals = tuple(int(x) for x in str(text).split(",") if x.strip())
+    except ValueError:
+        raise InputError(f"cannot parse {what} {text!r} (comma-separated positive integers)")
+    if not vals or min(vals) < 1:
+        raise InputError(f"{what} needs positive integers")
+    return vals
 
 
 def cmd_solve(args) -> int:
@@ -101,7 +120,8 @@ def cmd_solve(args) -> int:
     plan = solve(args.model, objective=args.objective, ram=ram, max_overhead=mo,
                  latency_budget=lb, backend=args.backend, cost_model=args.cost_model, io=args.io,
                  mcu=args.mcu, check=not args.no_check, time_limit=args.time_limit,
-                 threads=args.threads, tiles=tiles, max_depth=args.max_depth)
+                 threads=args.threads, modes=args.modes_list, tiles=tiles,
+                 patches=args.patches_list, max_depth=args.max_depth)
     if args.json == "-":
         sys.stdout.write(plan.to_json() + "\n")
         return 0

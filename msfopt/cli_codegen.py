@@ -79,8 +79,8 @@ def cmd_codegen(args) -> int:
             raise InputError("code generation needs --cost-model runtime")
         plan = solve(net, objective=args.objective, ram=ram, max_overhead=mo, latency_budget=lb,
                      backend=args.backend, io=args.io, mcu=args.mcu, check=not args.no_check,
-                     time_limit=args.time_limit, threads=args.threads, tiles=tiles,
-                     max_depth=args.max_depth)
+                     time_limit=args.time_limit, threads=args.threads, modes=args.modes_list,
+                     tiles=tiles, patches=args.patches_list, max_depth=args.max_depth)
         io = args.io
     out = Path(args.out)
     try:
@@ -140,8 +140,14 @@ def _input(args, net):
     return data.reshape(net.input_shape)
 
 
+def _expected(gen, net, meta, x):
+    """Reference output: onnxruntime / tflite-micro, or for integer requantisation of a
+    non-TFLite model the same C code built for the host."""
+    from .mcu_runtime.mcurun import expected_output
+    return expected_output(gen, net, x, meta["model"])
+
+
 def cmd_build(args) -> int:
-    from .models import reference_output
     meta, net, plan, gen = _load_generated(args.dir)
     con = _console()
     if args.target == "host":
@@ -151,10 +157,12 @@ def cmd_build(args) -> int:
         return 0
     from .mcu_runtime.mcurun import build_target
     x = _input(args, net)
-    b = build_target(gen, args.target, x, reference_output(net, x, meta["model"]))
-    con.print(f"built {b.elf}: text {b.text:,} B, data {b.data:,} B, bss {b.bss:,} B "
-              f"(arena {gen.arena_bytes:,} B), stack reserved {b.stack_reserved:,} B, "
-              f"RAM {b.ram_used_static + b.stack_reserved:,} / {b.ram_size:,} B, flash {b.flash_used:,} B")
+    b = build_target(gen, args.target, x, _expected(gen, net, meta, x))
+    used = b.data + b.bss + b.stack_reserved
+    con.print(f"built {b.elf}\n"
+              f"  flash {b.flash_used:,} B (text+rodata {b.text:,} B, .data image {b.data:,} B)\n"
+              f"  RAM   {used:,} / {b.ram_size:,} B: .data {b.data:,} B + .bss {b.bss:,} B "
+              f"(arena {gen.arena_bytes:,} B) + stack reserve {b.stack_reserved:,} B")
     return 0
 
 
@@ -163,7 +171,7 @@ def cmd_run(args) -> int:
     from .models import reference_output
     meta, net, plan, gen = _load_generated(args.dir)
     x = _input(args, net)
-    ref = reference_output(net, x, meta["model"])
+    ref = _expected(gen, net, meta, x) if args.target != "host" else reference_output(net, x, meta["model"])
     con = _console()
     t = Table(title=f"{net.name} on {args.target}", title_justify="left", show_header=False)
     t.add_column("what")
@@ -186,18 +194,32 @@ def cmd_run(args) -> int:
     else:
         from .mcu_runtime.mcurun import run_target
         r = run_target(gen, args.target, x, ref, timeout_s=args.timeout)
-        ok = r.bit_exact
-        t.add_row("output vs host reference", "bit-exact" if ok else f"{r.mismatches} mismatches")
+        ok = r.bit_exact and r.fits
+        t.add_row("output vs " + ("host reference" if gen.rq == "float" else "host build (rq fixed)"),
+                  "bit-exact" if r.bit_exact else f"{r.mismatches} mismatches")
         t.add_row("exit status", str(r.exit_code))
         t.add_row("arena (measured / predicted)", f"{r.arena_bytes:,} / {plan.arena_bytes:,} B")
         t.add_row(".data + .bss", f"{r.static_ram:,} B")
-        t.add_row("stack high-water mark (painted)", f"{r.stack_hwm:,} B")
-        t.add_row("total RAM (static + stack)", f"{r.total_ram:,} / {r.ram_size:,} B")
+        t.add_row("stack high-water mark (painted)",
+                  f"{r.stack_hwm:,} B of {r.stack_reserved:,} B reserved")
+        t.add_row("total RAM (static + painted stack)", f"{r.total_ram:,} / {r.ram_size:,} B"
+                  + ("" if r.fits else "  [red]exceeds RAM[/red]"))
         t.add_row("flash", f"{r.flash:,} B")
         t.add_row("instructions in msf_model_run", f"{r.instructions:,}" if r.instructions else "-")
+        try:
+            from .mcu import get_profile
+            prof = get_profile(args.target)
+            est = sum(prof.cycle_model().cycles(net, s) for s in gen.schedules)
+            t.add_row("predicted instructions" + ("" if prof.calibrated else " (uncalibrated)"),
+                      f"{est:,}" + (f" ({(est - r.instructions) / r.instructions:+.1%})"
+                                    if r.instructions else ""))
+        except Exception:  # the estimate is informative only
+            pass
         con.print(t)
     if not ok:
-        sys.stderr.write("msfopt: error: output differs from the reference\n")
+        what = ("measured RAM exceeds the target's RAM" if args.target != "host" and r.bit_exact
+                else "output differs from the reference")
+        sys.stderr.write(f"msfopt: error: {what}\n")
         return 6
     con.print("[green]output matches the reference[/green]")
     return 0

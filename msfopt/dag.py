@@ -12,7 +12,8 @@ import numpy as np
 
 from . import msfcnn_model
 from .ir import Network
-from .schedule import BlockSchedule, CycleModel, IO_MODES, block_schedules
+from .schedule import (BlockSchedule, CycleModel, DEFAULT_MODES, DEFAULT_PATCHES, DEFAULT_TILES,
+                       IO_MODES, block_schedules)
 
 COST_MODELS = ("runtime", "msfcnn")
 METRICS = ("cycles", "macs")
@@ -87,8 +88,11 @@ class FusionDAG:
 
 
 def build_dag(net: Network, cost_model: str = "runtime", io: str = "arena",
-              cycle_model: CycleModel | None = None, modes=("hcache",), tiles=(1,),
-              max_depth: int | None = None) -> FusionDAG:
+              cycle_model: CycleModel | None = None, modes=DEFAULT_MODES, tiles=DEFAULT_TILES,
+              patches=DEFAULT_PATCHES, max_depth: int | None = None,
+              prune: bool = True) -> FusionDAG:
+    """Build the DAG.  ``prune`` drops a fused variant when a parallel edge (same layers) is no
+    worse in RAM, MACs and cycles (exact for every objective and tie-break msfopt solves)."""
     import time
     t0 = time.perf_counter()
     if cost_model not in COST_MODELS:
@@ -104,9 +108,12 @@ def build_dag(net: Network, cost_model: str = "runtime", io: str = "arena",
         cm = None
     else:
         cm = cycle_model or CycleModel()
-        for s in block_schedules(net, io, modes=modes, tiles=tiles, max_depth=max_depth):
+        for s in block_schedules(net, io, modes=modes, tiles=tiles, patches=patches,
+                                 max_depth=max_depth):
             rows.append((s.first, s.last + 1, s.ram_bytes, s.macs, cm.cycles(net, s), s.mode,
                          s.tile, s))
+        if prune:
+            rows = _prune(rows)
     rows.sort(key=lambda r: (r[0], r[1], r[5], r[6]))
     dag = FusionDAG(
         net=net, cost_model=cost_model, io=io,
@@ -119,6 +126,23 @@ def build_dag(net: Network, cost_model: str = "runtime", io: str = "arena",
         schedules=[r[7] for r in rows], cycle_model=cm)
     dag.build_seconds = time.perf_counter() - t0
     return dag
+
+
+def _prune(rows):
+    """Keep, per layer range, only variants not dominated in (RAM, MACs, cycles)."""
+    groups: dict[tuple[int, int], list] = {}
+    for r in rows:
+        groups.setdefault((r[0], r[1]), []).append(r)
+    kept = []
+    for grp in groups.values():
+        grp.sort(key=lambda r: (r[2], r[3], r[4]))
+        front = []
+        for r in grp:
+            if any(f[2] <= r[2] and f[3] <= r[3] and f[4] <= r[4] for f in front):
+                continue
+            front.append(r)
+        kept.extend(front)
+    return kept
 
 
 def path_for_setting(dag: FusionDAG, blocks, mode: str = "hcache", tile: int = 1) -> list[int]:

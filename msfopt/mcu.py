@@ -2,14 +2,57 @@
 
 The profiles themselves are data (``msfopt/data/mcus.toml``), shared with the build harness
 (``msfopt.mcu_runtime.targets``).  The RAM a plan may use on a profile is its RAM size minus the
-reserved stack (stack-first layout), so a plan that fits here links there.
+reserved stack (stack-first layout) minus ``ram_reserve`` (platform statics), so a plan that fits
+here links there: ``stack_size`` is the single source of truth for both.
+
+Latency: ``cycle_model()`` is the profile's ``[cycles]`` table.  Calibrated tables
+(``scripts/calibrate.py``; unit: executed instructions, as counted by QEMU) also carry
+per-output-element terms ``<kind>_out``; the model is then
+
+    est = sum_layers MACs x c_kind + outputs x c_kind_out  +  add elements x add_per_elem
+          + kernel calls x overhead_per_call
+
+(outputs include recomputed ones in fused blocks: ``layer_macs / macs_per_output``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import InputError
+from .ir import ADD, AVGPOOL, CONV, MAXPOOL
 from .schedule import CycleModel
+
+# layer kinds of the calibrated model: CycleModel's, with "pool" split (an average pool
+# requantises every output, a max pool does not: 30x apart per output on soft-float cores)
+KINDS = ("conv", "pointwise", "dw", "maxpool", "avgpool", "gap", "dense")
+
+
+@dataclass(frozen=True)
+class CalibratedCycleModel(CycleModel):
+    """:class:`CycleModel` plus a cost per produced output element by kind (requantisation,
+    bias, clamping and store: a fixed cost per output that the per-MAC term cannot carry —
+    on soft-float cores it is hundreds of instructions)."""
+    cpo: dict = field(default_factory=dict)
+
+    @staticmethod
+    def kind(layer) -> str:
+        if layer.op == CONV:
+            return "pointwise" if layer.kernel == (1, 1) else "conv"
+        if layer.op in (MAXPOOL, AVGPOOL):
+            return layer.op
+        return layer.op
+
+    def cycles(self, net, s) -> int:
+        total = float(super().cycles(net, s))
+        if self.cpo:
+            for l, m in zip(range(s.first, s.last + 1), s.layer_macs):
+                layer = net.layers[l]
+                if layer.op == ADD:
+                    continue
+                mpo = layer.macs_per_output()
+                if mpo > 0:
+                    total += (m / mpo) * self.cpo.get(self.kind(layer), 0.0)
+        return int(round(total))
 
 
 @dataclass(frozen=True)
@@ -22,27 +65,39 @@ class MCUProfile:
     clock_hz: int
     fpu: bool
     cycles: dict
+    ram_reserve: int = 0
+    int_only: bool = False
 
     @property
     def ram_bytes(self) -> int | None:
         """RAM the planner may give to the arena (None: no limit, e.g. host)."""
         if not self.ram_size:
             return None
-        return self.ram_size - self.stack_size
+        return self.ram_size - self.stack_size - self.ram_reserve
+
+    @property
+    def calibrated(self) -> bool:
+        return bool((self.cycles or {}).get("calibrated", False))
 
     def cycle_model(self) -> CycleModel:
         c = self.cycles or {}
         base = CycleModel()
         cpm = {k: float(c.get(k, v)) for k, v in base.cpm.items()}
-        return CycleModel(name=self.name, cpm=cpm,
-                          add_per_elem=float(c.get("add_per_elem", base.add_per_elem)),
-                          per_call=float(c.get("overhead_per_call", base.per_call)))
+        for k in ("maxpool", "avgpool"):   # uncalibrated tables have one "pool" figure
+            cpm[k] = float(c.get(k, cpm["pool"]))
+        cpo = {k: float(c[f"{k}_out"]) for k in KINDS if f"{k}_out" in c}
+        return CalibratedCycleModel(name=self.name, cpm=cpm,
+                                    add_per_elem=float(c.get("add_per_elem", base.add_per_elem)),
+                                    per_call=float(c.get("overhead_per_call", base.per_call)),
+                                    cpo=cpo)
 
 
 def _convert(p) -> MCUProfile:
     return MCUProfile(name=p.name, core=p.core, target=p.target, ram_size=int(p.ram_size or 0),
                       stack_size=int(p.stack_size or 0), clock_hz=int(p.clock_hz or 0),
-                      fpu=bool(p.fpu), cycles=dict(p.cycles or {}))
+                      fpu=bool(p.fpu), cycles=dict(p.cycles or {}),
+                      ram_reserve=int(getattr(p, "ram_reserve", 0) or 0),
+                      int_only=bool(p.int_only))
 
 
 def list_profiles() -> list[MCUProfile]:

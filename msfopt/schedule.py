@@ -34,19 +34,22 @@ IO_MODES = ("arena", "external")
 
 @dataclass(frozen=True)
 class Ring:
-    layer: int        # the layer whose input this ring holds
+    """A per-layer buffer of a fused block: the column ring (hcache / linebuffer) or the patch
+    buffer (recompute) holding layer ``layer``'s input rows x cols x channels."""
+    layer: int
     rows: int
     cols: int
     channels: int
     bytes: int
+    offset: int = 0   # byte offset inside the block's scratch region
 
 
 @dataclass(frozen=True)
 class BlockSchedule:
     first: int
     last: int
-    mode: str                      # "unfused" | "hcache"
-    tile: int                      # output tile rows (hcache), 0 for unfused
+    mode: str                      # "unfused" | "hcache" | "linebuffer" | "recompute"
+    tile: int                      # output tile rows (hcache, linebuffer, recompute), 0 unfused
     resident: tuple[int, ...]      # full tensors counted in this block's RAM (tensor ids)
     inplace: int | None            # input tensor id the output overwrites (unfused add), or None
     rings: tuple[Ring, ...]
@@ -55,7 +58,9 @@ class BlockSchedule:
     macs: int
     calls: int
     layer_macs: tuple[int, ...]    # per layer of the block
-    tile_rows: int                 # number of output tile rows (hcache), 1 for unfused
+    tile_rows: int                 # number of output tile rows, 1 for unfused
+    scratch_bytes: int = 0         # the block's ring / patch buffer region
+    tile_w: int = 0                # recompute: output patch width
 
     @property
     def key(self) -> tuple:
@@ -63,12 +68,29 @@ class BlockSchedule:
 
     @property
     def ring_bytes(self) -> int:
-        return sum(r.bytes for r in self.rings)
+        return self.scratch_bytes
 
     @property
     def label(self) -> str:
         rng = f"{self.first}" if self.first == self.last else f"{self.first}-{self.last}"
         return rng if self.mode == "unfused" else f"{rng} {self.mode}(p={self.tile})"
+
+
+MODES = ("unfused", "hcache", "linebuffer", "recompute")
+FUSED_MODES = ("hcache", "linebuffer", "recompute")
+#: the widest search by default: H-cache tiles of 1, 2, 4 rows, line buffers, 4/8/16 patches
+DEFAULT_MODES = ("hcache", "linebuffer", "recompute")
+DEFAULT_TILES = (1, 2, 4)
+DEFAULT_PATCHES = (4, 8, 16)
+LINEBUFFER_TILE = 1 << 30
+
+
+def _contiguous(rings: list[Ring]) -> tuple[tuple[Ring, ...], int]:
+    out, off = [], 0
+    for r in rings:
+        out.append(Ring(r.layer, r.rows, r.cols, r.channels, r.bytes, off))
+        off += r.bytes
+    return tuple(out), off
 
 
 # -- cycle estimate ---------------------------------------------------------------------------------
@@ -159,9 +181,11 @@ def unfused_schedule(net: Network, live: Liveness, l: int) -> BlockSchedule:
 
 
 def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
-                     max_depth: int | None = None) -> list[BlockSchedule]:
-    """All fused H-cache blocks [i..j] (i < j) ending at layer j with output tiles of ``tile``
-    rows, computed by one backward sweep (vectorised over tile rows)."""
+                     max_depth: int | None = None, mode: str = "hcache") -> list[BlockSchedule]:
+    """All fused column-pipeline blocks [i..j] (i < j) ending at layer j with output tiles of
+    ``tile`` rows, computed by one backward sweep (vectorised over tile rows).  ``mode``
+    "linebuffer" is the same pipeline with one tile row of full height: every layer keeps a ring
+    of k_w full-height columns of its input and nothing is recomputed."""
     out: list[BlockSchedule] = []
     Lj = net.layers[j]
     if Lj.op not in WINDOW_OPS:
@@ -196,10 +220,12 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
             res = live.resident(l, j)
             tb = live.bytes_of(res)
             lm = tuple(reversed(layer_macs))
+            rings, scratch = _contiguous(list(reversed(ring_list)))
             out.append(BlockSchedule(
-                first=l, last=j, mode="hcache", tile=p, resident=tuple(res), inplace=None,
-                rings=tuple(reversed(ring_list)), tensor_bytes=tb, ram_bytes=tb + ring_total,
-                macs=sum(lm), calls=calls, layer_macs=lm, tile_rows=n_rows))
+                first=l, last=j, mode=mode, tile=p, resident=tuple(res), inplace=None,
+                rings=rings, tensor_bytes=tb, ram_bytes=tb + scratch,
+                macs=sum(lm), calls=calls, layer_macs=lm, tile_rows=n_rows,
+                scratch_bytes=scratch))
         # layer l's input becomes a ring when a layer l-1 joins the block
         cols = min(L.kw, W_l)
         rows = int((hi - lo).max())
@@ -209,19 +235,84 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
     return out
 
 
-def block_schedules(net: Network, io: str = "arena", modes=("hcache",), tiles=(1,),
-                    max_depth: int | None = None) -> list[BlockSchedule]:
+def recompute_schedules(net: Network, live: Liveness, j: int, patch: int,
+                        max_depth: int | None = None) -> list[BlockSchedule]:
+    """All fused recompute blocks [i..j] ending at layer j (MCUNetV2 style): output patches of
+    ``patch`` x ``patch`` pixels, each computed through every layer from its receptive field
+    (rows and columns clipped at the borders), nothing cached.  Layer k's input patch buffer
+    holds max rows x max cols x C; consecutive layers' buffers sit at opposite ends of one
+    scratch region of size max_k (in_k + out_k)."""
+    out: list[BlockSchedule] = []
+    Lj = net.layers[j]
+    if Lj.op not in WINDOW_OPS:
+        return out
+    H_out, W_out, _ = Lj.out_shape
+    ph, pw = min(patch, H_out), min(patch, W_out)
+    n_r, n_c = -(-H_out // ph), -(-W_out // pw)
+    ylo = np.arange(n_r, dtype=np.int64) * ph
+    yhi = np.minimum(ylo + ph, H_out)
+    xlo = np.arange(n_c, dtype=np.int64) * pw
+    xhi = np.minimum(xlo + pw, W_out)
+    eb = net.elem_bytes
+    layer_macs: list[int] = []
+    bufs: list[Ring] = []   # input patch buffers of layers l+1 .. j (latest first)
+    for l in range(j, -1, -1):
+        L = net.layers[l]
+        if not live.fused_legal(l, j):
+            break
+        if max_depth is not None and j - l + 1 > max_depth:
+            break
+        C_o = L.out_shape[2]
+        layer_macs.append(int((yhi - ylo).sum()) * int((xhi - xlo).sum()) * C_o
+                          * L.macs_per_output())
+        H_l, W_l, C_l = L.in_shape
+        ylo = np.maximum(0, ylo * L.sh - L.pad[0])
+        yhi = np.minimum(H_l, (yhi - 1) * L.sh - L.pad[0] + L.kh)
+        xlo = np.maximum(0, xlo * L.sw - L.pad[1])
+        xhi = np.minimum(W_l, (xhi - 1) * L.sw - L.pad[1] + L.kw)
+        if l < j:
+            inner = list(reversed(bufs))            # layers l+1 .. j
+            sizes = [0] + [b.bytes for b in inner] + [0]   # input bytes of layers l .. j, then out
+            scratch = max(sizes[k] + sizes[k + 1] for k in range(len(sizes) - 1))
+            rings = []
+            for k, b in enumerate(inner, start=1):  # k = layer index within the block
+                off = 0 if k % 2 == 1 else scratch - b.bytes
+                rings.append(Ring(b.layer, b.rows, b.cols, b.channels, b.bytes, off))
+            res = live.resident(l, j)
+            tb = live.bytes_of(res)
+            lm = tuple(reversed(layer_macs))
+            out.append(BlockSchedule(
+                first=l, last=j, mode="recompute", tile=patch, resident=tuple(res), inplace=None,
+                rings=tuple(rings), tensor_bytes=tb, ram_bytes=tb + scratch, macs=sum(lm),
+                calls=n_r * n_c * (j - l + 1), layer_macs=lm, tile_rows=n_r,
+                scratch_bytes=scratch, tile_w=pw))
+        rows = int((yhi - ylo).max())
+        cols = int((xhi - xlo).max())
+        bufs.append(Ring(layer=l, rows=rows, cols=cols, channels=C_l, bytes=rows * cols * C_l * eb))
+    return out
+
+
+def block_schedules(net: Network, io: str = "arena", modes=DEFAULT_MODES, tiles=DEFAULT_TILES,
+                    patches=DEFAULT_PATCHES, max_depth: int | None = None) -> list[BlockSchedule]:
     """Every candidate block variant of the network: all unfused layers, plus every legal fused
-    block for each requested mode and tile size."""
+    block for each requested mode (hcache with each tile height in ``tiles``, linebuffer,
+    recompute with each patch size in ``patches``)."""
     live = Liveness(net, io)
     scheds = [unfused_schedule(net, live, l) for l in range(net.n_layers)]
     for mode in modes:
-        if mode != "hcache":
-            raise ValueError(f"unknown execution mode {mode!r}")
-        for p in tiles:
-            for j in range(net.n_layers):
+        if mode not in FUSED_MODES:
+            raise ValueError(f"unknown execution mode {mode!r} (choose from {', '.join(FUSED_MODES)})")
+    for j in range(net.n_layers):
+        if "hcache" in modes:
+            for p in tiles:
                 scheds.extend(hcache_schedules(net, live, j, p, max_depth))
-    # identical (first, last, mode, tile) keys can arise when tile >= H: keep one
+        if "linebuffer" in modes:
+            scheds.extend(hcache_schedules(net, live, j, LINEBUFFER_TILE, max_depth,
+                                           mode="linebuffer"))
+        if "recompute" in modes:
+            for p in patches:
+                scheds.extend(recompute_schedules(net, live, j, p, max_depth))
+    # identical keys arise when a tile/patch is clamped to the output size: keep one
     seen = {}
     for s in scheds:
         seen.setdefault(s.key, s)
@@ -305,18 +396,13 @@ def _try_layout(net, schedules, io, arena):
                 return None
             alloc[out_t] = (off, size)
             offsets[out_t] = off
-        # rings: contiguous in the first gap that holds them all
-        rb = [r.bytes for r in s.rings]
-        if rb:
-            off = place(sum(rb), False)
+        # the block's scratch region (rings / patch buffers) in the first gap that holds it
+        if s.rings:
+            off = place(s.scratch_bytes, False)
             if off is None:
                 return None
-            ro = []
-            for b in rb:
-                ro.append(off)
-                off += b
-            ring_offs.append(tuple(ro))
-            top = max(top, off)
+            ring_offs.append(tuple(off + r.offset for r in s.rings))
+            top = max(top, off + s.scratch_bytes)
         else:
             ring_offs.append(())
         top = max([top] + [o + sz for o, sz in alloc.values()])
@@ -332,9 +418,15 @@ def schedule_of(net: Network, live: Liveness, first: int, last: int, mode: str,
         if first != last:
             raise ValueError(f"unfused block {first}-{last} must be one layer")
         return unfused_schedule(net, live, first)
-    if mode == "hcache":
-        for s in hcache_schedules(net, live, last, tile):
+    if mode in ("hcache", "linebuffer"):
+        t = tile if mode == "hcache" else LINEBUFFER_TILE
+        for s in hcache_schedules(net, live, last, t, mode=mode):
             if s.first == first:
                 return s
-        raise ValueError(f"block {first}-{last} cannot run fused (hcache)")
-    raise ValueError(f"unknown execution mode {mode!r}")
+    elif mode == "recompute":
+        for s in recompute_schedules(net, live, last, tile):
+            if s.first == first:
+                return s
+    else:
+        raise ValueError(f"unknown execution mode {mode!r}")
+    raise ValueError(f"block {first}-{last} cannot run fused ({mode})")

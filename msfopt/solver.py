@@ -148,12 +148,15 @@ def solve(model: "str | Network", objective: str = "latency", ram: "int | str | 
           max_overhead: float | None = None, latency_budget: int | None = None,
           backend: str = "cpsat", cost_model: str = "runtime", io: str = "arena",
           mcu: str | None = None, check: bool = True, time_limit: float = 60.0,
-          threads: int = 1, modes=("hcache",), tiles=(1,), max_depth: int | None = None,
-          dag: FusionDAG | None = None) -> Plan:
+          threads: int | None = None, modes=None, tiles=None, patches=None,
+          max_depth: int | None = None, dag: FusionDAG | None = None) -> Plan:
     """Plan the fusion of ``model`` (zoo name, .onnx/.tflite path or Network).
 
     Raises InputError (bad arguments), InfeasibleError, SolverError, CrossCheckError."""
     from .units import parse_ram
+    import os
+    if threads is None:
+        threads = max(1, min(8, os.cpu_count() or 1))
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
     cycle_model = None
@@ -167,8 +170,12 @@ def solve(model: "str | Network", objective: str = "latency", ram: "int | str | 
     net = load_model(model)
     if dag is None:
         try:
+            from .schedule import DEFAULT_MODES, DEFAULT_PATCHES, DEFAULT_TILES
             dag = build_dag(net, cost_model=cost_model, io=io, cycle_model=cycle_model,
-                            modes=modes, tiles=tiles, max_depth=max_depth)
+                            modes=DEFAULT_MODES if modes is None else tuple(modes),
+                            tiles=DEFAULT_TILES if tiles is None else tuple(tiles),
+                            patches=DEFAULT_PATCHES if patches is None else tuple(patches),
+                            max_depth=max_depth)
         except ValueError as exc:
             raise InputError(str(exc)) from None
     q = make_query(dag, objective, ram_b, max_overhead, latency_budget)

@@ -54,7 +54,11 @@ def zoo_plans(net, io):
                                     dag=dag)
     mid = (p_min.peak_ram_bytes + plans["zero-recompute"].peak_ram_bytes) // 2
     plans["latency-mid"] = solve(net, objective="latency", ram=mid, io=io, check=False, dag=dag)
-    plans["hcache-p2"] = solve(net, objective="ram", io=io, check=False, tiles=(2,))
+    plans["hcache-p2"] = solve(net, objective="ram", io=io, check=False, modes=("hcache",),
+                               tiles=(2,))
+    plans["linebuffer"] = solve(net, objective="ram", io=io, check=False, modes=("linebuffer",))
+    plans["recompute"] = solve(net, objective="ram", io=io, check=False, modes=("recompute",),
+                               patches=(8,))
     return plans
 
 
@@ -139,7 +143,7 @@ def test_onnx_residual_gap_dense_model(dtype, io, tmp_path):
        io=st.sampled_from(["arena", "external"]), seed=st.integers(0, 1000), data=st.data())
 def test_random_chain_random_plan_matches_onnxruntime(net, dtype, io, seed, data, tmp_path_factory):
     net = init_weights(net, seed=seed, dtype=dtype)
-    dag = build_dag(net, io=io, tiles=(1, 2, 3))
+    dag = build_dag(net, io=io, tiles=(1, 2, 3), patches=(2, 3, 64), prune=False)
     out = dag.out_edges()
     v, path = 0, []
     while v != dag.n_nodes - 1:

@@ -5,7 +5,8 @@ from hypothesis import given, settings, strategies as st
 from msfopt import zoo
 from msfopt.dag import build_dag
 from msfopt.ir import ADD, CONV, Layer, Network, window_layer
-from msfopt.schedule import Liveness, block_schedules, hcache_schedules, plan_layout
+from msfopt.schedule import (LINEBUFFER_TILE, Liveness, block_schedules, hcache_schedules,
+                             plan_layout, recompute_schedules)
 
 from random_nets import chains
 
@@ -59,12 +60,66 @@ def test_closed_form_equals_simulation(net, p):
                 assert r.bytes == r.rows * r.cols * r.channels * net.elem_bytes
 
 
+def simulate_recompute(net, i, j, p):
+    """Literal patch loops: per output patch, walk backwards to every layer's input window and
+    count the pixels each layer computes; return (macs, {layer: (max rows, max cols)})."""
+    L = net.layers
+    H_out, W_out, _ = L[j].out_shape
+    macs = 0
+    bufs = {l: (0, 0) for l in range(i + 1, j + 1)}
+    for r0 in range(0, H_out, p):
+        for c0 in range(0, W_out, p):
+            ys, xs = (r0, min(r0 + p, H_out)), (c0, min(c0 + p, W_out))
+            for l in range(j, i - 1, -1):
+                macs += (ys[1] - ys[0]) * (xs[1] - xs[0]) * L[l].out_shape[2] * L[l].macs_per_output()
+                ys = (max(0, ys[0] * L[l].sh - L[l].pad[0]),
+                      min(L[l].in_shape[0], (ys[1] - 1) * L[l].sh - L[l].pad[0] + L[l].kh))
+                xs = (max(0, xs[0] * L[l].sw - L[l].pad[1]),
+                      min(L[l].in_shape[1], (xs[1] - 1) * L[l].sw - L[l].pad[1] + L[l].kw))
+                if l > i:
+                    r, c = bufs[l]
+                    bufs[l] = (max(r, ys[1] - ys[0]), max(c, xs[1] - xs[0]))
+    return macs, bufs
+
+
+@settings(max_examples=80)
+@given(net=chains(max_layers=6), p=st.sampled_from([1, 2, 3, 5, 64]))
+def test_recompute_closed_form_equals_simulation(net, p):
+    live = Liveness(net)
+    for j in range(net.n_layers):
+        for s in recompute_schedules(net, live, j, p):
+            macs, bufs = simulate_recompute(net, s.first, s.last, p)
+            assert s.macs == macs
+            assert {r.layer: (r.rows, r.cols) for r in s.rings} == bufs
+            # consecutive layers' buffers never overlap inside the scratch region
+            spans = {r.layer: (r.offset, r.offset + r.bytes) for r in s.rings}
+            for l in range(s.first + 1, s.last):
+                a, b = spans[l], spans[l + 1]
+                assert a[1] <= b[0] or b[1] <= a[0]
+            assert all(0 <= a and b <= s.scratch_bytes for a, b in spans.values())
+
+
+@settings(max_examples=40)
+@given(net=chains(max_layers=6))
+def test_linebuffer_never_recomputes(net):
+    """The line buffer (one full-height tile row) computes each needed pixel exactly once:
+    never more MACs than the unfused layers."""
+    live = Liveness(net)
+    for j in range(net.n_layers):
+        for s in hcache_schedules(net, live, j, LINEBUFFER_TILE, mode="linebuffer"):
+            unf = sum(net.layers[l].macs for l in range(s.first, s.last + 1))
+            assert s.macs <= unf
+            assert s.tile_rows == 1
+            macs, _ = simulate_hcache(net, s.first, s.last, s.tile)
+            assert macs == s.macs
+
+
 @settings(max_examples=80)
 @given(net=chains(max_layers=6))
 def test_fused_block_last_layer_computes_its_output_once(net):
     """The last layer of a block produces each output pixel exactly once (only inner layers
     recompute; they may also skip rows/columns no one needs, so a block can be cheaper)."""
-    scheds = block_schedules(net, tiles=(1, 2))
+    scheds = block_schedules(net, tiles=(1, 2), patches=(2, 5))
     unf = {s.first: s.macs for s in scheds if s.mode == "unfused"}
     for s in scheds:
         assert s.layer_macs[-1] == unf[s.last]
@@ -77,7 +132,7 @@ def test_fused_block_last_layer_computes_its_output_once(net):
 @given(net=chains(max_layers=7), io=st.sampled_from(["arena", "external"]), data=st.data())
 def test_chain_layout_fits_in_peak(net, io, data):
     """For chains the arena is exactly the largest block's RAM, and live buffers never overlap."""
-    dag = build_dag(net, io=io, tiles=(1, 2))
+    dag = build_dag(net, io=io, tiles=(1, 2), patches=(2, 4))
     out = dag.out_edges()
     v, path = 0, []
     while v != dag.n_nodes - 1:
@@ -91,7 +146,10 @@ def test_chain_layout_fits_in_peak(net, io, data):
     for s, rings in zip(scheds, lay.ring_offsets):
         spans = [(lay.tensor_offset[t], net.tensor_bytes(t)) for t in s.resident
                  if not (io == "external" and t in (0, net.n_layers))]
-        spans += [(o, r.bytes) for o, r in zip(rings, s.rings)]
+        if s.mode == "recompute":   # patch buffers share one scratch region (two-ended)
+            spans += [(min(rings) - min(r.offset for r in s.rings), s.scratch_bytes)] if rings else []
+        else:
+            spans += [(o, r.bytes) for o, r in zip(rings, s.rings)]
         spans = sorted((o, o + b) for o, b in spans if b)
         for (a0, a1), (b0, b1) in zip(spans, spans[1:]):
             assert a1 <= b0, "overlapping buffers"

@@ -186,6 +186,73 @@ static void run_fused(const msf_block *b, const msf_mem *m)
     }
 }
 
+/* Column range [lo[k], hi[k]) of every tensor k = 0..n of the block for output patch column c. */
+static void tile_cols(const msf_block *b, int32_t c, int32_t *lo, int32_t *hi)
+{
+    const int32_t n = b->n_layers;
+    const int32_t q = b->tile_w;
+    int32_t k;
+    lo[n] = c * q;
+    hi[n] = MSF_MIN(c * q + q, b->layers[n - 1].out_w);
+    for (k = n - 1; k >= 0; k--) {
+        const msf_layer *l = &b->layers[k];
+        const msf_window *w = layer_win(l);
+        lo[k] = MSF_MAX(0, lo[k + 1] * w->sw - w->pad_left);
+        hi[k] = MSF_MIN(l->in_w, (hi[k + 1] - 1) * w->sw - w->pad_left + w->kw);
+    }
+}
+
+static msf_view patch_view(const msf_mem *m, const msf_layer *l, int32_t ylo, int32_t xlo,
+                           int32_t xhi)
+{
+    msf_view v;
+    v.data = m->arena + l->ring_off;
+    v.H = l->in_h;
+    v.W = l->in_w;
+    v.C = l->in_c;
+    v.y0 = ylo;
+    v.xcap = MSF_MAX(1, xhi - xlo);
+    return v;
+}
+
+/* Recompute mode: every output patch is computed through all layers from its receptive field;
+ * layer k's output patch goes to layer k+1's patch buffer (the last layer writes T_{j+1}). */
+static void run_patches(const msf_block *b, const msf_mem *m)
+{
+    int32_t ylo[MSF_MAX_BLOCK_LAYERS + 1];
+    int32_t yhi[MSF_MAX_BLOCK_LAYERS + 1];
+    int32_t xlo[MSF_MAX_BLOCK_LAYERS + 1];
+    int32_t xhi[MSF_MAX_BLOCK_LAYERS + 1];
+    const int32_t n = b->n_layers;
+    const msf_layer *first = &b->layers[0];
+    const msf_layer *last = &b->layers[n - 1];
+    const int32_t n_r = (last->out_h + b->tile_h - 1) / b->tile_h;
+    const int32_t n_c = (last->out_w + b->tile_w - 1) / b->tile_w;
+    const msf_view t_in = full_view(m, b->in_off, first->in_h, first->in_w, first->in_c);
+    msf_view t_out = full_view(m, b->out_off, last->out_h, last->out_w, last->out_c);
+    int32_t r, c, k;
+
+    for (r = 0; r < n_r; r++) {
+        tile_rows(b, r, ylo, yhi);
+        for (c = 0; c < n_c; c++) {
+            tile_cols(b, c, xlo, xhi);
+            for (k = 0; k < n; k++) {
+                const msf_layer *l = &b->layers[k];
+                msf_view vin = (k == 0) ? t_in : patch_view(m, l, ylo[k], xlo[k], xhi[k]);
+                if (k == n - 1) {
+                    run_region(b->dtype, l, &vin, NULL, &t_out, ylo[k + 1], yhi[k + 1],
+                               xlo[k + 1], xhi[k + 1]);
+                } else {
+                    msf_view vout = patch_view(m, &b->layers[k + 1], ylo[k + 1], xlo[k + 1],
+                                               xhi[k + 1]);
+                    run_region(b->dtype, l, &vin, NULL, &vout, ylo[k + 1], yhi[k + 1],
+                               xlo[k + 1], xhi[k + 1]);
+                }
+            }
+        }
+    }
+}
+
 void msf_run_block(const msf_block *b, uint8_t *arena)
 {
     msf_mem m;
@@ -209,7 +276,11 @@ void msf_run_block_mem(const msf_block *b, const msf_mem *m)
         }
         return;
     }
-    run_fused(b, m);
+    if (b->mode == MSF_MODE_PATCHES) {
+        run_patches(b, m);
+    } else {
+        run_fused(b, m);
+    }
 }
 
 void msf_model_run_blocks(const msf_block *blocks, int n, uint8_t *arena)

@@ -62,10 +62,29 @@
  *          (out_mul, out_shift) = QuantizeMultiplier(twice / (2**20 * float64(s_out)))
  *      gap (TFLM MEAN over H, W): qmul[0], qshift[0] = QuantizeMultiplier(float64(x_scale) / float64(y_scale))
  *          acc = sum(x - x_zp); acc = MBQM(acc); acc = round_half_away(acc / (H*W)); + y_zp; clamp
+ *          (the older TFLM reference_integer_ops::Mean).
+ *      gap, rq.mode MSF_RQ_MEAN (TFLite MEAN over H, W as TFLM runs it today, with or without
+ *          keep_dims: reference_ops::QuantizedMeanOrSum): m, e = QuantizeMultiplier(float64(x_scale)
+ *          / float64(y_scale)); s = min(floor(log2(N)), 32, 31 + e) with N = H*W;
+ *          qmul[0] = (m << s) // N (int64, truncating), qshift[0] = e - s;
+ *          out = clamp(MBQM(sum(x) - x_zp * N, qmul[0], qshift[0]) + y_zp, -128, 127)
+ *          (msfopt.mcu_runtime.cbuild.mean_fixed_multiplier).
+ *      TFLM AVERAGE_POOL_2D over the whole input is emitted as an avgpool (below), not a gap.
  *      avgpool: TFLM reference (input and output quantisation must be identical): integer sum of
  *          the raw values over the counted taps (padding taps count as x_zp when
  *          count_include_pad), round-half-away-from-zero division by the count, clamp.
  *      maxpool: as in FLOAT mode.
+ *      softmax (TFLM reference_ops::Softmax, int8 -> int8, output scale 1/256, zero point -128;
+ *          msf_softmax_s8, run on the model output by the generated code when the TFLite model
+ *          ends in SOFTMAX): PreprocessSoftmaxScaling with 5 integer bits:
+ *          (input_multiplier, input_left_shift) = QuantizeMultiplier(min(float64(beta) *
+ *              float64(x_scale) * 2**26, 2**31 - 1.0));
+ *          diff_min = -floor(31 * 2**26 / 2**input_left_shift)   (CalculateInputRadius)
+ *          then gemmlowp fixed point exactly as TFLM: per row, d = x - max(row); for d >= diff_min,
+ *          e = exp_on_negative_values(Q5.26 SRDHM(d << input_left_shift, input_multiplier));
+ *          sum = sum of RoundingDivideByPOT(e, 12) (Q12.19); recip, nbits = GetReciprocal(sum, 12);
+ *          out = clamp(RoundingDivideByPOT(SRDHM(recip, e), nbits + 23) - 128, -128, 127);
+ *          d < diff_min gives -128.  msfopt.mcu_runtime.cbuild.softmax_params / softmax_s8_ref.
  *
  * ===========================================================================================
  * MAC instrumentation: compile with -DMSF_COUNT_MACS; every kernel call adds
@@ -112,6 +131,8 @@ typedef struct {
 /* ---------------------------------------------------------------------------------------- */
 
 enum { MSF_RQ_FLOAT = 0, MSF_RQ_FIXED = 1 };
+/* msf_gap_s8_params.rq.mode only: TFLM's MEAN with 1/N folded into the multiplier */
+enum { MSF_RQ_MEAN = 2 };
 
 typedef struct {
     int32_t mode;          /* MSF_RQ_FLOAT or MSF_RQ_FIXED */
@@ -233,6 +254,20 @@ void msf_dense_s8(const msf_dense_s8_params *p, const msf_view *in, msf_view *ou
 void msf_dense_f32(const msf_dense_f32_params *p, const msf_view *in, msf_view *out);
 
 /* ---------------------------------------------------------------------------------------- */
+/* int8 softmax over the last axis (TFLite Micro reference arithmetic, integer only)          */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef struct {
+    int32_t input_multiplier;  /* see top of file (PreprocessSoftmaxScaling) */
+    int32_t input_left_shift;
+    int32_t diff_min;          /* -CalculateInputRadius(5, input_left_shift) */
+} msf_softmax_s8_params;
+
+/* rows x depth int8 values, softmax along depth; out may equal in (in-place). */
+void msf_softmax_s8(const msf_softmax_s8_params *p, const int8_t *in, int8_t *out, int32_t rows,
+                    int32_t depth);
+
+/* ---------------------------------------------------------------------------------------- */
 /* Quantisation helpers (also exported for tests and for code that wants them at run time)  */
 /* ---------------------------------------------------------------------------------------- */
 
@@ -285,7 +320,16 @@ typedef struct {
     uint32_t in_off;       /* arena byte offset of the full input tensor T_i */
     uint32_t in2_off;      /* ADD only: arena byte offset of the second input (skip tensor) */
     uint32_t out_off;      /* arena byte offset of the full output tensor T_{j+1} */
+    int32_t mode;          /* fused blocks: MSF_MODE_COLUMNS (H-cache / line buffer: column rings)
+                              or MSF_MODE_PATCHES (recompute: tile_h x tile_w output patches,
+                              each through all layers from its receptive field, no cache) */
+    int32_t tile_w;        /* MSF_MODE_PATCHES: output patch width */
 } msf_block;
+
+/* Fused-block execution modes (msf_block.mode).  MSF_MODE_PATCHES uses each layer k >= 1's
+ * ring_off as the offset of a patch buffer holding its input patch: rows [ylo, yhi) x columns
+ * [xlo, xhi) x in_c, addressed as a view with y0 = ylo and xcap = xhi - xlo. */
+enum { MSF_MODE_COLUMNS = 0, MSF_MODE_PATCHES = 1 };
 
 /* Runs one block.  Unfused: one kernel call over the whole output.  Fused: tile rows of
  * tile_h output rows; per tile row, columns flow demand-driven through per-layer rings. */

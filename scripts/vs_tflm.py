@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""msfopt RAM vs TensorFlow Lite Micro's arena, as a markdown table.
+
+For each model (every .tflite in ../shared/models beside the checkout, plus any given on the
+command line):
+
+* TFLM arena: ``print_allocations()`` total of the PyPI tflite-micro interpreter (input and
+  output tensors included, plus TFLM's persistent bookkeeping);
+* msfopt RAM at F = 1.0 (the minimum-RAM plan without recomputation) and at the minimum-RAM
+  plan: the generated code's one static arena with the input image in it (``io="arena"``) and
+  without it (``io="external"``: input and output live in the caller's buffers);
+* reduction factors TFLM arena / msfopt arena (input included), MACs and overhead factor F;
+* with ``--qemu TARGET`` (e.g. cortex-m4): the io=arena plans built with GCC and run under QEMU
+  on one random input, checked bit-exact against tflite-micro, and the measured RAM
+  (.data + .bss, i.e. arena and runtime statics, plus the painted stack high-water mark).
+
+Usage: python scripts/vs_tflm.py [MODEL.tflite ...] [--qemu cortex-m4] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = REPO.parent / "shared" / "models"
+
+
+def _plans(net, io):
+    from msfopt.solver import solve
+    zero = solve(net, objective="ram", max_overhead=1.0, io=io, check=False)
+    low = solve(net, objective="ram", io=io, check=False)
+    return zero, low
+
+
+def measure(path: Path, qemu: str | None, workdir: Path) -> dict:
+    from msfopt.importers.tflite_import import load_tflite
+    from msfopt.tflm_ref import run_tflm, tflm_allocations
+    net = load_tflite(path)
+    alloc = tflm_allocations(path)
+    row = {"model": path.stem, "tflm_arena": alloc["total"], "tflm_head": alloc.get("head"),
+           "input_bytes": net.tensor_bytes(0), "vanilla_macs": net.vanilla_macs}
+    for io in ("arena", "external"):
+        zero, low = _plans(net, io)
+        for tag, plan in (("f1", zero), ("min", low)):
+            row[f"{tag}_{io}"] = plan.arena_bytes
+            if io == "arena":
+                row[f"{tag}_macs"] = plan.macs
+                row[f"{tag}_F"] = plan.mac_overhead
+                row[f"{tag}_blocks"] = [(b.first_layer, b.last_layer, b.mode, b.tile)
+                                        for b in plan.blocks]
+    if qemu:
+        from msfopt.mcu_runtime.codegen import generate
+        from msfopt.mcu_runtime.mcurun import run_target
+        x = np.random.default_rng(0).integers(-128, 128, net.input_shape, dtype=np.int8)
+        want = run_tflm(path, [x])[0].reshape(net.tensor_shape(net.n_layers))
+        for tag in ("f1", "min"):
+            gen = generate(net, row[f"{tag}_blocks"], workdir / f"{path.stem}-{tag}", io="arena")
+            t0 = time.perf_counter()
+            r = run_target(gen, qemu, x, want)
+            row[f"{tag}_qemu"] = {"bit_exact": r.bit_exact, "static_ram": r.static_ram,
+                                  "stack_hwm": r.stack_hwm, "total_ram": r.total_ram,
+                                  "instructions": r.instructions,
+                                  "seconds": round(time.perf_counter() - t0, 1)}
+    return row
+
+
+def _kb(n) -> str:
+    return f"{n:,}"
+
+
+def table(rows: list[dict], qemu: str | None) -> str:
+    head = ("| model | TFLM arena | msfopt F=1.0 (in / ex input) | × vs TFLM | "
+            "msfopt min-RAM (in / ex input) | × vs TFLM | MACs unfused | MACs min-RAM | F min-RAM |")
+    sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    if qemu:
+        head += f" measured on {qemu} F=1.0 / min-RAM (static + stack) |"
+        sep += "---:|"
+    out = [head, sep]
+    for r in rows:
+        t = r["tflm_arena"]
+        line = (f"| {r['model']} | {_kb(t)} | {_kb(r['f1_arena'])} / {_kb(r['f1_external'])} | "
+                f"{t / r['f1_arena']:.2f} | {_kb(r['min_arena'])} / {_kb(r['min_external'])} | "
+                f"{t / r['min_arena']:.2f} | {_kb(r['vanilla_macs'])} | {_kb(r['min_macs'])} | "
+                f"{r['min_F']:.3f} |")
+        if qemu:
+            cells = []
+            for tag in ("f1", "min"):
+                q = r.get(f"{tag}_qemu")
+                if q is None:
+                    cells.append("-")
+                else:
+                    ok = "" if q["bit_exact"] else " (NOT bit-exact)"
+                    cells.append(f"{_kb(q['total_ram'])} ({_kb(q['static_ram'])} + "
+                                 f"{_kb(q['stack_hwm'])}){ok}")
+            line += " " + " / ".join(cells) + " |"
+        out.append(line)
+    out.append("")
+    out.append("Bytes. \"in\": io=arena, the input image lives in msfopt's arena (as in TFLM's); "
+               "\"ex\": io=external, input and output in the caller's buffers. × = TFLM arena / "
+               "msfopt arena with the input included. MACs as msfopt counts them (pool taps "
+               "included). F = MACs of the plan / MACs of the "
+               "unfused network (F=1.0 plans have F = 1 by construction).")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="*", type=Path, help="extra .tflite files")
+    ap.add_argument("--qemu", metavar="TARGET", help="also build + run on this QEMU target "
+                    "(e.g. cortex-m4) and report measured RAM")
+    ap.add_argument("--json", type=Path, help="write the raw figures here")
+    ap.add_argument("--no-shared", action="store_true",
+                    help="do not include the models of ../shared/models")
+    args = ap.parse_args(argv)
+    paths = [] if args.no_shared else sorted(MODELS.glob("*.tflite")) if MODELS.exists() else []
+    paths += list(args.models)
+    if not paths:
+        print(f"no models: {MODELS} is absent and none given", file=sys.stderr)
+        return 2
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vs_tflm_") as td:
+        for p in paths:
+            t0 = time.perf_counter()
+            rows.append(measure(p, args.qemu, Path(td)))
+            print(f"# {p.name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print(table(rows, args.qemu))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""CI acceptance subset for MCU targets: generated models cross-built, run under QEMU, output
+bit-exact with the host reference, measured arena == the plan's, measured RAM (static + painted
+stack) within the target's RAM, and the calibrated latency model within tolerance.
+
+Each run takes seconds; the file stays well under 4 minutes.  Tests for a target whose
+toolchain is missing are skipped (MSFOPT_REQUIRE_TOOLCHAINS=1 turns that into a failure).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from msfopt.errors import BuildError
+from msfopt.export_onnx import to_onnx
+from msfopt.importers.onnx_import import load_onnx
+from msfopt.ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, Layer, Network, window_layer
+from msfopt.mcu import get_profile
+from msfopt.mcu_runtime import targets as T
+from msfopt.mcu_runtime.mcurun import run_model
+from msfopt.models import network_with_weights
+from msfopt.solver import solve
+from msfopt.weights import init_weights
+
+MODES = ("hcache",)          # the execution modes the code generator emits
+GUARD = 128                  # plat_common.c's stack guard band
+
+
+def need(*targets: str) -> None:
+    miss = sorted({t for tg in targets for t in T.missing_tools(tg)})
+    if miss:
+        msg = f"toolchain missing ({', '.join(miss)}): run scripts/install_toolchains.sh"
+        if os.environ.get("MSFOPT_REQUIRE_TOOLCHAINS"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def blocks_of(plan):
+    return [(b.first_layer, b.last_layer, b.mode, b.tile) for b in plan.blocks]
+
+
+def check_run(r, plan, target):
+    prof = get_profile(target)
+    assert r.bit_exact, f"{target}: {r.mismatches} mismatching outputs"
+    assert r.arena_bytes == plan.arena_bytes                    # measured == predicted, exactly
+    assert r.stack_reserved == prof.stack_size                  # one stack reserve: profile's
+    assert 0 < r.stack_hwm <= r.stack_reserved - GUARD          # painted need fits the reserve
+    assert r.total_ram <= r.ram_size == prof.ram_size           # static + painted stack <= RAM
+    assert r.instructions and r.instructions > 0
+
+
+def predicted(net, gen, target) -> int:
+    cm = get_profile(target).cycle_model()
+    return sum(cm.cycles(net, s) for s in gen.schedules)
+
+
+@pytest.fixture(scope="module")
+def vww():
+    return network_with_weights("mcunetv2-vww5", seed=0)
+
+
+# -- zoo model: minimum-RAM plan, input read from flash ------------------------------------------
+
+@pytest.mark.parametrize("target", ["cortex-m4", "rv32imac"])
+def test_vww_min_ram_plan_bit_exact(target, vww, tmp_path):
+    need(target)
+    plan = solve(vww, objective="ram", io="external", mcu=target, modes=MODES, check=False)
+    gen, r = run_model(vww, blocks_of(plan), target, tmp_path, io="external")
+    check_run(r, plan, target)
+    assert gen.arena_bytes == plan.arena_bytes == 11200
+
+
+# -- 16 KiB sifive_e (HiFive1-class): weights in flash, --io external ----------------------------
+
+def test_sifive_e_16k_runs_vww_min_ram_plan(vww, tmp_path):
+    need("sifive_e")
+    prof = get_profile("sifive_e")
+    assert prof.ram_size == 16 * 1024
+    plan = solve(vww, objective="ram", io="external", mcu="sifive_e", modes=MODES, check=False)
+    assert plan.arena_bytes <= prof.ram_bytes
+    gen, r = run_model(vww, blocks_of(plan), "sifive_e", tmp_path, io="external")
+    check_run(r, plan, "sifive_e")
+    assert r.total_ram <= 16 * 1024
+
+
+def test_sifive_e_16k_mbv2_does_not_fit_because_of_its_output(tmp_path):
+    """mbv2-w0.35's min-RAM arena (7,788 B) fits, but its output tensor (5x5x448 = 11,200 B) must
+    also live in RAM with --io external: 7,788 + 11,200 = 18,988 B > 16 KiB even with no stack.
+    The link says so."""
+    need("sifive_e")
+    net = network_with_weights("mbv2-w0.35", seed=0)
+    plan = solve(net, objective="ram", io="external", mcu="sifive_e", modes=MODES, check=False)
+    out_bytes = net.tensor_bytes(net.n_layers)
+    assert plan.arena_bytes == 7788 and out_bytes == 11200
+    assert plan.arena_bytes + out_bytes > 16 * 1024
+    with pytest.raises(BuildError, match=r"does not fit sifive_e: region .RAM' overflowed by \d+"):
+        run_model(net, blocks_of(plan), "sifive_e", tmp_path, io="external")
+
+
+def test_plan_that_does_not_fit_fails_to_link(vww, tmp_path):
+    need("sifive_e")
+    plan = solve(vww, objective="latency", io="external", modes=MODES, check=False)  # no RAM cap
+    assert plan.arena_bytes > 16 * 1024
+    with pytest.raises(BuildError) as ei:
+        run_model(vww, blocks_of(plan), "sifive_e", tmp_path, io="external")
+    msg = str(ei.value)
+    assert "does not fit sifive_e" in msg and "overflowed by" in msg
+    assert f"arena alone is {plan.arena_bytes:,} B" in msg
+
+
+# -- small ONNX model, planned for cortex-m0 (16 KiB) ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_onnx():
+    W = window_layer
+    l = [W(CONV, (24, 24, 3), 8, 3, 2, 1, act="relu6")]                # 12x12x8
+    l.append(W(DW, l[-1].out_shape, None, 3, 1, 1, act="relu6"))
+    l.append(W(CONV, l[-1].out_shape, 8, 1, 1, 0))                     # tensor 3
+    l.append(W(CONV, l[-1].out_shape, 24, 1, 1, 0, act="relu6"))
+    l.append(W(DW, l[-1].out_shape, None, 3, 1, 1, act="relu6"))
+    l.append(W(CONV, l[-1].out_shape, 8, 1, 1, 0))                     # tensor 6
+    l.append(Layer(op=ADD, in_shape=(12, 12, 8), out_shape=(12, 12, 8), src=6, src2=3))
+    l.append(W(AVGPOOL, l[-1].out_shape, None, 2, 2, 0))               # 6x6x8
+    l.append(W(CONV, l[-1].out_shape, 16, 3, 1, 1, act="relu"))
+    l.append(Layer(op=GAP, in_shape=(6, 6, 16), out_shape=(1, 1, 16)))
+    l.append(Layer(op=DENSE, in_shape=(1, 1, 16), out_shape=(1, 1, 10)))
+    built = init_weights(Network("small_onnx", (24, 24, 3), l).validate(), seed=21)
+    net = load_onnx(to_onnx(built, mode="int8"), name="small_onnx")
+    assert [x.op for x in net.layers] == [x.op for x in built.layers]
+    # planned for the 16 KiB part: fastest plan within its RAM (minus stack reserve)
+    plan = solve(net, objective="latency", io="arena", mcu="cortex-m0", modes=MODES, check=False)
+    assert plan.arena_bytes <= get_profile("cortex-m0").ram_bytes <= 16 * 1024
+    return net, plan
+
+
+@pytest.mark.parametrize("target", ["cortex-m0", "xtensa-lx106"])
+def test_small_onnx_model_runs_on_16k_m0_and_lx106(target, small_onnx, tmp_path):
+    """cortex-m0: float requantisation (onnxruntime-exact, soft-float); xtensa-lx106 has no
+    soft-float, so the same plan is generated with TFLite Micro integer requantisation and
+    checked against the same C code built for the host."""
+    need(target)
+    net, plan = small_onnx
+    gen, r = run_model(net, blocks_of(plan), target, tmp_path, io="arena")
+    assert gen.rq == ("fixed" if target == "xtensa-lx106" else "float")
+    check_run(r, plan, target)
+    assert r.ram_size <= 80 * 1024
+    if get_profile(target).calibrated:
+        err = abs(predicted(net, gen, target) - r.instructions) / r.instructions
+        assert err <= 0.15, f"{target}: calibrated model off by {err:.1%}"
+
+
+# -- calibrated latency model on held-out models -----------------------------------------------
+
+def test_profiles_share_the_stack_reserve_with_the_link():
+    for name in ("cortex-m0", "cortex-m4", "rv32imac", "sifive_e", "xtensa-lx106", "hifive1b"):
+        p, b = get_profile(name), T.resolve(name)
+        assert p.stack_size == b.stack_size and p.ram_size == b.ram_size
+        assert p.ram_bytes == p.ram_size - p.stack_size - p.ram_reserve
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "rv32imac"])
+def test_calibrated_model_predicts_held_out_models(target, tmp_path):
+    """Two plans of a network that is not in the calibration suite: predicted instructions
+    (profile's calibrated model) within 10% of QEMU's count, and the faster-predicted plan is
+    measured faster."""
+    need(target)
+    prof = get_profile(target)
+    if not prof.calibrated:
+        pytest.skip(f"{target} not calibrated: run scripts/calibrate.py")
+    W = window_layer
+    l = [W(CONV, (20, 20, 3), 12, 3, 2, 1, act="relu6"),
+         W(DW, (10, 10, 12), None, 5, 1, 2, act="relu6"),
+         W(CONV, (10, 10, 12), 32, 1, 1, 0, act="relu6"),
+         W(DW, (10, 10, 32), None, 3, 2, 1, act="relu6"),
+         W(CONV, (5, 5, 32), 16, 1, 1, 0)]
+    net = init_weights(Network("heldout", (20, 20, 3), l).validate(), seed=33)
+    res = []
+    for objective in ("ram", "latency"):
+        plan = solve(net, objective=objective, io="external", mcu=target, modes=MODES, check=False)
+        gen, r = run_model(net, blocks_of(plan), target, tmp_path / objective, io="external")
+        check_run(r, plan, target)
+        pred = predicted(net, gen, target)
+        assert abs(pred - r.instructions) / r.instructions <= 0.10, (objective, pred, r.instructions)
+        res.append((pred, r.instructions))
+    (p_ram, m_ram), (p_lat, m_lat) = res
+    assert p_lat <= p_ram and m_lat <= m_ram * 1.02
