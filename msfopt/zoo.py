@@ -9,7 +9,7 @@ c_out.
 """
 from __future__ import annotations
 
-from .ir import CONV, DW, Network, chain
+from .ir import ADD, CONV, DW, Layer, Network, chain, window_layer
 
 # (expanded width, kernel, stride, output channels) per MBConv; padding is k // 2.
 _MBV2_STEM = [(CONV, 11, 3, 2, 1)]
@@ -66,6 +66,13 @@ ZOO = {
     },
 }
 
+# Residual variants: the real architectures add the MBConv input back when the block keeps its
+# width and stride 1 (MCUNet-320KB has 11 such adds, like the released int8 model).
+for _base in ("mbv2-w0.35", "mcunetv2-vww5", "mcunet-320k"):
+    ZOO[_base + "-res"] = dict(ZOO[_base], residual=True,
+                               description=ZOO[_base]["description"].replace(
+                                   "paper's analytic chain", "with the real residual adds"))
+
 #: short aliases accepted on the command line
 ALIASES = {"mbv2": "mbv2-w0.35", "vww": "mcunetv2-vww5", "320k": "mcunet-320k",
            "mcunet320k": "mcunet-320k"}
@@ -86,6 +93,28 @@ def load(name: str, dtype: str = "int8") -> Network:
     if key is None:
         raise KeyError(f"unknown zoo model {name!r} (available: {', '.join(ZOO)})")
     entry = ZOO[key]
-    net = chain(key, entry["input"], entry["specs"], dtype=dtype)
+    if entry.get("residual"):
+        net = _residual(key, entry["input"], entry["specs"], dtype)
+    else:
+        net = chain(key, entry["input"], entry["specs"], dtype=dtype)
     net.source = f"zoo:{key}"
     return net
+
+
+def _residual(name, input_shape, specs, dtype) -> Network:
+    """The chain with an ADD after every MBConv (1x1, dw, 1x1 triple after the stem) whose output
+    shape equals its input shape; the add reads the MBConv's input tensor as its skip."""
+    stem = 1 if name.startswith("mbv2") else 3
+    layers: list[Layer] = []
+    shape = tuple(input_shape)
+    for k, (op, c_out, kk, s, p) in enumerate(specs):
+        if k >= stem and (k - stem) % 3 == 0:
+            block_in = len(layers)            # tensor id of the MBConv input
+            block_shape = shape
+        layer = window_layer(op, shape, c_out, kk, s, p)
+        layers.append(layer)
+        shape = layer.out_shape
+        if k >= stem and (k - stem) % 3 == 2 and shape == block_shape:
+            layers.append(Layer(op=ADD, in_shape=shape, out_shape=shape, src=len(layers),
+                                src2=block_in))
+    return Network(name=name, input_shape=tuple(input_shape), layers=layers, dtype=dtype).validate()
