@@ -61,6 +61,7 @@ class BlockSchedule:
     tile_rows: int                 # number of output tile rows, 1 for unfused
     scratch_bytes: int = 0         # the block's ring / patch buffer region
     tile_w: int = 0                # recompute: output patch width
+    inplace_options: tuple[int, ...] = ()   # inputs the output may overwrite (the layout picks)
 
     @property
     def key(self) -> tuple:
@@ -167,17 +168,17 @@ class Liveness:
 def unfused_schedule(net: Network, live: Liveness, l: int) -> BlockSchedule:
     layer = net.layers[l]
     res = live.resident(l, l)
-    inplace = None
+    options = ()
     if layer.op == ADD:
-        for t in (layer.src, layer.src2):
-            if live.last_use[t] == l and live.counted[t] == live.counted[l + 1]:
-                inplace = t
-                break
+        options = tuple(t for t in dict.fromkeys((layer.src, layer.src2))
+                        if live.last_use[t] == l and live.counted[t] == live.counted[l + 1])
+    inplace = options[0] if options else None
     counted = [t for t in res if not (inplace is not None and t == l + 1)]
     tb = live.bytes_of(counted)
     return BlockSchedule(first=l, last=l, mode="unfused", tile=0, resident=tuple(counted),
                          inplace=inplace, rings=(), tensor_bytes=tb, ram_bytes=tb,
-                         macs=layer.macs, calls=1, layer_macs=(layer.macs,), tile_rows=1)
+                         macs=layer.macs, calls=1, layer_macs=(layer.macs,), tile_rows=1,
+                         inplace_options=options)
 
 
 def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
@@ -329,86 +330,143 @@ class ArenaLayout:
     fallback: bool                                # True when the two-ended layout did not fit
 
 
-def plan_layout(net: Network, schedules: list[BlockSchedule], io: str = "arena") -> ArenaLayout:
-    """Assign arena offsets to every full tensor and ring of a plan (blocks in execution order).
+def plan_layout(net: Network, schedules: list[BlockSchedule], io: str = "arena",
+                node_budget: int = 20000) -> ArenaLayout:
+    """Assign arena offsets to every full tensor and scratch region of a plan (blocks in
+    execution order).  A tensor keeps its offset for its whole life.
 
-    A tensor keeps its offset for its whole life.  Each block's new output goes to the end of the
-    arena away from its input, its rings into the gap between: for chains this fits in exactly
-    max(block RAM) bytes.  If some allocation does not fit, the layout falls back to first-fit on a
-    growing arena (``fallback``); ``arena_bytes`` is then larger than the largest block's RAM."""
+    The arena is first tried at exactly the plan's peak (the largest block RAM) by a depth-first
+    search over placements: each block's output at either end of a free gap (first choice: the
+    end away from the block's input, which packs any chain exactly with no backtracking), an
+    in-place add over either dying input, the scratch region at either end of a gap.  Only if no
+    placement exists within ``node_budget`` steps does it fall back to first-fit on a growing
+    arena (``fallback``; ``arena_bytes`` is then larger than the peak)."""
     peak = max(s.ram_bytes for s in schedules)
-    for arena in (peak, None):
-        res = _try_layout(net, schedules, io, arena)
-        if res is not None:
-            return res
-    raise AssertionError("unbounded layout cannot fail")
+    res = _search_layout(net, schedules, io, peak, node_budget)
+    if res is None:
+        res = _search_layout(net, schedules, io, None, node_budget)
+    if res is None:  # pragma: no cover - an unbounded arena always fits
+        raise AssertionError("unbounded layout failed")
+    return res
 
 
-def _try_layout(net, schedules, io, arena):
+def _gaps(alloc, limit):
+    used = sorted(alloc.values())
+    pos = 0
+    out = []
+    for o, sz in used:
+        if o > pos:
+            out.append((pos, o))
+        pos = max(pos, o + sz)
+    out.append((pos, limit if limit is not None else 1 << 62))
+    return out
+
+
+def _positions(alloc, limit, size, prefer_high):
+    """Candidate offsets for a buffer of ``size``: both ends of every gap that holds it, the
+    preferred end of the outermost gap first."""
+    cands = []
+    for a, b in _gaps(alloc, limit):
+        if b - a >= size:
+            cands.append(a)
+            if limit is not None and b - size != a:
+                cands.append(b - size)
+    if limit is None:
+        return cands[:1]
+    if prefer_high:
+        cands.sort(key=lambda o: -o)
+    return cands
+
+
+def _search_layout(net, schedules, io, arena, node_budget):
     live = Liveness(net, io)
     n = net.n_layers
-    alloc: dict[int, tuple[int, int]] = {}   # tensor -> (offset, size)
+    alloc: dict[int, tuple[int, int]] = {}
     offsets: dict[int, int] = {}
     ring_offs: list[tuple[int, ...]] = []
-    top = 0  # high-water mark when unbounded
-
-    def gaps(limit):
-        used = sorted(alloc.values())
-        pos = 0
-        out = []
-        for o, sz in used:
-            if o > pos:
-                out.append((pos, o))
-            pos = max(pos, o + sz)
-        out.append((pos, limit if limit is not None else 1 << 62))
-        return out
-
-    def place(size, high: bool):
-        limit = arena
-        cands = [(a, b) for a, b in gaps(limit) if b - a >= size]
-        if not cands:
-            return None
-        if high and limit is not None:
-            a, b = cands[-1]
-            return b - size
-        return cands[0][0]
-
+    steps = [0]
     if live.counted[0]:
         alloc[0] = (0, live.tbytes[0])
         offsets[0] = 0
-    for s in schedules:
-        # free tensors that are dead before this block starts
-        for t in list(alloc):
-            if live.last_use[t] < s.first and t != n:
-                del alloc[t]
+
+    def rec(k: int) -> bool:
+        if k == len(schedules):
+            return True
+        s = schedules[k]
+        freed = {t: alloc.pop(t) for t in list(alloc) if live.last_use[t] < s.first and t != n}
         out_t = s.last + 1
         in_t = net.layers[s.first].src
-        if s.inplace is not None and live.counted[out_t]:
-            offsets[out_t] = offsets[s.inplace]
-            alloc[out_t] = alloc.pop(s.inplace)
-        elif live.counted[out_t]:
-            size = live.tbytes[out_t]
+        choices = []   # (kind, value): ("alias", tensor) or ("at", offset) or ("none", None)
+        if not live.counted[out_t]:
+            choices.append(("none", None))
+        elif s.inplace_options:
+            choices += [("alias", t) for t in s.inplace_options if t in alloc]
+        else:
             high = True
             if in_t in alloc and arena is not None:
                 high = alloc[in_t][0] + alloc[in_t][1] / 2 < arena / 2
-            off = place(size, high)
-            if off is None:
-                return None
-            alloc[out_t] = (off, size)
-            offsets[out_t] = off
-        # the block's scratch region (rings / patch buffers) in the first gap that holds it
-        if s.rings:
-            off = place(s.scratch_bytes, False)
-            if off is None:
-                return None
-            ring_offs.append(tuple(off + r.offset for r in s.rings))
-            top = max(top, off + s.scratch_bytes)
-        else:
-            ring_offs.append(())
-        top = max([top] + [o + sz for o, sz in alloc.values()])
-    size = arena if arena is not None else top
-    return ArenaLayout(arena_bytes=size, tensor_offset=offsets, ring_offsets=ring_offs,
-                       fallback=arena is None)
+            choices += [("at", o) for o in _positions(alloc, arena, live.tbytes[out_t], high)]
+        for kind, val in choices:
+            if kind == "alias":
+                alloc[out_t] = alloc.pop(val)
+                offsets[out_t] = alloc[out_t][0]
+            elif kind == "at":
+                alloc[out_t] = (val, live.tbytes[out_t])
+                offsets[out_t] = val
+            scratch = [None] if not s.rings else _positions(alloc, arena, s.scratch_bytes, False)
+            for so in scratch:
+                steps[0] += 1
+                if so is None:
+                    ring_offs.append(())
+                else:
+                    ring_offs.append(tuple(so + r.offset for r in s.rings))
+                    if s.scratch_bytes:
+                        alloc[-1 - k] = (so, s.scratch_bytes)   # scratch lives during the block only
+                ok = steps[0] <= node_budget
+                if ok:
+                    alloc.pop(-1 - k, None)
+                    ok = rec(k + 1)
+                if ok:
+                    return True
+                alloc.pop(-1 - k, None)
+                ring_offs.pop()
+                if steps[0] > node_budget:
+                    break
+            # undo the output placement
+            if kind == "alias":
+                alloc[val] = alloc.pop(out_t)
+            elif kind == "at":
+                alloc.pop(out_t)
+            if kind != "none":
+                offsets.pop(out_t, None)
+            if steps[0] > node_budget:
+                break
+        alloc.update(freed)
+        return False
+
+    import sys
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 4 * len(schedules) + 100))
+    try:
+        ok = rec(0)
+    finally:
+        sys.setrecursionlimit(limit)
+    if not ok:
+        return None
+    if arena is None:
+        top = 0
+        for t, o in offsets.items():
+            if live.counted[t]:
+                top = max(top, o + live.tbytes[t])
+        for s, ro in zip(schedules, ring_offs):
+            if ro:
+                top = max(top, min(ro) - min(r.offset for r in s.rings) + s.scratch_bytes)
+        arena = top
+        fallback = True
+    else:
+        fallback = False
+    return ArenaLayout(arena_bytes=arena, tensor_offset=offsets, ring_offsets=ring_offs,
+                       fallback=fallback)
 
 
 def schedule_of(net: Network, live: Liveness, first: int, last: int, mode: str,
