@@ -32,3 +32,32 @@ def chains(draw, min_layers=2, max_layers=9, max_hw=40, ops=(CONV, DW, MAXPOOL, 
     if not layers:
         layers.append(window_layer(CONV, (h, w, c), 4, 1, 1, 0))
     return Network(name="random", input_shape=(h, w, c), layers=layers, dtype=dtype).validate()
+
+
+def all_paths(dag) -> list[list[int]]:
+    """Every 0 -> N path of a (small) fusion DAG, by exhaustive enumeration."""
+    out = dag.out_edges()
+    paths = []
+
+    def walk(v, acc):
+        if v == dag.n_nodes - 1:
+            paths.append(list(acc))
+            return
+        for e in out[v]:
+            acc.append(e)
+            walk(int(dag.dst[e]), acc)
+            acc.pop()
+
+    walk(0, [])
+    return paths
+
+
+def draw_path(dag, data) -> list[int]:
+    """A random 0 -> N path, drawn edge by edge with hypothesis' ``data``."""
+    out = dag.out_edges()
+    v, path = 0, []
+    while v != dag.n_nodes - 1:
+        e = data.draw(st.sampled_from(out[v]))
+        path.append(e)
+        v = int(dag.dst[e])
+    return path

@@ -18,7 +18,7 @@ from msfopt.weights import init_weights
 from msfopt.mcu_runtime.codegen import generate
 from msfopt.mcu_runtime.hostrun import build_host, run_host
 
-from random_nets import chains
+from random_nets import chains, draw_path
 
 ZOO = ["mbv2-w0.35", "mcunetv2-vww5", "mcunet-320k"]
 
@@ -144,12 +144,7 @@ def test_onnx_residual_gap_dense_model(dtype, io, tmp_path):
 def test_random_chain_random_plan_matches_onnxruntime(net, dtype, io, seed, data, tmp_path_factory):
     net = init_weights(net, seed=seed, dtype=dtype)
     dag = build_dag(net, io=io, tiles=(1, 2, 3), patches=(2, 3, 64), prune=False)
-    out = dag.out_edges()
-    v, path = 0, []
-    while v != dag.n_nodes - 1:
-        e = data.draw(st.sampled_from(out[v]))
-        path.append(e)
-        v = int(dag.dst[e])
+    path = draw_path(dag, data)
     blocks = [(int(dag.src[e]), int(dag.dst[e]) - 1, dag.mode[e], dag.tile[e]) for e in path]
     x = rand_input(net, seed)
     ref = reference_output(net, x)

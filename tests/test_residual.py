@@ -13,6 +13,8 @@ from msfopt.models import reference_output
 from msfopt.mcu_runtime.codegen import generate
 from msfopt.mcu_runtime.hostrun import build_host, run_host
 
+from random_nets import draw_path
+
 
 def independent_liveness_check(net, schedules, io):
     """Replay the plan: a block may read only tensors that exist in full (network input or
@@ -105,12 +107,7 @@ def residual_nets(draw):
 @given(net=residual_nets(), io=st.sampled_from(["arena", "external"]), data=st.data())
 def test_random_residual_paths_are_legal(net, io, data):
     dag = build_dag(net, io=io, prune=False)
-    out = dag.out_edges()
-    v, path = 0, []
-    while v != dag.n_nodes - 1:
-        e = data.draw(st.sampled_from(out[v]))
-        path.append(e)
-        v = int(dag.dst[e])
+    path = draw_path(dag, data)
     independent_liveness_check(net, [dag.schedules[e] for e in path], io)
 
 

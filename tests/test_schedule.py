@@ -8,7 +8,7 @@ from msfopt.ir import ADD, CONV, Layer, Network, window_layer
 from msfopt.schedule import (LINEBUFFER_TILE, Liveness, block_schedules, hcache_schedules,
                              plan_layout, recompute_schedules)
 
-from random_nets import chains
+from random_nets import chains, draw_path
 
 
 def simulate_hcache(net, i, j, p):
@@ -133,12 +133,7 @@ def test_fused_block_last_layer_computes_its_output_once(net):
 def test_chain_layout_fits_in_peak(net, io, data):
     """For chains the arena is exactly the largest block's RAM, and live buffers never overlap."""
     dag = build_dag(net, io=io, tiles=(1, 2), patches=(2, 4))
-    out = dag.out_edges()
-    v, path = 0, []
-    while v != dag.n_nodes - 1:
-        e = data.draw(st.sampled_from(out[v]))
-        path.append(e)
-        v = int(dag.dst[e])
+    path = draw_path(dag, data)
     scheds = [dag.schedules[e] for e in path]
     lay = plan_layout(net, scheds, io)
     assert not lay.fallback

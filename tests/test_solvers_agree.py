@@ -8,7 +8,7 @@ from msfopt.dag import build_dag
 from msfopt.errors import InfeasibleError
 from msfopt.solver import answer, make_query
 
-from random_nets import chains
+from random_nets import all_paths, chains
 
 
 def _check(dag, q):
@@ -53,19 +53,7 @@ def test_backends_agree_with_graph_search(net, cost_model, io, frac, f, which):
 def test_graph_search_matches_brute_force(net):
     """Exhaustive enumeration of all paths on small DAGs: P2 and P1 optima equal graph search."""
     dag = build_dag(net, cost_model="runtime", io="arena")
-    out = dag.out_edges()
-    paths = []
-
-    def walk(v, acc):
-        if v == dag.n_nodes - 1:
-            paths.append(list(acc))
-            return
-        for e in out[v]:
-            acc.append(e)
-            walk(int(dag.dst[e]), acc)
-            acc.pop()
-
-    walk(0, [])
+    paths = all_paths(dag)
     tots = [dag.totals(p) for p in paths]
     peaks = sorted({t["peak"] for t in tots})
     cap = peaks[len(peaks) // 2]
