@@ -146,7 +146,9 @@ def run_cell(model: str, target: str, budget: str, work: Path, nets: dict) -> di
         gen, r = run_model(net, blocks, target, work / f"{model}-{target}-{budget}",
                            io="external", seed=1)
     except BuildError as exc:
-        row.update(status="does not fit", note=str(exc), seconds=time.perf_counter() - t0)
+        msg = str(exc)
+        row.update(status="does not fit" if "does not fit" in msg else "build error", note=msg,
+                   seconds=time.perf_counter() - t0)
         return row
     pred = predicted_cycles(net, gen, target)
     row.update(status="ok" if r.bit_exact else "MISMATCH", bit_exact=r.bit_exact,
@@ -180,7 +182,7 @@ def markdown(rows: list[dict]) -> str:
            "|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:
-        if r["status"] in ("no plan", "does not fit"):
+        if r["status"] in ("no plan", "does not fit", "build error"):
             lines.append(f"| {r['model']} | {r['target']} | {r['budget']} | {r['status']} "
                          f"| {r.get('arena_pred', '-')} | | | | | | {r['note'][:140]} |")
             continue
@@ -262,7 +264,7 @@ def main(argv=None) -> int:
         print(f"plot skipped: {exc}")
     print(md)
     print(f"wrote {out}/matrix.md, matrix.json, matrix.png in {time.perf_counter() - t0:.0f} s")
-    bad = [r for r in rows if r["status"] == "MISMATCH" or
+    bad = [r for r in rows if r["status"] in ("MISMATCH", "build error") or
            (r.get("arena") is not None and r["arena"] != r["arena_pred"]) or
            (r.get("total_ram") is not None and r["ram_size"] and r["total_ram"] > r["ram_size"])]
     return 1 if bad else 0
