@@ -25,7 +25,7 @@ import numpy as np
 
 SRC_DIR = Path(__file__).resolve().parent / "src"
 SOURCES = ("msf_quant.c", "msf_kernels_s8.c", "msf_kernels_f32.c", "msf_executor.c")
-HEADERS = ("msf_runtime.h", "msf_internal.h")
+HEADERS = ("msf_runtime.h", "msf_internal.h", "msf_config.h")
 STRICT_FLAGS = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off"]
 
 F32_MAX = float(np.finfo(np.float32).max)

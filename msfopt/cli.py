@@ -39,9 +39,10 @@ def _add_solve_args(p: argparse.ArgumentParser, objective: bool = True) -> None:
     p.add_argument("--cost-model", default="runtime", choices=["runtime", "msfcnn"],
                    help="runtime: exact bytes of the generated C runtime (default); msfcnn: the "
                         "paper's analytic model, digit for digit")
-    p.add_argument("--io", default="arena", choices=["arena", "external"],
+    p.add_argument("--io", default="arena", choices=["arena", "external", "input-external"],
                    help="arena: network input/output are RAM buffers and counted (default); "
-                        "external: input read in place, output to the caller's buffer (paper)")
+                        "external: input read in place, output to the caller's buffer (paper); "
+                        "input-external: input read in place, output in the arena")
     p.add_argument("--mcu", help="MCU profile name (RAM size, clock, cycle model); see 'msfopt mcus'")
     p.add_argument("--backend", default="cpsat", choices=["cpsat", "cbc", "scip", "highs", "graph"])
     p.add_argument("--no-check", action="store_true", help="skip the graph-search cross-check")
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("inspect", help="print a model's layer table")
     p.add_argument("model")
-    p.add_argument("--io", default="arena", choices=["arena", "external"])
+    p.add_argument("--io", default="arena", choices=["arena", "external", "input-external"])
 
     sub.add_parser("mcus", help="list the MCU profiles")
     for mod in EXTENSIONS:

@@ -88,7 +88,7 @@ def agrees(a, ref) -> bool:
 
 def _fmt_status(a) -> str:
     if a.status == "feasible" and a.gap is not None:
-        return f"feasible (gap {a.gap:.2%})"
+        return f"feasible, gap {a.gap:.2%}"
     return a.status
 
 
@@ -121,7 +121,8 @@ def cmd_compare(args) -> int:
     for col, just in (("backend", "left"), ("status", "left"), ("objective", "right"),
                       ("peak RAM", "right"), ("MACs", "right"), ("time", "right"),
                       ("agrees", "left")):
-        t.add_column(col, justify=just, no_wrap=col != "status")
+        t.add_column(col, justify=just, no_wrap=True,
+                     min_width=8 if col == "status" else None)
     table_rows = []
     n_agree = 0
     bad = []

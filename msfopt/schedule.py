@@ -29,7 +29,11 @@ import numpy as np
 
 from .ir import ADD, CONV, DENSE, DW, GAP, MAXPOOL, AVGPOOL, Network, WINDOW_OPS
 
-IO_MODES = ("arena", "external")
+#: where the network input/output live: both in the arena; both outside (input read in place
+#: from flash or a sensor buffer, output written to the caller's buffer: the paper's
+#: convention); or input outside and output in the arena (read with msf_model_output())
+IO_MODES = ("arena", "external", "input-external")
+INPUT_OUTSIDE = ("external", "input-external")
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,8 @@ class Liveness:
         self.last_use = net.last_use()
         self.consumers = net.consumers()
         n = net.n_layers
-        self.counted = [not (io == "external" and t in (0, n)) for t in range(n + 1)]
+        self.counted = [not ((t == 0 and io in INPUT_OUTSIDE) or (t == n and io == "external"))
+                        for t in range(n + 1)]
         self.tbytes = [net.tensor_bytes(t) for t in range(n + 1)]
 
     def resident(self, i: int, j: int) -> list[int]:

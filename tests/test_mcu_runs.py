@@ -23,7 +23,7 @@ from msfopt.models import network_with_weights
 from msfopt.solver import solve
 from msfopt.weights import init_weights
 
-MODES = ("hcache",)          # the execution modes the code generator emits
+MODES = ("hcache", "linebuffer", "recompute")   # every mode the code generator emits
 GUARD = 128                  # plat_common.c's stack guard band
 
 
@@ -96,6 +96,18 @@ def test_sifive_e_16k_mbv2_does_not_fit_because_of_its_output(tmp_path):
     assert plan.arena_bytes + out_bytes > 16 * 1024
     with pytest.raises(BuildError, match=r"does not fit sifive_e: region .RAM' overflowed by \d+"):
         run_model(net, blocks_of(plan), "sifive_e", tmp_path, io="external")
+
+
+def test_sifive_e_16k_runs_mbv2_with_output_in_the_arena(tmp_path):
+    """With the input read from flash and the output kept in the arena (--io input-external),
+    the minimum-RAM plan of mbv2-w0.35 needs 14,000 B of arena and runs on the 16 KiB part."""
+    need("sifive_e")
+    net = network_with_weights("mbv2-w0.35", seed=0)
+    plan = solve(net, objective="ram", io="input-external", mcu="sifive_e", check=False)
+    assert plan.arena_bytes == plan.peak_ram_bytes == 14000
+    gen, r = run_model(net, blocks_of(plan), "sifive_e", tmp_path, io="input-external")
+    check_run(r, plan, "sifive_e")
+    assert r.total_ram <= 16 * 1024
 
 
 def test_plan_that_does_not_fit_fails_to_link(vww, tmp_path):

@@ -105,8 +105,12 @@ extern "C" {
 
 #define MSF_RUNTIME_VERSION 1
 
-/* Longest fused block the executor accepts.  The executor keeps 3 * (MSF_MAX_BLOCK_LAYERS + 1)
- * int32 on the stack (about 780 bytes at 64) plus two msf_view locals; override with -D. */
+/* Build configuration: generated models ship an msf_config.h that sets MSF_MAX_BLOCK_LAYERS to
+ * their longest fused block, so the executor's stack use fits the plan. */
+#include "msf_config.h"
+
+/* Longest fused block the executor accepts.  The executor keeps up to 4 * (MSF_MAX_BLOCK_LAYERS
+ * + 1) int32 on the stack (about 1 KiB at 64) plus two msf_view locals. */
 #ifndef MSF_MAX_BLOCK_LAYERS
 #define MSF_MAX_BLOCK_LAYERS 64
 #endif

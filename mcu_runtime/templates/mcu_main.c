@@ -7,21 +7,32 @@
 #include "msf_testdata.h"
 #include "plat.h"
 
+#if MSF_OUTPUT_IN_ARENA
+/* --io input-external: the output stays in the arena; no caller buffer is needed */
+#define OUT_PTR msf_model_output()
+#define OUT_ARG 0
+#else
 static msf_io_t out_buf[MSF_OUTPUT_ELEMS];
+#define OUT_PTR out_buf
+#define OUT_ARG out_buf
+#endif
 
 int main(void)
 {
     uint32_t i, mismatches = 0, h = 2166136261u;
-    const uint8_t *bytes = (const uint8_t *)out_buf;
+    const msf_io_t *out;
+    const uint8_t *bytes;
     plat_count_begin();
-    msf_model_run(msf_test_input, out_buf);
+    msf_model_run(msf_test_input, OUT_ARG);
     plat_count_end();
+    out = OUT_PTR;
+    bytes = (const uint8_t *)out;
     for (i = 0; i < (uint32_t)MSF_OUTPUT_ELEMS; i++) {
-        if (out_buf[i] != msf_test_expected[i]) {
+        if (out[i] != msf_test_expected[i]) {
             mismatches++;
         }
     }
-    for (i = 0; i < (uint32_t)sizeof(out_buf); i++) {
+    for (i = 0; i < (uint32_t)(MSF_OUTPUT_ELEMS * sizeof(msf_io_t)); i++) {
         h = (h ^ bytes[i]) * 16777619u;
     }
     plat_report("mismatches=", mismatches);
