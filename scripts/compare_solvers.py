@@ -153,9 +153,8 @@ def main(argv=None) -> int:
     if args.plot:
         from msfopt.plots import plot_solver_times
         png = out / "solve_times.png"
-        plot_solver_times(png, times, f"solve time per query ({n} queries: "
-                                      f"{', '.join(dict.fromkeys(j[0] for j in jobs))}; "
-                                      f"{'/'.join(cms)})")
+        plot_solver_times(png, times, f"solve time per query ({n} queries: {len(models)} "
+                                      f"models x {'/'.join(cms)} cost models)")
         con.print(f"wrote {png}")
     return 0 if total_agree == n * len(backends) else 4
 
