@@ -39,22 +39,12 @@ def add_parsers(sub, add_solve_args) -> dict:
 # ---------------------------------------------------------------------------------------------
 def load_dag(args, ram):
     """Build the query's DAG exactly as ``msfopt solve`` does; returns (dag, ram cap or None)."""
-    from .dag import build_dag
-    from .models import load_model
-    cycle_model = None
-    if getattr(args, "mcu", None):
-        from .mcu import get_profile
-        prof = get_profile(args.mcu)
-        cycle_model = prof.cycle_model()
-        if ram is None:
-            ram = prof.ram_bytes
-    tiles = tuple(int(x) for x in str(args.tiles).split(",") if x.strip())
-    net = load_model(args.model)
-    try:
-        dag = build_dag(net, cost_model=args.cost_model, io=args.io, cycle_model=cycle_model,
-                        tiles=tiles, max_depth=args.max_depth)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    from .cli import _int_list
+    from .solver import prepare
+    _net, dag, ram = prepare(args.model, cost_model=args.cost_model, io=args.io,
+                             mcu=getattr(args, "mcu", None), ram=ram, modes=args.modes_list,
+                             tiles=_int_list(args.tiles, "--tiles"), patches=args.patches_list,
+                             max_depth=args.max_depth)
     return dag, ram
 
 

@@ -144,6 +144,34 @@ def _infeasible(dag: FusionDAG, q: Query) -> InfeasibleError:
     return InfeasibleError(msg, min_ram=min_ram, min_latency=best)
 
 
+def prepare(model, cost_model: str = "runtime", io: str = "arena", mcu: str | None = None,
+            ram=None, modes=None, tiles=None, patches=None, max_depth: int | None = None,
+            dag: FusionDAG | None = None):
+    """Load the model and build its DAG for a query: (network, DAG, RAM cap in bytes or None).
+    ``--mcu`` supplies the cycle model and, without ``ram``, the RAM the plan may use."""
+    from .units import parse_ram
+    from .schedule import DEFAULT_MODES, DEFAULT_PATCHES, DEFAULT_TILES
+    cycle_model = None
+    if mcu is not None:
+        from .mcu import get_profile
+        prof = get_profile(mcu)
+        cycle_model = prof.cycle_model()
+        if ram is None:
+            ram = prof.ram_bytes
+    ram_b = None if ram is None else parse_ram(ram)
+    net = dag.net if dag is not None else load_model(model)
+    if dag is None:
+        try:
+            dag = build_dag(net, cost_model=cost_model, io=io, cycle_model=cycle_model,
+                            modes=DEFAULT_MODES if modes is None else tuple(modes),
+                            tiles=DEFAULT_TILES if tiles is None else tuple(tiles),
+                            patches=DEFAULT_PATCHES if patches is None else tuple(patches),
+                            max_depth=max_depth)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+    return net, dag, ram_b
+
+
 def solve(model: "str | Network", objective: str = "latency", ram: "int | str | None" = None,
           max_overhead: float | None = None, latency_budget: int | None = None,
           backend: str = "cpsat", cost_model: str = "runtime", io: str = "arena",
@@ -159,25 +187,8 @@ def solve(model: "str | Network", objective: str = "latency", ram: "int | str | 
         threads = max(1, min(8, os.cpu_count() or 1))
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    cycle_model = None
-    if mcu is not None:
-        from .mcu import get_profile
-        prof = get_profile(mcu)
-        cycle_model = prof.cycle_model()
-        if ram is None:
-            ram = prof.ram_bytes
-    ram_b = None if ram is None else parse_ram(ram)
-    net = load_model(model)
-    if dag is None:
-        try:
-            from .schedule import DEFAULT_MODES, DEFAULT_PATCHES, DEFAULT_TILES
-            dag = build_dag(net, cost_model=cost_model, io=io, cycle_model=cycle_model,
-                            modes=DEFAULT_MODES if modes is None else tuple(modes),
-                            tiles=DEFAULT_TILES if tiles is None else tuple(tiles),
-                            patches=DEFAULT_PATCHES if patches is None else tuple(patches),
-                            max_depth=max_depth)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
+    net, dag, ram_b = prepare(model, cost_model=cost_model, io=io, mcu=mcu, ram=ram, modes=modes,
+                              tiles=tiles, patches=patches, max_depth=max_depth, dag=dag)
     q = make_query(dag, objective, ram_b, max_overhead, latency_budget)
     ans = answer(dag, q, backend, time_limit, threads)
     if ans.status == INFEASIBLE:
