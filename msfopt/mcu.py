@@ -12,48 +12,15 @@ per-output-element terms ``<kind>_out``; the model is then
     est = sum_layers MACs x c_kind + outputs x c_kind_out  +  add elements x add_per_elem
           + kernel calls x overhead_per_call
 
-(outputs include recomputed ones in fused blocks: ``layer_macs / macs_per_output``).
+(outputs include recomputed ones in fused blocks: ``layer_macs / macs_per_output``); see
+:class:`msfopt.schedule.CycleModel`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import InputError
-from .ir import ADD, AVGPOOL, CONV, MAXPOOL
-from .schedule import CycleModel
-
-# layer kinds of the calibrated model: CycleModel's, with "pool" split (an average pool
-# requantises every output, a max pool does not: 30x apart per output on soft-float cores)
-KINDS = ("conv", "pointwise", "dw", "maxpool", "avgpool", "gap", "dense")
-
-
-@dataclass(frozen=True)
-class CalibratedCycleModel(CycleModel):
-    """:class:`CycleModel` plus a cost per produced output element by kind (requantisation,
-    bias, clamping and store: a fixed cost per output that the per-MAC term cannot carry —
-    on soft-float cores it is hundreds of instructions)."""
-    cpo: dict = field(default_factory=dict)
-
-    @staticmethod
-    def kind(layer) -> str:
-        if layer.op == CONV:
-            return "pointwise" if layer.kernel == (1, 1) else "conv"
-        if layer.op in (MAXPOOL, AVGPOOL):
-            return layer.op
-        return layer.op
-
-    def cycles(self, net, s) -> int:
-        total = float(super().cycles(net, s))
-        if self.cpo:
-            for l, m in zip(range(s.first, s.last + 1), s.layer_macs):
-                layer = net.layers[l]
-                if layer.op == ADD:
-                    continue
-                mpo = layer.macs_per_output()
-                if mpo > 0:
-                    total += (m / mpo) * self.cpo.get(self.kind(layer), 0.0)
-        return int(round(total))
-
+from .schedule import KINDS, CycleModel  # noqa: F401  (KINDS: the calibrated kinds)
 
 @dataclass(frozen=True)
 class MCUProfile:
@@ -82,11 +49,10 @@ class MCUProfile:
     def cycle_model(self) -> CycleModel:
         c = self.cycles or {}
         base = CycleModel()
-        cpm = {k: float(c.get(k, v)) for k, v in base.cpm.items()}
-        for k in ("maxpool", "avgpool"):   # uncalibrated tables have one "pool" figure
-            cpm[k] = float(c.get(k, cpm["pool"]))
+        cpm = {k: float(c.get(k, c.get("pool", v) if k in ("maxpool", "avgpool") else v))
+               for k, v in base.cpm.items()}
         cpo = {k: float(c[f"{k}_out"]) for k in KINDS if f"{k}_out" in c}
-        return CalibratedCycleModel(name=self.name, cpm=cpm,
+        return CycleModel(name=self.name, cpm=cpm,
                                     add_per_elem=float(c.get("add_per_elem", base.add_per_elem)),
                                     per_call=float(c.get("overhead_per_call", base.per_call)),
                                     cpo=cpo)

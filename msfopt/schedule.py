@@ -66,6 +66,7 @@ class BlockSchedule:
     scratch_bytes: int = 0         # the block's ring / patch buffer region
     tile_w: int = 0                # recompute: output patch width
     inplace_options: tuple[int, ...] = ()   # inputs the output may overwrite (the layout picks)
+    copy_bytes: int = 0            # bytes the executor copies (in-place mode's delayed rows)
 
     @property
     def key(self) -> tuple:
@@ -100,34 +101,49 @@ def _contiguous(rings: list[Ring]) -> tuple[tuple[Ring, ...], int]:
 
 # -- cycle estimate ---------------------------------------------------------------------------------
 
+#: layer kinds of the cycle model (pools split: an average pool requantises every output, a max
+#: pool does not)
+KINDS = ("conv", "pointwise", "dw", "maxpool", "avgpool", "gap", "dense")
+
+
 @dataclass(frozen=True)
 class CycleModel:
-    """Estimated cycles = sum over layers of MACs x cycles-per-MAC of its kind + calls x per_call.
-    Kinds: conv, pointwise (1x1 conv), dw, pool, gap, dense; adds cost per element."""
+    """Estimated cycles of a block:
+
+        sum over layers of  MACs x cpm[kind] + outputs x cpo[kind]
+        + add elements x add_per_elem + kernel calls x per_call + copied bytes x copy_per_byte
+
+    where outputs include recomputed ones (layer MACs / MACs per output).  The defaults are a
+    generic guess; MCU profiles carry calibrated tables (``scripts/calibrate.py``)."""
     name: str = "generic"
     cpm: dict = field(default_factory=lambda: {
-        "conv": 6.0, "pointwise": 5.0, "dw": 8.0, "pool": 4.0, "gap": 3.0, "dense": 4.0})
+        "conv": 6.0, "pointwise": 5.0, "dw": 8.0, "maxpool": 4.0, "avgpool": 4.0, "gap": 3.0,
+        "dense": 4.0})
     add_per_elem: float = 12.0
     per_call: float = 150.0
+    cpo: dict = field(default_factory=dict)
+    copy_per_byte: float = 2.0
 
     @staticmethod
     def kind(layer) -> str:
         if layer.op == CONV:
             return "pointwise" if layer.kernel == (1, 1) else "conv"
-        if layer.op in (MAXPOOL, AVGPOOL):
-            return "pool"
         return layer.op
 
-    def cycles(self, net: Network, s: BlockSchedule) -> int:
+    def cycles(self, net: Network, s: "BlockSchedule") -> int:
         total = 0.0
         for l, m in zip(range(s.first, s.last + 1), s.layer_macs):
             layer = net.layers[l]
             if layer.op == ADD:
                 h, w, c = layer.out_shape
                 total += h * w * c * self.add_per_elem
-            else:
-                total += m * self.cpm[self.kind(layer)]
-        total += s.calls * self.per_call
+                continue
+            k = self.kind(layer)
+            total += m * self.cpm[k]
+            mpo = layer.macs_per_output()
+            if self.cpo and mpo > 0:
+                total += (m / mpo) * self.cpo.get(k, 0.0)
+        total += s.calls * self.per_call + s.copy_bytes * self.copy_per_byte
         return int(round(total))
 
 
