@@ -313,7 +313,9 @@ def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = 
         L0 = net.layers[s.first]
         in2 = off(L0.src2) if (L0.op == ADD and s.first == s.last) else "0u"
         Lj = net.layers[s.last]
-        if s.mode == "recompute":
+        if s.mode == "inplace":
+            mode, th, tw = "MSF_MODE_INPLACE", s.tile, 0
+        elif s.mode == "recompute":
             mode, th, tw = "MSF_MODE_PATCHES", min(s.tile, Lj.out_shape[0]), min(s.tile, Lj.out_shape[1])
         else:
             mode, th, tw = "MSF_MODE_COLUMNS", min(max(1, s.tile), Lj.out_shape[0]), 0

@@ -49,8 +49,8 @@ def _add_solve_args(p: argparse.ArgumentParser, objective: bool = True) -> None:
     p.add_argument("--time-limit", type=float, default=60.0, help="solver time limit, seconds")
     p.add_argument("--threads", type=int, default=None,
                    help="solver threads (default: the machine's cores, at most 8)")
-    p.add_argument("--modes", default="hcache,linebuffer,recompute",
-                   help="fused execution modes to consider (default: all three)")
+    p.add_argument("--modes", default="hcache,linebuffer,recompute,inplace",
+                   help="execution modes to consider besides unfused layers (default: all)")
     p.add_argument("--tiles", default="1,2,4",
                    help="H-cache output tile heights, comma-separated (default 1,2,4)")
     p.add_argument("--patches", default="4,8,16",

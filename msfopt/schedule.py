@@ -82,10 +82,12 @@ class BlockSchedule:
         return rng if self.mode == "unfused" else f"{rng} {self.mode}(p={self.tile})"
 
 
-MODES = ("unfused", "hcache", "linebuffer", "recompute")
-FUSED_MODES = ("hcache", "linebuffer", "recompute")
-#: the widest search by default: H-cache tiles of 1, 2, 4 rows, line buffers, 4/8/16 patches
-DEFAULT_MODES = ("hcache", "linebuffer", "recompute")
+MODES = ("unfused", "inplace", "hcache", "linebuffer", "recompute")
+#: variants searched beside the plain unfused layers ("inplace" is a single-layer variant)
+FUSED_MODES = ("hcache", "linebuffer", "recompute", "inplace")
+#: the widest search by default: H-cache tiles of 1, 2, 4 rows, line buffers, 4/8/16 patches,
+#: in-place depthwise/pooling layers
+DEFAULT_MODES = ("hcache", "linebuffer", "recompute", "inplace")
 DEFAULT_TILES = (1, 2, 4)
 DEFAULT_PATCHES = (4, 8, 16)
 LINEBUFFER_TILE = 1 << 30
@@ -200,6 +202,49 @@ def unfused_schedule(net: Network, live: Liveness, l: int) -> BlockSchedule:
                          inplace=inplace, rings=(), tensor_bytes=tb, ram_bytes=tb,
                          macs=layer.macs, calls=1, layer_macs=(layer.macs,), tile_rows=1,
                          inplace_options=options)
+
+
+def inplace_delay(layer) -> int | None:
+    """Rows of output an in-place depthwise/pooling layer must hold back: the smallest D >= 1 such
+    that writing output row y - D + 1 over the input, right after computing row y, never clobbers
+    an input row a later output row still reads (output rows are packed W_out x C, input rows
+    W_in x C, both from the start of the buffer).  None when no D < H_out works."""
+    H_in, W_in, _ = layer.in_shape
+    H_out, W_out, _ = layer.out_shape
+    y = np.arange(H_out - 1, dtype=np.int64)               # rows after which a later one follows
+    lo_next = np.maximum(0, (y + 1) * layer.sh - layer.pad[0])   # first input row still read
+    for d in range(1, H_out):
+        ok = (y < d - 1) | ((y - d + 2) * W_out <= lo_next * W_in)
+        if bool(ok.all()):
+            return d
+    return None
+
+
+def inplace_schedule(net: Network, live: Liveness, l: int) -> BlockSchedule | None:
+    """Layer l (depthwise, max or average pool) writing its output over its own input: output
+    rows go through a ring of D rows and are copied down once no later output row reads the input
+    rows beneath them.  RAM = the input tensor + D output rows (instead of input + output)."""
+    L = net.layers[l]
+    if L.op not in (DW, MAXPOOL, AVGPOOL) or L.src != l:
+        return None
+    if live.last_use[l] != l or not live.counted[l] or not live.counted[l + 1]:
+        return None
+    if net.tensor_elems(l + 1) > net.tensor_elems(l):
+        return None
+    d = inplace_delay(L)
+    if d is None:
+        return None
+    H_out, W_out, C = L.out_shape
+    ring = Ring(layer=l, rows=d, cols=W_out, channels=C, bytes=d * W_out * C * net.elem_bytes)
+    if ring.bytes >= net.tensor_bytes(l + 1):
+        return None
+    res = [t for t in live.resident(l, l) if t != l + 1]
+    tb = live.bytes_of(res)
+    return BlockSchedule(first=l, last=l, mode="inplace", tile=d, resident=tuple(res), inplace=l,
+                         rings=(ring,), tensor_bytes=tb, ram_bytes=tb + ring.bytes,
+                         macs=L.macs, calls=H_out, layer_macs=(L.macs,), tile_rows=H_out,
+                         scratch_bytes=ring.bytes, inplace_options=(l,),
+                         copy_bytes=net.tensor_bytes(l + 1))
 
 
 def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
@@ -325,6 +370,10 @@ def block_schedules(net: Network, io: str = "arena", modes=DEFAULT_MODES, tiles=
         if mode not in FUSED_MODES:
             raise ValueError(f"unknown execution mode {mode!r} (choose from {', '.join(FUSED_MODES)})")
     for j in range(net.n_layers):
+        if "inplace" in modes:
+            s = inplace_schedule(net, live, j)
+            if s is not None:
+                scheds.append(s)
         if "hcache" in modes:
             for p in tiles:
                 scheds.extend(hcache_schedules(net, live, j, p, max_depth))
@@ -497,7 +546,11 @@ def schedule_of(net: Network, live: Liveness, first: int, last: int, mode: str,
         if first != last:
             raise ValueError(f"unfused block {first}-{last} must be one layer")
         return unfused_schedule(net, live, first)
-    if mode in ("hcache", "linebuffer"):
+    if mode == "inplace":
+        s = inplace_schedule(net, live, first) if first == last else None
+        if s is not None:
+            return s
+    elif mode in ("hcache", "linebuffer"):
         t = tile if mode == "hcache" else LINEBUFFER_TILE
         for s in hcache_schedules(net, live, last, t, mode=mode):
             if s.first == first:

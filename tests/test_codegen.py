@@ -59,6 +59,8 @@ def zoo_plans(net, io):
     plans["linebuffer"] = solve(net, objective="ram", io=io, check=False, modes=("linebuffer",))
     plans["recompute"] = solve(net, objective="ram", io=io, check=False, modes=("recompute",),
                                patches=(8,))
+    plans["inplace"] = solve(net, objective="ram", io=io, check=False, modes=("inplace",))
+    assert any(b.mode == "inplace" for b in plans["inplace"].blocks) or io == "external"
     return plans
 
 

@@ -125,7 +125,10 @@ def test_fused_block_last_layer_computes_its_output_once(net):
         assert s.layer_macs[-1] == unf[s.last]
         assert s.macs == sum(s.layer_macs)
         # the block's full tensors: its input and output (chain)
-        assert s.resident == (s.first, s.last + 1)
+        if s.mode == "inplace":    # the output overwrites the input: one full tensor
+            assert s.resident == (s.first,) and s.inplace == s.first
+        else:
+            assert s.resident == (s.first, s.last + 1)
 
 
 @settings(max_examples=60)
@@ -190,3 +193,39 @@ def test_skip_tensor_counted_while_alive():
     assert s.resident == (1, 3)
     # no fused block may swallow the add or end inside the skip's lifetime illegally
     assert all(s.mode == "unfused" for s in scheds.values() if s.first <= 3 <= s.last)
+
+
+@settings(max_examples=150)
+@given(h=st.integers(2, 30), w=st.integers(2, 30), c=st.integers(1, 4),
+       k=st.sampled_from([1, 2, 3, 5]), s=st.sampled_from([1, 2, 3]), data=st.data(),
+       op=st.sampled_from(["dw", "maxpool", "avgpool"]))
+def test_inplace_delay_never_clobbers_a_needed_input_row(h, w, c, k, s, data, op):
+    """Replay the in-place executor byte range by byte range: when output row y is computed, every
+    input row it reads must still be intact; rows are flushed D - 1 rows late."""
+    pt = data.draw(st.integers(0, k - 1))
+    pl = data.draw(st.integers(0, k - 1))
+    from msfopt.ir import conv_out
+    if conv_out(h, k, s, pt, pt) < 1 or conv_out(w, k, s, pl, pl) < 1:
+        return
+    layer = window_layer(op, (h, w, c), c, k, s, (pt, pl, pt, pl))
+    net = Network("one", (h, w, c), [layer]).validate()
+    live = Liveness(net, "arena")
+    from msfopt.schedule import inplace_delay, inplace_schedule
+    d = inplace_delay(layer)
+    sched = inplace_schedule(net, live, 0)
+    H_out, W_out, _ = layer.out_shape
+    if d is None:
+        assert sched is None
+        return
+    clobbered = 0     # bytes at the start of the buffer already overwritten by output rows
+    row_in = w * c
+    row_out = W_out * c
+    for y in range(H_out):
+        first = max(0, y * s - pt)
+        # every input row read by output row y lies above the clobbered prefix
+        assert first * row_in >= clobbered
+        if y - d + 1 >= 0:
+            clobbered = (y - d + 2) * row_out
+    if sched is not None:
+        assert sched.ram_bytes == h * w * c + d * W_out * c
+        assert sched.ram_bytes < h * w * c + H_out * W_out * c

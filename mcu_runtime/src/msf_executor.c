@@ -253,6 +253,46 @@ static void run_patches(const msf_block *b, const msf_mem *m)
     }
 }
 
+static void flush_row(uint8_t *dst, const uint8_t *src, uint32_t n)
+{
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        dst[i] = src[i];
+    }
+}
+
+/* In-place single layer: output rows through a ring of tile_h rows, copied down over the input
+ * as soon as no later output row reads the input rows beneath them. */
+static void run_inplace(const msf_block *b, const msf_mem *m)
+{
+    const msf_layer *l = &b->layers[0];
+    const int32_t d = b->tile_h;
+    const uint32_t esz = (b->dtype == MSF_DT_F32) ? 4u : 1u;
+    const uint32_t row_bytes = (uint32_t)l->out_w * (uint32_t)l->out_c * esz;
+    uint8_t *buf = resolve(m, b->in_off);
+    uint8_t *ring = m->arena + l->ring_off;
+    const msf_view in = full_view(m, b->in_off, l->in_h, l->in_w, l->in_c);
+    int32_t y;
+    for (y = 0; y < l->out_h; y++) {
+        msf_view out;
+        out.data = ring + (uint32_t)(y % d) * row_bytes;
+        out.H = l->out_h;
+        out.W = l->out_w;
+        out.C = l->out_c;
+        out.y0 = y;
+        out.xcap = l->out_w;
+        run_region(b->dtype, l, &in, NULL, &out, y, y + 1, 0, l->out_w);
+        if (y - d + 1 >= 0) {
+            const int32_t r = y - d + 1;
+            flush_row(buf + (uint32_t)r * row_bytes, ring + (uint32_t)(r % d) * row_bytes,
+                      row_bytes);
+        }
+    }
+    for (y = MSF_MAX(0, l->out_h - d + 1); y < l->out_h; y++) {
+        flush_row(buf + (uint32_t)y * row_bytes, ring + (uint32_t)(y % d) * row_bytes, row_bytes);
+    }
+}
+
 void msf_run_block(const msf_block *b, uint8_t *arena)
 {
     msf_mem m;
@@ -264,6 +304,10 @@ void msf_run_block(const msf_block *b, uint8_t *arena)
 
 void msf_run_block_mem(const msf_block *b, const msf_mem *m)
 {
+    if (b->mode == MSF_MODE_INPLACE) {
+        run_inplace(b, m);
+        return;
+    }
     if (b->n_layers == 1) {
         const msf_layer *l = &b->layers[0];
         msf_view in = full_view(m, b->in_off, l->in_h, l->in_w, l->in_c);

@@ -333,7 +333,12 @@ typedef struct {
 /* Fused-block execution modes (msf_block.mode).  MSF_MODE_PATCHES uses each layer k >= 1's
  * ring_off as the offset of a patch buffer holding its input patch: rows [ylo, yhi) x columns
  * [xlo, xhi) x in_c, addressed as a view with y0 = ylo and xcap = xhi - xlo. */
-enum { MSF_MODE_COLUMNS = 0, MSF_MODE_PATCHES = 1 };
+enum { MSF_MODE_COLUMNS = 0, MSF_MODE_PATCHES = 1, MSF_MODE_INPLACE = 2 };
+/* MSF_MODE_INPLACE (n_layers == 1, depthwise / max / average pool, out_off == in_off): output rows
+ * are computed one by one into a ring of tile_h rows at layers[0].ring_off; right after row y
+ * is computed, row y - tile_h + 1 is copied over the input (rows packed out_w x out_c from the
+ * tensor's start).  The code generator picks tile_h so that no input row a later output row
+ * reads is overwritten. */
 
 /* Runs one block.  Unfused: one kernel call over the whole output.  Fused: tile rows of
  * tile_h output rows; per tile row, columns flow demand-driven through per-layer rings. */
