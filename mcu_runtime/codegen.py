@@ -318,7 +318,8 @@ def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = 
         elif s.mode == "recompute":
             mode, th, tw = "MSF_MODE_PATCHES", min(s.tile, Lj.out_shape[0]), min(s.tile, Lj.out_shape[1])
         else:
-            mode, th, tw = "MSF_MODE_COLUMNS", min(max(1, s.tile), Lj.out_shape[0]), 0
+            mode, th = "MSF_MODE_COLUMNS", min(max(1, s.tile), Lj.out_shape[0])
+            tw = s.tile_w if s.mode == "hcache-ip" else 0
         block_inits.append(f"    {{{dt}, {th}, {s.last - s.first + 1}, B{k}_layers, "
                            f"{off(L0.src)}, {in2}, {off(s.last + 1)}, {mode}, {tw}}}")
 

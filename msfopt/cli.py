@@ -166,6 +166,9 @@ def print_plan(plan) -> None:
     status = plan.status + (f" (gap {plan.gap:.2%})" if plan.gap else "")
     con.print(f"solver          {plan.backend}, {status}, {plan.solve_seconds * 1000:.1f} ms; DAG "
               f"{plan.dag.get('nodes')} nodes, {plan.dag.get('edges')} edges")
+    if getattr(plan, "excluded_variants", 0):
+        con.print(f"note            {plan.excluded_variants} in-place variants were dropped because "
+                  f"the arena could not pack them at the plan's peak; re-planned without them")
     cc = plan.cross_check
     if cc:
         mark = "[green]agree[/green]" if cc["agree"] else "[red]DISAGREE[/red]"

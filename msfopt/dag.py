@@ -86,6 +86,18 @@ class FusionDAG:
     def vanilla_macs(self) -> int:
         return self.net.vanilla_macs
 
+    def without(self, drop) -> "FusionDAG":
+        """A copy without the edges in ``drop`` (edge ids of this DAG)."""
+        drop = set(int(e) for e in drop)
+        keep = [e for e in range(self.n_edges) if e not in drop]
+        k = np.asarray(keep, dtype=np.int64)
+        return FusionDAG(net=self.net, cost_model=self.cost_model, io=self.io, src=self.src[k],
+                         dst=self.dst[k], ram=self.ram[k], macs=self.macs[k],
+                         cycles=self.cycles[k], mode=[self.mode[e] for e in keep],
+                         tile=[self.tile[e] for e in keep],
+                         schedules=[self.schedules[e] for e in keep],
+                         cycle_model=self.cycle_model, build_seconds=self.build_seconds)
+
 
 def build_dag(net: Network, cost_model: str = "runtime", io: str = "arena",
               cycle_model: CycleModel | None = None, modes=DEFAULT_MODES, tiles=DEFAULT_TILES,

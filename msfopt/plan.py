@@ -51,6 +51,7 @@ class Plan:
     mcu: str | None = None
     dtype: str = "int8"
     dag: dict = field(default_factory=dict)
+    excluded_variants: int = 0     # in-place variants dropped because the arena could not pack them
     schema_version: int = SCHEMA_VERSION
 
     @property

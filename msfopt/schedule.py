@@ -82,12 +82,12 @@ class BlockSchedule:
         return rng if self.mode == "unfused" else f"{rng} {self.mode}(p={self.tile})"
 
 
-MODES = ("unfused", "inplace", "hcache", "linebuffer", "recompute")
+MODES = ("unfused", "inplace", "hcache", "hcache-ip", "linebuffer", "recompute")
 #: variants searched beside the plain unfused layers ("inplace" is a single-layer variant)
-FUSED_MODES = ("hcache", "linebuffer", "recompute", "inplace")
+FUSED_MODES = ("hcache", "hcache-ip", "linebuffer", "recompute", "inplace")
 #: the widest search by default: H-cache tiles of 1, 2, 4 rows, line buffers, 4/8/16 patches,
 #: in-place depthwise/pooling layers
-DEFAULT_MODES = ("hcache", "linebuffer", "recompute", "inplace")
+DEFAULT_MODES = ("hcache", "hcache-ip", "linebuffer", "recompute", "inplace")
 DEFAULT_TILES = (1, 2, 4)
 DEFAULT_PATCHES = (4, 8, 16)
 LINEBUFFER_TILE = 1 << 30
@@ -247,12 +247,29 @@ def inplace_schedule(net: Network, live: Liveness, l: int) -> BlockSchedule | No
                          copy_bytes=net.tensor_bytes(l + 1))
 
 
+def _out_delay(lo_next, p: int, h_out: int, out_row: int, in_row: int) -> int | None:
+    """Tile rows an in-place block must hold back: the smallest D >= 1 such that copying output
+    tile row r - D + 1 over the input right after tile row r never reaches an input row that tile
+    row r + 1 (or later) still reads; ``lo_next[r]`` is that first input row."""
+    n = len(lo_next) + 1
+    r = np.arange(n - 1, dtype=np.int64)
+    for d in range(1, n):
+        end = np.minimum((r - d + 2) * p, h_out) * out_row
+        if bool(((r < d - 1) | (end <= lo_next * in_row)).all()):
+            return d
+    return None
+
+
 def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
                      max_depth: int | None = None, mode: str = "hcache") -> list[BlockSchedule]:
     """All fused column-pipeline blocks [i..j] (i < j) ending at layer j with output tiles of
     ``tile`` rows, computed by one backward sweep (vectorised over tile rows).  ``mode``
     "linebuffer" is the same pipeline with one tile row of full height: every layer keeps a ring
-    of k_w full-height columns of its input and nothing is recomputed."""
+    of k_w full-height columns of its input and nothing is recomputed.  ``mode`` "hcache-ip" is
+    the H-cache block writing its output over its own (dying) input: finished output tile rows
+    wait in a ring of D tile rows and are copied down once no later tile row reads the input
+    rows beneath them, so the block holds its input + D tile rows instead of input + output."""
+    inplace_out = mode == "hcache-ip"
     out: list[BlockSchedule] = []
     Lj = net.layers[j]
     if Lj.op not in WINDOW_OPS:
@@ -283,7 +300,7 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
         lo = np.maximum(0, lo * L.sh - L.pad[0])
         hi = np.minimum(H_l, (hi - 1) * L.sh - L.pad[0] + L.kh)
         ncols = min(W_l, (ncols - 1) * L.sw - L.pad[1] + L.kw)
-        if l < j:
+        if l < j and not inplace_out:
             res = live.resident(l, j)
             tb = live.bytes_of(res)
             lm = tuple(reversed(layer_macs))
@@ -293,6 +310,23 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
                 rings=rings, tensor_bytes=tb, ram_bytes=tb + scratch,
                 macs=sum(lm), calls=calls, layer_macs=lm, tile_rows=n_rows,
                 scratch_bytes=scratch))
+        elif l < j and n_rows > 1 and live.consumers[l] == [l] and live.counted[l] \
+                and live.counted[j + 1] and net.tensor_bytes(j + 1) <= net.tensor_bytes(l):
+            _, W_j, C_j = Lj.out_shape
+            d = _out_delay(lo[1:], p, H_out, W_j * C_j, W_l * C_l)
+            if d is not None and d < n_rows:
+                res = [t for t in live.resident(l, j) if t != j + 1]
+                tb = live.bytes_of(res)
+                lm = tuple(reversed(layer_macs))
+                ob = min(d * p, H_out) * W_j * C_j * eb
+                rings, scratch = _contiguous(
+                    list(reversed(ring_list))
+                    + [Ring(layer=l, rows=min(d * p, H_out), cols=W_j, channels=C_j, bytes=ob)])
+                out.append(BlockSchedule(
+                    first=l, last=j, mode=mode, tile=p, resident=tuple(res), inplace=l,
+                    rings=rings, tensor_bytes=tb, ram_bytes=tb + scratch, macs=sum(lm),
+                    calls=calls, layer_macs=lm, tile_rows=n_rows, scratch_bytes=scratch,
+                    inplace_options=(l,), copy_bytes=net.tensor_bytes(j + 1), tile_w=d))
         # layer l's input becomes a ring when a layer l-1 joins the block
         cols = min(L.kw, W_l)
         rows = int((hi - lo).max())
@@ -374,9 +408,10 @@ def block_schedules(net: Network, io: str = "arena", modes=DEFAULT_MODES, tiles=
             s = inplace_schedule(net, live, j)
             if s is not None:
                 scheds.append(s)
-        if "hcache" in modes:
-            for p in tiles:
-                scheds.extend(hcache_schedules(net, live, j, p, max_depth))
+        for m in ("hcache", "hcache-ip"):
+            if m in modes:
+                for p in tiles:
+                    scheds.extend(hcache_schedules(net, live, j, p, max_depth, mode=m))
         if "linebuffer" in modes:
             scheds.extend(hcache_schedules(net, live, j, LINEBUFFER_TILE, max_depth,
                                            mode="linebuffer"))
@@ -407,12 +442,17 @@ def plan_layout(net: Network, schedules: list[BlockSchedule], io: str = "arena",
 
     The arena is first tried at exactly the plan's peak (the largest block RAM) by a depth-first
     search over placements: each block's output at either end of a free gap (first choice: the
-    end away from the block's input, which packs any chain exactly with no backtracking), an
-    in-place add over either dying input, the scratch region at either end of a gap.  Only if no
+    end away from the block's input, which packs any chain exactly with no backtracking; a second
+    search prefers low ends, which keeps runs of in-place blocks packed), an in-place output
+    over a dying input, the scratch region at either end of a gap.  Only if no
     placement exists within ``node_budget`` steps does it fall back to first-fit on a growing
     arena (``fallback``; ``arena_bytes`` is then larger than the peak)."""
     peak = max(s.ram_bytes for s in schedules)
-    res = _search_layout(net, schedules, io, peak, node_budget)
+    res = None
+    for prefer in ("far", "low"):   # outputs away from inputs; or packed low (in-place chains)
+        res = _search_layout(net, schedules, io, peak, node_budget, prefer)
+        if res is not None:
+            break
     if res is None:
         res = _search_layout(net, schedules, io, None, node_budget)
     if res is None:  # pragma: no cover - an unbounded arena always fits
@@ -448,7 +488,7 @@ def _positions(alloc, limit, size, prefer_high):
     return cands
 
 
-def _search_layout(net, schedules, io, arena, node_budget):
+def _search_layout(net, schedules, io, arena, node_budget, prefer="far"):
     live = Liveness(net, io)
     n = net.n_layers
     alloc: dict[int, tuple[int, int]] = {}
@@ -472,8 +512,8 @@ def _search_layout(net, schedules, io, arena, node_budget):
         elif s.inplace_options:
             choices += [("alias", t) for t in s.inplace_options if t in alloc]
         else:
-            high = True
-            if in_t in alloc and arena is not None:
+            high = prefer == "far"
+            if high and in_t in alloc and arena is not None:
                 high = alloc[in_t][0] + alloc[in_t][1] / 2 < arena / 2
             choices += [("at", o) for o in _positions(alloc, arena, live.tbytes[out_t], high)]
         for kind, val in choices:
@@ -495,7 +535,11 @@ def _search_layout(net, schedules, io, arena, node_budget):
                 ok = steps[0] <= node_budget
                 if ok:
                     alloc.pop(-1 - k, None)
+                    if kind == "alias":    # after the block the output keeps only its own bytes
+                        alloc[out_t] = (alloc[out_t][0], live.tbytes[out_t])
                     ok = rec(k + 1)
+                    if kind == "alias" and not ok:
+                        alloc[out_t] = (alloc[out_t][0], live.tbytes[val])
                 if ok:
                     return True
                 alloc.pop(-1 - k, None)
@@ -550,8 +594,8 @@ def schedule_of(net: Network, live: Liveness, first: int, last: int, mode: str,
         s = inplace_schedule(net, live, first) if first == last else None
         if s is not None:
             return s
-    elif mode in ("hcache", "linebuffer"):
-        t = tile if mode == "hcache" else LINEBUFFER_TILE
+    elif mode in ("hcache", "hcache-ip", "linebuffer"):
+        t = LINEBUFFER_TILE if mode == "linebuffer" else tile
         for s in hcache_schedules(net, live, last, t, mode=mode):
             if s.first == first:
                 return s

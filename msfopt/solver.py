@@ -193,6 +193,27 @@ def solve(model: "str | Network", objective: str = "latency", ram: "int | str | 
     ans = answer(dag, q, backend, time_limit, threads)
     if ans.status == INFEASIBLE:
         raise _infeasible(dag, q)
+    # The arena must hold the plan in exactly its peak: if in-place blocks leave the free space
+    # too fragmented to pack, drop those variants and re-plan (rare; reported in the plan).
+    excluded = 0
+    for _ in range(MAX_REPLANS):
+        if dag.cost_model != "runtime" or not _layout_overflows(dag, ans.path):
+            break
+        bad = [e for e in ans.path if dag.schedules[e].inplace_options]
+        if not bad:
+            break
+        excluded += len(bad)
+        dag = dag.without(bad)
+        ans = answer(dag, q, backend, time_limit, threads)
+        if ans.status == INFEASIBLE:
+            raise _infeasible(dag, q)
+    if dag.cost_model == "runtime" and _layout_overflows(dag, ans.path):
+        bad = [e for e in range(dag.n_edges) if dag.schedules[e].inplace_options]
+        excluded += len(bad)
+        dag = dag.without(bad)
+        ans = answer(dag, q, backend, time_limit, threads)
+        if ans.status == INFEASIBLE:
+            raise _infeasible(dag, q)
     cross = None
     if check:
         ref_backend = "cpsat" if backend == "graph" else "graph"
@@ -205,10 +226,21 @@ def solve(model: "str | Network", objective: str = "latency", ram: "int | str | 
             raise CrossCheckError(
                 f"{backend} claims optimum ({ans.primary}, {ans.secondary}) but {ref_backend} "
                 f"finds ({ref.primary}, {ref.secondary}) for {net.name}")
-    return make_plan(dag, ans, q, objective, backend, cross, mcu=mcu,
+    plan = make_plan(dag, ans, q, objective, backend, cross, mcu=mcu,
                      constraints={"ram_bytes": None if ram_b is None else ram_b,
                                   "max_overhead": max_overhead, "latency_budget": latency_budget,
                                   "metric": q.metric})
+    plan.excluded_variants = excluded
+    return plan
+
+
+MAX_REPLANS = 8
+
+
+def _layout_overflows(dag: FusionDAG, path: list[int]) -> bool:
+    scheds = [dag.schedules[e] for e in path]
+    return plan_layout(dag.net, scheds, dag.io).fallback
+
 
 
 def make_plan(dag: FusionDAG, ans: Answer, q: Query, objective: str, backend: str,

@@ -60,6 +60,8 @@ def zoo_plans(net, io):
     plans["recompute"] = solve(net, objective="ram", io=io, check=False, modes=("recompute",),
                                patches=(8,))
     plans["inplace"] = solve(net, objective="ram", io=io, check=False, modes=("inplace",))
+    plans["hcache-ip"] = solve(net, objective="ram", io=io, check=False, modes=("hcache-ip",))
+    assert any(b.mode == "hcache-ip" for b in plans["hcache-ip"].blocks)
     assert any(b.mode == "inplace" for b in plans["inplace"].blocks) or io == "external"
     return plans
 

@@ -125,7 +125,7 @@ def test_fused_block_last_layer_computes_its_output_once(net):
         assert s.layer_macs[-1] == unf[s.last]
         assert s.macs == sum(s.layer_macs)
         # the block's full tensors: its input and output (chain)
-        if s.mode == "inplace":    # the output overwrites the input: one full tensor
+        if s.mode in ("inplace", "hcache-ip"):    # the output overwrites the input
             assert s.resident == (s.first,) and s.inplace == s.first
         else:
             assert s.resident == (s.first, s.last + 1)
@@ -229,3 +229,30 @@ def test_inplace_delay_never_clobbers_a_needed_input_row(h, w, c, k, s, data, op
     if sched is not None:
         assert sched.ram_bytes == h * w * c + d * W_out * c
         assert sched.ram_bytes < h * w * c + H_out * W_out * c
+
+
+@settings(max_examples=100)
+@given(net=chains(max_layers=6), p=st.sampled_from([1, 2, 3]))
+def test_inplace_block_same_compute_and_never_clobbers(net, p):
+    """An H-cache block writing over its input computes exactly what the plain block computes;
+    replaying its tile rows, no input row still to be read is ever overwritten."""
+    live = Liveness(net)
+    for j in range(net.n_layers):
+        plain = {s.first: s for s in hcache_schedules(net, live, j, p)}
+        for s in hcache_schedules(net, live, j, p, mode="hcache-ip"):
+            q = plain[s.first]
+            assert (s.macs, s.layer_macs, s.calls) == (q.macs, q.layer_macs, q.calls)
+            assert s.ram_bytes == q.ram_bytes - net.tensor_bytes(j + 1) + s.rings[-1].bytes
+            L0, Lj = net.layers[s.first], net.layers[j]
+            d, H = s.tile_w, Lj.out_shape[0]
+            in_row = L0.in_shape[1] * L0.in_shape[2]
+            out_row = Lj.out_shape[1] * Lj.out_shape[2]
+            clobbered = 0
+            for r in range(s.tile_rows):
+                # input rows tile row r reads, going backwards through the block
+                lo = r * s.tile
+                for l in range(j, s.first - 1, -1):
+                    lo = max(0, lo * net.layers[l].sh - net.layers[l].pad[0])
+                assert lo * in_row >= clobbered
+                if r - d + 1 >= 0:
+                    clobbered = min((r - d + 2) * s.tile, H) * out_row

@@ -137,6 +137,21 @@ static msf_view ring_view(const msf_mem *m, const msf_layer *l, int32_t lo)
     return v;
 }
 
+/* In-place blocks: copy output tile row r from its ring slot over the input. */
+static void flush_tile_row(const msf_block *b, uint8_t *obuf, const uint8_t *oring, int32_t r,
+                           uint32_t orow)
+{
+    const int32_t p = b->tile_h;
+    const int32_t rows = MSF_MIN(p, b->layers[b->n_layers - 1].out_h - r * p);
+    const uint32_t n = (uint32_t)rows * orow;
+    uint8_t *dst = obuf + (uint32_t)(r * p) * orow;
+    const uint8_t *src = oring + (uint32_t)(r % b->tile_w) * (uint32_t)p * orow;
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        dst[i] = src[i];
+    }
+}
+
 static void run_fused(const msf_block *b, const msf_mem *m)
 {
     int32_t lo[MSF_MAX_BLOCK_LAYERS + 1];
@@ -148,10 +163,20 @@ static void run_fused(const msf_block *b, const msf_mem *m)
     const int32_t n_tiles = (last->out_h + b->tile_h - 1) / b->tile_h;
     const msf_view t_in = full_view(m, b->in_off, first->in_h, first->in_w, first->in_c);
     msf_view t_out = full_view(m, b->out_off, last->out_h, last->out_w, last->out_c);
+    /* in-place output (tile_w = D > 0): tile rows through a ring, copied down D - 1 rows late */
+    const int32_t d = b->tile_w;
+    const uint32_t orow = (uint32_t)last->out_w * (uint32_t)last->out_c *
+                          (b->dtype == MSF_DT_F32 ? 4u : 1u);
+    uint8_t *const obuf = (uint8_t *)t_out.data;
+    uint8_t *const oring = m->arena + first->ring_off;
     int32_t r, k;
 
     for (r = 0; r < n_tiles; r++) {
         tile_rows(b, r, lo, hi);
+        if (d > 0) {
+            t_out.data = oring + (uint32_t)(r % d) * (uint32_t)b->tile_h * orow;
+            t_out.y0 = r * b->tile_h;
+        }
         for (k = 0; k < n; k++) {
             produced[k] = 0;
         }
@@ -182,6 +207,14 @@ static void run_fused(const msf_block *b, const msf_mem *m)
             if (k < n - 1) {
                 k++;
             }
+        }
+        if (d > 0 && r - d + 1 >= 0) {
+            flush_tile_row(b, obuf, oring, r - d + 1, orow);
+        }
+    }
+    if (d > 0) {
+        for (r = MSF_MAX(0, n_tiles - d + 1); r < n_tiles; r++) {
+            flush_tile_row(b, obuf, oring, r, orow);
         }
     }
 }

@@ -327,7 +327,10 @@ typedef struct {
     int32_t mode;          /* fused blocks: MSF_MODE_COLUMNS (H-cache / line buffer: column rings)
                               or MSF_MODE_PATCHES (recompute: tile_h x tile_w output patches,
                               each through all layers from its receptive field, no cache) */
-    int32_t tile_w;        /* MSF_MODE_PATCHES: output patch width */
+    int32_t tile_w;        /* MSF_MODE_PATCHES: output patch width.  MSF_MODE_COLUMNS: 0, or
+                              D > 0 for an in-place block (out_off == in_off): finished output
+                              tile rows wait in a ring of D tile rows at layers[0].ring_off and
+                              are copied over the dying input D - 1 tile rows late */
 } msf_block;
 
 /* Fused-block execution modes (msf_block.mode).  MSF_MODE_PATCHES uses each layer k >= 1's
