@@ -14,6 +14,7 @@ import os
 import sys
 
 from .errors import InputError, MsfoptError
+from .schedule import DEFAULT_MODES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,7 +50,7 @@ def _add_solve_args(p: argparse.ArgumentParser, objective: bool = True) -> None:
     p.add_argument("--time-limit", type=float, default=60.0, help="solver time limit, seconds")
     p.add_argument("--threads", type=int, default=None,
                    help="solver threads (default: the machine's cores, at most 8)")
-    p.add_argument("--modes", default="hcache,linebuffer,recompute,inplace",
+    p.add_argument("--modes", default=",".join(DEFAULT_MODES),
                    help="execution modes to consider besides unfused layers (default: all)")
     p.add_argument("--tiles", default="1,2,4",
                    help="H-cache output tile heights, comma-separated (default 1,2,4)")
