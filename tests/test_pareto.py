@@ -14,24 +14,7 @@ from msfopt.dag import build_dag
 from msfopt.solver import Query, answer
 
 from paper_reference import PARETO, PAPER_ROWS
-from random_nets import chains
-
-
-def _all_paths(dag):
-    out = dag.out_edges()
-    paths = []
-
-    def walk(v, acc):
-        if v == dag.n_nodes - 1:
-            paths.append(list(acc))
-            return
-        for e in out[v]:
-            acc.append(e)
-            walk(int(dag.dst[e]), acc)
-            acc.pop()
-
-    walk(0, [])
-    return paths
+from random_nets import all_paths, chains
 
 
 def _brute_front(pairs):
@@ -45,7 +28,7 @@ def _brute_front(pairs):
        io=st.sampled_from(["arena", "external"]), metric=st.sampled_from(["cycles", "macs"]))
 def test_front_equals_brute_force(net, cost_model, io, metric):
     dag = build_dag(net, cost_model=cost_model, io=io)
-    paths = _all_paths(dag)
+    paths = all_paths(dag)
     tots = [dag.totals(p) for p in paths]
     expect = _brute_front((t["peak"], t[metric]) for t in tots)
     fr = pareto.front(dag, metric)
@@ -86,6 +69,12 @@ def test_package_copy_of_paper_points():
     for model, prob, cons, peak, macs, _ in PAPER_ROWS:
         if peak is not None:
             published.setdefault(model, set()).add((peak, macs))
+    queries = {(m, prob, str(c) if prob == "P1" else c, peak, macs)
+               for m, rows in paper_points.QUERIES.items() for prob, c, peak, macs in rows}
+    for model, prob, cons, peak, macs, _ in PAPER_ROWS:
+        c = "inf" if cons == "inf" else cons
+        key = (model, prob, ("inf" if c == "inf" else str(float(c))) if prob == "P1" else c, peak, macs)
+        assert key in queries, key
     for model, pts in paper_points.PUBLISHED.items():
         assert {(a, b) for a, b, _ in pts} == published[model]
         # every published P1/P2 result is Pareto-optimal
