@@ -179,8 +179,7 @@ def test_calibrated_model_predicts_held_out_models(target, tmp_path):
     measured faster."""
     need(target)
     prof = get_profile(target)
-    if not prof.calibrated:
-        pytest.skip(f"{target} not calibrated: run scripts/calibrate.py")
+    assert prof.calibrated, f"{target} not calibrated: run scripts/calibrate.py"
     W = window_layer
     l = [W(CONV, (20, 20, 3), 12, 3, 2, 1, act="relu6"),
          W(DW, (10, 10, 12), None, 5, 1, 2, act="relu6"),
