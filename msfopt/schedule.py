@@ -82,12 +82,12 @@ class BlockSchedule:
         return rng if self.mode == "unfused" else f"{rng} {self.mode}(p={self.tile})"
 
 
-MODES = ("unfused", "inplace", "hcache", "hcache-ip", "linebuffer", "recompute")
+MODES = ("unfused", "inplace", "hcache", "hcache-ip", "hcache-gap", "linebuffer", "recompute")
 #: variants searched beside the plain unfused layers ("inplace" is a single-layer variant)
-FUSED_MODES = ("hcache", "hcache-ip", "linebuffer", "recompute", "inplace")
+FUSED_MODES = ("hcache", "hcache-ip", "hcache-gap", "linebuffer", "recompute", "inplace")
 #: the widest search by default: H-cache tiles of 1, 2, 4 rows, line buffers, 4/8/16 patches,
 #: in-place depthwise/pooling layers
-DEFAULT_MODES = ("hcache", "hcache-ip", "linebuffer", "recompute", "inplace")
+DEFAULT_MODES = ("hcache", "hcache-ip", "hcache-gap", "linebuffer", "recompute", "inplace")
 DEFAULT_TILES = (1, 2, 4)
 DEFAULT_PATCHES = (4, 8, 16)
 LINEBUFFER_TILE = 1 << 30
@@ -261,7 +261,8 @@ def _out_delay(lo_next, p: int, h_out: int, out_row: int, in_row: int) -> int | 
 
 
 def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
-                     max_depth: int | None = None, mode: str = "hcache") -> list[BlockSchedule]:
+                     max_depth: int | None = None, mode: str = "hcache",
+                     emit_single: bool = False) -> list[BlockSchedule]:
     """All fused column-pipeline blocks [i..j] (i < j) ending at layer j with output tiles of
     ``tile`` rows, computed by one backward sweep (vectorised over tile rows).  ``mode``
     "linebuffer" is the same pipeline with one tile row of full height: every layer keeps a ring
@@ -300,7 +301,7 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
         lo = np.maximum(0, lo * L.sh - L.pad[0])
         hi = np.minimum(H_l, (hi - 1) * L.sh - L.pad[0] + L.kh)
         ncols = min(W_l, (ncols - 1) * L.sw - L.pad[1] + L.kw)
-        if l < j and not inplace_out:
+        if (l < j or emit_single) and not inplace_out:
             res = live.resident(l, j)
             tb = live.bytes_of(res)
             lm = tuple(reversed(layer_macs))
@@ -333,6 +334,38 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
         rb = cols * rows * C_l * eb
         ring_list.append(Ring(layer=l, rows=rows, cols=cols, channels=C_l, bytes=rb))
         ring_total += rb
+    return out
+
+
+def gap_tail_schedules(net: Network, live: Liveness, j: int, tile: int,
+                       max_depth: int | None = None) -> list[BlockSchedule]:
+    """Streaming tail ("iterative" global pooling): blocks [i..j] whose last layer j is a global
+    average pool fed, column by column, by an H-cache pipeline over layers i..j-1; the GAP adds
+    every produced column to per-channel sums (4 B per channel) and never stores its input map.
+    The GAP's ring holds the sums and one staging column of its input (tile rows x 1 x C)."""
+    L = net.layers[j]
+    if L.op != GAP or L.src != j or j < 1 or live.consumers[j] != [j]:
+        return []
+    ops = (getattr(net, "tflite", None) or {}).get("ops")
+    if ops and j < len(ops) and ops[j] == "AVERAGE_POOL_2D":
+        return []   # TFLM's whole-input average pool keeps its own (non-GAP) rounding kernel
+    out = []
+    H_in, W_in, C = L.in_shape
+    for s in hcache_schedules(net, live, j - 1, tile, None if max_depth is None else max_depth - 1,
+                              emit_single=True):
+        rows = min(s.tile, H_in)
+        gb = 4 * C + rows * C * net.elem_bytes
+        rings = s.rings + (Ring(layer=j, rows=rows, cols=1, channels=C, bytes=gb,
+                                offset=s.scratch_bytes),)
+        scratch = s.scratch_bytes + gb
+        res = live.resident(s.first, j)
+        tb = live.bytes_of(res)
+        lm = s.layer_macs + (L.macs,)
+        out.append(BlockSchedule(
+            first=s.first, last=j, mode="hcache-gap", tile=s.tile, resident=tuple(res),
+            inplace=None, rings=rings, tensor_bytes=tb, ram_bytes=tb + scratch, macs=sum(lm),
+            calls=s.calls + s.tile_rows * W_in, layer_macs=lm, tile_rows=s.tile_rows,
+            scratch_bytes=scratch))
     return out
 
 
@@ -412,6 +445,9 @@ def block_schedules(net: Network, io: str = "arena", modes=DEFAULT_MODES, tiles=
             if m in modes:
                 for p in tiles:
                     scheds.extend(hcache_schedules(net, live, j, p, max_depth, mode=m))
+        if "hcache-gap" in modes:
+            for p in tuple(tiles) + (LINEBUFFER_TILE,):
+                scheds.extend(gap_tail_schedules(net, live, j, p, max_depth))
         if "linebuffer" in modes:
             scheds.extend(hcache_schedules(net, live, j, LINEBUFFER_TILE, max_depth,
                                            mode="linebuffer"))
@@ -597,6 +633,10 @@ def schedule_of(net: Network, live: Liveness, first: int, last: int, mode: str,
     elif mode in ("hcache", "hcache-ip", "linebuffer"):
         t = LINEBUFFER_TILE if mode == "linebuffer" else tile
         for s in hcache_schedules(net, live, last, t, mode=mode):
+            if s.first == first:
+                return s
+    elif mode == "hcache-gap":
+        for s in gap_tail_schedules(net, live, last, tile):
             if s.first == first:
                 return s
     elif mode == "recompute":

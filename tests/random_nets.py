@@ -1,12 +1,13 @@
 """Hypothesis strategies for random CNN chains."""
 from hypothesis import strategies as st
 
-from msfopt.ir import AVGPOOL, CONV, DW, MAXPOOL, Network, conv_out, window_layer
+from msfopt.ir import AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, conv_out, window_layer
 
 
 @st.composite
 def chains(draw, min_layers=2, max_layers=9, max_hw=40, ops=(CONV, DW, MAXPOOL, AVGPOOL),
-           dtype="int8", asymmetric=True):
+           dtype="int8", asymmetric=True, tail=False):
+    """A random chain of window layers; with ``tail`` it may end in GAP (+ dense)."""
     h = draw(st.integers(6, max_hw))
     w = draw(st.integers(6, max_hw)) if asymmetric and draw(st.booleans()) else h
     c = draw(st.integers(1, 8))
@@ -31,6 +32,11 @@ def chains(draw, min_layers=2, max_layers=9, max_hw=40, ops=(CONV, DW, MAXPOOL, 
         shape = layer.out_shape
     if not layers:
         layers.append(window_layer(CONV, (h, w, c), 4, 1, 1, 0))
+    if tail and draw(st.booleans()):
+        cc = layers[-1].out_shape[2]
+        layers.append(Layer(op=GAP, in_shape=layers[-1].out_shape, out_shape=(1, 1, cc)))
+        if draw(st.booleans()):
+            layers.append(Layer(op=DENSE, in_shape=(1, 1, cc), out_shape=(1, 1, draw(st.integers(1, 6)))))
     return Network(name="random", input_shape=(h, w, c), layers=layers, dtype=dtype).validate()
 
 

@@ -129,8 +129,11 @@ def test_onnx_residual_gap_dense_model(dtype, io, tmp_path):
     x = rand_input(net, 7)
     ref = reference_output(net, x)
     dag = build_dag(net, io=io)
-    for objective, kw in (("ram", {}), ("ram", {"max_overhead": 1.0}), ("latency", {})):
-        plan = solve(net, objective=objective, io=io, dag=dag, **kw)
+    for objective, kw in (("ram", {}), ("ram", {"max_overhead": 1.0}), ("latency", {}),
+                          ("ram", {"modes": ("hcache-gap",)})):
+        plan = solve(net, objective=objective, io=io, dag=None if "modes" in kw else dag, **kw)
+        if "modes" in kw:
+            assert any(b.mode == "hcache-gap" for b in plan.blocks)
         gen, y = run_plan(net, plan.blocks, tmp_path, f"{objective}{len(kw)}", io, x,
                           sanitize=(objective == "ram" and not kw))
         assert header_arena(gen) == plan.arena_bytes
@@ -143,7 +146,7 @@ def test_onnx_residual_gap_dense_model(dtype, io, tmp_path):
 # -- differential fuzz: random chains, random plans ----------------------------------------------
 
 @settings(max_examples=25, deadline=None)
-@given(net=chains(max_layers=6, max_hw=24), dtype=st.sampled_from(["int8", "float32"]),
+@given(net=chains(max_layers=6, max_hw=24, tail=True), dtype=st.sampled_from(["int8", "float32"]),
        io=st.sampled_from(["arena", "external"]), seed=st.integers(0, 1000), data=st.data())
 def test_random_chain_random_plan_matches_onnxruntime(net, dtype, io, seed, data, tmp_path_factory):
     net = init_weights(net, seed=seed, dtype=dtype)

@@ -256,3 +256,26 @@ def test_inplace_block_same_compute_and_never_clobbers(net, p):
                 assert lo * in_row >= clobbered
                 if r - d + 1 >= 0:
                     clobbered = min((r - d + 2) * s.tile, H) * out_row
+
+
+@settings(max_examples=60)
+@given(net=chains(max_layers=5, tail=True), p=st.sampled_from([1, 2, 3]))
+def test_gap_tail_streams_the_last_map(net, p):
+    """A streaming GAP tail computes its pipeline exactly like the plain H-cache block, adds each
+    input element once, and holds sums + one staging column instead of the last feature map."""
+    from msfopt.ir import GAP
+    from msfopt.schedule import gap_tail_schedules
+    live = Liveness(net)
+    for j, L in enumerate(net.layers):
+        if L.op != GAP:
+            continue
+        base = {s.first: s for s in hcache_schedules(net, live, j - 1, p, emit_single=True)}
+        got = gap_tail_schedules(net, live, j, p)
+        assert {s.first for s in got} == set(base)
+        for s in got:
+            b = base[s.first]
+            assert s.layer_macs == b.layer_macs + (L.macs,)
+            H, W, C = L.in_shape
+            assert s.rings[-1].bytes == 4 * C + min(p, H) * C * net.elem_bytes
+            assert s.ram_bytes == (b.ram_bytes - net.tensor_bytes(j) + net.tensor_bytes(j + 1)
+                                   + s.rings[-1].bytes)

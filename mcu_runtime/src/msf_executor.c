@@ -97,9 +97,15 @@ static void run_region(int32_t dtype, const msf_layer *l, const msf_view *in,
 
 /* Input-row range [lo[k], hi[k]) of every tensor k = 0..n of the block for tile row r
  * (tensor k is layer k's input, tensor n the block output). */
+/* Window layers of a block: all of them, or all but a streaming GAP tail. */
+static int32_t window_layers(const msf_block *b)
+{
+    return b->layers[b->n_layers - 1].op == MSF_OP_GAP ? b->n_layers - 1 : b->n_layers;
+}
+
 static void tile_rows(const msf_block *b, int32_t r, int32_t *lo, int32_t *hi)
 {
-    const int32_t n = b->n_layers;
+    const int32_t n = window_layers(b);
     const int32_t p = b->tile_h;
     int32_t k;
     lo[n] = r * p;
@@ -157,9 +163,15 @@ static void run_fused(const msf_block *b, const msf_mem *m)
     int32_t lo[MSF_MAX_BLOCK_LAYERS + 1];
     int32_t hi[MSF_MAX_BLOCK_LAYERS + 1];
     int32_t produced[MSF_MAX_BLOCK_LAYERS]; /* output columns produced by layer k this tile row */
-    const int32_t n = b->n_layers;
+    const int32_t n = window_layers(b);
     const msf_layer *first = &b->layers[0];
     const msf_layer *last = &b->layers[n - 1];
+    /* streaming GAP tail: the last window layer's output columns go to a one-column staging
+     * view and are added to per-channel sums (both in the GAP layer's ring); the GAP output is
+     * produced once at the end */
+    const msf_layer *gap = (n < b->n_layers) ? &b->layers[n] : NULL;
+    uint8_t *const sums = gap ? m->arena + gap->ring_off : NULL;
+    msf_view stage;
     const int32_t n_tiles = (last->out_h + b->tile_h - 1) / b->tile_h;
     const msf_view t_in = full_view(m, b->in_off, first->in_h, first->in_w, first->in_c);
     msf_view t_out = full_view(m, b->out_off, last->out_h, last->out_w, last->out_c);
@@ -171,8 +183,26 @@ static void run_fused(const msf_block *b, const msf_mem *m)
     uint8_t *const oring = m->arena + first->ring_off;
     int32_t r, k;
 
+    if (gap) {
+        int32_t c;
+        stage.data = sums + 4u * (uint32_t)last->out_c;
+        stage.H = last->out_h;
+        stage.W = last->out_w;
+        stage.C = last->out_c;
+        stage.xcap = 1;
+        for (c = 0; c < last->out_c; c++) {
+            if (b->dtype == MSF_DT_F32) {
+                ((float *)(void *)sums)[c] = 0.0f;
+            } else {
+                ((int32_t *)(void *)sums)[c] = 0;
+            }
+        }
+    }
     for (r = 0; r < n_tiles; r++) {
         tile_rows(b, r, lo, hi);
+        if (gap) {
+            stage.y0 = lo[n];
+        }
         if (d > 0) {
             t_out.data = oring + (uint32_t)(r % d) * (uint32_t)b->tile_h * orow;
             t_out.y0 = r * b->tile_h;
@@ -196,7 +226,16 @@ static void run_fused(const msf_block *b, const msf_mem *m)
             }
             {
                 msf_view vin = (k == 0) ? t_in : ring_view(m, l, lo[k]);
-                if (k == n - 1) {
+                if (k == n - 1 && gap) {
+                    run_region(b->dtype, l, &vin, NULL, &stage, lo[k + 1], hi[k + 1], c, c + 1);
+                    if (b->dtype == MSF_DT_F32) {
+                        msf_gap_f32_accumulate(&stage, lo[k + 1], hi[k + 1], c, c + 1,
+                                               (float *)(void *)sums);
+                    } else {
+                        msf_gap_s8_accumulate(&stage, lo[k + 1], hi[k + 1], c, c + 1,
+                                              (int32_t *)(void *)sums);
+                    }
+                } else if (k == n - 1) {
                     run_region(b->dtype, l, &vin, NULL, &t_out, lo[k + 1], hi[k + 1], c, c + 1);
                 } else {
                     msf_view vout = ring_view(m, &b->layers[k + 1], lo[k + 1]);
@@ -215,6 +254,16 @@ static void run_fused(const msf_block *b, const msf_mem *m)
     if (d > 0) {
         for (r = MSF_MAX(0, n_tiles - d + 1); r < n_tiles; r++) {
             flush_tile_row(b, obuf, oring, r, orow);
+        }
+    }
+    if (gap) {
+        msf_view out = full_view(m, b->out_off, 1, 1, gap->out_c);
+        if (b->dtype == MSF_DT_F32) {
+            msf_gap_f32_finish((const msf_act_f32_params *)gap->params,
+                               (const float *)(const void *)sums, gap->in_h * gap->in_w, &out);
+        } else {
+            msf_gap_s8_finish((const msf_gap_s8_params *)gap->params,
+                              (const int32_t *)(const void *)sums, gap->in_h * gap->in_w, &out);
         }
     }
 }
@@ -404,7 +453,7 @@ int32_t msf_block_validate(const msf_block *b)
         if (b->n_layers > MSF_MAX_BLOCK_LAYERS || b->tile_h < 1) {
             return -7;
         }
-        for (k = 0; k < b->n_layers; k++) {
+        for (k = 0; k < window_layers(b); k++) {
             const msf_layer *l = &b->layers[k];
             if (!is_window_op(l->op)) {
                 return -8;

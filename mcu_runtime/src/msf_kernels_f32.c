@@ -173,6 +173,33 @@ void msf_gap_f32(const msf_act_f32_params *p, const msf_view *in, msf_view *out)
     }
 }
 
+void msf_gap_f32_accumulate(const msf_view *in, int32_t oy0, int32_t oy1, int32_t ox0,
+                            int32_t ox1, float *sums)
+{
+    const float *x = (const float *)in->data;
+    const int32_t C = in->C;
+    int32_t oy, ox, c;
+    MSF_ADD_MACS((int64_t)(oy1 - oy0) * (ox1 - ox0) * C);
+    for (oy = oy0; oy < oy1; oy++) {
+        for (ox = ox0; ox < ox1; ox++) {
+            const float *xp = x + msf_vofs(in, oy, ox);
+            for (c = 0; c < C; c++) {
+                sums[c] += xp[c];
+            }
+        }
+    }
+}
+
+void msf_gap_f32_finish(const msf_act_f32_params *p, const float *sums, int32_t hw,
+                        msf_view *out)
+{
+    float *y = (float *)out->data;
+    int32_t c;
+    for (c = 0; c < out->C; c++) {
+        y[c] = msf_clamp_f32(sums[c] / (float)hw, p->act_min, p->act_max);
+    }
+}
+
 void msf_dense_f32(const msf_dense_f32_params *p, const msf_view *in, msf_view *out)
 {
     const float *x = (const float *)in->data;

@@ -255,6 +255,17 @@ void msf_add_f32(const msf_act_f32_params *p, const msf_view *in1, const msf_vie
 void msf_gap_s8(const msf_gap_s8_params *p, const msf_view *in, msf_view *out);
 void msf_gap_f32(const msf_act_f32_params *p, const msf_view *in, msf_view *out);
 void msf_dense_s8(const msf_dense_s8_params *p, const msf_view *in, msf_view *out);
+/* Streaming global average pool (the fused "tail"): add a region of the input to per-channel
+ * sums (int32 raw values / float), then produce the 1 x 1 x C output exactly as msf_gap_*
+ * would from the same sums. */
+void msf_gap_s8_accumulate(const msf_view *in, int32_t oy0, int32_t oy1, int32_t ox0,
+                           int32_t ox1, int32_t *sums);
+void msf_gap_s8_finish(const msf_gap_s8_params *p, const int32_t *sums, int32_t hw,
+                       msf_view *out);
+void msf_gap_f32_accumulate(const msf_view *in, int32_t oy0, int32_t oy1, int32_t ox0,
+                            int32_t ox1, float *sums);
+void msf_gap_f32_finish(const msf_act_f32_params *p, const float *sums, int32_t hw,
+                        msf_view *out);
 void msf_dense_f32(const msf_dense_f32_params *p, const msf_view *in, msf_view *out);
 
 /* ---------------------------------------------------------------------------------------- */
