@@ -6,7 +6,7 @@ import warnings
 
 import pulp
 
-from msfopt.formulations.model import (EQ, ERROR, FEASIBLE, GE, INFEASIBLE, LE, MIP, OPTIMAL,
+from msfopt.formulations.model import (ERROR, FEASIBLE, GE, INFEASIBLE, LE, MIP, OPTIMAL,
                                        TIMEOUT, Solution)
 
 from .base import Backend, register

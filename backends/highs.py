@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from msfopt.formulations.model import (EQ, ERROR, FEASIBLE, GE, INFEASIBLE, LE, MIP, OPTIMAL,
+from msfopt.formulations.model import (ERROR, FEASIBLE, GE, INFEASIBLE, LE, MIP, OPTIMAL,
                                        TIMEOUT, Solution)
 
 from .base import Backend, register

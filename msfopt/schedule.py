@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .ir import ADD, CONV, DENSE, DW, GAP, MAXPOOL, AVGPOOL, Network, WINDOW_OPS
+from .ir import ADD, CONV, DW, GAP, MAXPOOL, AVGPOOL, Network, WINDOW_OPS
 
 #: where the network input/output live: both in the arena; both outside (input read in place
 #: from flash or a sensor buffer, output written to the caller's buffer: the paper's

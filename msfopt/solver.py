@@ -11,8 +11,8 @@ from .errors import CrossCheckError, InfeasibleError, InputError, SolverError
 from .ir import Network
 from .models import load_model
 from .plan import Plan, PlanBlock
-from .schedule import CycleModel, plan_layout
-from .formulations.model import FEASIBLE, INFEASIBLE, OPTIMAL, TIMEOUT
+from .schedule import plan_layout
+from .formulations.model import FEASIBLE, INFEASIBLE, OPTIMAL
 from .formulations.path import latency_program, minmax_ram_program
 from .backends import graph
 
@@ -181,7 +181,6 @@ def solve(model: "str | Network", objective: str = "latency", ram: "int | str | 
     """Plan the fusion of ``model`` (zoo name, .onnx/.tflite path or Network).
 
     Raises InputError (bad arguments), InfeasibleError, SolverError, CrossCheckError."""
-    from .units import parse_ram
     import os
     if threads is None:
         threads = max(1, min(8, os.cpu_count() or 1))

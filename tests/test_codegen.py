@@ -1,17 +1,15 @@
 """Generated C vs onnxruntime (and vs the unfused generation of the same model), arena size
 equal to the plan's prediction, canary-guarded arena, ASan/UBSan host builds."""
-import math
 import re
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from msfopt import zoo
 from msfopt.dag import build_dag
 from msfopt.importers.onnx_import import load_onnx
 from msfopt.export_onnx import to_onnx
-from msfopt.ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, window_layer
+from msfopt.ir import ADD, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, window_layer
 from msfopt.models import network_with_weights, reference_output
 from msfopt.solver import solve
 from msfopt.weights import init_weights

@@ -11,7 +11,6 @@ from hypothesis import given, settings, strategies as st
 from msfopt import paper_points, zoo
 from msfopt.backends import graph, pareto
 from msfopt.dag import build_dag
-from msfopt.solver import Query, answer
 
 from paper_reference import PARETO, PAPER_ROWS
 from random_nets import all_paths, chains

@@ -5,7 +5,6 @@ from hypothesis import given, settings, strategies as st
 
 from msfopt.backends import graph
 from msfopt.dag import build_dag
-from msfopt.errors import InfeasibleError
 from msfopt.solver import answer, make_query
 
 from random_nets import all_paths, chains
