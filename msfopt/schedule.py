@@ -247,6 +247,14 @@ def inplace_schedule(net: Network, live: Liveness, l: int) -> BlockSchedule | No
                          copy_bytes=net.tensor_bytes(l + 1))
 
 
+def _block_starts(live: Liveness, j: int, max_depth: int | None):
+    """First layers l = j, j-1, ... of the legal fused blocks [l..j], longest last."""
+    for l in range(j, -1, -1):
+        if not live.fused_legal(l, j) or (max_depth is not None and j - l + 1 > max_depth):
+            return
+        yield l
+
+
 def _out_delay(lo_next, p: int, h_out: int, out_row: int, in_row: int) -> int | None:
     """Tile rows an in-place block must hold back: the smallest D >= 1 such that copying output
     tile row r - D + 1 over the input right after tile row r never reaches an input row that tile
@@ -284,14 +292,9 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
     layer_macs: list[int] = []      # for l = j, j-1, ...
     calls = 0
     ring_list: list[Ring] = []      # rings of layers l+1 (added when l becomes an inner layer)
-    ring_total = 0
     eb = net.elem_bytes
-    for l in range(j, -1, -1):
+    for l in _block_starts(live, j, max_depth):
         L = net.layers[l]
-        if not live.fused_legal(l, j):
-            break
-        if max_depth is not None and j - l + 1 > max_depth:
-            break
         _, W_o, C_o = L.out_shape
         rows_out = hi - lo
         layer_macs.append(int(rows_out.sum()) * ncols * C_o * L.macs_per_output())
@@ -333,7 +336,6 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
         rows = int((hi - lo).max())
         rb = cols * rows * C_l * eb
         ring_list.append(Ring(layer=l, rows=rows, cols=cols, channels=C_l, bytes=rb))
-        ring_total += rb
     return out
 
 
@@ -390,12 +392,8 @@ def recompute_schedules(net: Network, live: Liveness, j: int, patch: int,
     eb = net.elem_bytes
     layer_macs: list[int] = []
     bufs: list[Ring] = []   # input patch buffers of layers l+1 .. j (latest first)
-    for l in range(j, -1, -1):
+    for l in _block_starts(live, j, max_depth):
         L = net.layers[l]
-        if not live.fused_legal(l, j):
-            break
-        if max_depth is not None and j - l + 1 > max_depth:
-            break
         C_o = L.out_shape[2]
         layer_macs.append(int((yhi - ylo).sum()) * int((xhi - xlo).sum()) * C_o
                           * L.macs_per_output())

@@ -19,3 +19,15 @@ def pytest_configure(config):
                               derandomize=True)
     settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
     settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+def require_tools(missing, what: str) -> None:
+    """Skip a test whose toolchain is missing (users without the cross compilers), or fail it
+    when MSFOPT_REQUIRE_TOOLCHAINS is set, as the README/CI test command does."""
+    if not missing:
+        return
+    import pytest
+    msg = f"{what} missing ({', '.join(missing)}): run scripts/install_toolchains.sh"
+    if os.environ.get("MSFOPT_REQUIRE_TOOLCHAINS"):
+        pytest.fail(msg)
+    pytest.skip(msg)

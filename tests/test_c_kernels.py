@@ -8,7 +8,6 @@ mcu_runtime/tests_c are compiled with ASan/UBSan and run here too.
 """
 from __future__ import annotations
 
-import os
 import ctypes as C
 import subprocess
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from conftest import require_tools
 from onnx import helper, numpy_helper
 
 from msfopt.mcu_runtime import cbuild
@@ -655,11 +655,7 @@ def test_c_unit(name, tmp_path):
 def test_freestanding_cross_compile(cc, tmp_path):
     """The library compiles warning-free, freestanding, without any libc header, for the MCUs."""
     import shutil
-    if shutil.which(cc) is None:
-        msg = f"{cc} not installed (scripts/install_toolchains.sh)"
-        if os.environ.get("MSFOPT_REQUIRE_TOOLCHAINS"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require_tools([cc] if shutil.which(cc) is None else [], "cross compiler")
     for src in cbuild.SOURCES:
         subprocess.run([cc, *cbuild.STRICT_FLAGS, "-O2", "-ffreestanding", "-c",
                         str(cbuild.SRC_DIR / src), "-o", str(tmp_path / (src + ".o"))],

@@ -7,9 +7,9 @@ toolchain is missing are skipped (MSFOPT_REQUIRE_TOOLCHAINS=1 turns that into a 
 """
 from __future__ import annotations
 
-import os
 
 import pytest
+from conftest import require_tools
 
 from msfopt.errors import BuildError
 from msfopt.export_onnx import to_onnx
@@ -27,12 +27,7 @@ GUARD = 128                  # plat_common.c's stack guard band
 
 
 def need(*targets: str) -> None:
-    miss = sorted({t for tg in targets for t in T.missing_tools(tg)})
-    if miss:
-        msg = f"toolchain missing ({', '.join(miss)}): run scripts/install_toolchains.sh"
-        if os.environ.get("MSFOPT_REQUIRE_TOOLCHAINS"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require_tools(sorted({t for tg in targets for t in T.missing_tools(tg)}), "toolchain")
 
 
 def blocks_of(plan):

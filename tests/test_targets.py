@@ -9,11 +9,11 @@ host build. Tests for a target whose toolchain is missing are skipped with the r
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import time
 
 import pytest
+from conftest import require_tools
 
 from msfopt.mcu_runtime import targets as T
 
@@ -27,11 +27,7 @@ def need(target: str) -> None:
     miss = T.missing_tools(target)
     if target == "host" and not miss and not _has("valgrind"):
         miss = ["valgrind"]
-    if miss:
-        msg = f"toolchain for {target} missing ({', '.join(miss)}): run scripts/install_toolchains.sh"
-        if os.environ.get("MSFOPT_REQUIRE_TOOLCHAINS"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require_tools(miss, f"toolchain for {target}")
 
 
 def _has(tool: str) -> bool:
