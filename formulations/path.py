@@ -11,7 +11,14 @@ is the max over chosen edges, and tighter than one row per edge).
 * ``minmax_ram_program`` (P1): minimise P subject to ``sum w_e x_e <= B``.  Ties: second stage
   minimises the latency with P fixed at its optimum.
 
-Both are lexicographic two-stage programs (exact, no big-M weighting).
+Both are lexicographic programs (exact, no big-M weighting); a third stage minimises the
+*tertiary* weight (the latency metric the query does not optimise: MACs for cycles, cycles for
+MACs) with both earlier objectives fixed, so every backend returns the same (latency, peak,
+tertiary) triple as graph search.
+
+``add_no_good(path)`` excludes one complete plan (sum of its x_e <= len - 1): the driver uses it
+when a path's arena layout does not pack, so every backend answers the optimum among plans that
+pack, exactly like graph search's Lawler enumeration.
 """
 from __future__ import annotations
 
@@ -30,6 +37,28 @@ class PathProgram:
     first_objective: dict[int, int]
     second_objective: dict[int, int]
     through: list[float] | None = None   # per DAG edge: least latency of a 0 -> N path via it
+    tertiary: dict[int, int] | None = None   # the last tie-break (var -> coeff)
+    ram: list[int] | None = None             # per DAG edge RAM (for the third stage)
+
+    def add_no_good(self, path: list[int]) -> None:
+        """Exclude exactly the plan ``path`` (DAG edge ids) from this program and its stages."""
+        ks = [self.x[e] for e in path if e in self.x]
+        if len(ks) == len(path):      # a plan using a removed edge is excluded already
+            self.mip.add({k: 1 for k in ks}, LE, len(ks) - 1, f"no_good_{len(self.mip.constraints)}")
+
+    def third_stage(self, latency_value: int, peak_value: int) -> MIP:
+        """The last tie-break: latency <= its optimum, no edge above the optimal peak, minimise the
+        tertiary weight."""
+        m = self.mip.copy()
+        m.name = self.mip.name + "/tiebreak2"
+        for e, k in self.x.items():
+            if self.ram[e] > peak_value:
+                m.vars[k] = replace(m.vars[k], ub=0)
+        m.add(self.latency, LE, int(latency_value), "lexicographic_latency")
+        if self.through is not None:
+            _fix_by_latency(m, self.x, self.through, latency_value)
+        m.minimize(self.tertiary)
+        return m
 
     def second_stage(self, first_value: int) -> MIP:
         """The tie-break program: the first objective bounded by its optimum."""
@@ -124,7 +153,8 @@ def latency_program(dag, metric: str, ram_cap: float) -> PathProgram:
     lat = {k: w[e] for e, k in x.items()}
     m.minimize(lat)
     through = _through_bounds(dag, metric, lambda e: ram[e] <= ram_cap)
-    return PathProgram("latency", m, x, peak, lat, lat, {peak: 1}, through)
+    return PathProgram("latency", m, x, peak, lat, lat, {peak: 1}, through,
+                       _tertiary(dag, metric, x), ram)
 
 
 def minmax_ram_program(dag, metric: str, budget: int | None) -> PathProgram:
@@ -137,4 +167,12 @@ def minmax_ram_program(dag, metric: str, budget: int | None) -> PathProgram:
         through = _through_bounds(dag, metric, lambda e: True)
         _fix_by_latency(m, x, through, int(budget))
     m.minimize({peak: 1})
-    return PathProgram("ram", m, x, peak, lat, {peak: 1}, lat, through)
+    if through is None:
+        through = _through_bounds(dag, metric, lambda e: True)
+    return PathProgram("ram", m, x, peak, lat, {peak: 1}, lat, through,
+                       _tertiary(dag, metric, x), dag.ram.tolist())
+
+
+def _tertiary(dag, metric: str, x: dict[int, int]) -> dict[int, int]:
+    w3 = dag.weight("cycles" if metric == "macs" else "macs").tolist()
+    return {k: w3[e] for e, k in x.items()}

@@ -162,12 +162,15 @@ def print_plan(plan) -> None:
                                                       if plan.cost_model == "runtime" else ""))
     con.print(f"cost model      {plan.cost_model}" + (f", mcu {plan.mcu}" if plan.mcu else ""))
     con.print(f"setting         {plan.setting}")
-    status = plan.status + (f" (gap {plan.gap:.2%})" if plan.gap else "")
+    status = plan.status + (f" ({plan.gap_of or 'primary'} gap {plan.gap:.2%})"
+                            if plan.gap is not None and plan.status == "feasible" else "")
     con.print(f"solver          {plan.backend}, {status}, {plan.solve_seconds * 1000:.1f} ms; DAG "
               f"{plan.dag.get('nodes')} nodes, {plan.dag.get('edges')} edges")
-    if getattr(plan, "excluded_variants", 0):
-        con.print(f"note            {plan.excluded_variants} in-place variants were dropped because "
-                  f"the arena could not pack them at the plan's peak; re-planned without them")
+    if plan.layout_rejected:
+        con.print(f"layout          {plan.layout_rejected} better plan(s) skipped: their arena "
+                  f"layout does not pack at their peak")
+    if plan.note:
+        con.print(f"note            {plan.note}")
     cc = plan.cross_check
     if cc:
         mark = "[green]agree[/green]" if cc["agree"] else "[red]DISAGREE[/red]"

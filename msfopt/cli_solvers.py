@@ -57,12 +57,12 @@ def _backends(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def run_backend(dag, q, backend: str, time_limit: float, threads: int):
+def run_backend(dag, q, backend: str, time_limit: float, threads: int, accept=None):
     """``solver.answer`` that turns a solver failure into an Answer row instead of raising."""
     from .solver import Answer, answer
     t0 = time.perf_counter()
     try:
-        return answer(dag, q, backend, time_limit, threads)
+        return answer(dag, q, backend, time_limit, threads, accept)
     except SolverError as exc:
         msg = str(exc)
         status = "timeout" if "timeout" in msg or "time limit" in msg else "error"
@@ -72,8 +72,7 @@ def run_backend(dag, q, backend: str, time_limit: float, threads: int):
 def agrees(a, ref) -> bool:
     if ref.status == "infeasible" or a.status == "infeasible":
         return a.status == ref.status
-    return a.status in ("optimal", "feasible") and (a.primary, a.secondary) == (ref.primary,
-                                                                                ref.secondary)
+    return a.status in ("optimal", "feasible") and a.key == ref.key
 
 
 def _fmt_status(a) -> str:
@@ -85,7 +84,7 @@ def _fmt_status(a) -> str:
 def cmd_compare(args) -> int:
     from rich.table import Table
     from .cli import _console, _parse_numbers
-    from .solver import _infeasible, make_query
+    from .solver import _infeasible, layout_acceptor, make_query
     ram, mo, lb, _tiles = _parse_numbers(args)
     backends = _backends(args.backends)
     if args.objective != "ram" and (mo is not None or lb is not None):
@@ -94,13 +93,14 @@ def cmd_compare(args) -> int:
     q = make_query(dag, args.objective, ram, mo, lb)
     con = _console()
     rows = []
-    ref = run_backend(dag, q, "graph", args.time_limit, args.threads)
+    accept = layout_acceptor(dag)    # the same rule as solve: plans whose layout packs
+    ref = run_backend(dag, q, "graph", args.time_limit, args.threads, accept)
     rows.append(("graph", ref))
     with _progress(con) as prog:
         task = prog.add_task("solving", total=len(backends))
         for b in backends:
             prog.update(task, description=f"solving with {b}")
-            rows.append((b, run_backend(dag, q, b, args.time_limit, args.threads)))
+            rows.append((b, run_backend(dag, q, b, args.time_limit, args.threads, accept)))
             prog.advance(task)
     unit = "B" if dag.cost_model == "runtime" else "elements"
     what = (f"min {q.metric} s.t. peak <= {q.ram_cap:,.0f}" if q.kind == "latency"

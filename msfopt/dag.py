@@ -141,16 +141,26 @@ def build_dag(net: Network, cost_model: str = "runtime", io: str = "arena",
 
 
 def _prune(rows):
-    """Keep, per layer range, only variants not dominated in (RAM, MACs, cycles)."""
+    """Keep, per layer range, only variants not dominated in (RAM, MACs, cycles).
+
+    An in-place variant (output over a dying input) never prunes a variant that is not in-place:
+    a plan using it may fail to pack (the driver then rejects that plan), and the dominated
+    variant must still be there for the next best plan -- so the optimum among plans whose
+    layout packs is never lost."""
     groups: dict[tuple[int, int], list] = {}
     for r in rows:
         groups.setdefault((r[0], r[1]), []).append(r)
     kept = []
+
+    def inplace(r):
+        return bool(r[7] is not None and r[7].inplace_options)
+
     for grp in groups.values():
         grp.sort(key=lambda r: (r[2], r[3], r[4]))
         front = []
         for r in grp:
-            if any(f[2] <= r[2] and f[3] <= r[3] and f[4] <= r[4] for f in front):
+            if any(f[2] <= r[2] and f[3] <= r[3] and f[4] <= r[4]
+                   and (inplace(r) or not inplace(f)) for f in front):
                 continue
             front.append(r)
         kept.extend(front)

@@ -51,7 +51,9 @@ class Plan:
     mcu: str | None = None
     dtype: str = "int8"
     dag: dict = field(default_factory=dict)
-    excluded_variants: int = 0     # in-place variants dropped because the arena could not pack them
+    layout_rejected: int = 0       # better plans skipped because their arena layout did not pack
+    gap_of: str | None = None      # what ``gap`` measures: "primary" objective or a "tiebreak" stage
+    note: str = ""                 # e.g. the referee's optimum replaced a time-limited answer
     schema_version: int = SCHEMA_VERSION
 
     @property

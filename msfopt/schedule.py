@@ -461,9 +461,19 @@ def block_schedules(net: Network, io: str = "arena", modes=DEFAULT_MODES, tiles=
 
 # -- arena layout -----------------------------------------------------------------------------------
 
+#: alignment of the generated arena object (a union with a uint32_t member): the linked object, and
+#: so the plan's ``arena_bytes``, is the laid-out extent rounded up to this
+ARENA_ALIGN = 4
+
+
+def aligned_arena(extent: int) -> int:
+    """Bytes of the linked arena object for a layout reaching ``extent`` bytes."""
+    return -(-int(extent) // ARENA_ALIGN) * ARENA_ALIGN
+
+
 @dataclass
 class ArenaLayout:
-    arena_bytes: int
+    arena_bytes: int                              # the linked object's size (aligned extent)
     tensor_offset: dict[int, int]                 # tensor id -> offset (arena tensors only)
     ring_offsets: list[tuple[int, ...]]           # per block, offsets of its rings
     fallback: bool                                # True when the two-ended layout did not fit
@@ -613,8 +623,8 @@ def _search_layout(net, schedules, io, arena, node_budget, prefer="far"):
         fallback = True
     else:
         fallback = False
-    return ArenaLayout(arena_bytes=arena, tensor_offset=offsets, ring_offsets=ring_offs,
-                       fallback=fallback)
+    return ArenaLayout(arena_bytes=aligned_arena(arena), tensor_offset=offsets,
+                       ring_offsets=ring_offs, fallback=fallback)
 
 
 def schedule_of(net: Network, live: Liveness, first: int, last: int, mode: str,

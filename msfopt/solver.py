@@ -11,7 +11,7 @@ from .errors import CrossCheckError, InfeasibleError, InputError, SolverError
 from .ir import Network
 from .models import load_model
 from .plan import Plan, PlanBlock
-from .schedule import plan_layout
+from .schedule import ARENA_ALIGN, plan_layout
 from .formulations.model import FEASIBLE, INFEASIBLE, OPTIMAL
 from .formulations.path import latency_program, minmax_ram_program
 from .backends import graph
@@ -31,7 +31,8 @@ class Query:
 
     @property
     def budget_int(self) -> int | None:
-        return None if math.isinf(self.budget) else int(math.floor(self.budget))
+        # clamped to int64: the solvers' integer bound (a float budget may round past it)
+        return None if math.isinf(self.budget) else min(int(math.floor(self.budget)), 2 ** 63 - 1)
 
 
 @dataclass
@@ -43,90 +44,192 @@ class Answer:
     seconds: float
     gap: float | None = None
     message: str = ""
+    tertiary: int | None = None
+    rejected: int = 0              # complete plans rejected because their layout does not pack
+    gap_of: str | None = None      # which objective ``gap`` measures: "primary" or "tiebreak"
 
+    @property
+    def key(self) -> tuple:
+        """The lexicographic objective value (primary, secondary, tertiary)."""
+        return (self.primary, self.secondary, self.tertiary)
+
+
+#: complete plans rejected (layout does not pack) before a query gives up (exit 5)
+MAX_LAYOUT_REJECTS = 200
 
 def make_query(dag: FusionDAG, objective: str, ram: int | None = None,
                max_overhead: float | None = None, latency_budget: int | None = None) -> Query:
     if objective not in OBJECTIVES:
         raise InputError(f"unknown objective {objective!r} (choose from {', '.join(OBJECTIVES)})")
     lat_metric = "macs" if dag.cost_model == "msfcnn" else "cycles"
+    cap = math.inf if ram is None else _arena_cap(dag, int(ram))
     if objective in ("latency", "macs"):
         if max_overhead is not None or latency_budget is not None:
             raise InputError("--max-overhead/--latency-budget go with --objective ram")
         metric = "macs" if objective == "macs" else lat_metric
-        return Query("latency", metric, ram_cap=math.inf if ram is None else int(ram))
+        return Query("latency", metric, ram_cap=cap)
     if max_overhead is not None and latency_budget is not None:
         raise InputError("give either --max-overhead or --latency-budget, not both")
     if latency_budget is not None:
-        return Query("ram", lat_metric, budget=float(latency_budget))
+        return Query("ram", lat_metric, budget=float(latency_budget), ram_cap=cap)
     f = math.inf if max_overhead is None else float(max_overhead)
     # the paper's comparison: MACs <= F * MAC_vanilla (floating-point product)
     budget = math.inf if math.isinf(f) else f * dag.vanilla_macs
-    q = Query("ram", "macs", budget=budget)
-    if ram is not None:
-        q.ram_cap = int(ram)
-    return q
+    return Query("ram", "macs", budget=budget, ram_cap=cap)
 
 
-def graph_answer(dag: FusionDAG, q: Query) -> Answer:
+def _arena_cap(dag: FusionDAG, ram: int) -> int:
+    """The largest block peak whose generated arena fits in ``ram`` bytes.  The runtime model's
+    arena is the peak rounded up to ARENA_ALIGN (the linked object's size), so peak <= cap is
+    exactly "arena <= ram" when the cap is rounded down to that alignment."""
+    if dag.cost_model != "runtime":
+        return ram
+    return ram - ram % ARENA_ALIGN
+
+
+def _key_of(q: Query):
     if q.kind == "latency":
-        r = graph.min_latency(dag, q.metric, q.ram_cap)
-        return Answer("optimal" if r.feasible else INFEASIBLE, r.path, r.total, r.peak, r.seconds)
-    r = graph.min_peak(dag, q.metric, q.budget)
-    if r.feasible and r.peak > q.ram_cap:
-        return Answer(INFEASIBLE, [], None, None, r.seconds)
-    return Answer("optimal" if r.feasible else INFEASIBLE, r.path, r.peak, r.total, r.seconds)
+        return lambda r: (r.total, r.peak, r.tertiary)
+    return lambda r: (r.peak, r.total, r.tertiary)
+
+
+def graph_answer(dag: FusionDAG, q: Query, accept=None) -> Answer:
+    """Exact graph search; with ``accept``, the best plan that ``accept`` takes (Lawler)."""
+    t0 = time.perf_counter()
+
+    def search(mask=None):
+        if q.kind == "latency":
+            return graph.min_latency(dag, q.metric, q.ram_cap, allowed=mask)
+        r = graph.min_peak(dag, q.metric, q.budget, allowed=mask)
+        if r.feasible and r.peak > q.ram_cap:
+            return graph.SearchResult(False, [], None, None, r.seconds)
+        return r
+
+    rejected = 0
+    if accept is None:
+        r = search()
+    else:
+        r, rejected = graph.best_accepted(dag, search, _key_of(q), accept,
+                                          max_paths=MAX_LAYOUT_REJECTS)
+        if r is None and rejected >= MAX_LAYOUT_REJECTS:
+            raise SolverError(f"graph: {rejected} best plans rejected because their arena layout "
+                              f"does not pack; giving up")
+    secs = time.perf_counter() - t0
+    if r is None or not r.feasible:
+        return Answer(INFEASIBLE, [], None, None, secs, rejected=rejected)
+    prim, sec = (r.total, r.peak) if q.kind == "latency" else (r.peak, r.total)
+    return Answer(OPTIMAL, r.path, prim, sec, secs, tertiary=r.tertiary, rejected=rejected)
+
+
+def _program(dag: FusionDAG, q: Query):
+    if q.kind == "latency":
+        return latency_program(dag, q.metric, q.ram_cap)
+    prog = minmax_ram_program(dag, q.metric, q.budget_int)
+    if not math.isinf(q.ram_cap):
+        for e, k in prog.x.items():
+            if dag.ram[e] > q.ram_cap:
+                prog.mip.vars[k].ub = 0
+    return prog
 
 
 def ilp_answer(dag: FusionDAG, q: Query, backend_name: str, time_limit: float = 60.0,
-               threads: int = 1) -> Answer:
+               threads: int = 1, accept=None) -> Answer:
+    """Three-stage lexicographic solve with ``backend_name``; with ``accept``, a plan it rejects
+    is excluded by a no-good cut and the program re-solved, until a plan is accepted.  The time
+    limit and the reported seconds cover every stage and every round."""
     from .backends.base import get_backend
     backend = get_backend(backend_name)
     if not backend.available():
         raise SolverError(f"backend {backend_name} is not available on this machine")
-    if q.kind == "latency":
-        prog = latency_program(dag, q.metric, q.ram_cap)
-    else:
-        prog = minmax_ram_program(dag, q.metric, q.budget_int)
-        if not math.isinf(q.ram_cap):
-            for e, k in prog.x.items():
-                if dag.ram[e] > q.ram_cap:
-                    prog.mip.vars[k].ub = 0
+    t0 = time.perf_counter()
+    prog = _program(dag, q)
+    rejected = 0
+    while True:
+        left = time_limit - (time.perf_counter() - t0)
+        if rejected and left <= 0:
+            raise SolverError(f"{backend_name}: time limit reached after {rejected} plans were "
+                              f"rejected for their layout, without an accepted plan")
+        left = max(left, 0.01 * time_limit)
+        ans = _ilp_rounds(dag, q, prog, backend, backend_name, left, threads)
+        if ans.status == INFEASIBLE or accept is None or accept(ans.path):
+            break
+        rejected += 1
+        if rejected >= MAX_LAYOUT_REJECTS:
+            raise SolverError(f"{backend_name}: {rejected} best plans rejected because their "
+                              f"arena layout does not pack; giving up")
+        prog.add_no_good(ans.path)
+    ans.seconds = time.perf_counter() - t0
+    ans.rejected = rejected
+    return ans
+
+
+def _ilp_rounds(dag, q, prog, backend, backend_name, time_limit, threads) -> Answer:
     t0 = time.perf_counter()
     s1 = backend.solve(prog.mip, time_limit=time_limit, threads=threads)
     if s1.status == INFEASIBLE:
         return Answer(INFEASIBLE, [], None, None, time.perf_counter() - t0)
     if not s1.has_solution:
         raise SolverError(f"{backend_name}: {s1.status} {s1.message}".strip())
-    first = prog.mip.evaluate(prog.first_objective, s1.values)
-    values, status, gap = s1.values, s1.status, s1.gap
-    if s1.status == OPTIMAL:
-        remaining = max(1.0, time_limit - (time.perf_counter() - t0))
-        s2 = backend.solve(prog.second_stage(first), time_limit=remaining, threads=threads)
-        if s2.has_solution:
-            values = s2.values
-            if s2.status != OPTIMAL:
-                status, gap = FEASIBLE, s2.gap
-        else:
-            status = FEASIBLE
+    values, status, gap, gap_of = s1.values, s1.status, None, None
+    if s1.status != OPTIMAL:
+        gap, gap_of = s1.gap, "primary"
+    else:
+        first = prog.mip.evaluate(prog.first_objective, s1.values)
+        for stage in (lambda: prog.second_stage(first), None):
+            left = time_limit - (time.perf_counter() - t0)
+            if stage is None:           # third stage: latency and peak fixed at their optimum
+                path = prog.decode(dag, values)
+                tot = dag.totals(path)
+                m = prog.third_stage(tot[q.metric], tot["peak"])
+            else:
+                m = stage()
+            if left <= 0:
+                status, gap, gap_of = FEASIBLE, None, "tiebreak"
+                break
+            s = backend.solve(m, time_limit=left, threads=threads)
+            if s.has_solution:
+                values = s.values
+            if s.status != OPTIMAL:
+                # the primary objective is proven optimal; a tie-break stage stopped early
+                status, gap_of = FEASIBLE, "tiebreak"
+                gap = s.gap if s.has_solution else None
+                break
     path = prog.decode(dag, values)
     tot = dag.totals(path)
     lat = tot[q.metric]
-    if q.kind == "latency":
-        prim, sec = lat, tot["peak"]
-    else:
-        prim, sec = tot["peak"], lat
-    return Answer(status, path, prim, sec, time.perf_counter() - t0, gap)
+    prim, sec = (lat, tot["peak"]) if q.kind == "latency" else (tot["peak"], lat)
+    return Answer(status, path, prim, sec, time.perf_counter() - t0, gap,
+                  tertiary=tot[graph.tertiary_metric(q.metric)], gap_of=gap_of)
 
 
 def answer(dag: FusionDAG, q: Query, backend: str, time_limit: float = 60.0,
-           threads: int = 1) -> Answer:
+           threads: int = 1, accept=None) -> Answer:
     if backend == "graph":
-        return graph_answer(dag, q)
-    return ilp_answer(dag, q, backend, time_limit, threads)
+        return graph_answer(dag, q, accept)
+    return ilp_answer(dag, q, backend, time_limit, threads, accept)
 
 
-def _infeasible(dag: FusionDAG, q: Query) -> InfeasibleError:
+def layout_acceptor(dag: FusionDAG):
+    """``accept(path)``: True when the plan's arena layout packs at exactly its peak (runtime
+    cost model; None for the paper's model, which has no layout).  Results are cached, so the
+    solver and its referee pay for each distinct plan's layout search once."""
+    if dag.cost_model != "runtime":
+        return None
+    cache: dict[tuple, bool] = {}
+
+    def accept(path: list[int]) -> bool:
+        k = tuple(path)
+        if k not in cache:
+            cache[k] = not _layout_overflows(dag, path)
+        return cache[k]
+    return accept
+
+
+def _infeasible(dag: FusionDAG, q: Query, rejected: int = 0) -> InfeasibleError:
+    if rejected:
+        return InfeasibleError(
+            f"no plan satisfies the query with an arena layout that packs ({rejected} plans "
+            f"rejected for their layout)", min_ram=graph.min_feasible_ram(dag))
     min_ram = graph.min_feasible_ram(dag)
     if q.kind == "latency":
         return InfeasibleError(
@@ -189,57 +292,61 @@ def solve(model: "str | Network", objective: str = "latency", ram: "int | str | 
     net, dag, ram_b = prepare(model, cost_model=cost_model, io=io, mcu=mcu, ram=ram, modes=modes,
                               tiles=tiles, patches=patches, max_depth=max_depth, dag=dag)
     q = make_query(dag, objective, ram_b, max_overhead, latency_budget)
-    ans = answer(dag, q, backend, time_limit, threads)
+    # The arena must hold the plan in exactly its peak: a plan whose layout does not pack (in-place
+    # blocks can fragment the free space) is excluded and the next best taken -- by no-good cuts in
+    # the ILP, by Lawler's enumeration in graph search -- so every backend answers the optimum among
+    # plans that pack, on the same DAG.
+    accept = layout_acceptor(dag)
+    ans = answer(dag, q, backend, time_limit, threads, accept)
     if ans.status == INFEASIBLE:
-        raise _infeasible(dag, q)
-    # The arena must hold the plan in exactly its peak: if in-place blocks leave the free space
-    # too fragmented to pack, drop those variants and re-plan (rare; reported in the plan).
-    excluded = 0
-    for _ in range(MAX_REPLANS):
-        if dag.cost_model != "runtime" or not _layout_overflows(dag, ans.path):
-            break
-        bad = [e for e in ans.path if dag.schedules[e].inplace_options]
-        if not bad:
-            break
-        excluded += len(bad)
-        dag = dag.without(bad)
-        ans = answer(dag, q, backend, time_limit, threads)
-        if ans.status == INFEASIBLE:
-            raise _infeasible(dag, q)
-    if dag.cost_model == "runtime" and _layout_overflows(dag, ans.path):
-        bad = [e for e in range(dag.n_edges) if dag.schedules[e].inplace_options]
-        excluded += len(bad)
-        dag = dag.without(bad)
-        ans = answer(dag, q, backend, time_limit, threads)
-        if ans.status == INFEASIBLE:
-            raise _infeasible(dag, q)
+        raise _infeasible(dag, q, ans.rejected)
     cross = None
+    note = ""
+    used = backend
     if check:
         ref_backend = "cpsat" if backend == "graph" else "graph"
-        ref = answer(dag, q, ref_backend, time_limit, threads)
-        agree = (ref.status != INFEASIBLE and ref.primary == ans.primary
-                 and ref.secondary == ans.secondary)
+        ref = answer(dag, q, ref_backend, time_limit, threads, accept)
+        agree = ref.status != INFEASIBLE and ref.key == ans.key
         cross = {"backend": ref_backend, "objective": ref.primary, "tiebreak": ref.secondary,
-                 "agree": bool(agree), "seconds": round(ref.seconds, 6)}
+                 "tiebreak2": ref.tertiary, "agree": bool(agree), "status": ref.status,
+                 "seconds": round(ref.seconds, 6)}
         if not agree and ans.status == OPTIMAL and ref.status == OPTIMAL:
             raise CrossCheckError(
-                f"{backend} claims optimum ({ans.primary}, {ans.secondary}) but {ref_backend} "
-                f"finds ({ref.primary}, {ref.secondary}) for {net.name}")
-    plan = make_plan(dag, ans, q, objective, backend, cross, mcu=mcu,
+                f"{backend} claims optimum {_fmt_key(ans)} but {ref_backend} finds "
+                f"{_fmt_key(ref)} for {net.name}")
+        if (not agree and ans.status == FEASIBLE and ref.status == OPTIMAL
+                and ref.key < ans.key):
+            # the backend stopped early with a worse plan: return the referee's proven optimum
+            note = (f"{backend} stopped at its time limit with {_fmt_key(ans)} "
+                    f"({_fmt_gap(ans)}); returned {ref_backend}'s proven optimum {_fmt_key(ref)}")
+            ref.seconds += ans.seconds
+            ans, used = ref, ref_backend
+            cross["agree"] = False
+        elif agree and ans.status == FEASIBLE and ref.status == OPTIMAL:
+            note = f"{backend} stopped at its time limit; {ref_backend} proves the plan optimal"
+            ans.status, ans.gap, ans.gap_of = OPTIMAL, None, None
+    plan = make_plan(dag, ans, q, objective, used, cross, mcu=mcu,
                      constraints={"ram_bytes": None if ram_b is None else ram_b,
                                   "max_overhead": max_overhead, "latency_budget": latency_budget,
                                   "metric": q.metric})
-    plan.excluded_variants = excluded
+    plan.layout_rejected = ans.rejected
+    plan.note = note
     return plan
 
 
-MAX_REPLANS = 8
+def _fmt_key(a: Answer) -> str:
+    return "(" + ", ".join(f"{v:,}" for v in a.key if v is not None) + ")"
+
+
+def _fmt_gap(a: Answer) -> str:
+    if a.gap is None:
+        return f"{a.gap_of or 'primary'} gap not known"
+    return f"{a.gap_of or 'primary'} gap {a.gap:.2%}"
 
 
 def _layout_overflows(dag: FusionDAG, path: list[int]) -> bool:
     scheds = [dag.schedules[e] for e in path]
     return plan_layout(dag.net, scheds, dag.io).fallback
-
 
 
 def make_plan(dag: FusionDAG, ans: Answer, q: Query, objective: str, backend: str,
@@ -260,6 +367,6 @@ def make_plan(dag: FusionDAG, ans: Answer, q: Query, objective: str, backend: st
         mac_overhead=round(tot["macs"] / net.vanilla_macs, 6), est_cycles=tot["cycles"],
         blocks=blocks, backend=backend, solve_seconds=round(ans.seconds, 6), cross_check=cross,
         constraints=constraints or {}, arena_bytes=arena, vanilla_peak_bytes=vt["peak"],
-        vanilla_cycles=vt["cycles"], gap=ans.gap, mcu=mcu, dtype=net.dtype,
+        vanilla_cycles=vt["cycles"], gap=ans.gap, gap_of=ans.gap_of, mcu=mcu, dtype=net.dtype,
         dag={"nodes": dag.n_nodes, "edges": dag.n_edges,
              "build_seconds": round(dag.build_seconds, 6)})

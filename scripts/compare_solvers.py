@@ -30,7 +30,7 @@ from msfopt import zoo
 from msfopt.cli_solvers import ILP_BACKENDS, agrees, run_backend
 from msfopt.dag import build_dag
 from msfopt.models import load_model
-from msfopt.solver import make_query
+from msfopt.solver import layout_acceptor, make_query
 from msfopt.units import parse_overhead, parse_ram
 
 RAM_BUDGETS = "16k,32k,64k,128k,256k,512k"
@@ -92,12 +92,13 @@ def main(argv=None) -> int:
                   TimeElapsedColumn(), TimeRemainingColumn(), console=con) as prog:
         task = prog.add_task("grid", total=len(jobs) * len(backends))
         for name, cm, dag, obj, label, q in jobs:
-            ref = run_backend(dag, q, "graph", args.time_limit, args.threads)
+            accept = layout_acceptor(dag)
+            ref = run_backend(dag, q, "graph", args.time_limit, args.threads, accept)
             times["graph"].append(ref.seconds)
             cells = {}
             for b in backends:
                 prog.update(task, description=f"{name} {cm} {obj} {label} {b}".ljust(48))
-                a = run_backend(dag, q, b, args.time_limit, args.threads)
+                a = run_backend(dag, q, b, args.time_limit, args.threads, accept)
                 ok = agrees(a, ref)
                 agree[b] += ok
                 times[b].append(a.seconds)

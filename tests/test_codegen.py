@@ -17,6 +17,7 @@ from msfopt.mcu_runtime.codegen import generate
 from msfopt.mcu_runtime.hostrun import build_host, run_host
 
 from random_nets import chains, draw_path
+from msfopt.schedule import aligned_arena
 
 ZOO = ["mbv2-w0.35", "mcunetv2-vww5", "mcunet-320k"]
 
@@ -77,7 +78,7 @@ def test_zoo_int8_bit_exact_with_onnxruntime(model, tmp_path):
         assert np.array_equal(y, ref), f"{model} {tag}: {np.sum(y != ref)} bytes differ"
         if not isinstance(plan, list):
             assert header_arena(gen) == plan.arena_bytes == gen.arena_bytes
-            assert plan.arena_bytes == plan.peak_ram_bytes  # chains pack exactly
+            assert plan.arena_bytes == aligned_arena(plan.peak_ram_bytes)  # chains pack exactly
         outputs[tag] = y
     assert all(np.array_equal(outputs["unfused"], y) for y in outputs.values())
 
@@ -154,7 +155,7 @@ def test_random_chain_random_plan_matches_onnxruntime(net, dtype, io, seed, data
     x = rand_input(net, seed)
     ref = reference_output(net, x)
     gen, y = run_plan(net, blocks, tmp_path_factory.mktemp("fz"), "g", io, x)
-    assert gen.arena_bytes == max(int(dag.ram[e]) for e in path)
+    assert gen.arena_bytes == aligned_arena(max(int(dag.ram[e]) for e in path))
     if dtype == "int8":
         assert np.array_equal(y, ref)
     else:

@@ -9,6 +9,7 @@ from msfopt.schedule import (LINEBUFFER_TILE, Liveness, block_schedules, hcache_
                              plan_layout, recompute_schedules)
 
 from random_nets import chains, draw_path
+from msfopt.schedule import aligned_arena
 
 
 def simulate_hcache(net, i, j, p):
@@ -140,7 +141,7 @@ def test_chain_layout_fits_in_peak(net, io, data):
     scheds = [dag.schedules[e] for e in path]
     lay = plan_layout(net, scheds, io)
     assert not lay.fallback
-    assert lay.arena_bytes == max(s.ram_bytes for s in scheds)
+    assert lay.arena_bytes == aligned_arena(max(s.ram_bytes for s in scheds))
     for s, rings in zip(scheds, lay.ring_offsets):
         spans = [(lay.tensor_offset[t], net.tensor_bytes(t)) for t in s.resident
                  if not (io == "external" and t in (0, net.n_layers))]
