@@ -6,8 +6,10 @@ queries are the two objectives of the paper:
   * latency (P2): min latency (cycles under runtime, MACs under msfcnn) s.t. peak <= R, for every
     RAM budget R in --ram-budgets (default 16k ... 512k);
   * ram (P1): min peak RAM s.t. MACs <= F x vanilla MACs, for every F in --overheads.
-A backend agrees when its (objective, tie-break) pair equals graph search's, or both say
-infeasible.  Writes a CSV (one row per query x backend) and a markdown table, prints the agreement
+Each query runs under every --io mode (arena, external, input-external for the runtime model).
+A backend agrees when its (objective, tie-break, tie-break 2) triple equals graph search's, or
+both say infeasible; every backend and the referee apply the same layout rule (plans whose arena
+does not pack are excluded), as ``msfopt solve`` does.  Writes a CSV (one row per query x backend) and a markdown table, prints the agreement
 count and median/max solve time per backend; --plot writes a PNG of solve time per backend.
 
 Usage: python scripts/compare_solvers.py [MODEL.onnx ...] [--out-dir results] [--plot]
@@ -56,6 +58,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cost-models", default="msfcnn,runtime")
     ap.add_argument("--backends", default=",".join(ILP_BACKENDS))
     ap.add_argument("--objectives", default="latency,ram", help="latency, macs, ram")
+    ap.add_argument("--io", default="arena", help="io modes (runtime model), comma-separated: "
+                    "arena, external, input-external")
     ap.add_argument("--ram-budgets", default=RAM_BUDGETS)
     ap.add_argument("--overheads", default=OVERHEADS)
     ap.add_argument("--time-limit", type=float, default=60.0)
@@ -70,6 +74,7 @@ def main(argv=None) -> int:
     overheads = [parse_overhead(f) for f in args.overheads.split(",")]
     objectives = [o for o in args.objectives.split(",") if o]
     cms = [c for c in args.cost_models.split(",") if c]
+    ios = [i for i in args.io.split(",") if i]
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -77,11 +82,13 @@ def main(argv=None) -> int:
     for m in models:
         net = load_model(m)
         for cm in cms:
-            dag = build_dag(net, cost_model=cm)
-            for obj, label, q in queries(dag, ram_budgets, overheads, objectives):
-                if cm == "msfcnn" and obj == "macs" and "latency" in objectives:
-                    continue  # the same query as latency under msfcnn
-                jobs.append((net.name, cm, dag, obj, label, q))
+            for io in (ios if cm == "runtime" else ["external"]):
+                dag = build_dag(net, cost_model=cm, io=io)
+                name = net.name if cm == "msfcnn" else f"{net.name} io={io}"
+                for obj, label, q in queries(dag, ram_budgets, overheads, objectives):
+                    if cm == "msfcnn" and obj == "macs" and "latency" in objectives:
+                        continue  # the same query as latency under msfcnn
+                    jobs.append((name, cm, dag, obj, label, q))
 
     rows = []
     per_query = []
