@@ -9,7 +9,9 @@ MaxPool on int8 (when input and output share their quantisation; otherwise a
 DequantizeLinear -> MaxPool -> QuantizeLinear island), QLinearAveragePool and
 QLinearGlobalAveragePool (com.microsoft), QGemm (com.microsoft, per-channel B, int32 bias) for
 dense layers, QLinearAdd (com.microsoft) for residual adds, and activations as an int8 Clip
-between the zero point and 127 / quantised 6.0 (doc_string ``msfopt act=relu|relu6``).
+between the layer's own int8 clamp ``act_min`` / ``act_max`` (doc_string
+``msfopt act=relu|relu6``).  An average pool imported from a QDQ model (``avg_rounding="qdq"``)
+stays a DequantizeLinear -> AveragePool -> QuantizeLinear island (QuantizeLinear's rounding).
 Scales are stored as float32.
 
 Layout is NCHW; ``nhwc_io=True`` takes an NHWC input (followed by Transpose(0,3,1,2)) and
@@ -103,10 +105,10 @@ class _Builder:
             lo = self.const("f_zero", np.float32(0.0))
             hi = self.const("f_six", np.float32(6.0))
             return self.node("Clip", [pre, lo, hi], [out], f"{l.name}_relu6")
-        q = self.net.quant_of(i + 1)
-        zp, s = q.zero_point[0], q.scale[0]
-        hi_q = 127 if l.act == "relu" else int(min(127, np.round(6.0 / s) + zp))
-        lo = self.const(f"clip_lo_{zp}", np.int8(zp))
+        if l.act_min is None or l.act_max is None:
+            raise ValueError(f"layer {l.name} has no int8 activation clamp (act_min/act_max)")
+        lo_q, hi_q = int(l.act_min), int(l.act_max)  # the layer's own ints, never re-derived
+        lo = self.const(f"clip_lo_{lo_q}", np.int8(lo_q))
         hi = self.const(f"clip_hi_{hi_q}", np.int8(hi_q))
         return self.node("Clip", [pre, lo, hi], [out], f"{l.name}_{l.act}",
                          doc=f"msfopt act={l.act}")
@@ -210,6 +212,15 @@ class _Builder:
                 d = self.node("DequantizeLinear", [x, xs, xz], [f"{nm}_dq"], f"{nm}_dq")
                 m = self.node("MaxPool", [d], [f"{nm}_f"], nm, **self.window_attrs(l))
                 self.node("QuantizeLinear", [m, ys, yz], [out], f"{nm}_q")
+        elif l.op == AVGPOOL and l.avg_rounding == "qdq":
+            # QuantizeLinear's rounding (from a QDQ model): keep the DQ -> AveragePool -> Q island
+            xs, xz = self.qparams(l.src)
+            ys, yz = self.qparams(t_out)
+            d = self.node("DequantizeLinear", [self.view(l.src, 4), xs, xz], [f"{nm}_dq"],
+                          f"{nm}_dq")
+            a = self.node("AveragePool", [d], [f"{nm}_f"], nm,
+                          count_include_pad=int(l.count_include_pad), **self.window_attrs(l))
+            self.node("QuantizeLinear", [a, ys, yz], [out], f"{nm}_q")
         elif l.op == AVGPOOL:
             xs, xz = self.qparams(l.src)
             ys, yz = self.qparams(t_out)

@@ -9,7 +9,14 @@ Layout is H x W x C (NHWC without the batch).  Weights of conv layers are stored
 ``(C_out, kh, kw, C_in / groups)`` (OHWI), dense weights as ``(C_out, C_in)`` where the input is
 flattened in H, W, C order.
 
-Activations are folded into their producer as a clamp (``act``: none / relu / relu6).
+Activations are folded into their producer as a clamp (``act``: none / relu / relu6).  In a
+quantised int8 network every layer also carries that clamp as integers, ``act_min`` /
+``act_max``, computed ONCE where the quantisation is assigned, exactly as the source framework
+does (the TFLite importer: TFLM's ``CalculateActivationRangeQuantized``, float32 division and
+round half away from zero; the ONNX importer: the int8 bounds of the graph's Clip, or ONNX
+``QuantizeLinear`` of the float bounds, round half to even; :func:`msfopt.weights.init_weights`:
+``QuantizeLinear``, as its ONNX export states).  Every reader (code generator, exporter) uses these
+fields; nothing re-derives them from ``act`` and the scale.
 """
 from __future__ import annotations
 
@@ -30,6 +37,8 @@ OPS = (CONV, DW, MAXPOOL, AVGPOOL, GAP, DENSE, ADD)
 #: ops that slide a window over the rows of their input and can be fused tile by tile
 WINDOW_OPS = (CONV, DW, MAXPOOL, AVGPOOL)
 ACTS = ("none", "relu", "relu6")
+#: int8 AVGPOOL rounding in float requantisation (see Layer.avg_rounding)
+AVG_ROUNDINGS = ("qlinear", "qdq")
 DTYPES = {"int8": 1, "float32": 4}
 
 
@@ -90,6 +99,14 @@ class Layer:
     w_quant: Quant | None = None
     count_include_pad: bool = False  # AVGPOOL: divide by the full window (True) or valid taps only
     name: str = ""
+    # int8 clamp of the folded activation on the output's integer grid (quantised int8 networks;
+    # None elsewhere).  Set where the quantisation is assigned; see the module docstring.
+    act_min: int | None = None
+    act_max: int | None = None
+    # int8 AVGPOOL, float requantisation: "qlinear" = onnxruntime's QLinearAveragePool
+    # (rne(avg / y_scale + y_zp)); "qdq" = the ONNX spec path DequantizeLinear -> AveragePool ->
+    # QuantizeLinear (rne(avg / y_scale) + y_zp).  avg = float32 mean of the dequantised taps.
+    avg_rounding: str = "qlinear"
 
     # -- derived geometry -------------------------------------------------------------------
     @property
@@ -262,11 +279,55 @@ class Network:
                 if l.src2 is None or self.tensor_shape(l.src2) != tuple(l.in_shape) \
                         or tuple(l.out_shape) != tuple(l.in_shape):
                     raise IRError(f"{where}: add inputs/output shapes differ")
+            if l.avg_rounding not in AVG_ROUNDINGS:
+                raise IRError(f"{where}: unknown avg_rounding {l.avg_rounding!r}")
+            self._validate_clamp(i, l, where)
             if l.weight is not None:
                 exp = self.weight_shape(l)
                 if exp is not None and tuple(l.weight.shape) != exp:
                     raise IRError(f"{where}: weight shape {l.weight.shape} != {exp}")
         return self
+
+    @property
+    def is_quantised(self) -> bool:
+        """int8 with quantisation parameters (integer arithmetic is defined)."""
+        return self.dtype == "int8" and bool(self.tensor_quant or self.input_quant)
+
+    def _validate_clamp(self, i: int, l: Layer, where: str):
+        """act_min / act_max: ints on the output's int8 grid, consistent with ``act``."""
+        have = (l.act_min is not None, l.act_max is not None)
+        if have[0] != have[1]:
+            raise IRError(f"{where}: act_min and act_max must be set together")
+        if not have[0]:
+            if self.is_quantised:
+                raise IRError(f"{where}: int8 layer has no integer activation clamp "
+                              "(act_min/act_max); set it where the quantisation is assigned")
+            return
+        if self.dtype != "int8":
+            raise IRError(f"{where}: integer activation clamp on a {self.dtype} network")
+        lo, hi = l.act_min, l.act_max
+        if isinstance(lo, bool) or isinstance(hi, bool) or \
+                not isinstance(lo, (int, np.integer)) or not isinstance(hi, (int, np.integer)):
+            raise IRError(f"{where}: act_min/act_max must be integers")
+        if not (-128 <= lo <= hi <= 127):
+            raise IRError(f"{where}: activation clamp [{lo}, {hi}] is not within [-128, 127]")
+        q = self.quant_of(i + 1)
+        if q is None or q.per_channel:
+            return
+        zp, s = int(q.zero_point[0]), float(q.scale[0])
+        want_lo = -128 if l.act == "none" else max(-128, zp)
+        if lo != want_lo:
+            raise IRError(f"{where}: act_min {lo} inconsistent with act {l.act!r} and output zero "
+                          f"point {zp} (expected {want_lo})")
+        if l.act in ("none", "relu"):
+            ok = hi == 127
+        else:  # relu6: 6 / scale rounded by some framework rule (ties may go either way)
+            six = 6.0 / s
+            tol = 0.5 + 1e-5 * max(1.0, six)
+            ok = abs((hi - zp) - six) <= tol if hi < 127 else zp + six >= 127 - tol
+        if not ok:
+            raise IRError(f"{where}: act_max {hi} inconsistent with act {l.act!r} and output "
+                          f"quantisation {s:g}/{zp}")
 
     @staticmethod
     def weight_shape(l: Layer) -> tuple[int, ...] | None:
@@ -288,6 +349,34 @@ class Network:
                                  + (self.tensor_bytes(l.src2) if l.src2 is not None else 0)),
             })
         return rows
+
+
+# -- integer clamps -------------------------------------------------------------------------------
+
+def quantize_linear_s8(v: float, scale: float, zero_point: int) -> int:
+    """ONNX ``QuantizeLinear`` of one value to int8, as onnxruntime and ``onnx.reference`` compute
+    it: saturate(rne(float32(v) / float32(scale)) + zero_point), round half to even."""
+    x = np.float32(v)
+    if np.isnan(x):
+        raise IRError("cannot quantise NaN")
+    if np.isinf(x):
+        return 127 if x > 0 else -128
+    with np.errstate(over="ignore"):
+        r = np.float32(x / np.float32(scale))
+    if np.isinf(r):
+        return 127 if r > 0 else -128
+    return int(np.clip(int(np.rint(r)) + int(zero_point), -128, 127))
+
+
+def quantize_linear_clamp(act: str, scale: float, zero_point: int) -> tuple[int, int]:
+    """(act_min, act_max) of a ReLU / ReLU6 / no activation whose float bounds are quantised with
+    ONNX ``QuantizeLinear`` (a QDQ graph's Clip / Relu before its QuantizeLinear; the zoo nets,
+    whose ONNX export states exactly these ints)."""
+    if act == "none":
+        return -128, 127
+    lo = quantize_linear_s8(0.0, scale, zero_point)
+    hi = 127 if act == "relu" else quantize_linear_s8(6.0, scale, zero_point)
+    return lo, hi
 
 
 # -- builders used by the zoo and the importers --------------------------------------------------

@@ -8,6 +8,8 @@ random input with the float reference (:func:`msfopt.reference.reference_forward
 tensor's [min, max] (widened to include 0, clamped by the producer's ReLU/ReLU6) is mapped onto
 [-128, 127].  MaxPool outputs reuse their input's parameters (an int8 max needs no
 requantisation).  All scales are float32-representable so an ONNX export round-trips exactly.
+Each layer's int8 activation clamp (``act_min`` / ``act_max``) is assigned here, with the
+quantisation: ONNX QuantizeLinear of the activation's float bounds (round half to even).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .ir import CONV, DENSE, DW, MAXPOOL, DTYPES, Network, Quant
+from .ir import CONV, DENSE, DW, MAXPOOL, DTYPES, Network, Quant, quantize_linear_clamp
 from .reference import reference_forward
 
 __all__ = ["init_weights", "calibration_input", "quant_from_range"]
@@ -48,7 +50,8 @@ def init_weights(net: Network, seed: int = 0, dtype: str | None = None) -> Netwo
     if dtype not in DTYPES:
         raise ValueError(f"unsupported dtype {dtype!r}")
     rng = np.random.default_rng(seed)
-    layers = [replace(l, weight=None, bias=None, w_quant=None) for l in net.layers]
+    layers = [replace(l, weight=None, bias=None, w_quant=None, act_min=None, act_max=None)
+              for l in net.layers]
     out = replace(net, layers=layers, dtype="float32", tensor_quant=[], input_quant=None)
     for l in layers:
         if l.op not in (CONV, DW, DENSE):
@@ -89,6 +92,10 @@ def init_weights(net: Network, seed: int = 0, dtype: str | None = None) -> Netwo
                 hi = min(hi, 6.0)
         tq.append(quant_from_range(lo, hi))
     for i, l in enumerate(layers):
+        # the int8 clamp of the folded activation: QuantizeLinear of its float bounds, which is
+        # what the ONNX export of this network states (and onnxruntime computes)
+        q_out = tq[i + 1]
+        l.act_min, l.act_max = quantize_linear_clamp(l.act, q_out.scale[0], q_out.zero_point[0])
         if i not in wq:
             continue
         q, s = wq[i]

@@ -94,6 +94,9 @@ def assert_same_ir(a, b, exact_float=False):
                 (i, f, getattr(x, f), getattr(y, f))
         if x.op == "avgpool":
             assert x.count_include_pad == y.count_include_pad, i
+            assert x.avg_rounding == y.avg_rounding, (i, x.avg_rounding, y.avg_rounding)
+        assert (x.act_min, x.act_max) == (y.act_min, y.act_max), \
+            (i, "int8 clamp", (x.act_min, x.act_max), (y.act_min, y.act_max))
         for f in ("weight", "bias"):
             u, v = getattr(x, f), getattr(y, f)
             assert (u is None) == (v is None), (i, f)

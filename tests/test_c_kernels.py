@@ -18,7 +18,8 @@ import pytest
 from conftest import require_tools
 from onnx import helper, numpy_helper
 
-from msfopt.mcu_runtime import cbuild
+from msfopt.ir import quantize_linear_clamp  # the int8 Clip bounds put in BOTH the ORT graph
+from msfopt.mcu_runtime import cbuild       # and the C params (a parameter, not an oracle)
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS_C = ROOT / "mcu_runtime" / "tests_c"
@@ -141,7 +142,7 @@ def ort_qconv(cs, opt=True):
     nodes = [helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"],
                               ["y0"], kernel_shape=list(cs["kernel"]), strides=list(cs["stride"]),
                               pads=[pt, pl, pb, pr], group=cs["groups"])]
-    lo, hi = cbuild.act_bounds_s8(cs["act"], cs["ys"], cs["y_zp"])
+    lo, hi = quantize_linear_clamp(cs["act"], cs["ys"], cs["y_zp"])
     nodes.append(_clip_node("y0", "y", lo, hi, np.int8, inits))
     return _hwc(_run(nodes, {"x": _nchw(cs["x"])}, "y", inits, opt))
 
@@ -156,7 +157,7 @@ def c_qconv(lib, cs, mode=cbuild.MSF_RQ_FLOAT, dw=False):
         qm, qs = cbuild.conv_fixed_multipliers(cs["xs"], cs["w_scale"], cs["ys"])
         rq = cbuild.Requant(mode, 1, None, cbuild.ptr(qm, C.c_int32), cbuild.ptr(qs, C.c_int32))
         keep += [qm, qs]
-    lo, hi = cbuild.act_bounds_s8(cs["act"], cs["ys"], cs["y_zp"])
+    lo, hi = quantize_linear_clamp(cs["act"], cs["ys"], cs["y_zp"])
     wt = np.ascontiguousarray(cs["wt"])
     p = cbuild.ConvS8(cbuild.window(cs["kernel"], cs["stride"], cs["pad"]), cs["groups"],
                       cs["x_zp"], cs["w_zp"], cs["y_zp"], lo, hi, cbuild.ptr(wt, C.c_int8),
@@ -196,7 +197,7 @@ def test_qlinearconv_ties_and_saturation_are_exercised(lib):
         fm = cbuild.conv_float_multipliers(cs["xs"], cs["w_scale"], cs["ys"])
         acc = _conv_acc_ref(cs)
         v = acc.astype(np.float32) * fm[None, None, :]
-        lo, hi = cbuild.act_bounds_s8(cs["act"], cs["ys"], cs["y_zp"])
+        lo, hi = quantize_linear_clamp(cs["act"], cs["ys"], cs["y_zp"])
         inside = (v + cs["y_zp"] > lo) & (v + cs["y_zp"] < hi)
         ties += int(np.sum((np.abs(v - np.floor(v)) == 0.5) & inside))
         sat += int(np.sum((ref == 127) | (ref == -128)))
@@ -227,7 +228,7 @@ def test_conv_fixed_point_matches_tflm_reference(lib, seed):
     cs = conv_case(seed)
     acc = _conv_acc_ref(cs)
     qm, qs = cbuild.conv_fixed_multipliers(cs["xs"], cs["w_scale"], cs["ys"])
-    lo, hi = cbuild.act_bounds_s8(cs["act"], cs["ys"], cs["y_zp"])
+    lo, hi = quantize_linear_clamp(cs["act"], cs["ys"], cs["y_zp"])
     ref = np.empty(acc.shape, np.int8)
     for idx in np.ndindex(acc.shape):
         oc = idx[2]
@@ -255,7 +256,7 @@ def pool_case(seed):
 
 def c_pool_s8(lib, cs, kind, mode=cbuild.MSF_RQ_FLOAT):
     ys, yz = (cs["xs"], cs["x_zp"]) if kind == "max" else (cs["ys"], cs["y_zp"])
-    lo, hi = cbuild.act_bounds_s8(cs["act"], ys, yz)
+    lo, hi = quantize_linear_clamp(cs["act"], ys, yz)
     p = cbuild.PoolS8(cbuild.window(cs["kernel"], cs["stride"], cs["pad"]), cs["cip"], mode,
                       cs["xs"], cs["ys"], cs["x_zp"], cs["y_zp"], lo, hi)
     y = np.zeros(cs["out_shape"], np.int8)
@@ -272,7 +273,7 @@ def test_int8_maxpool_bit_exact(lib, seed):
     inits = []
     nodes = [helper.make_node("MaxPool", ["x"], ["y0"], kernel_shape=list(cs["kernel"]),
                               strides=list(cs["stride"]), pads=[pt, pl, pb, pr])]
-    lo, hi = cbuild.act_bounds_s8(cs["act"], cs["xs"], cs["x_zp"])
+    lo, hi = quantize_linear_clamp(cs["act"], cs["xs"], cs["x_zp"])
     nodes.append(_clip_node("y0", "y", lo, hi, np.int8, inits))
     ref = _hwc(_run(nodes, {"x": _nchw(cs["x"])}, "y", inits))
     np.testing.assert_array_equal(c_pool_s8(lib, cs, "max"), ref)
@@ -288,7 +289,7 @@ def test_qlinear_avgpool_bit_exact(lib, seed):
                               domain="com.microsoft", kernel_shape=list(cs["kernel"]),
                               strides=list(cs["stride"]), pads=[pt, pl, pb, pr],
                               count_include_pad=cs["cip"])]
-    lo, hi = cbuild.act_bounds_s8(cs["act"], cs["ys"], cs["y_zp"])
+    lo, hi = quantize_linear_clamp(cs["act"], cs["ys"], cs["y_zp"])
     nodes.append(_clip_node("y0", "y", lo, hi, np.int8, inits))
     ref = _hwc(_run(nodes, {"x": _nchw(cs["x"])}, "y", inits))
     np.testing.assert_array_equal(c_pool_s8(lib, cs, "avg"), ref)
@@ -302,7 +303,7 @@ def test_avgpool_fixed_matches_tflm_reference(lib, seed):
     x = cs["x"].astype(np.int64)
     h, w, c = x.shape
     ho, wo, _ = cs["out_shape"]
-    lo, hi = cbuild.act_bounds_s8(cs["act"], cs["xs"], cs["x_zp"])
+    lo, hi = quantize_linear_clamp(cs["act"], cs["xs"], cs["x_zp"])
     ref = np.empty((ho, wo, c), np.int8)
     for oy in range(ho):
         for ox in range(wo):
@@ -337,7 +338,7 @@ def c_gap_s8(lib, cs, mode=cbuild.MSF_RQ_FLOAT):
     qm, qs = np.array([qm], np.int32), np.array([qs], np.int32)
     rq = cbuild.Requant(mode, 0, cbuild.ptr(fm, C.c_float), cbuild.ptr(qm, C.c_int32),
                         cbuild.ptr(qs, C.c_int32))
-    lo, hi = cbuild.act_bounds_s8(cs["act"], cs["ys"], cs["y_zp"])
+    lo, hi = quantize_linear_clamp(cs["act"], cs["ys"], cs["y_zp"])
     p = cbuild.GapS8(cs["x_zp"], cs["y_zp"], lo, hi, rq)
     y = np.zeros((1, 1, c), np.int8)
     lib.msf_gap_s8(C.byref(p), C.byref(cbuild.full_view(cs["x"])), C.byref(cbuild.full_view(y)))
@@ -351,7 +352,7 @@ def test_qlinear_global_avgpool_bit_exact(lib, seed):
              _t("yz", np.int8(cs["y_zp"]))]
     nodes = [helper.make_node("QLinearGlobalAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y0"],
                               domain="com.microsoft")]
-    lo, hi = cbuild.act_bounds_s8(cs["act"], cs["ys"], cs["y_zp"])
+    lo, hi = quantize_linear_clamp(cs["act"], cs["ys"], cs["y_zp"])
     nodes.append(_clip_node("y0", "y", lo, hi, np.int8, inits))
     ref = _hwc(_run(nodes, {"x": _nchw(cs["x"])}, "y", inits))
     np.testing.assert_array_equal(c_gap_s8(lib, cs), ref)
@@ -364,7 +365,7 @@ def test_gap_fixed_matches_tflm_mean(lib, seed):
     h, w, c = x.shape
     n = h * w
     qm, qs = cbuild.gap_fixed_multiplier(cs["xs"], cs["ys"])
-    lo, hi = cbuild.act_bounds_s8(cs["act"], cs["ys"], cs["y_zp"])
+    lo, hi = quantize_linear_clamp(cs["act"], cs["ys"], cs["y_zp"])
     ref = np.empty((1, 1, c), np.int8)
     for ch in range(c):
         acc = cbuild.mbqm(int((x[:, :, ch] - cs["x_zp"]).sum()), qm, qs)
@@ -396,7 +397,7 @@ def test_qgemm_dense_bit_exact(lib, seed):
              _t("ys", ys), _t("yz", np.int8(y_zp))]
     nodes = [helper.make_node("QGemm", ["A", "as", "az", "B", "bs", "bz", "C", "ys", "yz"],
                               ["y0"], domain="com.microsoft", transB=1)]
-    lo, hi = cbuild.act_bounds_s8(act, ys, y_zp)
+    lo, hi = quantize_linear_clamp(act, ys, y_zp)
     nodes.append(_clip_node("y0", "y", lo, hi, np.int8, inits))
     ref = _run(nodes, {"A": x.reshape(1, k)}, "y", inits).reshape(1, 1, n)
     fm = cbuild.conv_float_multipliers(xs, w_scale, ys)
@@ -423,7 +424,7 @@ def add_case(seed):
 
 
 def c_add_s8(lib, cs, mode=cbuild.MSF_RQ_FLOAT, inplace=False):
-    lo, hi = cbuild.act_bounds_s8(cs["act"], cs["sc"], cs["zc"])
+    lo, hi = quantize_linear_clamp(cs["act"], cs["sc"], cs["zc"])
     m1, m2, fb = cbuild.add_float_params(cs["sa"], cs["za"], cs["sb"], cs["zb"], cs["sc"], cs["zc"])
     fx = cbuild.add_fixed_params(cs["sa"], cs["sb"], cs["sc"])
     p = cbuild.AddS8(mode, cs["za"], cs["zb"], cs["zc"], lo, hi, m1, m2, fb, fx["left_shift"],
@@ -444,7 +445,7 @@ def test_qlinearadd_bit_exact(lib, seed):
              _t("zb", np.int8(cs["zb"])), _t("sc", cs["sc"]), _t("zc", np.int8(cs["zc"]))]
     nodes = [helper.make_node("QLinearAdd", ["A", "sa", "za", "B", "sb", "zb", "sc", "zc"],
                               ["y0"], domain="com.microsoft")]
-    lo, hi = cbuild.act_bounds_s8(cs["act"], cs["sc"], cs["zc"])
+    lo, hi = quantize_linear_clamp(cs["act"], cs["sc"], cs["zc"])
     nodes.append(_clip_node("y0", "y", lo, hi, np.int8, inits))
     ref = _run(nodes, {"A": cs["a"][None], "B": cs["b"][None]}, "y", inits)[0]
     np.testing.assert_array_equal(c_add_s8(lib, cs), ref)
@@ -472,7 +473,7 @@ def test_qlinearadd_all_input_pairs(lib):
 def test_add_fixed_matches_tflm_reference(lib, seed):
     cs = add_case(6000 + seed)
     fx = cbuild.add_fixed_params(cs["sa"], cs["sb"], cs["sc"])
-    lo, hi = cbuild.act_bounds_s8(cs["act"], cs["sc"], cs["zc"])
+    lo, hi = quantize_linear_clamp(cs["act"], cs["sc"], cs["zc"])
     ref = np.empty_like(cs["a"])
     for idx in np.ndindex(ref.shape):
         a1 = (int(cs["a"][idx]) - cs["za"]) << fx["left_shift"]

@@ -254,11 +254,24 @@ void msf_avgpool_s8(const msf_pool_s8_params *p, const msf_view *in, msf_view *o
                         }
                     }
                     s = s / (float)count;
-                    t = s / p->out_scale + (float)p->out_zp;
-                    if (!(t < 2147483648.0f && t >= -2147483648.0f)) {
-                        r = -128; /* float->int32 overflow / NaN yields INT32_MIN on x86 */
+                    if (p->mode == MSF_RQ_FLOAT_QDQ) {
+                        /* ONNX QuantizeLinear: rne(s / y_scale) + y_zp, saturated; |t| > 512
+                         * saturates whatever the zero point, so clamping first is exact */
+                        t = s / p->out_scale;
+                        if (t != t) {
+                            r = -128;
+                        } else {
+                            r = msf_round_half_even(msf_clamp_f32(t, -512.0f, 512.0f)) + p->out_zp;
+                            r = msf_clamp_i32(r, -128, 127);
+                        }
                     } else {
-                        r = msf_round_half_even(msf_clamp_f32(t, -128.0f, 127.0f));
+                        /* ORT's QLinearAveragePool: rne(s / y_scale + y_zp) */
+                        t = s / p->out_scale + (float)p->out_zp;
+                        if (!(t < 2147483648.0f && t >= -2147483648.0f)) {
+                            r = -128; /* float->int32 overflow / NaN yields INT32_MIN on x86 */
+                        } else {
+                            r = msf_round_half_even(msf_clamp_f32(t, -128.0f, 127.0f));
+                        }
                     }
                 }
                 yp[c] = (int8_t)msf_clamp_i32(r, p->act_min, p->act_max);

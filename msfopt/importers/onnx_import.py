@@ -7,6 +7,12 @@ equivalent int8 representation (q - 128, zero_point - 128).
 
 The graph must be a chain plus residual adds (layers may read any earlier tensor).  Every
 problem found is collected and reported in ONE line by :class:`UnsupportedModelError`.
+
+Activations: Relu, Clip(0, 6) and Relu followed by Clip(0, 6) fold into the producing layer.  Its
+int8 clamp (``act_min`` / ``act_max``) is taken from the original graph: the int values of an
+int8 Clip / Relu (QOperator), or QuantizeLinear (round half to even) of the float bounds of a
+Clip / Relu that a QuantizeLinear follows (QDQ).  A DequantizeLinear -> AveragePool ->
+QuantizeLinear island keeps QuantizeLinear's rounding (``avg_rounding="qdq"``).
 """
 from __future__ import annotations
 
@@ -18,7 +24,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from ..ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, Quant
+from ..ir import (ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, Quant,
+                  quantize_linear_s8)
 from . import UnsupportedModelError
 
 __all__ = ["load_onnx", "UnsupportedModelError"]
@@ -142,6 +149,8 @@ class _Importer:
         self.qlink: dict[int, set[int]] = {}  # tensors sharing one quantisation (int8 MaxPool)
         self.root: dict[int, str] = {}     # tid -> ONNX name holding its current (folded) value
         self.input_shape: tuple[int, int, int] | None = None
+        self.fclip: dict[int, tuple[float, float]] = {}  # tid -> float Clip/Relu bounds (QDQ)
+        self.iclip: dict[int, tuple[int, int, str]] = {}  # tid -> int8 Clip/Relu bounds, node
         self.elem: dict[str, int] = {}     # name -> ONNX elem type (from inference)
         self.shapes: dict[str, list] = {}  # name -> dims (ints or str)
 
@@ -180,6 +189,10 @@ class _Importer:
                 if d.HasField("dim_value") and d.dim_value > 0:
                     if k == 0 and d.dim_value != 1:
                         errs.append(f"input '{i.name}' has batch {d.dim_value}, only 1 is supported")
+                    continue
+                if d.HasField("dim_value"):  # a fixed size 0 (or negative): not dynamic
+                    errs.append(f"input '{i.name}' has a zero-size dim (dim {k} is "
+                                f"{d.dim_value})")
                     continue
                 label = d.dim_param if d.HasField("dim_param") and d.dim_param else "?"
                 errs.append(f"input '{i.name}' has dynamic dim '{label}'")
@@ -250,6 +263,8 @@ class _Importer:
                 if t not in self.tq:
                     who = "the network input" if t == 0 else f"layer '{self.layers[t - 1].name}'"
                     self.errors.append(f"output of {who} has no quantisation parameters")
+        if self.quantized and not self.errors:
+            self._assign_clamps()
         if self.errors:
             _fail("; ".join(self.errors))
 
@@ -265,6 +280,30 @@ class _Importer:
         except ValueError as e:
             _fail(f"imported network is inconsistent: {e}")
         return net
+
+    def _assign_clamps(self):
+        """Every layer's int8 clamp (act_min, act_max), from the ORIGINAL graph: the int values of
+        an int8 Clip / Relu, or ONNX QuantizeLinear (round half to even) of the float bounds of a
+        Clip / Relu that a QuantizeLinear follows (QDQ)."""
+        for k, layer in enumerate(self.layers):
+            tid = k + 1
+            q = self.tq[tid]
+            zp = int(q.zero_point[0])
+            lo, hi = -128, 127
+            if tid in self.fclip:
+                flo, fhi = self.fclip[tid]
+                lo = max(lo, quantize_linear_s8(flo, q.scale[0], zp))
+                hi = min(hi, quantize_linear_s8(fhi, q.scale[0], zp))
+            who = f"layer '{layer.name}'"
+            if tid in self.iclip:
+                ilo, ihi, who = self.iclip[tid]
+                lo, hi = max(lo, ilo), min(hi, ihi)
+            if layer.act == "relu" and not (lo == max(-128, zp) and hi == 127) or \
+                    layer.act == "relu6" and lo != max(-128, zp):
+                self.errors.append(f"{who}: int8 clamp [{lo}, {hi}] is not a {layer.act} of the "
+                                   f"real values (output zero point {zp})")
+                continue
+            layer.act_min, layer.act_max = lo, hi
 
     # ---- graph analysis ---------------------------------------------------------------------
     @staticmethod
@@ -649,26 +688,48 @@ class _Importer:
         self._alias(n, _Act(x.tid, x.shape, x.layout, "dq", x.order))
 
     # ---- activations ------------------------------------------------------------------------
-    def _set_act(self, n, x: _Act, act: str):
+    def _set_act(self, n, x: _Act, act: str, fbounds=None, ibounds=None):
+        """Fold a ReLU (act "relu") or ReLU6 ("relu6") into the producing layer.  Relu then
+        Clip(0, 6) (or the reverse) is ReLU6.  ``fbounds``: the float bounds of a float-domain
+        Clip / Relu (quantised later by the QuantizeLinear that follows, QDQ); ``ibounds``: the
+        int8 bounds of a Clip / Relu on an int8 tensor (QOperator)."""
         layer = self._foldable(x, n.op_type)
         if layer.act != "none":
-            raise _NodeError(f"layer already has activation {layer.act}")
+            act = "relu6" if "relu6" in (layer.act, act) else "relu"
+        tid = x.tid
+        if fbounds is not None and self.quantized:
+            old = self.fclip.get(tid, (-np.inf, np.inf))
+            self.fclip[tid] = (max(old[0], fbounds[0]), min(old[1], fbounds[1]))
+        if ibounds is not None:
+            old = self.iclip.get(tid, (-128, 127, _node_label(n)))
+            self.iclip[tid] = (max(old[0], ibounds[0]), min(old[1], ibounds[1]), _node_label(n))
         layer.act = act
         self.root[x.tid] = n.output[0]
         self._alias(n, x)
 
     def _op_Relu(self, n, ins, a):
         x = self._act(ins[0])
-        self._set_act(n, x, "relu")
+        if x.kind == "q":  # max(q, 0) on the integers
+            self._set_act(n, x, "relu", ibounds=(0, 127))
+        else:
+            self._set_act(n, x, "relu", fbounds=(0.0, np.inf))
+
+    def _clip_bound(self, v, what: str):
+        c = self._const(v, what)
+        if c.value.size != 1:
+            raise _NodeError(f"{what} must be a scalar")
+        if c.value.dtype == np.uint8:  # a uint8 tensor's bound, on the int8 grid
+            return int(c.value.reshape(-1)[0]) - 128
+        return c.value.reshape(-1)[0].item()
 
     def _op_Clip(self, n, ins, a):
         x = self._act(ins[0])
         if "min" in a or "max" in a:  # opset < 11
             lo, hi = a.get("min", -_FLT_MAX), a.get("max", _FLT_MAX)
         else:
-            lo = self._const(ins[1], "Clip min").value.item() if len(ins) > 1 and ins[1] is not None \
+            lo = self._clip_bound(ins[1], "Clip min") if len(ins) > 1 and ins[1] is not None \
                 else None
-            hi = self._const(ins[2], "Clip max").value.item() if len(ins) > 2 and ins[2] is not None \
+            hi = self._clip_bound(ins[2], "Clip max") if len(ins) > 2 and ins[2] is not None \
                 else None
         if x.kind == "q":
             q = self._in_quant(x, "Clip")
@@ -677,26 +738,28 @@ class _Importer:
             hi = 127 if hi is None else int(hi)
             if not (lo == zp or (lo <= -128 and zp <= -128)):
                 raise _NodeError(f"int8 Clip min {lo} is not the zero point {zp} (not a ReLU)")
-            q6 = int(np.round(6.0 / s)) + zp
+            six = 6.0 / s  # the graph's own int bound is kept; 6 / scale only names it
             hint = "act=relu6" in (n.doc_string or "")
             if hi >= 127:
-                act = "relu6" if hint and q6 >= 127 else "relu"
-            elif hi == q6:
+                act = "relu6" if hint and zp + six >= 126.5 else "relu"
+            elif abs((hi - zp) - six) <= 0.5 + 1e-5 * max(1.0, six):
                 act = "relu6"
             else:
-                raise _NodeError(f"int8 Clip max {hi} is neither 127 nor 6.0 quantised ({q6})")
+                raise _NodeError(f"int8 Clip max {hi} is neither 127 nor 6.0 quantised "
+                                 f"({zp} + 6 / {s:g} = {zp + six:.3f})")
+            self._set_act(n, x, act, ibounds=(max(lo, -128), min(hi, 127)))
+            return
+        lo = -np.inf if lo is None else float(lo)
+        hi = np.inf if hi is None else float(hi)
+        if lo != 0.0:
+            raise _NodeError(f"Clip({lo:g}, {hi:g}) is not ReLU/ReLU6")
+        if hi >= _FLT_MAX:
+            act, hi = "relu", np.inf
+        elif abs(hi - 6.0) < 1e-6:
+            act = "relu6"
         else:
-            lo = -np.inf if lo is None else float(lo)
-            hi = np.inf if hi is None else float(hi)
-            if lo != 0.0:
-                raise _NodeError(f"Clip({lo:g}, {hi:g}) is not ReLU/ReLU6")
-            if hi >= _FLT_MAX:
-                act = "relu"
-            elif abs(hi - 6.0) < 1e-6:
-                act = "relu6"
-            else:
-                raise _NodeError(f"Clip(0, {hi:g}) is not ReLU/ReLU6")
-        self._set_act(n, x, act)
+            raise _NodeError(f"Clip(0, {hi:g}) is not ReLU/ReLU6")
+        self._set_act(n, x, act, fbounds=(lo, hi))
 
     # ---- conv family ------------------------------------------------------------------------
     def _conv_layer(self, n, x: _Act, w_oihw: np.ndarray, a: dict) -> Layer:
@@ -893,6 +956,8 @@ class _Importer:
         if kind == "q":
             raise _NodeError("AveragePool on int8 needs requantisation; use QLinearAveragePool")
         layer = self._pool(n, x, a, AVGPOOL)
+        if kind == "fq":  # DQ -> AveragePool -> Q: QuantizeLinear's rounding, not QLinear's
+            layer.avg_rounding = "qdq"
         out = self._new_tensor(layer, n.output[0], "nchw", kind)
         self._check_inferred(n.output[0], out)
 

@@ -42,6 +42,9 @@ weights and int32 bias negated (accumulator and multiplier both flip sign: bit-i
 
 Fixed-point requantisation data are not stored in the IR: :func:`tflite_requant` computes them
 from the IR's quantisation parameters the way TFLite / TFLM do (for CONV, DW, DENSE and ADD).
+The int8 clamp of each layer's fused activation is stored once, as ``layer.act_min`` /
+``layer.act_max``, computed like TFLM's ``CalculateActivationRangeQuantized`` (float32
+``6.0f / scale``, ``TfLiteRound`` = round half away from zero): see :func:`tflm_activation_range`.
 
 Anything else raises :class:`msfopt.importers.UnsupportedModelError` with a single line naming
 every offending operator (index and op type); unreadable / truncated files raise the same error.
@@ -380,6 +383,13 @@ class _Converter:
         return self.tquant_shape[ir_id]
 
     def add_layer(self, op: _Op, layer: ir.Layer, out_q: ir.Quant):
+        if out_q.per_channel:
+            raise _Skip("output quantised per channel")
+        try:
+            layer.act_min, layer.act_max = tflm_activation_range(layer.act, out_q.scale[0],
+                                                                 out_q.zero_point[0])
+        except ValueError as e:
+            raise _Skip(str(e)) from None
         layer.name = f"{op.index}_{op.name.lower()}"
         self.layers.append(layer)
         self.tquant.append(out_q)
@@ -801,6 +811,28 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return q_fixed, shift
 
 
+def _tflm_quantize(scale: float, zero_point: int, f: float) -> int:
+    """TFLM's ``Quantize`` helper of kernel_util: zero_point + (int32)TfLiteRound(f / scale), the
+    division in float32 and std::round (half away from zero)."""
+    with np.errstate(over="ignore", divide="ignore"):
+        tmp = float(np.float32(np.float32(f) / np.float32(scale)))
+    r = math.floor(abs(tmp) + 0.5) if math.isfinite(tmp) else tmp
+    if not (-2.0 ** 31 <= r <= 2.0 ** 31 - 1):
+        raise ValueError(f"activation bound {f:g} / scale {scale:g} overflows int32 (TFLM "
+                         "rejects the model)")
+    return int(zero_point) + int(math.copysign(r, tmp))
+
+
+def tflm_activation_range(act: str, scale: float, zero_point: int) -> tuple[int, int]:
+    """int8 (act_min, act_max) of a fused activation exactly as TFLM's
+    ``CalculateActivationRangeQuantized`` computes it from the output's float32 scale."""
+    if act == "none":
+        return -128, 127
+    lo = max(-128, _tflm_quantize(scale, zero_point, 0.0))
+    hi = 127 if act == "relu" else min(127, _tflm_quantize(scale, zero_point, 6.0))
+    return lo, hi
+
+
 def tflite_requant(net: ir.Network, i: int) -> dict | None:
     """Fixed-point requantisation parameters of layer ``i`` computed from the IR's quantisation,
     the way TFLite / TFLM prepare them (doubles from the float32 scales):
@@ -819,12 +851,7 @@ def tflite_requant(net: ir.Network, i: int) -> dict | None:
         return None
     s_in, s_out = qi.scale[0], qo.scale[0]
     zo = qo.zero_point[0]
-    lo, hi = -128, 127
-    if layer.act in ("relu", "relu6"):
-        lo = max(lo, zo)
-        if layer.act == "relu6":
-            hi = min(hi, zo + int(round(6.0 / s_out)))
-    base = {"output_offset": zo, "act_min": lo, "act_max": hi}
+    base = {"output_offset": zo, "act_min": layer.act_min, "act_max": layer.act_max}
     if layer.op in (ir.CONV, ir.DW, ir.DENSE) and layer.w_quant is not None:
         n = layer.c_out
         ws = layer.w_quant.scale if layer.w_quant.per_channel else layer.w_quant.scale * n
