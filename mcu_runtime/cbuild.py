@@ -31,6 +31,7 @@ STRICT_FLAGS = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-ffp-co
 F32_MAX = float(np.finfo(np.float32).max)
 
 MSF_RQ_FLOAT, MSF_RQ_FIXED = 0, 1
+MSF_RQ_FLOAT_QDQ = 3  # msf_pool_s8_params.mode: ONNX QuantizeLinear rounding (QDQ avgpool)
 MSF_DT_S8, MSF_DT_F32 = 0, 1
 OP_CODES = {"conv": 0, "dw": 1, "maxpool": 2, "avgpool": 3, "gap": 4, "dense": 5, "add": 6}
 
@@ -86,7 +87,7 @@ def build_exe(test_source: Path, out: Path, extra_flags: list[str] | None = None
 
 class View(C.Structure):
     _fields_ = [("data", C.c_void_p), ("H", C.c_int32), ("W", C.c_int32), ("C", C.c_int32),
-                ("y0", C.c_int32), ("xcap", C.c_int32)]
+                ("y0", C.c_int32), ("xcap", C.c_int32), ("cap", C.c_int32)]
 
 
 class Requant(C.Structure):
@@ -160,16 +161,28 @@ class SoftmaxS8(C.Structure):
                 ("diff_min", C.c_int32)]
 
 
+class Range(C.Structure):
+    _fields_ = [("step", C.c_int16), ("lo_sub", C.c_int16), ("hi_add", C.c_int16),
+                ("hi_max", C.c_int16)]
+
+
 class Layer(C.Structure):
     _fields_ = [("op", C.c_int32), ("params", C.c_void_p), ("in_h", C.c_int32),
                 ("in_w", C.c_int32), ("in_c", C.c_int32), ("out_h", C.c_int32),
-                ("out_w", C.c_int32), ("out_c", C.c_int32), ("ring_off", C.c_uint32)]
+                ("out_w", C.c_int32), ("out_c", C.c_int32), ("buf_off", C.c_uint32),
+                ("buf_bytes", C.c_uint32), ("buf_rows", C.c_int32), ("buf_cols", C.c_int32),
+                ("out_rows", Range), ("out_cols", Range), ("need_cols", Range)]
 
 
 class Block(C.Structure):
     _fields_ = [("dtype", C.c_int32), ("tile_h", C.c_int32), ("n_layers", C.c_int32),
                 ("layers", C.POINTER(Layer)), ("in_off", C.c_uint32), ("in2_off", C.c_uint32),
-                ("out_off", C.c_uint32), ("mode", C.c_int32), ("tile_w", C.c_int32)]
+                ("out_off", C.c_uint32), ("mode", C.c_int32), ("tile_w", C.c_int32),
+                ("n_tiles", C.c_int32), ("n_tile_cols", C.c_int32)]
+
+
+MSF_MODE = {"MSF_MODE_COLUMNS": 0, "MSF_MODE_PATCHES": 1, "MSF_MODE_INPLACE": 2}
+BOUNDS_HOOK = C.CFUNCTYPE(None, C.c_char_p)
 
 
 _REGION = [C.c_int32] * 4
@@ -212,7 +225,7 @@ def load(path: Path | None = None) -> C.CDLL:
             ("msf_mbqm", [C.c_int32, C.c_int32, C.c_int32], C.c_int32),
             ("msf_macs_get", [], C.c_uint64),
             ("msf_block_validate", [P(Block)], C.c_int32),
-            ("msf_block_ring_bytes", [P(Block), C.c_int32], C.c_uint32),
+            ("msf_bounds_failures", [], C.c_uint32),
             ("msf_canary_check", [C.c_void_p, C.c_size_t, C.c_uint32], C.c_long)):
         fn = getattr(lib, name)
         fn.argtypes = args
@@ -221,6 +234,8 @@ def load(path: Path | None = None) -> C.CDLL:
                                             C.c_float, C.c_int32, P(C.c_float), P(C.c_float),
                                             P(C.c_float)]
     lib.msf_add_s8_float_params.restype = None
+    lib.msf_set_bounds_hook.argtypes = [BOUNDS_HOOK]
+    lib.msf_set_bounds_hook.restype = None
     return lib
 
 
@@ -242,7 +257,7 @@ def window(kernel, stride, pad) -> Window:
 
 def full_view(arr: np.ndarray) -> View:
     h, w, c = arr.shape
-    return View(arr.ctypes.data, h, w, c, 0, w)
+    return View(arr.ctypes.data, h, w, c, 0, w, h * w * c)
 
 
 # -- MSF_RQ_FLOAT parameters (onnxruntime 1.32, x86-64) ---------------------------------------------
@@ -439,14 +454,3 @@ def mbqm(x: int, qm: int, shift: int) -> int:
     left, right = max(shift, 0), max(-shift, 0)
     xs = ((x << left) + (1 << 31)) % (1 << 32) - (1 << 31)
     return rdbpot(srdhm(xs, qm), right)
-
-
-def act_bounds_s8(act: str, y_scale, y_zp: int) -> tuple[int, int]:
-    """int8 clamp of a folded activation (QuantizeLinear rounding of 6.0, half to even)."""
-    if act == "none":
-        return -128, 127
-    lo = max(-128, int(y_zp))
-    if act == "relu":
-        return lo, 127
-    six = int(np.rint(np.float32(6.0) / np.float32(y_scale)))
-    return lo, min(127, int(y_zp) + six)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from msfopt.ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Network
-from msfopt.schedule import BlockSchedule, Liveness, plan_layout, schedule_of
+from msfopt.schedule import BlockSchedule, Liveness, block_geometry, plan_layout, schedule_of
 
 from . import cbuild
 
@@ -51,6 +51,35 @@ class Generated:
 
 
 # -- C text helpers ----------------------------------------------------------------------------------
+#
+# Nothing read from a model file (graph / node names, the file's path) reaches the generated text
+# except through c_comment_text(): comment text is percent-escaped to a safe alphabet (no '*',
+# '\\', quotes, '?', '$', backquotes, control or non-ASCII characters; '/' alone is harmless
+# without '*'), so it can neither close the comment, nor open a nested one (-Wcomment), nor splice
+# lines, nor form trigraphs.  No C identifier, #define or build-file line is made from model
+# text: they are fixed names and numbers.
+
+_COMMENT_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                          " _-.,:;+=@()[]{}<>|~!#&^/")
+_COMMENT_MAX = 160
+
+
+def c_comment_text(text, limit: int = _COMMENT_MAX) -> str:
+    """``text`` made safe inside a C block comment: one line, characters outside a small safe
+    alphabet percent-encoded (UTF-8 bytes: ``%2A`` for '*', ``%25`` for '%'), at most ``limit``
+    characters (longer text is cut, ending in ``...``)."""
+    out = []
+    for ch in str(text):
+        if ch in _COMMENT_SAFE:
+            out.append(ch)
+        else:
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
+    s = "".join(out)
+    if len(s) > limit:
+        s = s[:max(0, limit - 3)] + "..."
+    return s
+
+
 
 def _c_array(ctype: str, name: str, values, per_line: int = 24, const: bool = True,
              section: str | None = None) -> str:
@@ -156,7 +185,7 @@ class _Emitter:
             if L.bias is not None:
                 b = self.arr("int32_t", f"{name}_b", np.asarray(L.bias, dtype=np.int32))
             rq = self.requant(name, xs, wq.scale, ys)
-            amin, amax = cbuild.act_bounds_s8(L.act, ys, yz)
+            amin, amax = L.act_min, L.act_max
             if L.op == DENSE:
                 return "msf_dense_s8_params", (f"{{{xz}, {wzp}, {yz}, {amin}, {amax}, {name}_w, "
                                                f"{b}, {rq}}}")
@@ -168,8 +197,9 @@ class _Emitter:
                 return "msf_pool_f32_params", f"{{{_window(L)}, {cip}, {lo}, {hi}}}"
             xs, xz = self.quant(L.src)
             ys, yz = self.quant(i + 1)
-            amin, amax = cbuild.act_bounds_s8(L.act, ys, yz)
-            mode = "MSF_RQ_FLOAT" if self.rq == "float" else "MSF_RQ_FIXED"
+            amin, amax = L.act_min, L.act_max
+            mode = "MSF_RQ_FIXED" if self.rq == "fixed" else \
+                "MSF_RQ_FLOAT_QDQ" if L.avg_rounding == "qdq" else "MSF_RQ_FLOAT"
             return "msf_pool_s8_params", (f"{{{_window(L)}, {cip}, {mode}, {_c_float(xs)}, "
                                           f"{_c_float(ys)}, {xz}, {yz}, {amin}, {amax}}}")
         if L.op == GAP:
@@ -177,7 +207,7 @@ class _Emitter:
                 return "msf_act_f32_params", f"{{{lo}, {hi}}}"
             xs, xz = self.quant(L.src)
             ys, yz = self.quant(i + 1)
-            amin, amax = cbuild.act_bounds_s8(L.act, ys, yz)
+            amin, amax = L.act_min, L.act_max
             h, w, _ = L.in_shape
             tfl_op = _tflite_op(net, i)
             if self.rq == "fixed" and tfl_op == "AVERAGE_POOL_2D":
@@ -210,7 +240,7 @@ class _Emitter:
             s1, z1 = self.quant(L.src)
             s2, z2 = self.quant(L.src2)
             so, zo = self.quant(i + 1)
-            amin, amax = cbuild.act_bounds_s8(L.act, so, zo)
+            amin, amax = L.act_min, L.act_max
             if self.rq == "float":
                 m1, m2, fb = cbuild.add_float_params(s1, z1, s2, z2, so, zo)
                 return "msf_add_s8_params", (f"{{MSF_RQ_FLOAT, {z1}, {z2}, {zo}, {amin}, {amax}, "
@@ -245,6 +275,48 @@ def _tail_softmax(net: Network):
                            "(TFLite Micro requires it)")
     beta = getattr(net, "softmax_beta", None)
     return cbuild.softmax_params(1.0 if beta is None else beta, q_in.scale[0])
+
+
+@dataclass
+class BlockDescriptor:
+    """The ``msf_block`` of one schedule and its ``msf_layer`` rows, as plain numbers: every
+    extent comes from the block schedule (:func:`msfopt.schedule.block_geometry`, the rings'
+    sizes), every buffer offset from the arena layout.  ``layers[k]["buf"]`` is
+    (offset, bytes, rows, cols), the ranges are (step, lo_sub, hi_add, hi_max)."""
+    mode: str          # MSF_MODE_* name
+    tile_h: int
+    tile_w: int
+    n_tiles: int
+    n_tile_cols: int
+    layers: list
+
+
+def block_descriptor(net: Network, s: BlockSchedule, ring_offsets) -> BlockDescriptor:
+    """Descriptor of block schedule ``s`` whose rings (``s.rings``) sit at arena byte offsets
+    ``ring_offsets`` (one per ring, e.g. ``ArenaLayout.ring_offsets[k]``)."""
+    try:
+        geo = block_geometry(net, s)
+    except ValueError as e:
+        raise CodegenError(str(e)) from None
+    bufs = {r.layer: (int(o), r.bytes, r.rows, r.cols) for r, o in zip(s.rings, ring_offsets)}
+    layers = []
+    for k, l in enumerate(range(s.first, s.last + 1)):
+        layers.append(dict(layer=l, buf=bufs.get(l, (0, 0, 0, 0)),
+                           out_rows=tuple(vars(geo.out_rows[k]).values()),
+                           out_cols=tuple(vars(geo.out_cols[k]).values()),
+                           need_cols=tuple(vars(geo.need_cols[k]).values())))
+    if s.mode == "inplace":
+        mode, tw = "MSF_MODE_INPLACE", 0
+    elif s.mode == "recompute":
+        mode, tw = "MSF_MODE_PATCHES", min(s.tile, s.tile_w)
+    else:
+        mode, tw = "MSF_MODE_COLUMNS", (s.tile_w if s.mode == "hcache-ip" else 0)
+    return BlockDescriptor(mode=mode, tile_h=geo.tile_h, tile_w=tw, n_tiles=geo.n_tiles,
+                           n_tile_cols=geo.n_tile_cols, layers=layers)
+
+
+def _c_range(r) -> str:
+    return "{" + ", ".join(str(int(v)) for v in r) + "}"
 
 
 def default_rq(net: Network) -> str:
@@ -301,27 +373,23 @@ def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = 
     dt = "MSF_DT_F32" if net.dtype == "float32" else "MSF_DT_S8"
     for k, (s, rings) in enumerate(zip(scheds, lay.ring_offsets)):
         rows = []
-        ring_of = {r.layer: o for r, o in zip(s.rings, rings)}
-        for l in range(s.first, s.last + 1):
+        desc = block_descriptor(net, s, rings)
+        for l, dl in zip(range(s.first, s.last + 1), desc.layers):
             L = net.layers[l]
             hi, wi, ci = L.in_shape
             ho, wo, co = L.out_shape
-            rows.append(f"    {{{em.op_override.get(l, _OP[L.op])}, &L{l}_p, {hi}, {wi}, {ci}, {ho}, {wo}, {co}, "
-                        f"{ring_of.get(l, 0)}u}}")
+            b_off, b_bytes, b_rows, b_cols = dl["buf"]
+            rows.append(f"    /* layer {l}: {L.op} {c_comment_text(L.name or '-', 80)} */\n"
+                        f"    {{{em.op_override.get(l, _OP[L.op])}, &L{l}_p, {hi}, {wi}, {ci}, {ho}, {wo}, {co}, "
+                        f"{b_off}u, {b_bytes}u, {b_rows}, {b_cols}, {_c_range(dl['out_rows'])}, "
+                        f"{_c_range(dl['out_cols'])}, {_c_range(dl['need_cols'])}}}")
         layer_tables.append(f"static const msf_layer B{k}_layers[{len(rows)}] = {{\n"
                             + ",\n".join(rows) + "\n};")
         L0 = net.layers[s.first]
         in2 = off(L0.src2) if (L0.op == ADD and s.first == s.last) else "0u"
-        Lj = net.layers[s.last]
-        if s.mode == "inplace":
-            mode, th, tw = "MSF_MODE_INPLACE", s.tile, 0
-        elif s.mode == "recompute":
-            mode, th, tw = "MSF_MODE_PATCHES", min(s.tile, Lj.out_shape[0]), min(s.tile, Lj.out_shape[1])
-        else:
-            mode, th = "MSF_MODE_COLUMNS", min(max(1, s.tile), Lj.out_shape[0])
-            tw = s.tile_w if s.mode == "hcache-ip" else 0
-        block_inits.append(f"    {{{dt}, {th}, {s.last - s.first + 1}, B{k}_layers, "
-                           f"{off(L0.src)}, {in2}, {off(s.last + 1)}, {mode}, {tw}}}")
+        block_inits.append(f"    {{{dt}, {desc.tile_h}, {s.last - s.first + 1}, B{k}_layers, "
+                           f"{off(L0.src)}, {in2}, {off(s.last + 1)}, {desc.mode}, "
+                           f"{desc.tile_w}, {desc.n_tiles}, {desc.n_tile_cols}}}")
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -339,12 +407,14 @@ def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = 
     qdefs = ""
     if q_in is not None and q_out is not None:
         qdefs = (f"#define MSF_INPUT_SCALE {_c_float(q_in.scale[0])}\n"
-                 f"#define MSF_INPUT_ZERO_POINT ({q_in.zero_point[0]})\n"
+                 f"#define MSF_INPUT_ZERO_POINT ({int(q_in.zero_point[0])})\n"
                  f"#define MSF_OUTPUT_SCALE {_c_float(q_out.scale[0])}\n"
-                 f"#define MSF_OUTPUT_ZERO_POINT ({q_out.zero_point[0]})\n")
+                 f"#define MSF_OUTPUT_ZERO_POINT ({int(q_out.zero_point[0])})\n")
     setting = ", ".join(f"{s.first}" if s.first == s.last else f"{s.first}-{s.last}"
                         for s in scheds)
-    header = f"""/* Generated by msfopt: {net.name}, {len(scheds)} blocks, io={io}, requantisation {rq}.
+    model_name = c_comment_text(net.name)
+    model_source = c_comment_text(net.source or "in-memory network", 200)
+    header = f"""/* Generated by msfopt: {model_name}, {len(scheds)} blocks, io={io}, requantisation {rq}.
  * Fusion setting: {setting}
  * Do not edit: regenerate with `msfopt codegen`. */
 #ifndef MSF_MODEL_H
@@ -406,7 +476,7 @@ const msf_io_t *msf_model_output(void);
         if io == "input-external":
             run_body += (f"    if (out != 0) {{\n        msf_copy_bytes((uint8_t *)out, arena + "
                          f"{lay.tensor_offset[n]}u, {out_elems * esize}u);\n    }}\n")
-    source = f"""/* Generated by msfopt: {net.name} ({net.source or 'in-memory network'}).
+    source = f"""/* Generated by msfopt: {model_name} ({model_source}).
  * Blocks: {setting}
  * Arena: {lay.arena_bytes} bytes (predicted {lay.arena_bytes}; largest block {max(s.ram_bytes for s in scheds)}). */
 #include "msf_model.h"

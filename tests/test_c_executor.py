@@ -1,13 +1,19 @@
 """The C fused-block executor (msf_run_block) against unfused execution.
 
 Random small chains of window layers (conv / grouped conv / dw / maxpool / avgpool, int8 and
-float32) are split at random into fused blocks (tile height p = 1, 2 or 3) and single-layer
-blocks, followed by unfused GAP, DENSE and ADD blocks.  The descriptors are built by hand here,
-exactly as the Python code generator must build them.  Checked:
+float32) are split at random into fused blocks (H-cache with tile height p = 1, 2 or 3, line
+buffer, recompute with 1..3-pixel patches) and single-layer blocks, followed by unfused GAP,
+DENSE and ADD blocks.  The kernel parameters are built by hand here; every block's geometry
+(row / column ranges, buffer sizes) comes from the code generator's descriptors
+(msfopt.mcu_runtime.codegen.block_descriptor, i.e. from the block schedule), with each buffer
+placed in its own canary-guarded region.  The library is built with -DMSF_CHECK_BOUNDS.
+Checked:
 * fused output == unfused output, byte for byte;
-* MACs counted by the C kernels (MSF_COUNT_MACS) == the closed-form count of the cost model;
-* ring sizes == msf_block_ring_bytes, and nothing is written outside the arena or into the
-  guard bytes placed around every tensor and ring (canaries).
+* MACs counted by the C kernels (MSF_COUNT_MACS) == the closed-form count of the H-cache cost
+  model derived here (and == the schedule's count for every mode);
+* ring sizes of the schedule == the closed form derived here; no bounds-check failure; nothing
+  is written outside the regions (canaries);
+* a ring smaller than its ranges need makes the bounds check fire (and msf_block_validate fail).
 """
 from __future__ import annotations
 
@@ -17,14 +23,26 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from msfopt.ir import AVGPOOL, CONV, DW, MAXPOOL, Network, window_layer
 from msfopt.mcu_runtime import cbuild
+from msfopt.mcu_runtime.codegen import block_descriptor
+from msfopt.schedule import LINEBUFFER_TILE, Liveness, schedule_of
 
 GUARD = 16
+BOUNDS_MESSAGES: list[str] = []
+
+
+@cbuild.BOUNDS_HOOK
+def _record_bounds_failure(what):
+    BOUNDS_MESSAGES.append(what.decode())
 
 
 @pytest.fixture(scope="module")
 def lib():
-    return cbuild.load(cbuild.build_shared(["-fsanitize=undefined", "-fno-sanitize-recover=all"]))
+    lib = cbuild.load(cbuild.build_shared(["-fsanitize=undefined", "-fno-sanitize-recover=all",
+                                           "-DMSF_CHECK_BOUNDS"]))
+    lib.msf_set_bounds_hook(_record_bounds_failure)
+    return lib
 
 
 # -- model description -------------------------------------------------------------------------------
@@ -58,11 +76,12 @@ def chains(draw):
         h, w, c = ho, wo, cout
     if len(layers) < 2:
         layers = []
-    # partition into segments: (start, length, tile_h)
+    # partition into segments: (start, length, tile_h or patch, mode)
     segs, i = [], 0
     while i < len(layers):
         n = draw(st.integers(1, len(layers) - i))
-        segs.append((i, n, draw(st.integers(1, 3))))
+        segs.append((i, n, draw(st.integers(1, 3)),
+                     draw(st.sampled_from(["hcache", "hcache", "linebuffer", "recompute"]))))
         i += n
     seed = draw(st.integers(0, 2 ** 31 - 1))
     return dict(dtype=dtype, layers=layers, segs=segs, seed=seed,
@@ -161,15 +180,23 @@ class Builder:
                                         zp, int(rng.integers(-128, 128)), lo, hi))
         return self.k(cbuild.PoolF32(win, l["cip"], lo, hi))
 
-    def layer(self, op, params, in_shape, out_shape, ring_off=0):
+    def layer(self, op, params, in_shape, out_shape, dl=None):
+        """One msf_layer; dl: its row of a codegen block descriptor (None: unfused)."""
+        buf = dl["buf"] if dl else (0, 0, 0, 0)
+        zero = (0, 0, 0, 0)
         return cbuild.Layer(cbuild.OP_CODES[op], C.cast(C.pointer(params), C.c_void_p),
-                            *in_shape, *out_shape, ring_off)
+                            *in_shape, *out_shape, *buf,
+                            cbuild.Range(*(dl["out_rows"] if dl else zero)),
+                            cbuild.Range(*(dl["out_cols"] if dl else zero)),
+                            cbuild.Range(*(dl["need_cols"] if dl else zero)))
 
-    def block(self, layers, tile_h, in_off, out_off, in2_off=0):
+    def block(self, layers, in_off, out_off, in2_off=0, desc=None):
         arr = self.k((cbuild.Layer * len(layers))(*layers))
-        return cbuild.Block(cbuild.MSF_DT_S8 if self.s8 else cbuild.MSF_DT_F32, tile_h,
+        mode, th, tw, nt, ntc = (cbuild.MSF_MODE[desc.mode], desc.tile_h, desc.tile_w,
+                                 desc.n_tiles, desc.n_tile_cols) if desc else (0, 0, 0, 1, 1)
+        return cbuild.Block(cbuild.MSF_DT_S8 if self.s8 else cbuild.MSF_DT_F32, th,
                             len(layers), C.cast(arr, C.POINTER(cbuild.Layer)), in_off, in2_off,
-                            out_off)
+                            out_off, mode, tw, nt, ntc)
 
     def tail_params(self, n_out, k_in):
         """GAP, DENSE and ADD params."""
@@ -225,9 +252,29 @@ class Arena:
 
 # -- the test ------------------------------------------------------------------------------------------------
 
-def run_model(lib, model, fused: bool):
+_IR_OP = {"conv": CONV, "dw": DW, "maxpool": MAXPOOL, "avgpool": AVGPOOL}
+
+
+def chain_net(model) -> Network:
+    """The chain as an IR network (geometry only: the schedules and descriptors need no
+    weights)."""
+    layers = []
+    for l in model["layers"]:
+        layers.append(window_layer(_IR_OP[l["op"]], l["in_shape"], l["out_shape"][2], l["kernel"],
+                                   l["stride"], l["pad"], groups=l["groups"],
+                                   count_include_pad=bool(l["cip"])))
+        assert layers[-1].out_shape == tuple(l["out_shape"])
+    return Network("chain", tuple(model["in_shape"]), layers,
+                   dtype="int8" if model["dtype"] == "int8" else "float32").validate()
+
+
+def run_model(lib, model, fused: bool, shrink: int | None = None):
+    """Runs the chain as its segments (fused) or layer by layer; ``shrink``: the byte capacity
+    of the first fused block's first ring is cut to that fraction (bounds-check test)."""
     rng = np.random.default_rng(model["seed"])
     layers = model["layers"]
+    net = chain_net(model)
+    live = Liveness(net, "arena")
     b = Builder(model["dtype"], rng)
     params = [b.params(l) for l in layers]  # same RNG draws for both runs
     gap, dense, add = b.tail_params(5, layers[-1]["out_shape"][2])
@@ -236,28 +283,41 @@ def run_model(lib, model, fused: bool):
     shapes = [layers[0]["in_shape"]] + [l["out_shape"] for l in layers]
     nbytes = [int(np.prod(s)) * esize for s in shapes]
     blocks, expect_macs, rings = [], 0, []
+    shrunk, assert_valid = False, True
     t_off = {0: ar.alloc(nbytes[0])}
-    segs = model["segs"] if fused else [(i, 1, 1) for i in range(len(layers))]
-    for start, n, p in segs:
+    segs = model["segs"] if fused else [(i, 1, 1, "unfused") for i in range(len(layers))]
+    for start, n, p, mode in segs:
         seg = layers[start:start + n]
         end = start + n
         t_off[end] = ar.alloc(nbytes[end])
-        lays = []
-        for k, l in enumerate(seg):
-            ring_off = 0
-            if n > 1 and k > 0:
-                sz = ring_bytes(seg, k, p, esize)
-                ring_off = ar.alloc(sz)
-                rings.append((start + k, p, sz))
-            lays.append(b.layer(l["op"], params[start + k], l["in_shape"], l["out_shape"],
-                                ring_off))
-        blk = b.block(lays, p, t_off[start], t_off[end])
-        assert lib.msf_block_validate(C.byref(blk)) == 0
-        for k in range(1, n):
-            assert lib.msf_block_ring_bytes(C.byref(blk), k) == ring_bytes(seg, k, p, esize)
+        if n == 1:
+            lays = [b.layer(seg[0]["op"], params[start], seg[0]["in_shape"], seg[0]["out_shape"])]
+            blk = b.block(lays, t_off[start], t_off[end])
+            expect_macs += int(np.prod(seg[0]["out_shape"])) * macs_per_output(seg[0])
+        else:
+            sched = schedule_of(net, live, start, end - 1, mode,
+                                LINEBUFFER_TILE if mode == "linebuffer" else p)
+            offs = [ar.alloc(r.bytes) for r in sched.rings]  # every buffer in its own region
+            desc = block_descriptor(net, sched, offs)
+            if shrink is not None and not shrunk:
+                off0, nb, rr, cc = desc.layers[1]["buf"]
+                desc.layers[1]["buf"] = (off0, nb // shrink, rr, cc)
+                shrunk = True
+                assert_valid = False
+            for r in sched.rings:
+                rings.append((r.layer, mode, p, r.bytes))
+            if mode != "recompute":
+                tile = p if mode == "hcache" else seg[-1]["out_shape"][0]
+                for k in range(1, n):
+                    assert sched.rings[k - 1].bytes == ring_bytes(seg, k, tile, esize)
+                assert sched.macs == fused_macs(seg, tile)
+            lays = [b.layer(l["op"], params[start + k], l["in_shape"], l["out_shape"], dl)
+                    for k, (l, dl) in enumerate(zip(seg, desc.layers))]
+            blk = b.block(lays, t_off[start], t_off[end], desc=desc)
+            expect_macs += sched.macs
+        assert (lib.msf_block_validate(C.byref(blk)) == 0) == assert_valid
+        assert_valid = True
         blocks.append(blk)
-        expect_macs += fused_macs(seg, p) if n > 1 else \
-            int(np.prod(seg[0]["out_shape"])) * macs_per_output(seg[0])
     # tail: GAP -> (1,1,C), DENSE -> (1,1,5), ADD(dense, dense) in place
     last = len(layers)
     hl, wl, cl = shapes[-1]
@@ -265,16 +325,21 @@ def run_model(lib, model, fused: bool):
     lg = b.layer("gap", gap, (hl, wl, cl), (1, 1, cl))
     ld = b.layer("dense", dense, (1, 1, cl), (1, 1, 5))
     la = b.layer("add", add, (1, 1, 5), (1, 1, 5))
-    blocks += [b.block([lg], 0, t_off[last], g_off), b.block([ld], 0, g_off, d_off),
-               b.block([la], 0, d_off, d_off, in2_off=d_off)]
+    blocks += [b.block([lg], t_off[last], g_off), b.block([ld], g_off, d_off),
+               b.block([la], d_off, d_off, in2_off=d_off)]
     expect_macs += hl * wl * cl + cl * 5
     arena = ar.make(lib, 99)
     x = rng.integers(0, 256, nbytes[0]).astype(np.uint8) if esize == 1 else \
         rng.uniform(-2, 2, nbytes[0] // 4).astype(np.float32).view(np.uint8)
     arena[t_off[0]:t_off[0] + nbytes[0]] = x
     blk_arr = (cbuild.Block * len(blocks))(*blocks)
+    BOUNDS_MESSAGES.clear()
+    failures = lib.msf_bounds_failures()
     lib.msf_macs_reset()
     lib.msf_model_run_blocks(blk_arr, len(blocks), arena.ctypes.data)
+    if shrink is not None:
+        return lib.msf_bounds_failures() - failures, list(BOUNDS_MESSAGES)
+    assert BOUNDS_MESSAGES == [] and lib.msf_bounds_failures() == failures
     assert lib.msf_macs_get() == expect_macs
     ar.check_guards(lib, arena, 99)
     assert np.array_equal(arena[t_off[0]:t_off[0] + nbytes[0]], x)  # input untouched
@@ -310,11 +375,162 @@ def test_whole_chain_fused_p1_p2_mac_overhead(lib):
     vanilla = sum(int(np.prod(l["out_shape"])) * macs_per_output(l) for l in layers)
     overhead = []
     for dtype in ("int8", "float32"):
-        ref = run_model(lib, dict(dtype=dtype, layers=layers, segs=[(i, 1, 1) for i in range(4)],
-                                  seed=5), fused=True)[0]
+        ref = run_model(lib, dict(dtype=dtype, layers=layers, in_shape=(16, 16, 3),
+                                  segs=[(i, 1, 1, "unfused") for i in range(4)], seed=5),
+                        fused=True)[0]
         for p in (1, 2):
-            model = dict(dtype=dtype, layers=layers, segs=[(0, 4, p)], seed=5)
+            model = dict(dtype=dtype, layers=layers, in_shape=(16, 16, 3),
+                         segs=[(0, 4, p, "hcache")], seed=5)
             got = run_model(lib, model, fused=True)[0]
             assert got.tobytes() == ref.tobytes()
             overhead.append(fused_macs(layers, p) / vanilla)
+        for mode, p in (("linebuffer", 1), ("recompute", 1), ("recompute", 3)):
+            model = dict(dtype=dtype, layers=layers, in_shape=(16, 16, 3),
+                         segs=[(0, 4, p, mode)], seed=5)
+            assert run_model(lib, model, fused=True)[0].tobytes() == ref.tobytes()
     assert overhead[0] > overhead[1] > 1.0
+
+
+@pytest.mark.parametrize("mode", ["hcache", "linebuffer", "recompute"])
+def test_too_small_ring_trips_the_bounds_check(lib, mode):
+    """A descriptor whose first ring holds half the bytes its ranges need: msf_block_validate
+    rejects it and running it reports bounds-check failures (no byte outside the region is
+    touched: the checked accesses are redirected)."""
+    layers = []
+    h, w, c = 12, 10, 3
+    for op, k, s, pad, cout in (("conv", (3, 3), (1, 1), (1, 1, 1, 1), 4),
+                                ("dw", (3, 3), (1, 1), (1, 1, 1, 1), 4),
+                                ("maxpool", (2, 2), (2, 2), (0, 0, 0, 0), 4)):
+        ho, wo = out_extent(h, k[0], s[0], pad[0], pad[2]), out_extent(w, k[1], s[1], pad[1], pad[3])
+        layers.append(dict(op=op, kernel=k, stride=s, pad=pad, groups=4 if op == "dw" else 1,
+                           in_shape=(h, w, c), out_shape=(ho, wo, cout), cip=0, act="none"))
+        h, w, c = ho, wo, cout
+    model = dict(dtype="int8", layers=layers, in_shape=(12, 10, 3), segs=[(0, 3, 2, mode)],
+                 seed=3)
+    n_fail, msgs = run_model(lib, model, fused=True, shrink=2)
+    assert n_fail > 0 and msgs and all("outside its buffer" in m for m in msgs)
+    ok = run_model(lib, model, fused=True)   # the schedule's own sizes: clean
+    assert ok[0].size == int(np.prod(layers[-1]["out_shape"]))
+
+
+def test_c_unit_executor_bounds_checked(tmp_path):
+    """mcu_runtime/tests_c/test_executor.c built as its Makefile builds it: ASan + UBSan and
+    -DMSF_CHECK_BOUNDS (its shrunk-ring check only exists in that build)."""
+    import subprocess
+    from pathlib import Path
+    src = Path(cbuild.SRC_DIR).parent / "tests_c" / "test_executor.c"
+    exe = cbuild.build_exe(src, tmp_path / "test_executor",
+                           ["-DMSF_CHECK_BOUNDS", "-fsanitize=address,undefined",
+                            "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"])
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "FAIL" not in r.stdout, r.stdout + r.stderr
+    assert "OK" in r.stdout
+
+
+@settings(max_examples=60, deadline=None)
+@given(model=chains())
+def test_every_candidate_descriptor_validates(lib, model):
+    """msf_block_validate accepts the code generator's descriptor of every candidate block the
+    schedules produce for the chain (all seven modes: H-cache p = 1..3, in place, line buffer,
+    recompute patches, single layers) and rejects it once a buffer is one byte short."""
+    from msfopt.schedule import MODES, block_schedules
+    if not model["layers"]:
+        return
+    net = chain_net(model)
+    b = Builder(model["dtype"], np.random.default_rng(0))
+    params = [b.params(l) for l in model["layers"]]
+    for s in block_schedules(net, "arena", modes=MODES[1:], tiles=(1, 2, 3), patches=(1, 2, 3)):
+        desc = block_descriptor(net, s, [r.offset for r in s.rings])
+        seg = model["layers"][s.first:s.last + 1]
+
+        def make(d):
+            lays = [b.layer(l["op"], params[s.first + k], l["in_shape"], l["out_shape"], dl)
+                    for k, (l, dl) in enumerate(zip(seg, d.layers))]
+            return b.block(lays, 0, 0, desc=d if s.mode != "unfused" else None)
+
+        assert lib.msf_block_validate(C.byref(make(desc))) == 0, s.label
+        for k, dl in enumerate(desc.layers):
+            off, nb, rows, cols = dl["buf"]
+            if nb:
+                dl["buf"] = (off, nb - 1, rows, cols)
+                assert lib.msf_block_validate(C.byref(make(desc))) < 0, (s.label, k)
+                dl["buf"] = (off, nb, rows, cols)
+
+
+def _gap_tail_run(lib, dtype, cout, p, align, fused):
+    """conv -> dw -> maxpool -> streaming GAP, fused as one hcache-gap block (tile height p)
+    whose GAP buffer starts ``align`` bytes past a 4-byte boundary, or run layer by layer."""
+    from msfopt.ir import GAP, Layer
+    layers, (h, w, c) = [], (11, 9, 3)
+    for op, k, s, pad, co in (("conv", (3, 3), (1, 1), (1, 1, 1, 1), cout),
+                              ("dw", (3, 3), (2, 2), (1, 1, 1, 1), cout),
+                              ("maxpool", (2, 2), (1, 1), (0, 0, 1, 1), cout)):
+        ho, wo = out_extent(h, k[0], s[0], pad[0], pad[2]), out_extent(w, k[1], s[1], pad[1], pad[3])
+        layers.append(dict(op=op, kernel=k, stride=s, pad=pad, groups=co if op == "dw" else 1,
+                           in_shape=(h, w, c), out_shape=(ho, wo, co), cip=0, act="none"))
+        h, w, c = ho, wo, co
+    model = dict(dtype=dtype, layers=layers, in_shape=(11, 9, 3), seed=17)
+    chain = chain_net(model)
+    net = Network("gaptail", chain.input_shape,
+                  chain.layers + [Layer(op=GAP, in_shape=(h, w, c), out_shape=(1, 1, c))],
+                  dtype=chain.dtype).validate()
+    rng = np.random.default_rng(17)
+    b = Builder(dtype, rng)
+    params = [b.params(l) for l in layers]
+    gap = b.tail_params(5, c)[0]
+    ar = Arena()
+    esize = b.esize
+    in_bytes = 11 * 9 * 3 * esize
+    t_in = ar.alloc(in_bytes)
+    out_off = ar.alloc(c * esize)
+    x = rng.integers(0, 256, in_bytes).astype(np.uint8) if esize == 1 else \
+        rng.uniform(-2, 2, in_bytes // 4).astype(np.float32).view(np.uint8)
+    if fused:
+        s = schedule_of(net, Liveness(net, "arena"), 0, 3, "hcache-gap", p)
+        offs = []
+        for r in s.rings:
+            if r.layer == 3:
+                ar.pos += (align - ar.pos) % 4
+            offs.append(ar.alloc(r.bytes))
+        assert offs[-1] % 4 == align
+        desc = block_descriptor(net, s, offs)
+        lays = [b.layer(l["op"], params[k], l["in_shape"], l["out_shape"], dl)
+                for k, (l, dl) in enumerate(zip(layers, desc.layers[:3]))]
+        lays.append(b.layer("gap", gap, (h, w, c), (1, 1, c), desc.layers[3]))
+        blocks = [b.block(lays, t_in, out_off, desc=desc)]
+        assert lib.msf_block_validate(C.byref(blocks[0])) == 0
+        macs = s.macs
+    else:
+        offs = [t_in] + [ar.alloc(int(np.prod(l["out_shape"])) * esize) for l in layers]
+        blocks = [b.block([b.layer(l["op"], params[k], l["in_shape"], l["out_shape"])],
+                          offs[k], offs[k + 1]) for k, l in enumerate(layers)]
+        blocks.append(b.block([b.layer("gap", gap, (h, w, c), (1, 1, c))], offs[-1], out_off))
+        macs = sum(int(np.prod(l["out_shape"])) * macs_per_output(l) for l in layers) + h * w * c
+    arena = ar.make(lib, 7)
+    assert arena.ctypes.data % 16 == 0
+    arena[t_in:t_in + in_bytes] = x
+    blk_arr = (cbuild.Block * len(blocks))(*blocks)
+    BOUNDS_MESSAGES.clear()
+    lib.msf_macs_reset()
+    lib.msf_model_run_blocks(blk_arr, len(blocks), arena.ctypes.data)
+    assert BOUNDS_MESSAGES == []
+    assert lib.msf_macs_get() == macs
+    ar.check_guards(lib, arena, 7)
+    return arena[out_off:out_off + c * esize].copy()
+
+
+@pytest.mark.parametrize("cout", [1, 4])
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("dtype,align", [("int8", 0), ("int8", 1), ("int8", 2), ("int8", 3),
+                                         ("float32", 0)])
+def test_streaming_gap_tail_at_any_alignment(lib, dtype, align, p, cout):
+    """The int8 GAP tail's int32 sums work wherever the layout puts the block's scratch (the
+    arena of an int8 network is byte-granular): same bytes as the unfused GAP, same MACs as
+    the schedule, no bounds failure, nothing written outside the buffers."""
+    ref = _gap_tail_run(lib, dtype, cout, p, align, fused=False)
+    got = _gap_tail_run(lib, dtype, cout, p, align, fused=True)
+    if dtype == "int8":
+        assert got.tobytes() == ref.tobytes()
+    else:   # float sums are added in another order (column by column)
+        np.testing.assert_allclose(got.view(np.float32), ref.view(np.float32), rtol=1e-5,
+                                   atol=1e-6)

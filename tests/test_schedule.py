@@ -135,13 +135,20 @@ def test_fused_block_last_layer_computes_its_output_once(net):
 @settings(max_examples=60)
 @given(net=chains(max_layers=7), io=st.sampled_from(["arena", "external"]), data=st.data())
 def test_chain_layout_fits_in_peak(net, io, data):
-    """For chains the arena is exactly the largest block's RAM, and live buffers never overlap."""
+    """For chains the arena is exactly the largest block's RAM (aligned), and live buffers never
+    overlap.  Plans with in-place blocks may fragment the free space (e.g. conv 1x1 -> in-place
+    dw 1x3 -> maxpool on 6x6x1: the maxpool's output finds 60 free bytes in two pieces); those fall
+    back to a larger arena, and the solver rejects them (tests/test_exact_answers.py)."""
     dag = build_dag(net, io=io, tiles=(1, 2), patches=(2, 4))
     path = draw_path(dag, data)
     scheds = [dag.schedules[e] for e in path]
     lay = plan_layout(net, scheds, io)
-    assert not lay.fallback
-    assert lay.arena_bytes == aligned_arena(max(s.ram_bytes for s in scheds))
+    peak = max(s.ram_bytes for s in scheds)
+    if lay.fallback:
+        assert any(s.mode in ("inplace", "hcache-ip") for s in scheds)
+        assert lay.arena_bytes > peak
+    else:
+        assert lay.arena_bytes == aligned_arena(peak)
     for s, rings in zip(scheds, lay.ring_offsets):
         spans = [(lay.tensor_offset[t], net.tensor_bytes(t)) for t in s.resident
                  if not (io == "external" and t in (0, net.n_layers))]

@@ -23,6 +23,61 @@ static uint8_t *resolve(const msf_mem *m, uint32_t off)
     return m->arena + off;
 }
 
+static int32_t elem_size(int32_t dtype)
+{
+    return dtype == MSF_DT_F32 ? 4 : 1;
+}
+
+/* -- bounds checking (MSF_CHECK_BOUNDS) ---------------------------------------------------- */
+
+#ifdef MSF_CHECK_BOUNDS
+static msf_bounds_hook_fn bounds_hook = NULL;
+static uint32_t bounds_failures = 0;
+
+void msf_set_bounds_hook(msf_bounds_hook_fn hook)
+{
+    bounds_hook = hook;
+}
+
+uint32_t msf_bounds_failures(void)
+{
+    return bounds_failures;
+}
+
+void msf_bounds_fail(const char *what)
+{
+    bounds_failures++;
+    if (bounds_hook != NULL) {
+        bounds_hook(what);
+        return;
+    }
+#if defined(__GNUC__)
+    __builtin_trap();
+#else
+    for (;;) {
+    }
+#endif
+}
+#else
+/* unchecked builds: no state, nothing ever fails */
+void msf_set_bounds_hook(msf_bounds_hook_fn hook)
+{
+    (void)hook;
+}
+
+uint32_t msf_bounds_failures(void)
+{
+    return 0;
+}
+
+void msf_bounds_fail(const char *what)
+{
+    (void)what;
+}
+#endif
+
+/* -- views ------------------------------------------------------------------------------------ */
+
 static msf_view full_view(const msf_mem *m, uint32_t off, int32_t H, int32_t W, int32_t C)
 {
     msf_view v;
@@ -32,7 +87,50 @@ static msf_view full_view(const msf_mem *m, uint32_t off, int32_t H, int32_t W, 
     v.C = C;
     v.y0 = 0;
     v.xcap = W;
+    v.cap = H * W * C;
     return v;
+}
+
+/* View of layer l's buffer (its input ring / patch buffer) holding rows from y0 on, with xcap
+ * column slots. */
+static msf_view buf_view(const msf_mem *m, const msf_layer *l, int32_t y0, int32_t xcap,
+                         int32_t esz)
+{
+    msf_view v;
+    v.data = m->arena + l->buf_off;
+    v.H = l->in_h;
+    v.W = l->in_w;
+    v.C = l->in_c;
+    v.y0 = y0;
+    v.xcap = xcap;
+    v.cap = (int32_t)(l->buf_bytes / (uint32_t)esz);
+    return v;
+}
+
+static int32_t range_lo(const msf_range *r, int32_t t)
+{
+    return MSF_MAX(0, t * (int32_t)r->step - (int32_t)r->lo_sub);
+}
+
+static int32_t range_hi(const msf_range *r, int32_t t)
+{
+    return MSF_MIN((int32_t)r->hi_max, t * (int32_t)r->step + (int32_t)r->hi_add);
+}
+
+/* Copy of n bytes; MSF_CHECK_BOUNDS: [dst_at, dst_at + n) must lie in a buffer of dst_cap bytes
+ * and [src_at, src_at + n) in one of src_cap bytes. */
+static void copy_bytes(uint8_t *dst, uint32_t dst_at, uint32_t dst_cap, const uint8_t *src,
+                       uint32_t src_at, uint32_t src_cap, uint32_t n)
+{
+    uint32_t i;
+    if (MSF_CHECK(dst_at <= dst_cap && n <= dst_cap - dst_at && src_at <= src_cap &&
+                      n <= src_cap - src_at,
+                  "executor copy outside its buffer")) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        dst[dst_at + i] = src[src_at + i];
+    }
 }
 
 /* One kernel call of a window op (or add) over an output region. */
@@ -40,6 +138,23 @@ static void run_region(int32_t dtype, const msf_layer *l, const msf_view *in,
                        const msf_view *in2, msf_view *out, int32_t oy0, int32_t oy1,
                        int32_t ox0, int32_t ox1)
 {
+    if (l->op == MSF_OP_GAP || l->op == MSF_OP_DENSE ||
+        (l->op == MSF_OP_AVGPOOL && layer_win(l)->kh == in->H && layer_win(l)->kw == in->W &&
+         layer_win(l)->pad_top == 0 && layer_win(l)->pad_left == 0 &&
+         layer_win(l)->pad_bottom == 0 && layer_win(l)->pad_right == 0 && in->y0 == 0 &&
+         in->xcap == in->W)) {
+        /* full-tensor kernels (and an unpadded whole-input average pool, which msf_avgpool_s8
+         * runs as a global pool) read the input directly */
+        if (MSF_CHECK(in->y0 == 0 && in->xcap == in->W && in->cap / in->W / in->C >= in->H,
+                      "full-tensor kernel input larger than its buffer")) {
+            return;
+        }
+    }
+    if (l->op == MSF_OP_GAP || l->op == MSF_OP_DENSE) {
+        if (MSF_CHECK(out->cap >= out->C, "full-tensor kernel output larger than its buffer")) {
+            return;
+        }
+    }
     if (dtype == MSF_DT_S8) {
         switch (l->op) {
         case MSF_OP_CONV:
@@ -95,117 +210,165 @@ static void run_region(int32_t dtype, const msf_layer *l, const msf_view *in,
     }
 }
 
-/* Input-row range [lo[k], hi[k]) of every tensor k = 0..n of the block for tile row r
- * (tensor k is layer k's input, tensor n the block output). */
+
 /* Window layers of a block: all of them, or all but a streaming GAP tail. */
 static int32_t window_layers(const msf_block *b)
 {
     return b->layers[b->n_layers - 1].op == MSF_OP_GAP ? b->n_layers - 1 : b->n_layers;
 }
 
-static void tile_rows(const msf_block *b, int32_t r, int32_t *lo, int32_t *hi)
+/* Rows [lo[k], hi[k]) of the block's tensors k = 1..n (tensor k is layer k-1's output) in tile
+ * row r, from the descriptors. */
+static void tile_rows(const msf_block *b, int32_t n, int32_t r, int32_t *lo, int32_t *hi)
 {
-    const int32_t n = window_layers(b);
-    const int32_t p = b->tile_h;
     int32_t k;
-    lo[n] = r * p;
-    hi[n] = MSF_MIN(r * p + p, b->layers[n - 1].out_h);
-    for (k = n - 1; k >= 0; k--) {
-        const msf_layer *l = &b->layers[k];
-        const msf_window *w = layer_win(l);
-        lo[k] = MSF_MAX(0, lo[k + 1] * w->sh - w->pad_top);
-        hi[k] = MSF_MIN(l->in_h, (hi[k + 1] - 1) * w->sh - w->pad_top + w->kh);
+    for (k = 0; k < n; k++) {
+        lo[k + 1] = range_lo(&b->layers[k].out_rows, r);
+        hi[k + 1] = range_hi(&b->layers[k].out_rows, r);
     }
 }
 
-static int32_t elem_size(int32_t dtype)
+/* int8 streaming GAP tails: the int32 sums sit at the start of the GAP layer's buffer, where
+ * the arena layout put the block's scratch region -- in an int8 network not necessarily on a
+ * 4-byte boundary.  Misaligned sums are then read and written byte by byte (native byte
+ * order), and moved onto a boundary inside the buffer (over the staging column, no longer
+ * needed) before msf_gap_s8_finish reads them. */
+static int32_t ld32(const uint8_t *p)
 {
-    return dtype == MSF_DT_F32 ? 4 : 1;
-}
-
-/* Number of input columns (a prefix 0..need-1) layer l needs to produce output column c. */
-static int32_t cols_needed(const msf_layer *l, int32_t c)
-{
-    const msf_window *w = layer_win(l);
-    return MSF_MIN(l->in_w, c * w->sw - w->pad_left + w->kw);
-}
-
-static msf_view ring_view(const msf_mem *m, const msf_layer *l, int32_t lo)
-{
-    msf_view v;
-    const msf_window *w = layer_win(l);
-    v.data = m->arena + l->ring_off;
-    v.H = l->in_h;
-    v.W = l->in_w;
-    v.C = l->in_c;
-    v.y0 = lo;
-    v.xcap = MSF_MIN(w->kw, l->in_w);
+    int32_t v;
+    uint8_t *q = (uint8_t *)&v;
+    q[0] = p[0];
+    q[1] = p[1];
+    q[2] = p[2];
+    q[3] = p[3];
     return v;
 }
 
-/* In-place blocks: copy output tile row r from its ring slot over the input. */
-static void flush_tile_row(const msf_block *b, uint8_t *obuf, const uint8_t *oring, int32_t r,
-                           uint32_t orow)
+static void st32(uint8_t *p, int32_t v)
 {
-    const int32_t p = b->tile_h;
-    const int32_t rows = MSF_MIN(p, b->layers[b->n_layers - 1].out_h - r * p);
-    const uint32_t n = (uint32_t)rows * orow;
-    uint8_t *dst = obuf + (uint32_t)(r * p) * orow;
-    const uint8_t *src = oring + (uint32_t)(r % b->tile_w) * (uint32_t)p * orow;
-    uint32_t i;
-    for (i = 0; i < n; i++) {
-        dst[i] = src[i];
+    const uint8_t *q = (const uint8_t *)&v;
+    p[0] = q[0];
+    p[1] = q[1];
+    p[2] = q[2];
+    p[3] = q[3];
+}
+
+/* msf_gap_s8_accumulate of output column c, rows [oy0, oy1), into misaligned sums */
+static void gap_s8_accumulate_unaligned(const msf_view *in, int32_t oy0, int32_t oy1, int32_t c,
+                                        uint8_t *sums)
+{
+    const int8_t *x = (const int8_t *)in->data;
+    int32_t oy, ch;
+    MSF_ADD_MACS((int64_t)(oy1 - oy0) * in->C);
+    for (oy = oy0; oy < oy1; oy++) {
+        const int8_t *xp = x + msf_vofs(in, oy, c);
+        for (ch = 0; ch < in->C; ch++) {
+            st32(sums + 4 * ch, ld32(sums + 4 * ch) + xp[ch]);
+        }
     }
 }
 
+/* The C sums as an aligned int32 array: in place if aligned, else moved up to the next 4-byte
+ * boundary inside the buffer (buf_bytes) or, when the staging column is too short for that
+ * (then C <= 2), copied into small[2]. */
+static const int32_t *gap_s8_align_sums(uint8_t *sums, uint32_t buf_bytes, int32_t C,
+                                        int32_t *small)
+{
+    const uint32_t shift = (uint32_t)((4u - ((uintptr_t)sums & 3u)) & 3u);
+    const uint32_t n = 4u * (uint32_t)C;
+    uint32_t i;
+    if (shift == 0) {
+        return (const int32_t *)(const void *)sums;
+    }
+    if (n + shift <= buf_bytes) {
+        for (i = n; i > 0; i--) { /* overlapping move up by shift bytes */
+            sums[i - 1 + shift] = sums[i - 1];
+        }
+        return (const int32_t *)(const void *)(sums + shift);
+    }
+    (void)MSF_CHECK(C <= 2, "GAP sums: no room to align them");
+    for (i = 0; i < 2u && i < (uint32_t)C; i++) {
+        small[i] = ld32(sums + 4u * i);
+    }
+    return small;
+}
+
+/* In-place blocks: copy output tile row r (rows out_rows(r) of the last layer) from its slot in
+ * the output ring (layers[0]'s buffer) over the input. */
+static void flush_tile_row(const msf_block *b, uint8_t *obuf, uint32_t obytes,
+                           const uint8_t *oring, int32_t r, uint32_t orow)
+{
+    const msf_range *rows = &b->layers[window_layers(b) - 1].out_rows;
+    const int32_t lo = range_lo(rows, r), hi = range_hi(rows, r);
+    copy_bytes(obuf, (uint32_t)lo * orow, obytes, oring,
+               (uint32_t)(r % b->tile_w) * (uint32_t)b->tile_h * orow, b->layers[0].buf_bytes,
+               (uint32_t)(hi - lo) * orow);
+}
+
+/* Fused column pipeline (H-cache / line buffer, optionally in place or ending in a streaming
+ * GAP): per tile row, columns flow demand-driven through the layers' input rings. */
 static void run_fused(const msf_block *b, const msf_mem *m)
 {
     int32_t lo[MSF_MAX_BLOCK_LAYERS + 1];
     int32_t hi[MSF_MAX_BLOCK_LAYERS + 1];
     int32_t produced[MSF_MAX_BLOCK_LAYERS]; /* output columns produced by layer k this tile row */
     const int32_t n = window_layers(b);
+    const int32_t esz = elem_size(b->dtype);
     const msf_layer *first = &b->layers[0];
     const msf_layer *last = &b->layers[n - 1];
     /* streaming GAP tail: the last window layer's output columns go to a one-column staging
-     * view and are added to per-channel sums (both in the GAP layer's ring); the GAP output is
-     * produced once at the end */
+     * view and are added to per-channel sums (both in the GAP layer's buffer); the GAP output
+     * is produced once at the end */
     const msf_layer *gap = (n < b->n_layers) ? &b->layers[n] : NULL;
-    uint8_t *const sums = gap ? m->arena + gap->ring_off : NULL;
+    uint8_t *const sums = gap ? m->arena + gap->buf_off : NULL;
     msf_view stage;
-    const int32_t n_tiles = (last->out_h + b->tile_h - 1) / b->tile_h;
     const msf_view t_in = full_view(m, b->in_off, first->in_h, first->in_w, first->in_c);
     msf_view t_out = full_view(m, b->out_off, last->out_h, last->out_w, last->out_c);
     /* in-place output (tile_w = D > 0): tile rows through a ring, copied down D - 1 rows late */
     const int32_t d = b->tile_w;
-    const uint32_t orow = (uint32_t)last->out_w * (uint32_t)last->out_c *
-                          (b->dtype == MSF_DT_F32 ? 4u : 1u);
+    const uint32_t orow = (uint32_t)last->out_w * (uint32_t)last->out_c * (uint32_t)esz;
+    const uint32_t obytes = orow * (uint32_t)last->out_h;
     uint8_t *const obuf = (uint8_t *)t_out.data;
-    uint8_t *const oring = m->arena + first->ring_off;
+    uint8_t *const oring = m->arena + first->buf_off;
     int32_t r, k;
 
+    stage.data = NULL;
+    stage.cap = 0;
     if (gap) {
+        const uint32_t sb = 4u * (uint32_t)last->out_c;
         int32_t c;
-        stage.data = sums + 4u * (uint32_t)last->out_c;
+        if (MSF_CHECK(gap->buf_bytes >= sb, "GAP sums larger than their buffer") ||
+            MSF_CHECK(b->dtype != MSF_DT_F32 || ((uintptr_t)sums & 3u) == 0,
+                      "float GAP sums not 4-byte aligned")) {
+            return;
+        }
+        stage.data = sums + sb;
         stage.H = last->out_h;
         stage.W = last->out_w;
         stage.C = last->out_c;
         stage.xcap = 1;
+        stage.cap = (int32_t)((gap->buf_bytes - sb) / (uint32_t)esz);
         for (c = 0; c < last->out_c; c++) {
             if (b->dtype == MSF_DT_F32) {
                 ((float *)(void *)sums)[c] = 0.0f;
             } else {
-                ((int32_t *)(void *)sums)[c] = 0;
+                st32(sums + 4 * c, 0);
             }
         }
     }
-    for (r = 0; r < n_tiles; r++) {
-        tile_rows(b, r, lo, hi);
+    for (r = 0; r < b->n_tiles; r++) {
+        tile_rows(b, n, r, lo, hi);
         if (gap) {
             stage.y0 = lo[n];
         }
         if (d > 0) {
-            t_out.data = oring + (uint32_t)(r % d) * (uint32_t)b->tile_h * orow;
-            t_out.y0 = r * b->tile_h;
+            const uint32_t slot = (uint32_t)(r % d) * (uint32_t)b->tile_h * orow;
+            if (MSF_CHECK(slot <= first->buf_bytes, "output ring slot outside its buffer")) {
+                return;
+            }
+            t_out.data = oring + slot;
+            t_out.y0 = lo[n];
+            t_out.cap = (int32_t)((first->buf_bytes - slot) / (uint32_t)esz);
         }
         for (k = 0; k < n; k++) {
             produced[k] = 0;
@@ -220,25 +383,28 @@ static void run_fused(const msf_block *b, const msf_mem *m)
         while (produced[n - 1] < last->out_w) {
             const msf_layer *l = &b->layers[k];
             const int32_t c = produced[k];
-            if (k > 0 && produced[k - 1] < cols_needed(l, c)) {
+            if (k > 0 && produced[k - 1] < range_hi(&l->need_cols, c)) {
                 k--;
                 continue;
             }
             {
-                msf_view vin = (k == 0) ? t_in : ring_view(m, l, lo[k]);
+                msf_view vin = (k == 0) ? t_in : buf_view(m, l, lo[k], l->buf_cols, esz);
                 if (k == n - 1 && gap) {
                     run_region(b->dtype, l, &vin, NULL, &stage, lo[k + 1], hi[k + 1], c, c + 1);
                     if (b->dtype == MSF_DT_F32) {
                         msf_gap_f32_accumulate(&stage, lo[k + 1], hi[k + 1], c, c + 1,
                                                (float *)(void *)sums);
-                    } else {
+                    } else if (((uintptr_t)sums & 3u) == 0) {
                         msf_gap_s8_accumulate(&stage, lo[k + 1], hi[k + 1], c, c + 1,
                                               (int32_t *)(void *)sums);
+                    } else {
+                        gap_s8_accumulate_unaligned(&stage, lo[k + 1], hi[k + 1], c, sums);
                     }
                 } else if (k == n - 1) {
                     run_region(b->dtype, l, &vin, NULL, &t_out, lo[k + 1], hi[k + 1], c, c + 1);
                 } else {
-                    msf_view vout = ring_view(m, &b->layers[k + 1], lo[k + 1]);
+                    const msf_layer *nx = &b->layers[k + 1];
+                    msf_view vout = buf_view(m, nx, lo[k + 1], nx->buf_cols, esz);
                     run_region(b->dtype, l, &vin, NULL, &vout, lo[k + 1], hi[k + 1], c, c + 1);
                 }
             }
@@ -248,53 +414,26 @@ static void run_fused(const msf_block *b, const msf_mem *m)
             }
         }
         if (d > 0 && r - d + 1 >= 0) {
-            flush_tile_row(b, obuf, oring, r - d + 1, orow);
+            flush_tile_row(b, obuf, obytes, oring, r - d + 1, orow);
         }
     }
     if (d > 0) {
-        for (r = MSF_MAX(0, n_tiles - d + 1); r < n_tiles; r++) {
-            flush_tile_row(b, obuf, oring, r, orow);
+        for (r = MSF_MAX(0, b->n_tiles - d + 1); r < b->n_tiles; r++) {
+            flush_tile_row(b, obuf, obytes, oring, r, orow);
         }
     }
     if (gap) {
         msf_view out = full_view(m, b->out_off, 1, 1, gap->out_c);
+        int32_t small[2];
         if (b->dtype == MSF_DT_F32) {
             msf_gap_f32_finish((const msf_act_f32_params *)gap->params,
                                (const float *)(const void *)sums, gap->in_h * gap->in_w, &out);
         } else {
             msf_gap_s8_finish((const msf_gap_s8_params *)gap->params,
-                              (const int32_t *)(const void *)sums, gap->in_h * gap->in_w, &out);
+                              gap_s8_align_sums(sums, gap->buf_bytes, gap->in_c, small),
+                              gap->in_h * gap->in_w, &out);
         }
     }
-}
-
-/* Column range [lo[k], hi[k]) of every tensor k = 0..n of the block for output patch column c. */
-static void tile_cols(const msf_block *b, int32_t c, int32_t *lo, int32_t *hi)
-{
-    const int32_t n = b->n_layers;
-    const int32_t q = b->tile_w;
-    int32_t k;
-    lo[n] = c * q;
-    hi[n] = MSF_MIN(c * q + q, b->layers[n - 1].out_w);
-    for (k = n - 1; k >= 0; k--) {
-        const msf_layer *l = &b->layers[k];
-        const msf_window *w = layer_win(l);
-        lo[k] = MSF_MAX(0, lo[k + 1] * w->sw - w->pad_left);
-        hi[k] = MSF_MIN(l->in_w, (hi[k + 1] - 1) * w->sw - w->pad_left + w->kw);
-    }
-}
-
-static msf_view patch_view(const msf_mem *m, const msf_layer *l, int32_t ylo, int32_t xlo,
-                           int32_t xhi)
-{
-    msf_view v;
-    v.data = m->arena + l->ring_off;
-    v.H = l->in_h;
-    v.W = l->in_w;
-    v.C = l->in_c;
-    v.y0 = ylo;
-    v.xcap = MSF_MAX(1, xhi - xlo);
-    return v;
 }
 
 /* Recompute mode: every output patch is computed through all layers from its receptive field;
@@ -306,40 +445,35 @@ static void run_patches(const msf_block *b, const msf_mem *m)
     int32_t xlo[MSF_MAX_BLOCK_LAYERS + 1];
     int32_t xhi[MSF_MAX_BLOCK_LAYERS + 1];
     const int32_t n = b->n_layers;
+    const int32_t esz = elem_size(b->dtype);
     const msf_layer *first = &b->layers[0];
     const msf_layer *last = &b->layers[n - 1];
-    const int32_t n_r = (last->out_h + b->tile_h - 1) / b->tile_h;
-    const int32_t n_c = (last->out_w + b->tile_w - 1) / b->tile_w;
     const msf_view t_in = full_view(m, b->in_off, first->in_h, first->in_w, first->in_c);
     msf_view t_out = full_view(m, b->out_off, last->out_h, last->out_w, last->out_c);
     int32_t r, c, k;
 
-    for (r = 0; r < n_r; r++) {
-        tile_rows(b, r, ylo, yhi);
-        for (c = 0; c < n_c; c++) {
-            tile_cols(b, c, xlo, xhi);
+    for (r = 0; r < b->n_tiles; r++) {
+        tile_rows(b, n, r, ylo, yhi);
+        for (c = 0; c < b->n_tile_cols; c++) {
+            for (k = 0; k < n; k++) {
+                xlo[k + 1] = range_lo(&b->layers[k].out_cols, c);
+                xhi[k + 1] = range_hi(&b->layers[k].out_cols, c);
+            }
             for (k = 0; k < n; k++) {
                 const msf_layer *l = &b->layers[k];
-                msf_view vin = (k == 0) ? t_in : patch_view(m, l, ylo[k], xlo[k], xhi[k]);
+                msf_view vin = (k == 0) ? t_in
+                                        : buf_view(m, l, ylo[k], MSF_MAX(1, xhi[k] - xlo[k]), esz);
                 if (k == n - 1) {
                     run_region(b->dtype, l, &vin, NULL, &t_out, ylo[k + 1], yhi[k + 1],
                                xlo[k + 1], xhi[k + 1]);
                 } else {
-                    msf_view vout = patch_view(m, &b->layers[k + 1], ylo[k + 1], xlo[k + 1],
-                                               xhi[k + 1]);
+                    msf_view vout = buf_view(m, &b->layers[k + 1], ylo[k + 1],
+                                             MSF_MAX(1, xhi[k + 1] - xlo[k + 1]), esz);
                     run_region(b->dtype, l, &vin, NULL, &vout, ylo[k + 1], yhi[k + 1],
                                xlo[k + 1], xhi[k + 1]);
                 }
             }
         }
-    }
-}
-
-static void flush_row(uint8_t *dst, const uint8_t *src, uint32_t n)
-{
-    uint32_t i;
-    for (i = 0; i < n; i++) {
-        dst[i] = src[i];
     }
 }
 
@@ -349,29 +483,36 @@ static void run_inplace(const msf_block *b, const msf_mem *m)
 {
     const msf_layer *l = &b->layers[0];
     const int32_t d = b->tile_h;
-    const uint32_t esz = (b->dtype == MSF_DT_F32) ? 4u : 1u;
-    const uint32_t row_bytes = (uint32_t)l->out_w * (uint32_t)l->out_c * esz;
+    const int32_t esz = elem_size(b->dtype);
+    const uint32_t row_bytes = (uint32_t)l->out_w * (uint32_t)l->out_c * (uint32_t)esz;
+    const uint32_t obytes = row_bytes * (uint32_t)l->out_h;
     uint8_t *buf = resolve(m, b->in_off);
-    uint8_t *ring = m->arena + l->ring_off;
+    uint8_t *ring = m->arena + l->buf_off;
     const msf_view in = full_view(m, b->in_off, l->in_h, l->in_w, l->in_c);
     int32_t y;
     for (y = 0; y < l->out_h; y++) {
+        const uint32_t slot = (uint32_t)(y % d) * row_bytes;
         msf_view out;
-        out.data = ring + (uint32_t)(y % d) * row_bytes;
+        if (MSF_CHECK(slot <= l->buf_bytes, "output ring slot outside its buffer")) {
+            return;
+        }
+        out.data = ring + slot;
         out.H = l->out_h;
         out.W = l->out_w;
         out.C = l->out_c;
         out.y0 = y;
         out.xcap = l->out_w;
+        out.cap = (int32_t)((l->buf_bytes - slot) / (uint32_t)esz);
         run_region(b->dtype, l, &in, NULL, &out, y, y + 1, 0, l->out_w);
         if (y - d + 1 >= 0) {
             const int32_t r = y - d + 1;
-            flush_row(buf + (uint32_t)r * row_bytes, ring + (uint32_t)(r % d) * row_bytes,
-                      row_bytes);
+            copy_bytes(buf, (uint32_t)r * row_bytes, obytes, ring, (uint32_t)(r % d) * row_bytes,
+                       l->buf_bytes, row_bytes);
         }
     }
     for (y = MSF_MAX(0, l->out_h - d + 1); y < l->out_h; y++) {
-        flush_row(buf + (uint32_t)y * row_bytes, ring + (uint32_t)(y % d) * row_bytes, row_bytes);
+        copy_bytes(buf, (uint32_t)y * row_bytes, obytes, ring, (uint32_t)(y % d) * row_bytes,
+                   l->buf_bytes, row_bytes);
     }
 }
 
@@ -417,6 +558,109 @@ void msf_model_run_blocks(const msf_block *blocks, int n, uint8_t *arena)
     }
 }
 
+/* -- validation ------------------------------------------------------------------------------ */
+
+/* Range rg over tile indices 0..n-1 stays inside [0, size] with lo < hi; its largest extent is
+ * stored in *extent.  Returns 0 or -1. */
+static int32_t check_range(const msf_range *rg, int32_t n, int32_t size, int32_t *extent)
+{
+    int32_t t;
+    *extent = 0;
+    if (rg->step < 0 || rg->lo_sub < 0 || rg->hi_max > size) {
+        return -1;
+    }
+    for (t = 0; t < n; t++) {
+        const int32_t lo = range_lo(rg, t), hi = range_hi(rg, t);
+        if (lo >= hi || hi > size) {
+            return -1;
+        }
+        *extent = MSF_MAX(*extent, hi - lo);
+    }
+    return 0;
+}
+
+/* The output range of a block's last layer partitions its rows (or columns) into n tiles. */
+static int32_t check_partition(const msf_range *rg, int32_t n, int32_t size)
+{
+    int32_t t;
+    if (range_lo(rg, 0) != 0 || range_hi(rg, n - 1) != size) {
+        return -1;
+    }
+    for (t = 0; t + 1 < n; t++) {
+        if (range_hi(rg, t) != range_lo(rg, t + 1)) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* buffer of layer l holds rows x cols x ch elements */
+static int32_t check_buf(const msf_layer *l, int32_t rows, int32_t cols, int32_t ch, int32_t esz,
+                         uint32_t extra)
+{
+    uint64_t need = (uint64_t)rows * (uint64_t)cols * (uint64_t)ch * (uint64_t)esz + extra;
+    return (l->buf_rows >= rows && l->buf_cols >= cols && (uint64_t)l->buf_bytes >= need) ? 0 : -1;
+}
+
+static int32_t validate_geometry(const msf_block *b)
+{
+    const int32_t esz = elem_size(b->dtype);
+    int32_t k, ext, xext, n;
+    if (b->mode == MSF_MODE_INPLACE) {
+        const msf_layer *l = &b->layers[0];
+        if (b->n_layers != 1 || b->tile_h < 1 || b->n_tiles != l->out_h || !is_window_op(l->op) ||
+            b->in_off != b->out_off) {
+            return -10;
+        }
+        return check_buf(l, b->tile_h, l->out_w, l->out_c, esz, 0) ? -11 : 0;
+    }
+    if (b->n_layers == 1) {
+        return 0;
+    }
+    n = window_layers(b);
+    if (b->n_tiles < 1 || (b->mode == MSF_MODE_PATCHES && (b->n_tile_cols < 1 || n != b->n_layers))) {
+        return -10;
+    }
+    if (check_partition(&b->layers[n - 1].out_rows, b->n_tiles, b->layers[n - 1].out_h) ||
+        (b->mode == MSF_MODE_PATCHES &&
+         check_partition(&b->layers[n - 1].out_cols, b->n_tile_cols, b->layers[n - 1].out_w))) {
+        return -12;
+    }
+    for (k = 0; k < n; k++) {
+        const msf_layer *l = &b->layers[k];
+        if (check_range(&l->out_rows, b->n_tiles, l->out_h, &ext)) {
+            return -12;
+        }
+        if (b->mode == MSF_MODE_PATCHES) {
+            if (check_range(&l->out_cols, b->n_tile_cols, l->out_w, &xext)) {
+                return -12;
+            }
+            if (k + 1 < n && check_buf(&b->layers[k + 1], ext, xext, l->out_c, esz, 0)) {
+                return -11;
+            }
+        } else {
+            if (k + 1 < n) {
+                const msf_layer *nx = &b->layers[k + 1];
+                int32_t need;
+                if (check_range(&nx->need_cols, nx->out_w, nx->in_w, &need) ||
+                    nx->buf_cols < 1 || check_buf(nx, ext, nx->buf_cols, l->out_c, esz, 0)) {
+                    return -11;
+                }
+            }
+            if (k == n - 1 && b->tile_w > 0 &&
+                (b->n_tiles <= b->tile_w || b->out_off != b->in_off ||
+                 check_buf(&b->layers[0], b->tile_w * b->tile_h, l->out_w, l->out_c, esz, 0))) {
+                return -11;
+            }
+            if (k == n - 1 && n < b->n_layers &&
+                check_buf(&b->layers[n], ext, 1, l->out_c, esz, 4u * (uint32_t)l->out_c)) {
+                return -11;
+            }
+        }
+    }
+    return 0;
+}
+
 int32_t msf_block_validate(const msf_block *b)
 {
     int32_t k;
@@ -458,31 +702,14 @@ int32_t msf_block_validate(const msf_block *b)
             if (!is_window_op(l->op)) {
                 return -8;
             }
-            if (k > 0 && (l->in_h != b->layers[k - 1].out_h || l->in_w != b->layers[k - 1].out_w ||
-                          l->in_c != b->layers[k - 1].out_c)) {
+        }
+        for (k = 1; k < b->n_layers; k++) {
+            const msf_layer *l = &b->layers[k];
+            if (l->in_h != b->layers[k - 1].out_h || l->in_w != b->layers[k - 1].out_w ||
+                l->in_c != b->layers[k - 1].out_c) {
                 return -9;
             }
         }
     }
-    return 0;
-}
-
-uint32_t msf_block_ring_bytes(const msf_block *b, int32_t k)
-{
-    int32_t lo[MSF_MAX_BLOCK_LAYERS + 1];
-    int32_t hi[MSF_MAX_BLOCK_LAYERS + 1];
-    int32_t r, n_tiles, rows = 0;
-    const msf_layer *l;
-    if (b->n_layers < 2 || b->n_layers > MSF_MAX_BLOCK_LAYERS || k < 1 || k >= b->n_layers ||
-        b->tile_h < 1) {
-        return 0;
-    }
-    l = &b->layers[k];
-    n_tiles = (b->layers[b->n_layers - 1].out_h + b->tile_h - 1) / b->tile_h;
-    for (r = 0; r < n_tiles; r++) {
-        tile_rows(b, r, lo, hi);
-        rows = MSF_MAX(rows, hi[k] - lo[k]);
-    }
-    return (uint32_t)rows * (uint32_t)MSF_MIN(layer_win(l)->kw, l->in_w) * (uint32_t)l->in_c *
-           (uint32_t)elem_size(b->dtype);
+    return validate_geometry(b);
 }

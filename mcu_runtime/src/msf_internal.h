@@ -14,11 +14,27 @@ extern uint64_t msf_mac_counter;
 #define MSF_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MSF_MAX(a, b) ((a) > (b) ? (a) : (b))
 
-/* Offset (in elements) of (y, x, 0) in a view.  y must lie in the rows held, 0 <= x < W. */
+/* MSF_CHECK_BOUNDS: MSF_CHECK(cond, what) reports a failed check (msf_bounds_fail) and
+ * evaluates to 1 when cond is false; other builds compile it away (0). */
+#ifdef MSF_CHECK_BOUNDS
+#define MSF_CHECK(cond, what) ((cond) ? 0 : (msf_bounds_fail(what), 1))
+#else
+#define MSF_CHECK(cond, what) (0 && (cond))
+#endif
+
+/* Offset (in elements) of (y, x, 0) in a view.  y must lie in the rows held, 0 <= x < W.
+ * MSF_CHECK_BOUNDS: the C elements from there on must lie inside the view's buffer (else the
+ * failure is reported and offset 0 returned). */
 static inline int32_t msf_vofs(const msf_view *v, int32_t y, int32_t x)
 {
     int32_t slot = (v->xcap == v->W) ? x : (x % v->xcap);
-    return ((y - v->y0) * v->xcap + slot) * v->C;
+    int32_t o = ((y - v->y0) * v->xcap + slot) * v->C;
+    if (MSF_CHECK(y >= v->y0 && y < v->H && x >= 0 && x < v->W && o >= 0 &&
+                      v->cap - o >= v->C,
+                  "view access outside its buffer")) {
+        return 0;
+    }
+    return o;
 }
 
 static inline int32_t msf_clamp_i32(int32_t v, int32_t lo, int32_t hi)

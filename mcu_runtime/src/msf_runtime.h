@@ -32,6 +32,9 @@
  *      s = 0.f; for ky, for kx (valid taps only, row-major): s += in_scale * (float)(x - x_zp)
  *      s = s / (float)count     (count = kh*kw if count_include_pad else #valid taps)
  *      q = clamp(rne(s / out_scale + (float)y_zp), -128, 127).
+ *  DequantizeLinear -> AveragePool -> QuantizeLinear (ONNX spec path, pool mode
+ *  MSF_RQ_FLOAT_QDQ): the same float32 average s, then QuantizeLinear's rounding
+ *      q = clamp(rne(s / out_scale) + y_zp, -128, 127)   (no whole-input fallback).
  *  QLinearAdd (ORT's AVX2 kernel, uses FMAs; this library emulates them exactly in software
  *  unless MSF_HW_FMA is defined, see msf_fmaf):
  *      mul1 = np.float32(a_scale) / np.float32(c_scale)
@@ -42,9 +45,13 @@
  *      v = fmaf((float)a, mul1, fmaf((float)b, mul2, fbias)) ; q = sat8(rne(v))
  *      (|v| >= 2^31 or NaN gives -128, like cvtps2dq + packs).
  *  int8 MaxPool: max over valid taps (padding never wins), no requantisation.
- *  ReLU / ReLU6 in the int8 domain (ORT: Clip on the int8 tensor):
+ *  ReLU / ReLU6 in the int8 domain (ORT: Clip on the int8 tensor): act_min / act_max are the
+ *  IR layer's own ints (msfopt.ir.Layer.act_min/act_max), computed once at import the way the
+ *  source framework does; the kernels only clamp.  Shape of the clamp:
  *      relu : act_min = max(-128, y_zp),                  act_max = 127
- *      relu6: act_min = max(-128, y_zp), act_max = min(127, y_zp + round(6 / y_scale))
+ *      relu6: act_min = max(-128, y_zp), act_max = min(127, y_zp + round(6 / y_scale)), where
+ *             ONNX rounds 6.0f / y_scale half to even (QuantizeLinear) and TFLM half away
+ *             from zero (CalculateActivationRangeQuantized): they differ at .5 ties
  *      none : act_min = -128, act_max = 127.
  *
  * Requantisation, mode MSF_RQ_FIXED: TFLite Micro reference kernels (integer only).
@@ -122,13 +129,29 @@ extern "C" {
 /* A window on a logical H x W x C tensor.  Element (y, x, c) lives at
  *     ((y - y0) * xcap + (x % xcap)) * C + c
  * A full tensor is y0 = 0, xcap = W; a ring buffer of k columns over rows [lo, hi) is
- * y0 = lo, xcap = k.  Reads outside [0,H) x [0,W) are padding and never touch memory. */
+ * y0 = lo, xcap = k.  Reads outside [0,H) x [0,W) are padding and never touch memory.
+ * cap is the number of elements the buffer holds from data on: a build with -DMSF_CHECK_BOUNDS
+ * checks every element access against it (and against [y0, H) x [0, W)); other builds ignore
+ * it. */
 typedef struct {
     void *data;      /* int8_t * or float * */
     int32_t H, W, C; /* full logical tensor extent */
     int32_t y0;      /* first tensor row held in data */
     int32_t xcap;    /* number of columns held; column x lives at slot (x % xcap) */
+    int32_t cap;     /* elements held from data on (checked with MSF_CHECK_BOUNDS) */
 } msf_view;
+
+/* Bounds checking (-DMSF_CHECK_BOUNDS, used by the test builds): every view access, every
+ * full-tensor kernel call and every copy of the executor is checked against the capacity of its
+ * buffer.  A failed check calls the hook installed with msf_set_bounds_hook() (the host test
+ * driver prints the message and exits with a non-zero status) or, without a hook, traps
+ * (__builtin_trap).  If the hook returns, the access is redirected to the buffer's first
+ * element (never outside the buffer) and msf_bounds_failures() counts it.  Without
+ * MSF_CHECK_BOUNDS these functions exist but nothing calls the hook. */
+typedef void (*msf_bounds_hook_fn)(const char *what);
+void msf_set_bounds_hook(msf_bounds_hook_fn hook);
+uint32_t msf_bounds_failures(void);
+void msf_bounds_fail(const char *what);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Parameters                                                                                */
@@ -137,6 +160,8 @@ typedef struct {
 enum { MSF_RQ_FLOAT = 0, MSF_RQ_FIXED = 1 };
 /* msf_gap_s8_params.rq.mode only: TFLM's MEAN with 1/N folded into the multiplier */
 enum { MSF_RQ_MEAN = 2 };
+/* msf_pool_s8_params.mode only: avgpool of a QDQ island, ONNX QuantizeLinear rounding */
+enum { MSF_RQ_FLOAT_QDQ = 3 };
 
 typedef struct {
     int32_t mode;          /* MSF_RQ_FLOAT or MSF_RQ_FIXED */
@@ -313,6 +338,14 @@ enum {
 };
 enum { MSF_DT_S8 = 0, MSF_DT_F32 = 1 };
 
+/* Rows (or columns) [lo, hi) of one tensor of a fused block for tile index t, as the block
+ * schedule computed them (msfopt.schedule.block_geometry; the code generator emits them):
+ *     lo(t) = max(0, t * step - lo_sub),    hi(t) = min(hi_max, t * step + hi_add)
+ * (evaluated in int32; int16 fields keep the constant descriptors small in flash). */
+typedef struct {
+    int16_t step, lo_sub, hi_add, hi_max;
+} msf_range;
+
 typedef struct {
     int32_t op;            /* MSF_OP_* */
     const void *params;    /* msf_conv_{s8,f32}_params (CONV, DW), msf_pool_{s8,f32}_params
@@ -321,16 +354,32 @@ typedef struct {
                               msf_act_f32_params (ADD), chosen by the block's dtype */
     int32_t in_h, in_w, in_c;    /* input tensor T_l */
     int32_t out_h, out_w, out_c; /* output tensor T_{l+1} */
-    uint32_t ring_off;     /* fused blocks, layers 1..n-1 only: arena byte offset of the ring
-                              holding this layer's INPUT rows [lo, hi) x min(kw, in_w) columns x
-                              in_c channels (size: msf_block_ring_bytes) */
+    /* The layer's buffer, as the block schedule sized it (0 when it has none):
+     *  MSF_MODE_COLUMNS, layers 1..: the ring of this layer's INPUT, buf_rows rows x buf_cols
+     *      columns (slot x % buf_cols) x in_c;
+     *  MSF_MODE_COLUMNS, layer 0 of an in-place block (tile_w = D > 0): the ring of D output
+     *      tile rows of the LAST layer (buf_rows rows x buf_cols = last out_w columns);
+     *  MSF_MODE_COLUMNS, streaming GAP tail (last layer): in_c int32 / float sums, then a
+     *      staging column of buf_rows rows x 1 column x in_c;
+     *  MSF_MODE_PATCHES, layers 1..: the patch buffer of this layer's input patch;
+     *  MSF_MODE_INPLACE: the ring of buf_rows output rows x buf_cols (= out_w) columns. */
+    uint32_t buf_off;      /* arena byte offset */
+    uint32_t buf_bytes;    /* capacity in bytes */
+    int32_t buf_rows, buf_cols;
+    /* Fused blocks: rows of this layer's OUTPUT tensor computed in tile row t (out_rows) and
+     * columns computed in patch column t (out_cols, MSF_MODE_PATCHES); MSF_MODE_COLUMNS,
+     * layers 1..: need_cols.hi(c) = number of input columns (a prefix) needed to produce
+     * output column c (lo unused). */
+    msf_range out_rows, out_cols, need_cols;
 } msf_layer;
 
 typedef struct {
     int32_t dtype;         /* MSF_DT_S8 / MSF_DT_F32 (element size 1 / 4) */
     int32_t tile_h;        /* fused blocks: tile height p >= 1 (output rows of the last layer
-                              per tile row); ignored when n_layers == 1 */
-    int32_t n_layers;      /* 1 = unfused (any op), >= 2 = fused chain of window ops */
+                              per tile row); MSF_MODE_INPLACE: D, the rows of the output ring;
+                              ignored by unfused blocks */
+    int32_t n_layers;      /* 1 = unfused (any op), >= 2 = fused chain of window ops (a
+                              streaming GAP may end a MSF_MODE_COLUMNS chain) */
     const msf_layer *layers;
     uint32_t in_off;       /* arena byte offset of the full input tensor T_i */
     uint32_t in2_off;      /* ADD only: arena byte offset of the second input (skip tensor) */
@@ -340,18 +389,22 @@ typedef struct {
                               each through all layers from its receptive field, no cache) */
     int32_t tile_w;        /* MSF_MODE_PATCHES: output patch width.  MSF_MODE_COLUMNS: 0, or
                               D > 0 for an in-place block (out_off == in_off): finished output
-                              tile rows wait in a ring of D tile rows at layers[0].ring_off and
+                              tile rows wait in a ring of D tile rows (layers[0]'s buffer) and
                               are copied over the dying input D - 1 tile rows late */
+    int32_t n_tiles;       /* fused / in-place blocks: number of tile rows (output rows for
+                              MSF_MODE_INPLACE) */
+    int32_t n_tile_cols;   /* MSF_MODE_PATCHES: number of patch columns, else 1 */
 } msf_block;
 
 /* Fused-block execution modes (msf_block.mode).  MSF_MODE_PATCHES uses each layer k >= 1's
- * ring_off as the offset of a patch buffer holding its input patch: rows [ylo, yhi) x columns
- * [xlo, xhi) x in_c, addressed as a view with y0 = ylo and xcap = xhi - xlo. */
+ * buffer as a patch buffer holding its input patch: rows [ylo, yhi) x columns [xlo, xhi) x in_c
+ * (the previous layer's out_rows / out_cols), addressed as a view with y0 = ylo and
+ * xcap = xhi - xlo. */
 enum { MSF_MODE_COLUMNS = 0, MSF_MODE_PATCHES = 1, MSF_MODE_INPLACE = 2 };
 /* MSF_MODE_INPLACE (n_layers == 1, depthwise / max / average pool, out_off == in_off): output rows
- * are computed one by one into a ring of tile_h rows at layers[0].ring_off; right after row y
+ * are computed one by one into a ring of tile_h rows (layers[0]'s buffer); right after row y
  * is computed, row y - tile_h + 1 is copied over the input (rows packed out_w x out_c from the
- * tensor's start).  The code generator picks tile_h so that no input row a later output row
+ * tensor's start).  The block schedule picks tile_h so that no input row a later output row
  * reads is overwritten. */
 
 /* Runs one block.  Unfused: one kernel call over the whole output.  Fused: tile rows of
@@ -371,11 +424,9 @@ void msf_run_block_mem(const msf_block *b, const msf_mem *m);
 void msf_model_run_blocks(const msf_block *blocks, int n, uint8_t *arena);
 
 /* 0 if the descriptor is well formed, else a negative code (debug/test aid, never called by
- * msf_run_block). */
+ * msf_run_block): shapes chain, windows are consistent, and every tile row's row / column
+ * ranges lie inside their tensors and fit the buffers that hold them. */
 int32_t msf_block_validate(const msf_block *b);
-/* Bytes the ring of fused-block layer k (1 <= k < n_layers) needs:
- * max over tile rows of (hi - lo) * min(kw_k, in_w_k) * in_c_k * element size. */
-uint32_t msf_block_ring_bytes(const msf_block *b, int32_t k);
 
 /* MAC counter (counts only when the library is compiled with -DMSF_COUNT_MACS). */
 void msf_macs_reset(void);

@@ -1,10 +1,20 @@
 /* Host test driver for generated models: msf_host IN.bin OUT.bin [REPEAT]
  * Reads MSF_INPUT_ELEMS raw elements, runs the model, writes MSF_OUTPUT_ELEMS raw elements.
- * Exit status: 0 ok, 2 I/O error, 3 arena guard bytes damaged. */
+ * Exit status: 0 ok, 2 I/O error, 3 arena guard bytes damaged, 4 bounds check failed
+ * (-DMSF_CHECK_BOUNDS builds). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "msf_model.h"
+#ifdef MSF_CHECK_BOUNDS
+#include "msf_runtime.h"
+
+static void bounds_failed(const char *what)
+{
+    fprintf(stderr, "msf bounds check failed: %s\n", what);
+    exit(4);
+}
+#endif
 
 static msf_io_t in_buf[MSF_INPUT_ELEMS];
 static msf_io_t out_buf[MSF_OUTPUT_ELEMS];
@@ -18,6 +28,9 @@ int main(int argc, char **argv)
         return 2;
     }
     rep = argc > 3 ? atoi(argv[3]) : 1;
+#ifdef MSF_CHECK_BOUNDS
+    msf_set_bounds_hook(bounds_failed);
+#endif
     f = fopen(argv[1], "rb");
     if (!f || fread(in_buf, sizeof(msf_io_t), MSF_INPUT_ELEMS, f) != MSF_INPUT_ELEMS) {
         fprintf(stderr, "cannot read %d input elements from %s\n", MSF_INPUT_ELEMS, argv[1]);

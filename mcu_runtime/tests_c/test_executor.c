@@ -1,6 +1,9 @@
-/* Unit test: msf_run_block - a fused chain (p = 1, 2, 3) equals the unfused layers byte for
- * byte, rings stay inside their msf_block_ring_bytes, MAC counts match the closed form, and
- * nothing outside the arena (canaries) is written. */
+/* Unit test: msf_run_block - a fused H-cache chain (p = 1, 2, 3) equals the unfused layers byte
+ * for byte, MAC counts match the closed form, and nothing outside the buffers (canaries) is
+ * written.  The descriptors' row ranges and ring extents are derived here independently (the
+ * code generator emits them from msfopt's block schedule) and checked tile row by tile row
+ * against the backward recurrence.  Built with -DMSF_CHECK_BOUNDS (see the Makefile): a ring
+ * one row too small must trip the bounds check. */
 #include "msf_test.h"
 
 #define NL 4
@@ -38,6 +41,89 @@ static int macs_per_output(int k)
 {
     const msf_window *w = win_of(k);
     return layers[k].op == MSF_OP_CONV ? w->kh * w->kw * layers[k].in_c : w->kh * w->kw;
+}
+
+#ifdef MSF_CHECK_BOUNDS
+static int bounds_hits = 0;
+static void count_bounds(const char *what)
+{
+    (void)what;
+    bounds_hits++;
+}
+#endif
+
+static msf_range mkrange(int step, int lo_sub, int hi_add, int hi_max)
+{
+    msf_range r;
+    r.step = step;
+    r.lo_sub = lo_sub;
+    r.hi_add = hi_add;
+    r.hi_max = hi_max;
+    return r;
+}
+
+static int rlo(const msf_range *r, int t)
+{
+    int v = t * r->step - r->lo_sub;
+    return v > 0 ? v : 0;
+}
+
+static int rhi(const msf_range *r, int t)
+{
+    int v = t * r->step + r->hi_add;
+    return v < r->hi_max ? v : r->hi_max;
+}
+
+/* Geometry of the whole chain fused with tile height p: each layer's output rows per tile row
+ * (composed backwards from the last layer's tiles), its input column demand, its input ring
+ * (layers 1..NL-1: the most rows any tile row needs x min(kw, W) columns).  Returns the
+ * number of tile rows; checks the closed form against the recurrence. */
+static int set_geometry(int p, uint32_t *ring_sz)
+{
+    int k, r, n_tiles = (shp[NL][0] + p - 1) / p;
+    layers[NL - 1].out_rows = mkrange(p, 0, p, shp[NL][0]);
+    for (k = NL - 1; k >= 1; k--) {
+        const msf_window *w = win_of(k);
+        const msf_range *o = &layers[k].out_rows;
+        int hm = (o->hi_max - 1) * w->sh - w->pad_top + w->kh;
+        layers[k - 1].out_rows = mkrange(o->step * w->sh, o->lo_sub * w->sh + w->pad_top,
+                                         (o->hi_add - 1) * w->sh - w->pad_top + w->kh,
+                                         hm < shp[k][0] ? hm : shp[k][0]);
+    }
+    for (k = 0; k < NL; k++) {
+        const msf_window *w = win_of(k);
+        layers[k].need_cols = mkrange(w->sw, w->pad_left, w->kw - w->pad_left, shp[k][1]);
+        layers[k].out_cols = mkrange(0, 0, 0, 0);
+        layers[k].buf_off = 0;
+        layers[k].buf_bytes = 0;
+        layers[k].buf_rows = 0;
+        layers[k].buf_cols = 0;
+    }
+    for (k = 1; k < NL; k++) {
+        int rows = 0;
+        layers[k].buf_cols = win_of(k)->kw < shp[k][1] ? win_of(k)->kw : shp[k][1];
+        for (r = 0; r < n_tiles; r++) {
+            int lo = rlo(&layers[k - 1].out_rows, r), hi = rhi(&layers[k - 1].out_rows, r);
+            if (hi - lo > rows) rows = hi - lo;
+        }
+        layers[k].buf_rows = rows;
+        ring_sz[k] = (uint32_t)(rows * layers[k].buf_cols * shp[k][2]);
+        layers[k].buf_bytes = ring_sz[k];
+    }
+    /* the closed form is the backward recurrence */
+    for (r = 0; r < n_tiles; r++) {
+        int lo = r * p, hi = r * p + p < shp[NL][0] ? r * p + p : shp[NL][0];
+        for (k = NL - 1; k >= 0; k--) {
+            const msf_window *w = win_of(k);
+            CHECK_EQ_INT(rlo(&layers[k].out_rows, r), lo);
+            CHECK_EQ_INT(rhi(&layers[k].out_rows, r), hi);
+            lo = lo * w->sh - w->pad_top;
+            if (lo < 0) lo = 0;
+            hi = (hi - 1) * w->sh - w->pad_top + w->kh;
+            if (hi > shp[k][0]) hi = shp[k][0];
+        }
+    }
+    return n_tiles;
 }
 
 /* closed-form MAC count of the fused block (msfopt's cost model) */
@@ -157,6 +243,9 @@ int main(void)
         fb.tile_h = p;
         fb.n_layers = NL;
         fb.layers = layers;
+        fb.mode = MSF_MODE_COLUMNS;
+        fb.n_tiles = set_geometry(p, ring_sz);
+        fb.n_tile_cols = 1;
         CHECK_EQ_INT(msf_block_validate(&fb), 0);
         /* arena: guard | T0 | guard | T_out | guard | ring1 | guard | ring2 | guard | ... */
         fb.in_off = GUARD;
@@ -165,9 +254,8 @@ int main(void)
         fb.out_off = out_off;
         fpos += (uint32_t)(shp[NL][0] * shp[NL][1] * shp[NL][2]) + GUARD;
         for (k = 1; k < NL; k++) {
-            ring_sz[k] = msf_block_ring_bytes(&fb, k);
             ring_off[k] = fpos;
-            layers[k].ring_off = fpos;
+            layers[k].buf_off = fpos;
             fpos += ring_sz[k] + GUARD;
         }
         msf_canary_fill(arena_f, sizeof arena_f, 2u);
@@ -192,6 +280,21 @@ int main(void)
             bad = memcmp(arena_f + fpos, pat + fpos, sizeof pat - fpos);
             CHECK(bad == 0);
         }
+#ifdef MSF_CHECK_BOUNDS
+        /* ring 2 one row short: validation rejects it, running it trips the bounds check */
+        {
+            const uint32_t f0 = msf_bounds_failures();
+            msf_set_bounds_hook(count_bounds);
+            bounds_hits = 0;
+            layers[2].buf_bytes = ring_sz[2] - (uint32_t)(layers[2].buf_cols * shp[2][2]);
+            CHECK(msf_block_validate(&fb) < 0);
+            msf_run_block(&fb, arena_f);
+            CHECK(bounds_hits > 0);
+            CHECK_EQ_INT(msf_bounds_failures() - f0, bounds_hits);
+            layers[2].buf_bytes = ring_sz[2];
+            msf_set_bounds_hook(NULL);
+        }
+#endif
     }
     /* validation catches broken descriptors */
     {
