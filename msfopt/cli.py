@@ -26,6 +26,23 @@ def _console():
     return Console(highlight=False)
 
 
+def one_line(text) -> str:
+    """Untrusted text (model / layer names, paths, messages quoting them) as one printable line:
+    whitespace runs become one space, other control characters are shown as \\xNN."""
+    s = " ".join(str(text).split())
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in s)
+
+
+def shown(text) -> str:
+    """Untrusted text for rich output: :func:`one_line`, with rich markup escaped."""
+    from rich.markup import escape
+    return escape(one_line(text))
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"msfopt: warning: {one_line(message)}\n")
+
+
 def _add_solve_args(p: argparse.ArgumentParser, objective: bool = True) -> None:
     p.add_argument("model", help="zoo name (see 'msfopt models'), or a .onnx / .tflite file")
     if objective:
@@ -94,21 +111,35 @@ def _parse_numbers(args):
         raise InputError(f"unknown mode(s) {', '.join(bad)} (choose from {', '.join(FUSED_MODES)})")
     args.modes_list = modes
     if args.max_depth is not None and args.max_depth < 1:
-        raise InputError("--max-depth must be >= 1")
+        raise InputError(f"--max-depth must be >= 1, got {args.max_depth}")
     if args.threads is None:
         args.threads = max(1, min(8, os.cpu_count() or 1))
-    if args.time_limit <= 0 or args.threads < 1:
-        raise InputError("--time-limit must be > 0 and --threads >= 1")
+    if not 1 <= args.threads <= MAX_THREADS:
+        raise InputError(f"--threads must be 1..{MAX_THREADS}, got {args.threads}")
+    from .units import parse_time
+    args.time_limit = parse_time(args.time_limit, "--time-limit")
+    if getattr(args, "mcu", None) is not None:
+        from .mcu import get_profile
+        prof = get_profile(args.mcu)
+        if ram is not None and prof.ram_bytes is not None and ram > prof.ram_bytes:
+            what = (f"{prof.name}'s RAM ({prof.ram_size:,} B)" if ram > prof.ram_size else
+                    f"the RAM {prof.name} leaves for the plan ({prof.ram_bytes:,} B of "
+                    f"{prof.ram_size:,} B)")
+            warn(f"--ram {ram:,} B exceeds {what}: the plan may not fit the MCU")
     return ram, mo, lb, tiles
 
 
-def _int_list(text, what):
-    try:
-        vals = tuple(int(x) for x in str(text).split(",") if x.strip())
-    except ValueError:
+#: most solver threads accepted by --threads
+MAX_THREADS = 256
+
+
+def _int_list(text, what, limit: int = 1 << 16):
+    parts = [x.strip() for x in str(text).split(",") if x.strip()]
+    if not parts or not all(p.isascii() and p.isdigit() and len(p) <= 12 for p in parts):
         raise InputError(f"cannot parse {what} {text!r} (comma-separated positive integers)")
-    if not vals or min(vals) < 1:
-        raise InputError(f"{what} needs positive integers")
+    vals = tuple(int(p) for p in parts)
+    if min(vals) < 1 or max(vals) > limit:
+        raise InputError(f"{what} needs integers 1..{limit}, got {text!r}")
     return vals
 
 
@@ -131,7 +162,7 @@ def cmd_solve(args) -> int:
             plan.save(args.json)
         except OSError as exc:
             raise InputError(f"cannot write {args.json}: {exc.strerror}") from None
-        _console().print(f"plan written to {args.json}")
+        _console().print(f"plan written to {shown(args.json)}")
     return 0
 
 
@@ -139,7 +170,7 @@ def print_plan(plan) -> None:
     from rich.table import Table
     con = _console()
     unit = "B" if plan.cost_model == "runtime" else "B (elements)"
-    t = Table(title=f"{plan.model}: {len(plan.blocks)} blocks, objective {plan.objective}",
+    t = Table(title=f"{shown(plan.model)}: {len(plan.blocks)} blocks, objective {plan.objective}",
               title_justify="left")
     for col, just in (("block", "left"), ("layers", "left"), ("mode", "left"), ("RAM", "right"),
                       ("MACs", "right"), ("est. cycles", "right")):
@@ -199,7 +230,7 @@ def cmd_inspect(args) -> int:
     from .schedule import Liveness, unfused_schedule
     net = load_model(args.model)
     live = Liveness(net, args.io)
-    t = Table(title=f"{net.name} ({net.dtype}, input {'x'.join(map(str, net.input_shape))})",
+    t = Table(title=f"{shown(net.name)} ({net.dtype}, input {'x'.join(map(str, net.input_shape))})",
               title_justify="left")
     for c in ("#", "op", "in", "out", "k", "s", "pad t,l,b,r", "act", "reads", "MACs",
               "RAM unfused (B)"):
@@ -246,7 +277,7 @@ def main(argv=None) -> int:
     try:
         return COMMANDS[args.cmd](args)
     except MsfoptError as exc:
-        sys.stderr.write(f"msfopt: error: {exc}\n")
+        sys.stderr.write(f"msfopt: error: {one_line(exc) or type(exc).__name__}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("msfopt: interrupted\n")
@@ -256,7 +287,7 @@ def main(argv=None) -> int:
     except Exception as exc:  # noqa: BLE001 - last resort: one line, no traceback
         if args.debug or os.environ.get("MSFOPT_DEBUG"):
             raise
-        msg = " ".join(str(exc).split()) or type(exc).__name__
+        msg = one_line(exc)[:500] or type(exc).__name__
         sys.stderr.write(f"msfopt: internal error: {type(exc).__name__}: {msg} "
                          f"(rerun with --debug for a traceback)\n")
         return 1

@@ -83,7 +83,7 @@ def _fmt_status(a) -> str:
 
 def cmd_compare(args) -> int:
     from rich.table import Table
-    from .cli import _console, _parse_numbers
+    from .cli import _console, _parse_numbers, shown
     from .solver import _infeasible, layout_acceptor, make_query
     ram, mo, lb, _tiles = _parse_numbers(args)
     backends = _backends(args.backends)
@@ -106,7 +106,7 @@ def cmd_compare(args) -> int:
     what = (f"min {q.metric} s.t. peak <= {q.ram_cap:,.0f}" if q.kind == "latency"
             else f"min peak s.t. {q.metric} <= {q.budget:,.0f}"
             + ("" if math.isinf(q.ram_cap) else f", peak <= {q.ram_cap:,.0f}"))
-    t = Table(title=f"{dag.net.name}: {what} ({dag.cost_model}, io={dag.io}, RAM in {unit}; "
+    t = Table(title=f"{shown(dag.net.name)}: {what} ({dag.cost_model}, io={dag.io}, RAM in {unit}; "
                     f"DAG {dag.n_nodes} nodes, {dag.n_edges} edges)", title_justify="left")
     for col, just in (("backend", "left"), ("status", "left"), ("objective", "right"),
                       ("peak RAM", "right"), ("MACs", "right"), ("time", "right"),
@@ -141,7 +141,7 @@ def cmd_compare(args) -> int:
     con.print(f"{n_agree}/{len(backends)} backends agree with graph search")
     if args.csv:
         write_csv(args.csv, table_rows)
-        con.print(f"table written to {args.csv}")
+        con.print(f"table written to {shown(args.csv)}")
     if bad and not args.no_check:
         raise CrossCheckError(f"{', '.join(bad)} claim(s) an optimum that graph search refutes "
                               f"({ref.status} {ref.primary}, {ref.secondary})")
@@ -179,7 +179,7 @@ def setting(dag, path) -> str:
 def cmd_pareto(args) -> int:
     from rich.table import Table
     from .backends import pareto
-    from .cli import _console, _parse_numbers
+    from .cli import _console, _parse_numbers, one_line, shown
     ram, mo, lb, _tiles = _parse_numbers(args)
     dag, ram = load_dag(args, ram)
     metric = args.metric or ("macs" if dag.cost_model == "msfcnn" else "cycles")
@@ -234,7 +234,7 @@ def cmd_pareto(args) -> int:
     vt = dag.totals(van) if dag.is_path(van) else None
 
     unit = "B" if dag.cost_model == "runtime" else "elements"
-    t = Table(title=f"{dag.net.name}: Pareto front, peak RAM vs {metric} ({dag.cost_model}, "
+    t = Table(title=f"{shown(dag.net.name)}: Pareto front, peak RAM vs {metric} ({dag.cost_model}, "
                     f"io={dag.io}; {len(fr.points)} points)", title_justify="left")
     cols = [("#", "right"), (f"peak RAM ({unit})", "right"), (metric, "right"),
             ("F", "right"), ("blocks", "right")]
@@ -297,15 +297,17 @@ def cmd_pareto(args) -> int:
         con.print("epsilon-constraint confirmation skipped (--no-check)")
     if args.csv:
         write_csv(args.csv, csv_rows)
-        con.print(f"front written to {args.csv}")
+        con.print(f"front written to {shown(args.csv)}")
     if args.plot:
         from .plots import plot_front
-        title = f"{dag.net.name}: peak RAM vs {metric} ({dag.cost_model} cost model)"
+        # matplotlib reads $...$ as mathtext: the name is shown literally
+        title = (f"{one_line(dag.net.name).replace('$', chr(92) + '$')}: peak RAM vs {metric} "
+                 f"({dag.cost_model} cost model)")
         plot_front(args.plot, [(p.peak, p.latency) for p in fr.points], metric, title,
                    vanilla=None if vt is None else (vt["peak"], vt[metric]), paper=paper,
                    published=published,
                    unit="bytes" if dag.cost_model == "runtime" else "elements = bytes at int8")
-        con.print(f"plot written to {args.plot}")
+        con.print(f"plot written to {shown(args.plot)}")
     if bad:
         raise CrossCheckError(f"{bad} front point(s) not confirmed by {args.backend}")
     if timeouts:

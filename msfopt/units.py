@@ -15,18 +15,33 @@ _UNITS = {
 }
 
 
+#: largest RAM size / budget accepted: the solvers work in signed 64-bit integers
+INT64_MAX = 2 ** 63 - 1
+
+
+def _check_int64(value: int, what: str, text) -> int:
+    if value > INT64_MAX:
+        raise InputError(f"{what} {text!r} is too large (at most {INT64_MAX:,})")
+    return value
+
+
 def parse_ram(text: str | int) -> int:
     """'64k', '64K', '64KiB' -> 65536; '64kB' -> 64000; '1M' -> 1048576; plain integer = bytes.
-    Lower-case 'kb' is taken as kB (1000): only 'k'/'K'/'KiB' mean 1024."""
+    Lower-case 'kb' is taken as kB (1000): only 'k'/'K'/'KiB' mean 1024.  Exact integer
+    arithmetic (no float): '0.5k' = 512, '1.5' is refused; at most 2**63 - 1 bytes."""
+    if isinstance(text, bool):
+        raise InputError(f"RAM size must be an integer or a size string, got {text!r}")
     if isinstance(text, int):
         if text <= 0:
             raise InputError(f"RAM size must be positive, got {text}")
-        return text
+        return _check_int64(text, "RAM size", text)
     s = str(text).strip()
-    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)", s)
+    m = re.fullmatch(r"([0-9]+)(?:\.([0-9]+))?\s*([A-Za-z]*)", s, flags=re.ASCII)
     if not m:
         raise InputError(f"cannot parse RAM size {text!r} (examples: 65536, 64k, 64KiB, 64kB)")
-    num, unit = m.group(1), m.group(2)
+    whole, frac, unit = m.group(1), m.group(2) or "", m.group(3)
+    if len(s) > 64:
+        raise InputError(f"RAM size {text[:40]!r}... is too large (at most {INT64_MAX:,})")
     if unit in ("kB", "KB", "kb"):
         mult = 1000
     elif unit in ("MB", "mb"):
@@ -36,13 +51,14 @@ def parse_ram(text: str | int) -> int:
         if key not in _UNITS:
             raise InputError(f"unknown unit {unit!r} in RAM size {text!r} (use k, KiB, kB, M, MiB, MB)")
         mult = _UNITS[key]
-    value = float(num) * mult
-    if value != math.floor(value):
+    scale = 10 ** len(frac)
+    num = int(whole + frac) * mult          # value * scale, exactly
+    if num % scale:
         raise InputError(f"RAM size {text!r} is not a whole number of bytes")
-    value = int(value)
+    value = num // scale
     if value <= 0:
         raise InputError(f"RAM size must be positive, got {text!r}")
-    return value
+    return _check_int64(value, "RAM size", text)
 
 
 def parse_overhead(text: str | float) -> float:
@@ -57,10 +73,26 @@ def parse_overhead(text: str | float) -> float:
 
 
 def parse_positive_int(text: str | int, what: str) -> int:
-    try:
-        v = int(str(text).replace("_", "").replace(",", ""))
-    except ValueError:
+    """A positive integer (``_`` and ``,`` digit separators allowed), at most 2**63 - 1."""
+    if isinstance(text, bool):
         raise InputError(f"cannot parse {what} {text!r} (a positive integer)")
+    s = str(text).strip().replace("_", "").replace(",", "")
+    if not re.fullmatch(r"[+]?[0-9]{1,64}", s, flags=re.ASCII):
+        if re.fullmatch(r"-[0-9]+", s):
+            raise InputError(f"{what} must be positive, got {text!r}")
+        raise InputError(f"cannot parse {what} {text!r} (a positive integer)")
+    v = int(s)
     if v <= 0:
         raise InputError(f"{what} must be positive, got {text!r}")
+    return _check_int64(v, what, text)
+
+
+def parse_time(text: str | float, what: str) -> float:
+    """A finite positive number of seconds (nan, inf, 0 and negative values are refused)."""
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        raise InputError(f"cannot parse {what} {text!r} (a positive number of seconds)") from None
+    if not math.isfinite(v) or v <= 0:
+        raise InputError(f"{what} must be a finite number of seconds > 0, got {text!r}")
     return v
