@@ -576,6 +576,16 @@ def _symbols(p: Profile, elf: Path) -> dict[str, tuple[int, int]]:
     return syms
 
 
+def symbol_size(target: "str | Profile", elf: Path, name: str) -> int | None:
+    """Size in bytes of the object ``name`` in ``elf`` as ``nm -S`` reports it (local statics
+    included; GCC may suffix a local's name with ``.N``), or None when it is not in the ELF."""
+    syms = _symbols(resolve(target), Path(elf))
+    if name in syms:
+        return syms[name][1]
+    hits = [v for k, v in syms.items() if k.split(".")[0] == name]
+    return hits[0][1] if len(hits) == 1 else None
+
+
 def _status(rc: int) -> str:
     if rc == 0:
         return "ok"

@@ -51,18 +51,8 @@ def network_with_weights(spec: "str | Path | Network", dtype: str = "int8", seed
 
 
 def reference_output(net: Network, x, source: str | None = None):
-    """The oracle's output for one NHWC input: tflite-micro for TFLite models, onnxruntime on
-    the exported ONNX model otherwise."""
-    import numpy as np
-    if getattr(net, "tflite", None) and source:
-        from .tflm_ref import run_tflm
-        return np.asarray(run_tflm(source, [x])[0]).reshape(net.tensor_shape(net.n_layers))
-    import onnxruntime as ort
-    from .export_onnx import to_onnx
-    mode = "float" if net.dtype == "float32" else "int8"
-    model = to_onnx(net, mode=mode, nhwc_io=True)
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    y = sess.run(None, {sess.get_inputs()[0].name: np.asarray(x)[None]})[0]
-    return y.reshape(net.tensor_shape(net.n_layers))
+    """The oracle's output for one NHWC input (see :mod:`msfopt.oracles`: tflite-micro for
+    TFLite models, onnxruntime on the original ``.onnx`` file, onnxruntime on msfopt's re-export
+    for zoo / in-memory models), run in a child process."""
+    from .oracles import reference
+    return reference(net, [x], source).y

@@ -9,6 +9,11 @@ Thin wrapper around the PyPI ``tflite-micro`` Python interpreter (the C++ TFLM k
 
 ``print_allocations()`` writes from C++ straight to the process' file descriptors, so its output
 is captured at the file-descriptor level (both stdout and stderr), not through ``sys.stdout``.
+
+These functions run the interpreter IN the calling process. tflite-micro aborts the whole process
+(SIGABRT in SOFTMAX Prepare) on an int8 softmax with a tiny input scale, so references for
+``msfopt run``, the MCU driver and the tests go through :mod:`msfopt.oracles`, which calls
+:func:`run_tflm` in a child process and reports such a crash as an error (exit 6).
 """
 from __future__ import annotations
 

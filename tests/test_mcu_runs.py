@@ -1,6 +1,9 @@
 """CI acceptance subset for MCU targets: generated models cross-built, run under QEMU, output
-bit-exact with the host reference, measured arena == the plan's, measured RAM (static + painted
-stack) within the target's RAM, and the calibrated latency model within tolerance.
+bit-exact with the oracle (msfopt.oracles, computed once on the host and embedded in the image:
+tflite-micro for TFLite models, onnxruntime on the original file for ONNX files, onnxruntime on
+the re-export for zoo models; rq fixed on an ONNX/zoo model only "host-consistent"), the arena
+measured from the ELF (nm -S of msf_arena_u) == the plan's prediction, measured RAM (static +
+painted stack) within the target's RAM, and the calibrated latency model within tolerance.
 
 Each run takes seconds; the file stays well under 4 minutes.  Tests for a target whose
 toolchain is missing are skipped (MSFOPT_REQUIRE_TOOLCHAINS=1 turns that into a failure).
@@ -8,8 +11,12 @@ toolchain is missing are skipped (MSFOPT_REQUIRE_TOOLCHAINS=1 turns that into a 
 from __future__ import annotations
 
 
+import numpy as np
+import onnx
 import pytest
-from conftest import require_tools
+from conftest import require, require_tools
+
+from msfopt import oracles
 
 from msfopt.errors import BuildError
 from msfopt.export_onnx import to_onnx
@@ -35,10 +42,17 @@ def blocks_of(plan):
     return [(b.first_layer, b.last_layer, b.mode, b.tile) for b in plan.blocks]
 
 
-def check_run(r, plan, target):
+def check_run(r, plan, target, oracle=None):
     prof = get_profile(target)
-    assert r.bit_exact, f"{target}: {r.mismatches} mismatching outputs"
-    assert r.arena_bytes == plan.arena_bytes                    # measured == predicted, exactly
+    assert r.bit_exact, f"{target}: {r.mismatches} mismatching outputs vs {r.oracle}"
+    if oracle is not None:
+        assert r.oracle == oracle
+    assert r.verdict == ("host-consistent" if r.oracle == oracles.HOST_CONSISTENT else "bit-exact")
+    # the linked arena object (nm -S msf_arena_u) == the plan's prediction, byte for byte
+    assert r.arena_bytes == plan.arena_bytes, (
+        f"{target}: linked arena {r.arena_bytes} B != predicted {plan.arena_bytes} B")
+    assert r.arena_reported == plan.arena_bytes                 # the macro the image echoes
+    assert r.arena_bytes <= r.bss <= r.static_ram               # the arena lives in .bss
     assert r.stack_reserved == prof.stack_size                  # one stack reserve: profile's
     assert 0 < r.stack_hwm <= r.stack_reserved - GUARD          # painted need fits the reserve
     assert r.total_ram <= r.ram_size == prof.ram_size           # static + painted stack <= RAM
@@ -62,7 +76,7 @@ def test_vww_min_ram_plan_bit_exact(target, vww, tmp_path):
     need(target)
     plan = solve(vww, objective="ram", io="external", mcu=target, modes=MODES, check=False)
     gen, r = run_model(vww, blocks_of(plan), target, tmp_path, io="external")
-    check_run(r, plan, target)
+    check_run(r, plan, target, oracles.ORT_REEXPORT)   # a zoo model: no original file
     assert gen.arena_bytes == plan.arena_bytes == aligned_arena(plan.peak_ram_bytes)
 
 
@@ -120,7 +134,7 @@ def test_plan_that_does_not_fit_fails_to_link(vww, tmp_path):
 # -- small ONNX model, planned for cortex-m0 (16 KiB) ---------------------------------------------
 
 @pytest.fixture(scope="module")
-def small_onnx():
+def small_onnx(tmp_path_factory):
     W = window_layer
     l = [W(CONV, (24, 24, 3), 8, 3, 2, 1, act="relu6")]                # 12x12x8
     l.append(W(DW, l[-1].out_shape, None, 3, 1, 1, act="relu6"))
@@ -134,7 +148,9 @@ def small_onnx():
     l.append(Layer(op=GAP, in_shape=(6, 6, 16), out_shape=(1, 1, 16)))
     l.append(Layer(op=DENSE, in_shape=(1, 1, 16), out_shape=(1, 1, 10)))
     built = init_weights(Network("small_onnx", (24, 24, 3), l).validate(), seed=21)
-    net = load_onnx(to_onnx(built, mode="int8"), name="small_onnx")
+    path = tmp_path_factory.mktemp("onnx") / "small_onnx.onnx"
+    onnx.save(to_onnx(built, mode="int8"), str(path))     # the original file
+    net = load_onnx(str(path), name="small_onnx")
     assert [x.op for x in net.layers] == [x.op for x in built.layers]
     # planned for the 16 KiB part: fastest plan within its RAM (minus stack reserve)
     plan = solve(net, objective="latency", io="arena", mcu="cortex-m0", modes=MODES, check=False)
@@ -144,14 +160,16 @@ def small_onnx():
 
 @pytest.mark.parametrize("target", ["cortex-m0", "xtensa-lx106"])
 def test_small_onnx_model_runs_on_16k_m0_and_lx106(target, small_onnx, tmp_path):
-    """cortex-m0: float requantisation (onnxruntime-exact, soft-float); xtensa-lx106 has no
-    soft-float, so the same plan is generated with TFLite Micro integer requantisation and
-    checked against the same C code built for the host."""
+    """cortex-m0: float requantisation, bit-exact with onnxruntime on the original file
+    (soft-float); xtensa-lx106 has no soft-float, so the same plan is generated with TFLite
+    Micro integer requantisation, which has no external oracle on an ONNX model: checked
+    against the same C code built for the host and labelled host-consistent."""
     need(target)
     net, plan = small_onnx
     gen, r = run_model(net, blocks_of(plan), target, tmp_path, io="arena")
     assert gen.rq == ("fixed" if target == "xtensa-lx106" else "float")
-    check_run(r, plan, target)
+    check_run(r, plan, target, oracles.HOST_CONSISTENT if target == "xtensa-lx106" else oracles.ORT)
+    assert r.as_dict()["oracle"] == r.oracle
     assert r.ram_size <= 80 * 1024
     if get_profile(target).calibrated:
         err = abs(predicted(net, gen, target) - r.instructions) / r.instructions
@@ -192,3 +210,56 @@ def test_calibrated_model_predicts_held_out_models(target, tmp_path):
         res.append((pred, r.instructions))
     (p_ram, m_ram), (p_lat, m_lat) = res
     assert p_lat <= p_ram and m_lat <= m_ram * 1.02
+
+
+# -- TFLite models on MCU targets: compared with tflite-micro ----------------------------------
+
+@pytest.mark.parametrize("target", ["cortex-m4", "xtensa-lx106"])
+def test_tflite_model_on_target_matches_tflm(target, tmp_path):
+    """Every target run of a TFLite model is compared with tflite-micro (the reference is
+    computed once on the host and embedded in the image), in fixed-point requantisation on both
+    the soft-float and the integer-only core."""
+    need(target)
+    require("tflite", "tflite-micro")
+    from test_tflm_exact import build_mbv2_like
+    from msfopt.importers.tflite_import import load_tflite
+    path = tmp_path / "mbv2_like.tflite"
+    path.write_bytes(build_mbv2_like(np.random.default_rng(11)))
+    net = load_tflite(path)
+    plan = solve(net, objective="ram", io="arena", mcu=target, modes=MODES, check=False)
+    for seed in (1, 2):
+        gen, r = run_model(net, blocks_of(plan), target, tmp_path / f"s{seed}", io="arena",
+                           seed=seed, source=str(path))
+        assert gen.rq == "fixed"
+        check_run(r, plan, target, oracles.TFLM)
+
+
+def test_qdq_onnx_original_on_target(tmp_path):
+    """A QDQ ONNX file (float ops between DequantizeLinear / QuantizeLinear): onnxruntime on the
+    original file rounds a near-tie of its float Gemm one step away from the integer
+    arithmetic on this input; the run says so ("within 1 step") instead of "bit-exact", and the
+    image is checked bit for bit against the host build of the same C."""
+    need("cortex-m4")
+    require("onnxruntime")
+    from test_onnx_import import qdq_model
+    path = tmp_path / "qdq.onnx"
+    onnx.save(qdq_model()[0], str(path))
+    net = load_onnx(str(path))
+    plan = solve(net, objective="ram", io="arena", mcu="cortex-m4", modes=MODES, check=False)
+    x = np.full(net.input_shape, 127, np.int8)
+    gen, r = run_model(net, blocks_of(plan), "cortex-m4", tmp_path / "g", io="arena", x=x,
+                       source=str(path))
+    assert r.bit_exact and r.oracle == oracles.ORT
+    assert r.arena_bytes == plan.arena_bytes == r.arena_reported
+    ort_y = oracles.reference(net, [x], str(path)).y
+    ok, detail = oracles.compare(gen_host_output(gen, x), ort_y, "int8", 1)
+    assert ok, detail
+    if r.tolerance_steps:
+        assert r.verdict == "within 1 step (bit-exact with the host build)"
+    else:
+        assert r.verdict == "bit-exact"
+
+
+def gen_host_output(gen, x):
+    from msfopt.mcu_runtime.hostrun import build_host, run_host
+    return run_host(gen, build_host(gen), x)

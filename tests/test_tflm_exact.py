@@ -2,7 +2,10 @@
 oracle), for the real MLPerf Tiny / MCUNet models and for small models written here with the
 ``tflite`` flatbuffer builders.
 
-* Real models (``../shared/models`` beside the checkout; skipped when absent): 20 random int8
+The oracle runs in a child process (:mod:`msfopt.oracles`), all inputs of a model in one call.
+
+* Real models (``../shared/models`` beside the checkout; skipped when absent, failed under
+  MSFOPT_REQUIRE_TOOLCHAINS=1): 20 random int8
   inputs x {unfused, zero-recompute, minimum-RAM} plans, io = arena, output after the tail
   SOFTMAX (run by the generated code with TFLM's integer softmax).
 * Small models (always run): conv / depthwise / residual add / average pool (windowed and
@@ -14,30 +17,28 @@ oracle), for the real MLPerf Tiny / MCUNet models and for small models written h
 from __future__ import annotations
 
 import ctypes as C
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-tflite = pytest.importorskip("tflite", reason="the 'tflite' package is not installed")
-pytest.importorskip("flatbuffers")
-pytest.importorskip("tflite_micro", reason="the 'tflite-micro' package is not installed")
+from conftest import SHARED_MODELS, require
 
+require("tflite", "tflite-micro")
+import tflite  # noqa: E402
+
+from msfopt import oracles  # noqa: E402
 from msfopt.dag import build_dag  # noqa: E402
 from msfopt.importers.tflite_import import load_tflite  # noqa: E402
 from msfopt.mcu_runtime import cbuild  # noqa: E402
 from msfopt.mcu_runtime.codegen import generate  # noqa: E402
 from msfopt.mcu_runtime.hostrun import build_host, run_host  # noqa: E402
 from msfopt.solver import solve  # noqa: E402
-from msfopt.tflm_ref import run_tflm  # noqa: E402
 
 from test_tflite_import import (BO, OP, SAME, VALID, ModelWriter, _conv_weights,  # noqa: E402
                                 add_opts, conv_opts, dw_opts, fc_opts, mean_opts, pad_opts,
                                 pool_opts, reshape_opts)
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
-needs_models = pytest.mark.skipif(not MODELS.exists(),
-                                  reason=f"real models folder {MODELS} is absent")
+MODELS = SHARED_MODELS
 
 REAL = {
     "vww": "mlperf_tiny_vww_96_int8.tflite",
@@ -65,8 +66,10 @@ def acceptance_plans(net, io="arena"):
 
 
 def check_plans(net, path, plans, xs, tmp_path, io="arena"):
-    """Every plan's generated C gives TFLM's output on every input; returns #(plan, input)."""
-    want = [run_tflm(path, [x])[0].reshape(net.tensor_shape(net.n_layers)) for x in xs]
+    """Every plan's generated C gives TFLM's output on every input; returns TFLM's outputs."""
+    ref = oracles.reference(net, xs, path)
+    assert ref.oracle == oracles.TFLM and ref.kind == "external"
+    want = ref.ys
     n = 0
     for tag, blocks in plans.items():
         gen = generate(net, blocks, tmp_path / f"{tag}-{io}", io=io)
@@ -83,9 +86,9 @@ def check_plans(net, path, plans, xs, tmp_path, io="arena"):
 # the four real models: the acceptance criterion
 # ------------------------------------------------------------------------------------------------
 
-@needs_models
 @pytest.mark.parametrize("key", list(REAL))
 def test_real_model_bit_exact_with_tflm(key, tmp_path):
+    require("../shared/models")
     path = MODELS / REAL[key]
     net = load_tflite(path)
     rng = np.random.default_rng({"vww": 1, "resnet8": 2, "kws": 3, "mcunet": 4}[key])
@@ -264,6 +267,7 @@ def test_softmax_kernel_matches_tflm(tmp_path):
         path.write_bytes(w.build([x], [y]))
         qm, ls, dmin = cbuild.softmax_params(beta, scale)
         p = cbuild.SoftmaxS8(qm, ls, dmin)
+        xins = []
         for k in range(4):
             xin = rng.integers(-128, 128, (1, depth), dtype=np.int8)
             if k == 1:
@@ -271,7 +275,9 @@ def test_softmax_kernel_matches_tflm(tmp_path):
             if k == 2:
                 xin[:] = -128
                 xin[0, depth // 2] = 127  # one dominant logit, the rest below diff_min
-            want = run_tflm(path, [xin])[0]
+            xins.append(xin)
+        wants = oracles.run_engine("tflite-micro", path, [[xin] for xin in xins])
+        for k, (xin, (want,)) in enumerate(zip(xins, wants)):
             buf = np.ascontiguousarray(xin.copy())
             lib.msf_softmax_s8(C.byref(p), buf.ctypes.data, buf.ctypes.data, 1, depth)  # in place
             assert np.array_equal(buf, want), (depth, scale, beta, k)
