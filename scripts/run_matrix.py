@@ -35,7 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 from msfopt.ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, window_layer  # noqa: E402
 
-MODES = ("hcache",)   # execution modes the generated C runtime runs (codegen)
+from msfopt.schedule import DEFAULT_MODES, DEFAULT_PATCHES, DEFAULT_TILES  # noqa: E402
+
+#: execution modes searched (default: every mode the optimizer chooses from; --modes narrows)
+MODES = DEFAULT_MODES
 ZOO = ["mcunetv2-vww5", "mbv2-w0.35", "mcunet-320k"]
 SMALL = ["tiny-mbnet", "tiny-convpool"]
 TARGETS = ["cortex-m0", "cortex-m3", "cortex-m4", "cortex-m7", "rv32imac", "sifive_e",
@@ -101,13 +104,14 @@ def load(name: str) -> Network:
 
 
 # --------------------------------------------------------------------------- one cell
-def plan_for(net: Network, target: str, budget: str, io: str = "external"):
+def plan_for(net: Network, target: str, budget: str, io: str = "external", modes=None):
     """The plan of one matrix cell (None: no plan within the target's RAM)."""
     from msfopt.errors import InfeasibleError
     from msfopt.mcu import get_profile
     from msfopt.solver import solve
     prof = get_profile(target)
-    kw = dict(io=io, mcu=target, check=False, modes=MODES, tiles=(1,))
+    kw = dict(io=io, mcu=target, check=False, modes=MODES if modes is None else modes,
+              tiles=DEFAULT_TILES, patches=DEFAULT_PATCHES)
     try:
         pmin = solve(net, objective="ram", **kw)
     except InfeasibleError:
@@ -126,7 +130,8 @@ def predicted_cycles(net, gen, target: str) -> int:
     return int(sum(cm.cycles(net, s) for s in gen.schedules))
 
 
-def run_cell(model: str, target: str, budget: str, work: Path, nets: dict) -> dict:
+def run_cell(model: str, target: str, budget: str, work: Path, nets: dict,
+             modes=None) -> dict:
     from msfopt.errors import BuildError
     from msfopt.mcu import get_profile
     from msfopt.mcu_runtime.mcurun import run_model
@@ -135,13 +140,14 @@ def run_cell(model: str, target: str, budget: str, work: Path, nets: dict) -> di
     prof = get_profile(target)
     row = {"model": model, "target": target, "budget": budget,
            "family": prof.cycles.get("family", target), "ram_size": prof.ram_size}
-    plan = plan_for(net, target, budget)
+    plan = plan_for(net, target, budget, modes=modes)
     if plan is None:
         row.update(status="no plan", note=f"no plan within {prof.ram_bytes:,} B")
         return row
     blocks = [(b.first_layer, b.last_layer, b.mode, b.tile) for b in plan.blocks]
     row["arena_pred"] = int(plan.arena_bytes)
     row["blocks"] = len(blocks)
+    row["modes"] = sorted({b.mode for b in plan.blocks})
     try:
         gen, r = run_model(net, blocks, target, work / f"{model}-{target}-{budget}",
                            io="external", seed=1)
@@ -177,17 +183,19 @@ def cells(targets, models, budgets, quick: bool):
 
 
 def markdown(rows: list[dict]) -> str:
-    hdr = ("| model | target | budget | bit-exact | arena pred / meas (B) | .data+.bss | stack HWM "
-           "| total RAM / target RAM | pred. insns | meas. insns | err |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|\n")
+    hdr = ("| model | target | budget | modes | bit-exact | arena pred / meas (B) | .data+.bss "
+           "| stack HWM | total RAM / target RAM | pred. insns | meas. insns | err |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:
         if r["status"] in ("no plan", "does not fit", "build error"):
-            lines.append(f"| {r['model']} | {r['target']} | {r['budget']} | {r['status']} "
+            lines.append(f"| {r['model']} | {r['target']} | {r['budget']} | "
+                         f"{','.join(r.get('modes', []))} | {r['status']} "
                          f"| {r.get('arena_pred', '-')} | | | | | | {r['note'][:140]} |")
             continue
         lines.append(
-            f"| {r['model']} | {r['target']} | {r['budget']} | {'yes' if r['bit_exact'] else 'NO'} "
+            f"| {r['model']} | {r['target']} | {r['budget']} | {','.join(r.get('modes', []))} "
+            f"| {'yes' if r['bit_exact'] else 'NO'} "
             f"| {r['arena_pred']:,} / {r['arena']:,} | {r['static']:,} | {r['stack_hwm']:,} "
             f"| {r['total_ram']:,} / {r['ram_size']:,} | {r['pred_cycles']:,} "
             f"| {r['instructions']:,} | {r['err']:+.1%} |")
@@ -235,6 +243,8 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default=",".join(ZOO + SMALL))
     ap.add_argument("--budgets", default=",".join(BUDGETS))
     ap.add_argument("--quick", action="store_true", help="the CI subset")
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help="execution modes the plans may use (default: all)")
     ap.add_argument("--jobs", "-j", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "build" / "matrix"))
     ap.add_argument("--work", help="build directory (default: a temporary one)")
@@ -248,7 +258,7 @@ def main(argv=None) -> int:
     print(f"{len(todo)} runs")
 
     def one(c):
-        r = run_cell(*c, work, nets)
+        r = run_cell(*c, work, nets, modes=tuple(m for m in a.modes.split(",") if m))
         e = f"{r['err']:+.1%}" if r.get("err") is not None else r["status"]
         print(f"  {c[0]:14s} {c[1]:13s} {c[2]:4s} {e:>8s}  {r.get('seconds', 0):.0f}s", flush=True)
         return r

@@ -4,17 +4,23 @@
 For each model (every .tflite in ../shared/models beside the checkout, plus any given on the
 command line):
 
-* TFLM arena: ``print_allocations()`` total of the PyPI tflite-micro interpreter (input and
-  output tensors included, plus TFLM's persistent bookkeeping);
+* TFLM arena, from ``print_allocations()`` of the PyPI tflite-micro interpreter: its *head*
+  (the non-persistent part: activations including the input and output tensors, and kernel
+  scratch -- the part a plan can shrink, so the headline ratio uses it) and its *total* (head +
+  TFLM's persistent bookkeeping, second);
 * msfopt RAM at F = 1.0 (the minimum-RAM plan without recomputation) and at the minimum-RAM
   plan: the generated code's one static arena with the input image in it (``io="arena"``) and
   without it (``io="external"``: input and output live in the caller's buffers);
-* reduction factors TFLM arena / msfopt arena (input included), MACs and overhead factor F;
-* with ``--qemu TARGET`` (e.g. cortex-m4): the io=arena plans built with GCC and run under QEMU
-  on one random input, checked bit-exact against tflite-micro, and the measured RAM
+* reduction factors TFLM head / msfopt arena (input included; the headline) and TFLM total /
+  msfopt arena, MACs and overhead factor F;
+* msfopt's side measured, not only predicted: the io=arena plans built with GCC and run under
+  QEMU (``--qemu TARGET``, default cortex-m4 when arm-none-eabi-gcc is on PATH; ``--qemu none``
+  skips) on one random input, checked bit-exact against tflite-micro, with the measured RAM
   (.data + .bss, i.e. arena and runtime statics, plus the painted stack high-water mark).
 
-Usage: python scripts/vs_tflm.py [MODEL.tflite ...] [--qemu cortex-m4] [--json out.json]
+Models that msfopt cannot import yet are listed with the reason instead of a row.
+
+Usage: python scripts/vs_tflm.py [MODEL.tflite ...] [--qemu cortex-m4|none] [--json out.json]
 """
 from __future__ import annotations
 
@@ -26,6 +32,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from msfopt.importers import UnsupportedModelError
+from msfopt.ir import IRError
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO.parent / "shared" / "models"
@@ -43,7 +52,7 @@ def measure(path: Path, qemu: str | None, workdir: Path) -> dict:
     from msfopt.tflm_ref import run_tflm, tflm_allocations
     net = load_tflite(path)
     alloc = tflm_allocations(path)
-    row = {"model": path.stem, "tflm_arena": alloc["total"], "tflm_head": alloc.get("head"),
+    row = {"model": path.stem, "tflm_arena": alloc["total"], "tflm_head": alloc["head"],
            "input_bytes": net.tensor_bytes(0), "vanilla_macs": net.vanilla_macs}
     for io in ("arena", "external"):
         zero, low = _plans(net, io)
@@ -75,18 +84,23 @@ def _kb(n) -> str:
 
 
 def table(rows: list[dict], qemu: str | None) -> str:
-    head = ("| model | TFLM arena | msfopt F=1.0 (in / ex input) | × vs TFLM | "
-            "msfopt min-RAM (in / ex input) | × vs TFLM | MACs unfused | MACs min-RAM | F min-RAM |")
+    head = ("| model | TFLM head / total | msfopt F=1.0 (in / ex input) | × vs TFLM head (total) | "
+            "msfopt min-RAM (in / ex input) | × vs TFLM head (total) | MACs unfused | MACs min-RAM "
+            "| F min-RAM |")
     sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     if qemu:
         head += f" measured on {qemu} F=1.0 / min-RAM (static + stack) |"
         sep += "---:|"
     out = [head, sep]
     for r in rows:
-        t = r["tflm_arena"]
-        line = (f"| {r['model']} | {_kb(t)} | {_kb(r['f1_arena'])} / {_kb(r['f1_external'])} | "
-                f"{t / r['f1_arena']:.2f} | {_kb(r['min_arena'])} / {_kb(r['min_external'])} | "
-                f"{t / r['min_arena']:.2f} | {_kb(r['vanilla_macs'])} | {_kb(r['min_macs'])} | "
+        if "error" in r:
+            out.append(f"| {r['model']} | not imported: {r['error']} |" + " |" * 7)
+            continue
+        t, h = r["tflm_arena"], r["tflm_head"]
+        line = (f"| {r['model']} | {_kb(h)} / {_kb(t)} | {_kb(r['f1_arena'])} / "
+                f"{_kb(r['f1_external'])} | {h / r['f1_arena']:.2f} ({t / r['f1_arena']:.2f}) | "
+                f"{_kb(r['min_arena'])} / {_kb(r['min_external'])} | {h / r['min_arena']:.2f} "
+                f"({t / r['min_arena']:.2f}) | {_kb(r['vanilla_macs'])} | {_kb(r['min_macs'])} | "
                 f"{r['min_F']:.3f} |")
         if qemu:
             cells = []
@@ -102,8 +116,9 @@ def table(rows: list[dict], qemu: str | None) -> str:
         out.append(line)
     out.append("")
     out.append("Bytes. \"in\": io=arena, the input image lives in msfopt's arena (as in TFLM's); "
-               "\"ex\": io=external, input and output in the caller's buffers. × = TFLM arena / "
-               "msfopt arena with the input included. MACs as msfopt counts them (pool taps "
+               "\"ex\": io=external, input and output in the caller's buffers. × = TFLM head (its "
+               "activations + scratch, input and output included) / msfopt arena with the input "
+               "included; in brackets TFLM's total (head + persistent bookkeeping) / the same. MACs as msfopt counts them (pool taps "
                "included). F = MACs of the plan / MACs of the "
                "unfused network (F=1.0 plans have F = 1 by construction).")
     return "\n".join(out)
@@ -112,12 +127,18 @@ def table(rows: list[dict], qemu: str | None) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="*", type=Path, help="extra .tflite files")
-    ap.add_argument("--qemu", metavar="TARGET", help="also build + run on this QEMU target "
-                    "(e.g. cortex-m4) and report measured RAM")
+    ap.add_argument("--qemu", metavar="TARGET", default=None,
+                    help="build + run the plans on this QEMU target and report measured RAM "
+                    "(default cortex-m4 when arm-none-eabi-gcc is on PATH; 'none' skips)")
     ap.add_argument("--json", type=Path, help="write the raw figures here")
     ap.add_argument("--no-shared", action="store_true",
                     help="do not include the models of ../shared/models")
     args = ap.parse_args(argv)
+    if args.qemu is None:
+        import shutil
+        args.qemu = "cortex-m4" if shutil.which("arm-none-eabi-gcc") else None
+    elif args.qemu == "none":
+        args.qemu = None
     paths = [] if args.no_shared else sorted(MODELS.glob("*.tflite")) if MODELS.exists() else []
     paths += list(args.models)
     if not paths:
@@ -127,9 +148,14 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="vs_tflm_") as td:
         for p in paths:
             t0 = time.perf_counter()
-            rows.append(measure(p, args.qemu, Path(td)))
+            try:
+                rows.append(measure(p, args.qemu, Path(td)))
+            except (UnsupportedModelError, IRError) as exc:   # not importable yet: say why
+                rows.append({"model": p.stem, "error": str(exc).splitlines()[0][:160]})
             print(f"# {p.name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     print(table(rows, args.qemu))
+    print(f"(msfopt side measured on {args.qemu})" if args.qemu
+          else "(msfopt side predicted; no QEMU run)")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=str))
     return 0
