@@ -2,6 +2,7 @@
 --target host``)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -17,22 +18,76 @@ STRICT = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-ffp-contract
 
 
 def build_host(gen: Generated, sanitize: bool = False, guard: int = 0, opt: str = "-O2",
-               exe: Path | None = None) -> Path:
+               exe: Path | None = None, check_bounds: bool | None = None) -> Path:
+    """``check_bounds`` builds with -DMSF_CHECK_BOUNDS (every buffer access of the executor
+    checked; a failure exits with status 4 and a message); by default on for sanitized builds
+    and when the environment sets MSF_CHECK_BOUNDS=1."""
     out = gen.out_dir
-    exe = exe or out / ("msf_host_san" if sanitize else "msf_host")
+    if check_bounds is None:
+        check_bounds = sanitize or os.environ.get("MSF_CHECK_BOUNDS") == "1"
+    exe = exe or out / ("msf_host_san" if sanitize else "msf_host_chk" if check_bounds
+                        else "msf_host")
     flags = list(STRICT) + [opt, "-g"]
+    if check_bounds:
+        flags.append("-DMSF_CHECK_BOUNDS")
     if sanitize:
         flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                   "-fno-omit-frame-pointer"]
     if guard:
         flags.append(f"-DMSF_ARENA_GUARD_BYTES={guard}")
-    srcs = [out / "msf_model.c", *(out / s for s in RUNTIME_SOURCES), TEMPLATES / "host_main.c"]
-    cmd = ["gcc", *flags, "-I", str(out), *map(str, srcs), "-o", str(exe)]
+    objs = [_cached_object(out / s, flags, out) for s in RUNTIME_SOURCES]
+    srcs = [out / "msf_model.c", TEMPLATES / "host_main.c"]
+    cmd = ["gcc", *flags, "-I", str(out), *map(str, srcs), *map(str, objs), "-o", str(exe)]
+    _gcc(cmd)
+    return exe
+
+
+def _gcc(cmd: list[str]) -> None:
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         first = next((l for l in p.stderr.splitlines() if "error" in l), p.stderr.strip()[:300])
         raise BuildError(f"host build failed: {first}")
-    return exe
+
+
+def _cache_dir() -> Path:
+    d = os.environ.get("MSFOPT_OBJ_CACHE")
+    return Path(d) if d else Path(tempfile.gettempdir()) / f"msfopt-objcache-{os.getuid()}"
+
+
+_GCC_ID: list[str] = []
+
+
+def _cached_object(src: Path, flags: list[str], inc: Path) -> Path:
+    """The object file of one runtime source, compiled once per distinct (compiler, flags,
+    preprocessed text) and reused, as ccache does: a generated directory's runtime sources are
+    fixed copies, so across plans only ``msf_model.c`` and the executor's ``msf_config.h``
+    limits differ.  The key is the preprocessed translation unit (no line markers: the runtime
+    uses no ``__FILE__``/``__LINE__``), so it covers every byte the compiler reads."""
+    import hashlib
+    if not _GCC_ID:
+        v = subprocess.run(["gcc", "--version"], capture_output=True, text=True)
+        _GCC_ID.append(v.stdout.splitlines()[0] if v.stdout else "gcc")
+    h = hashlib.sha256()
+    for part in (_GCC_ID[0], *flags):
+        h.update(part.encode() + b"\0")
+    pre = subprocess.run(["gcc", *flags, "-I", str(inc), "-E", "-P", str(src)],
+                         capture_output=True)
+    if pre.returncode != 0:
+        _gcc(["gcc", *flags, "-I", str(inc), "-c", str(src), "-o", os.devnull])  # the error
+    h.update(pre.stdout)
+    d = _cache_dir()
+    obj = d / f"{src.stem}-{h.hexdigest()[:32]}.o"
+    if not obj.exists():
+        d.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".o", dir=d)
+        os.close(fd)
+        try:
+            _gcc(["gcc", *flags, "-I", str(inc), "-c", str(src), "-o", tmp])
+            os.replace(tmp, obj)       # atomic: concurrent builds never see half a file
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return obj
 
 
 def run_host(gen: Generated, exe: Path, x: np.ndarray, timeout: float = 300) -> np.ndarray:
