@@ -25,8 +25,7 @@ def build_host(gen: Generated, sanitize: bool = False, guard: int = 0, opt: str 
     out = gen.out_dir
     if check_bounds is None:
         check_bounds = sanitize or os.environ.get("MSF_CHECK_BOUNDS") == "1"
-    exe = exe or out / ("msf_host_san" if sanitize else "msf_host_chk" if check_bounds
-                        else "msf_host")
+    exe = exe or out / ("msf_host_san" if sanitize else "msf_host")
     flags = list(STRICT) + [opt, "-g"]
     if check_bounds:
         flags.append("-DMSF_CHECK_BOUNDS")

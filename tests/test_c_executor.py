@@ -359,19 +359,26 @@ def test_fused_equals_unfused(lib, model):
     assert got_tail.tobytes() == ref_tail.tobytes()
 
 
+def _chain_layers(in_shape, specs, act):
+    """Layer dicts of a chain from (op, kernel, stride, pad, c_out) tuples (depthwise: groups =
+    channels)."""
+    layers = []
+    h, w, c = in_shape
+    for op, k, s, pad, cout in specs:
+        ho, wo = out_extent(h, k[0], s[0], pad[0], pad[2]), out_extent(w, k[1], s[1], pad[1], pad[3])
+        layers.append(dict(op=op, kernel=k, stride=s, pad=pad, groups=c if op == "dw" else 1,
+                           in_shape=(h, w, c), out_shape=(ho, wo, cout), cip=0, act=act))
+        h, w, c = ho, wo, cout
+    return layers
+
+
 def test_whole_chain_fused_p1_p2_mac_overhead(lib):
     """A fixed 4-layer chain fused whole with p = 1 and 2: identical bytes, MACs of the formula
     (recomputation overhead > 0 with p = 1, smaller with p = 2)."""
-    layers = []
-    h, w, c = 16, 16, 3
-    for op, k, s, pad, cout in (("conv", (3, 3), (1, 1), (1, 1, 1, 1), 8),
-                                ("dw", (3, 3), (2, 2), (1, 1, 1, 1), 8),
-                                ("conv", (1, 1), (1, 1), (0, 0, 0, 0), 6),
-                                ("avgpool", (2, 2), (2, 2), (0, 0, 0, 0), 6)):
-        ho, wo = out_extent(h, k[0], s[0], pad[0], pad[2]), out_extent(w, k[1], s[1], pad[1], pad[3])
-        layers.append(dict(op=op, kernel=k, stride=s, pad=pad, groups=8 if op == "dw" else 1,
-                           in_shape=(h, w, c), out_shape=(ho, wo, cout), cip=0, act="relu"))
-        h, w, c = ho, wo, cout
+    layers = _chain_layers((16, 16, 3), (("conv", (3, 3), (1, 1), (1, 1, 1, 1), 8),
+                                         ("dw", (3, 3), (2, 2), (1, 1, 1, 1), 8),
+                                         ("conv", (1, 1), (1, 1), (0, 0, 0, 0), 6),
+                                         ("avgpool", (2, 2), (2, 2), (0, 0, 0, 0), 6)), "relu")
     vanilla = sum(int(np.prod(l["out_shape"])) * macs_per_output(l) for l in layers)
     overhead = []
     for dtype in ("int8", "float32"):
@@ -396,15 +403,9 @@ def test_too_small_ring_trips_the_bounds_check(lib, mode):
     """A descriptor whose first ring holds half the bytes its ranges need: msf_block_validate
     rejects it and running it reports bounds-check failures (no byte outside the region is
     touched: the checked accesses are redirected)."""
-    layers = []
-    h, w, c = 12, 10, 3
-    for op, k, s, pad, cout in (("conv", (3, 3), (1, 1), (1, 1, 1, 1), 4),
-                                ("dw", (3, 3), (1, 1), (1, 1, 1, 1), 4),
-                                ("maxpool", (2, 2), (2, 2), (0, 0, 0, 0), 4)):
-        ho, wo = out_extent(h, k[0], s[0], pad[0], pad[2]), out_extent(w, k[1], s[1], pad[1], pad[3])
-        layers.append(dict(op=op, kernel=k, stride=s, pad=pad, groups=4 if op == "dw" else 1,
-                           in_shape=(h, w, c), out_shape=(ho, wo, cout), cip=0, act="none"))
-        h, w, c = ho, wo, cout
+    layers = _chain_layers((12, 10, 3), (("conv", (3, 3), (1, 1), (1, 1, 1, 1), 4),
+                                         ("dw", (3, 3), (1, 1), (1, 1, 1, 1), 4),
+                                         ("maxpool", (2, 2), (2, 2), (0, 0, 0, 0), 4)), "none")
     model = dict(dtype="int8", layers=layers, in_shape=(12, 10, 3), segs=[(0, 3, 2, mode)],
                  seed=3)
     n_fail, msgs = run_model(lib, model, fused=True, shrink=2)
