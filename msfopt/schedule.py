@@ -268,6 +268,14 @@ def _out_delay(lo_next, p: int, h_out: int, out_row: int, in_row: int) -> int | 
     return None
 
 
+def window_input_range(lo, hi, k: int, s: int, pad: int, size: int):
+    """Input rows (or columns) ``[lo', hi')`` a window of kernel ``k``, stride ``s`` and leading
+    padding ``pad`` over an extent ``size`` reads to produce outputs ``[lo, hi)``, clipped at the
+    borders (vectorised over tiles).  The one backward step every block schedule sweeps with;
+    :meth:`Range.back` is its closed form."""
+    return (np.maximum(0, lo * s - pad), np.minimum(size, (hi - 1) * s - pad + k))
+
+
 def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
                      max_depth: int | None = None, mode: str = "hcache",
                      emit_single: bool = False) -> list[BlockSchedule]:
@@ -301,8 +309,7 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
         calls += n_rows * ncols
         # input rows / columns of layer l
         H_l, W_l, C_l = L.in_shape
-        lo = np.maximum(0, lo * L.sh - L.pad[0])
-        hi = np.minimum(H_l, (hi - 1) * L.sh - L.pad[0] + L.kh)
+        lo, hi = window_input_range(lo, hi, L.kh, L.sh, L.pad[0], H_l)
         ncols = min(W_l, (ncols - 1) * L.sw - L.pad[1] + L.kw)
         if (l < j or emit_single) and not inplace_out:
             res = live.resident(l, j)
@@ -398,10 +405,8 @@ def recompute_schedules(net: Network, live: Liveness, j: int, patch: int,
         layer_macs.append(int((yhi - ylo).sum()) * int((xhi - xlo).sum()) * C_o
                           * L.macs_per_output())
         H_l, W_l, C_l = L.in_shape
-        ylo = np.maximum(0, ylo * L.sh - L.pad[0])
-        yhi = np.minimum(H_l, (yhi - 1) * L.sh - L.pad[0] + L.kh)
-        xlo = np.maximum(0, xlo * L.sw - L.pad[1])
-        xhi = np.minimum(W_l, (xhi - 1) * L.sw - L.pad[1] + L.kw)
+        ylo, yhi = window_input_range(ylo, yhi, L.kh, L.sh, L.pad[0], H_l)
+        xlo, xhi = window_input_range(xlo, xhi, L.kw, L.sw, L.pad[1], W_l)
         if l < j:
             inner = list(reversed(bufs))            # layers l+1 .. j
             sizes = [0] + [b.bytes for b in inner] + [0]   # input bytes of layers l .. j, then out
@@ -736,8 +741,7 @@ def block_geometry(net: Network, s: BlockSchedule) -> BlockGeometry:
     lo, hi = t * ph, np.minimum(t * ph + ph, H_out)
     for k in range(nw - 1, 0, -1):
         L = layers[k]
-        lo = np.maximum(0, lo * L.sh - L.pad[0])
-        hi = np.minimum(L.in_shape[0], (hi - 1) * L.sh - L.pad[0] + L.kh)
+        lo, hi = window_input_range(lo, hi, L.kh, L.sh, L.pad[0], L.in_shape[0])
         if not (np.array_equal(lo, rows[k - 1].lo(t)) and np.array_equal(hi, rows[k - 1].hi(t))):
             raise AssertionError(f"block {s.label}: row ranges of layer {s.first + k - 1}")
     bufs = {r.layer: r for r in s.rings}
