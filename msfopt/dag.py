@@ -12,8 +12,9 @@ import numpy as np
 
 from . import msfcnn_model
 from .ir import Network
-from .schedule import (BlockSchedule, CycleModel, DEFAULT_MODES, DEFAULT_PATCHES, DEFAULT_TILES,
-                       IO_MODES, block_schedules)
+from .cycles import CycleModel
+from .schedule import (BlockSchedule, DEFAULT_MODES, DEFAULT_PATCHES, DEFAULT_TILES, IO_MODES,
+                       block_schedules)
 
 COST_MODELS = ("runtime", "msfcnn")
 METRICS = ("cycles", "macs")

@@ -13,14 +13,14 @@ per-output-element terms ``<kind>_out``; the model is then
           + kernel calls x overhead_per_call
 
 (outputs include recomputed ones in fused blocks: ``layer_macs / macs_per_output``); see
-:class:`msfopt.schedule.CycleModel`.
+:class:`msfopt.cycles.CycleModel`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from .errors import InputError
-from .schedule import KINDS, CycleModel  # noqa: F401  (KINDS: the calibrated kinds)
+from .cycles import KINDS, CycleModel  # noqa: F401  (KINDS: the calibrated kinds)
 
 @dataclass(frozen=True)
 class MCUProfile:

@@ -23,11 +23,11 @@ recomputation; ``calls`` counts kernel invocations (one per produced column per 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import ADD, CONV, DW, GAP, MAXPOOL, AVGPOOL, Network, WINDOW_OPS
+from .ir import ADD, DW, GAP, MAXPOOL, AVGPOOL, Network, WINDOW_OPS
 
 #: where the network input/output live: both in the arena; both outside (input read in place
 #: from flash or a sensor buffer, output written to the caller's buffer: the paper's
@@ -99,54 +99,6 @@ def _contiguous(rings: list[Ring]) -> tuple[tuple[Ring, ...], int]:
         out.append(Ring(r.layer, r.rows, r.cols, r.channels, r.bytes, off))
         off += r.bytes
     return tuple(out), off
-
-
-# -- cycle estimate ---------------------------------------------------------------------------------
-
-#: layer kinds of the cycle model (pools split: an average pool requantises every output, a max
-#: pool does not)
-KINDS = ("conv", "pointwise", "dw", "maxpool", "avgpool", "gap", "dense")
-
-
-@dataclass(frozen=True)
-class CycleModel:
-    """Estimated cycles of a block:
-
-        sum over layers of  MACs x cpm[kind] + outputs x cpo[kind]
-        + add elements x add_per_elem + kernel calls x per_call + copied bytes x copy_per_byte
-
-    where outputs include recomputed ones (layer MACs / MACs per output).  The defaults are a
-    generic guess; MCU profiles carry calibrated tables (``scripts/calibrate.py``)."""
-    name: str = "generic"
-    cpm: dict = field(default_factory=lambda: {
-        "conv": 6.0, "pointwise": 5.0, "dw": 8.0, "maxpool": 4.0, "avgpool": 4.0, "gap": 3.0,
-        "dense": 4.0})
-    add_per_elem: float = 12.0
-    per_call: float = 150.0
-    cpo: dict = field(default_factory=dict)
-    copy_per_byte: float = 2.0
-
-    @staticmethod
-    def kind(layer) -> str:
-        if layer.op == CONV:
-            return "pointwise" if layer.kernel == (1, 1) else "conv"
-        return layer.op
-
-    def cycles(self, net: Network, s: "BlockSchedule") -> int:
-        total = 0.0
-        for l, m in zip(range(s.first, s.last + 1), s.layer_macs):
-            layer = net.layers[l]
-            if layer.op == ADD:
-                h, w, c = layer.out_shape
-                total += h * w * c * self.add_per_elem
-                continue
-            k = self.kind(layer)
-            total += m * self.cpm[k]
-            mpo = layer.macs_per_output()
-            if self.cpo and mpo > 0:
-                total += (m / mpo) * self.cpo.get(k, 0.0)
-        total += s.calls * self.per_call + s.copy_bytes * self.copy_per_byte
-        return int(round(total))
 
 
 # -- liveness ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ add -- plus fused H-cache blocks whose many kernel calls expose the per-call ove
 the instructions executed inside ``msf_model_run``.  The model
 
     est = sum_layers MACs x c_kind + outputs x c_kind_out + add elements x add_per_elem
-          + kernel calls x overhead_per_call                          (msfopt.schedule.CycleModel)
+          + kernel calls x overhead_per_call                          (msfopt.cycles.CycleModel)
 
 is linear in its coefficients; they are fitted by non-negative least squares on the *relative*
 error (each micro-model weighs the same).  A few held-out models (not in the fit) check it.
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from msfopt.ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, window_layer  # noqa: E402
-from msfopt.schedule import KINDS, CycleModel  # noqa: E402
+from msfopt.cycles import KINDS, CycleModel  # noqa: E402
 
 TOML = ROOT / "msfopt" / "data" / "mcus.toml"
 
