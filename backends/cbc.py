@@ -9,7 +9,7 @@ import pulp
 from msfopt.formulations.model import (ERROR, FEASIBLE, GE, INFEASIBLE, LE, MIP, OPTIMAL,
                                        TIMEOUT, Solution)
 
-from .base import Backend, register
+from .base import Backend
 
 
 def _cbc_cmd(**kw):
@@ -19,7 +19,6 @@ def _cbc_cmd(**kw):
         return pulp.PULP_CBC_CMD(**kw)
 
 
-@register
 class CBCBackend(Backend):
     name = "cbc"
     description = "COIN-OR CBC via PuLP"

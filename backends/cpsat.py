@@ -8,10 +8,9 @@ from ortools.sat.python import cp_model
 from msfopt.formulations.model import (ERROR, FEASIBLE, GE, INFEASIBLE, LE, MIP, OPTIMAL,
                                        TIMEOUT, Solution)
 
-from .base import Backend, register
+from .base import Backend
 
 
-@register
 class CPSATBackend(Backend):
     name = "cpsat"
     description = "OR-Tools CP-SAT"

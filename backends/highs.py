@@ -10,7 +10,7 @@ import numpy as np
 from msfopt.formulations.model import (ERROR, FEASIBLE, GE, INFEASIBLE, LE, MIP, OPTIMAL,
                                        TIMEOUT, Solution)
 
-from .base import Backend, register
+from .base import Backend
 
 _LOCK = threading.Lock()
 _STATE = {"threads": None, "banner": False}
@@ -36,7 +36,6 @@ def _new_highs():
     return h
 
 
-@register
 class HiGHSBackend(Backend):
     name = "highs"
     description = "HiGHS via highspy"

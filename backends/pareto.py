@@ -12,9 +12,7 @@ criteria are monotone along a path).
 
 ``front_by_sweep`` computes the same front a second, independent way: the epsilon-constraint
 method with one exact P2 dynamic program per front point (cap below the previous point's peak).
-
-``confirm`` checks every point with epsilon-constraint integer programs through any backend:
-min latency s.t. peak <= p must give (l, p), and min peak s.t. latency <= l must give (p, l).
+(:mod:`msfopt.pareto_confirm` checks the points with integer programs through the solve driver.)
 """
 from __future__ import annotations
 
@@ -150,43 +148,3 @@ def front_by_sweep(dag, metric: str = "cycles") -> Front:
         cap = r.peak - 1
     points.reverse()
     return Front(metric, points, time.perf_counter() - t0, probes, "sweep")
-
-
-@dataclass
-class Confirmation:
-    peak: int
-    latency: int
-    p2: tuple            # (status, latency, peak) of min latency s.t. peak <= point's peak
-    p1: tuple            # (status, peak, latency) of min peak s.t. latency <= point's latency
-    ok: bool
-    seconds: float
-    message: str = ""
-
-
-def confirm_point(dag, point: ParetoPoint, metric: str, backend: str = "cpsat",
-                  time_limit: float = 60.0, threads: int = 1) -> Confirmation:
-    """Epsilon-constraint confirmation of one front point with a backend."""
-    from msfopt.solver import Query, answer
-    t0 = time.perf_counter()
-    a2 = answer(dag, Query("latency", metric, ram_cap=point.peak), backend, time_limit, threads)
-    a1 = answer(dag, Query("ram", metric, budget=float(point.latency)), backend, time_limit,
-                threads)
-    ok = ((a2.status, a2.primary, a2.secondary) == ("optimal", point.latency, point.peak)
-          and (a1.status, a1.primary, a1.secondary) == ("optimal", point.peak, point.latency))
-    return Confirmation(point.peak, point.latency, (a2.status, a2.primary, a2.secondary),
-                        (a1.status, a1.primary, a1.secondary), ok, time.perf_counter() - t0)
-
-
-def confirm(dag, fr: Front, backend: str = "cpsat", time_limit: float = 60.0, threads: int = 1,
-            progress=None) -> list[Confirmation]:
-    res = []
-    for p in fr.points:
-        res.append(confirm_point(dag, p, fr.metric, backend, time_limit, threads))
-        if progress is not None:
-            progress()
-    return res
-
-
-def dominated_by_front(fr: Front, peak: int, latency: int) -> bool:
-    """True when some front point is at least as good in both criteria (weakly dominates)."""
-    return any(p.peak <= peak and p.latency <= latency for p in fr.points)

@@ -6,7 +6,7 @@ import time
 from msfopt.formulations.model import (EQ, ERROR, FEASIBLE, GE, INFEASIBLE, LE, MIP, OPTIMAL,
                                        TIMEOUT, Solution)
 
-from .base import Backend, register
+from .base import Backend
 
 
 def _solver():
@@ -14,7 +14,6 @@ def _solver():
     return pywraplp.Solver.CreateSolver("SCIP")
 
 
-@register
 class SCIPBackend(Backend):
     name = "scip"
     description = "SCIP via OR-Tools pywraplp"

@@ -8,8 +8,9 @@ is the max over chosen edges, and tighter than one row per edge).
 * ``latency_program`` (P2): minimise sum w_e x_e subject to the RAM capacity
   ``sum_{e out of v} ram_e x_e <= R`` at every node (edges with ram_e > R are fixed to 0 up front).
   Ties: second stage minimises P with the latency fixed at its optimum.
-* ``minmax_ram_program`` (P1): minimise P subject to ``sum w_e x_e <= B``.  Ties: second stage
-  minimises the latency with P fixed at its optimum.
+* ``minmax_ram_program`` (P1): minimise P subject to ``sum w_e x_e <= B``, and optionally a RAM
+  capacity R (edges with ram_e > R are fixed to 0).  Ties: second stage minimises the latency with
+  P fixed at its optimum.
 
 Both are lexicographic programs (exact, no big-M weighting); a third stage minimises the
 *tertiary* weight (the latency metric the query does not optimise: MACs for cycles, cycles for
@@ -22,6 +23,7 @@ pack, exactly like graph search's Lawler enumeration.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from .model import EQ, GE, LE, MIP
@@ -157,7 +159,9 @@ def latency_program(dag, metric: str, ram_cap: float) -> PathProgram:
                        _tertiary(dag, metric, x), ram)
 
 
-def minmax_ram_program(dag, metric: str, budget: int | None) -> PathProgram:
+def minmax_ram_program(dag, metric: str, budget: int | None,
+                       ram_cap: float = math.inf) -> PathProgram:
+    """P1; ``budget`` None means no latency row, ``ram_cap`` math.inf no RAM capacity."""
     w = dag.weight(metric).tolist()
     m, x, peak = _base(dag, f"P1_minmax_ram_{metric}", lambda e: True)
     lat = {k: w[e] for e, k in x.items()}
@@ -169,6 +173,11 @@ def minmax_ram_program(dag, metric: str, budget: int | None) -> PathProgram:
     m.minimize({peak: 1})
     if through is None:
         through = _through_bounds(dag, metric, lambda e: True)
+    if not math.isinf(ram_cap):
+        ram = dag.ram.tolist()
+        for e, k in x.items():
+            if ram[e] > ram_cap:
+                m.vars[k] = replace(m.vars[k], ub=0)
     return PathProgram("ram", m, x, peak, lat, {peak: 1}, lat, through,
                        _tertiary(dag, metric, x), dag.ram.tolist())
 

@@ -11,7 +11,8 @@ import numpy as np
 
 from msfopt.errors import BuildError
 
-from .codegen import Generated, RUNTIME_SOURCES
+from .codegen import Generated
+from .runtime_files import SOURCES as RUNTIME_SOURCES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STRICT = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-Wvla"]

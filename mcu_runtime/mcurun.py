@@ -23,9 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from msfopt.errors import BuildError
+from msfopt.mcu import get_profile
 
-from . import targets
-from .codegen import Generated, RUNTIME_SOURCES, _c_array
+from . import crossbuild, qemu, toolchain
+from .codegen import Generated
+from .ctext import c_array as _c_array
+from .runtime_files import SOURCES as RUNTIME_SOURCES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -77,7 +80,7 @@ class TargetRun:
 def default_rq(target: str) -> str | None:
     """Requantisation to generate for ``target``: integer-only cores need ``"fixed"``; ``None``
     (the model's default) elsewhere."""
-    return "fixed" if targets.resolve(target).int_only else None
+    return "fixed" if get_profile(target).int_only else None
 
 
 def expected_reference(gen: Generated, net, x: np.ndarray, source: str | None = None):
@@ -129,7 +132,7 @@ def build_target(gen: Generated, target: str, x: np.ndarray, expected: np.ndarra
     """Cross-build the generated model with the test driver for ``target``. ``stack_size``
     overrides the profile's stack reserve (the planner uses the profile's value)."""
     write_testdata(gen, x, expected)
-    prof = targets.resolve(target)
+    prof = get_profile(target)
     if prof.family == "host":
         raise BuildError("use msfopt.mcu_runtime.hostrun for the host target")
     if gen.dtype == "float32" and prof.int_only:
@@ -142,16 +145,18 @@ def build_target(gen: Generated, target: str, x: np.ndarray, expected: np.ndarra
     if prof.int_only and prof.family == "xtensa":
         # the kernels' float branches are linked (run-time rq switch) but unreachable with
         # rq="fixed": link-only stand-ins that trap if ever called
-        srcs.append(targets.targets_dir() / "xtensa" / "softfloat_trap.c")
+        srcs.append(crossbuild.startup_dir() / "xtensa" / "softfloat_trap.c")
     stack = prof.stack_size if stack_size is None else int(stack_size)
     try:
-        return targets.build(prof, srcs, include_dirs=[gen.out_dir],
-                             out_dir=gen.out_dir / f"build-{prof.name}", opt=opt, stack_size=stack,
-                             extra_cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wvla"],
-                             name="msf_model")
-    except targets.ToolchainMissing as exc:
+        return crossbuild.build(prof, srcs, include_dirs=[gen.out_dir],
+                                out_dir=gen.out_dir / f"build-{prof.name}", opt=opt,
+                                stack_size=stack,
+                                extra_cflags=["-std=c99", "-Wall", "-Wextra", "-Werror",
+                                              "-Wvla"],
+                                name="msf_model")
+    except toolchain.ToolchainMissing as exc:
         raise BuildError(f"{prof.name}: {exc}") from None
-    except targets.BuildError as exc:
+    except toolchain.BuildError as exc:
         msg = str(exc)
         if "overflowed" in msg or "will not fit" in msg:
             msg = (f"the plan does not fit {prof.name}: {msg} (RAM {prof.ram_size:,} B = stack "
@@ -175,14 +180,14 @@ def run_target(gen: Generated, target: str, x: np.ndarray, expected,
         expected = expected.y
     b = build_target(gen, target, x, expected, opt=opt, stack_size=stack_size)
     try:
-        r = targets.run(target, b, timeout_s=timeout_s, count_instructions=True)
-    except targets.RunError as exc:
+        r = qemu.run(target, b, timeout_s=timeout_s, count_instructions=True)
+    except qemu.RunError as exc:
         raise BuildError(f"{target}: {exc}") from None
     rep = r.reports
     static = int(b.data + b.bss)
     hwm = int(r.stack_hwm or 0)
-    arena = targets.symbol_size(target, b.elf, "msf_arena_u")
-    return TargetRun(target=targets.resolve(target).name,
+    arena = crossbuild.symbol_size(target, b.elf, "msf_arena_u")
+    return TargetRun(target=get_profile(target).name,
                      bit_exact=(r.exit_code == 0 and rep.get("mismatches") == 0),
                      mismatches=int(rep.get("mismatches", -1)),
                      arena_bytes=-1 if arena is None else int(arena), static_ram=static,

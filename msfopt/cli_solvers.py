@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 import time
 
+from .backends import ILP_BACKENDS
+from .cli_common import add_solve_args, console, one_line, parse_numbers, shown
 from .errors import CrossCheckError, InfeasibleError, InputError, SolverError
 
-ILP_BACKENDS = ("cpsat", "cbc", "scip", "highs")
 
-
-def add_parsers(sub, add_solve_args) -> dict:
+def add_parsers(sub) -> dict:
     p = sub.add_parser("compare", help="run every backend and graph search on one query, one table")
     add_solve_args(p)
     p.add_argument("--backends", default=",".join(ILP_BACKENDS),
@@ -39,11 +39,10 @@ def add_parsers(sub, add_solve_args) -> dict:
 # ---------------------------------------------------------------------------------------------
 def load_dag(args, ram):
     """Build the query's DAG exactly as ``msfopt solve`` does; returns (dag, ram cap or None)."""
-    from .cli import _int_list
     from .solver import prepare
     _net, dag, ram = prepare(args.model, cost_model=args.cost_model, io=args.io,
-                             mcu=getattr(args, "mcu", None), ram=ram, modes=args.modes_list,
-                             tiles=_int_list(args.tiles, "--tiles"), patches=args.patches_list,
+                             mcu=args.mcu, ram=ram, modes=args.modes_list,
+                             tiles=args.tiles_list, patches=args.patches_list,
                              max_depth=args.max_depth)
     return dag, ram
 
@@ -83,15 +82,14 @@ def _fmt_status(a) -> str:
 
 def cmd_compare(args) -> int:
     from rich.table import Table
-    from .cli import _console, _parse_numbers, shown
     from .solver import _infeasible, layout_acceptor, make_query
-    ram, mo, lb, _tiles = _parse_numbers(args)
+    ram, mo, lb, _tiles = parse_numbers(args)
     backends = _backends(args.backends)
     if args.objective != "ram" and (mo is not None or lb is not None):
         raise InputError("--max-overhead/--latency-budget go with --objective ram")
     dag, ram = load_dag(args, ram)
     q = make_query(dag, args.objective, ram, mo, lb)
-    con = _console()
+    con = console()
     rows = []
     accept = layout_acceptor(dag)    # the same rule as solve: plans whose layout packs
     ref = run_backend(dag, q, "graph", args.time_limit, args.threads, accept)
@@ -179,15 +177,15 @@ def setting(dag, path) -> str:
 def cmd_pareto(args) -> int:
     from rich.table import Table
     from .backends import pareto
-    from .cli import _console, _parse_numbers, one_line, shown
-    ram, mo, lb, _tiles = _parse_numbers(args)
+    from .pareto_confirm import Confirmation, confirm_point
+    ram, mo, lb, _tiles = parse_numbers(args)
     dag, ram = load_dag(args, ram)
     metric = args.metric or ("macs" if dag.cost_model == "msfcnn" else "cycles")
     if mo is not None and metric != "macs":
         raise InputError("--max-overhead bounds MACs: use it with --metric macs")
     if lb is not None and metric != "cycles":
         raise InputError("--latency-budget bounds est. cycles: use it with --metric cycles")
-    con = _console()
+    con = console()
     fr = pareto.front(dag, metric, ram_cap=math.inf if ram is None else ram)
     n_all = len(fr.points)
     limit = None
@@ -213,11 +211,11 @@ def cmd_pareto(args) -> int:
             task = prog.add_task(f"confirming with {args.backend}", total=len(fr.points))
             for p in fr.points:
                 try:
-                    c = pareto.confirm_point(dag, p, metric, args.backend, args.time_limit,
-                                             args.threads)
+                    c = confirm_point(dag, p, metric, args.backend, args.time_limit,
+                                      args.threads)
                 except SolverError as exc:
-                    c = pareto.Confirmation(p.peak, p.latency, ("timeout", None, None),
-                                            ("timeout", None, None), False, 0.0, str(exc))
+                    c = Confirmation(p.peak, p.latency, ("timeout", None, None),
+                                     ("timeout", None, None), False, 0.0, str(exc))
                 confirmations.append(c)
                 prog.advance(task)
         t_conf = time.perf_counter() - t0

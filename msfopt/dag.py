@@ -13,8 +13,8 @@ import numpy as np
 from . import msfcnn_model
 from .ir import Network
 from .cycles import CycleModel
-from .schedule import (BlockSchedule, DEFAULT_MODES, DEFAULT_PATCHES, DEFAULT_TILES, IO_MODES,
-                       block_schedules)
+from .modes import DEFAULT_PATCHES, DEFAULT_TILES, FUSED_MODES, block_schedules
+from .schedule import BlockSchedule, IO_MODES
 
 COST_MODELS = ("runtime", "msfcnn")
 METRICS = ("cycles", "macs")
@@ -101,7 +101,7 @@ class FusionDAG:
 
 
 def build_dag(net: Network, cost_model: str = "runtime", io: str = "arena",
-              cycle_model: CycleModel | None = None, modes=DEFAULT_MODES, tiles=DEFAULT_TILES,
+              cycle_model: CycleModel | None = None, modes=FUSED_MODES, tiles=DEFAULT_TILES,
               patches=DEFAULT_PATCHES, max_depth: int | None = None,
               prune: bool = True) -> FusionDAG:
     """Build the DAG.  ``prune`` drops a fused variant when a parallel edge (same layers) is no

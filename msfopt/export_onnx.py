@@ -16,7 +16,7 @@ Scales are stored as float32.
 
 Layout is NCHW; ``nhwc_io=True`` takes an NHWC input (followed by Transpose(0,3,1,2)) and
 returns an NHWC output (a trailing Transpose(0,2,3,1)) for byte-wise comparison with NHWC
-runtimes.  ``msfopt.importers.load_onnx`` reads every variant back to the same IR.
+runtimes.  ``msfopt.importers.onnx_import.load_onnx`` reads every variant back to the same IR.
 """
 from __future__ import annotations
 

@@ -17,6 +17,13 @@ round half away from zero; the ONNX importer: the int8 bounds of the graph's Cli
 ``QuantizeLinear`` of the float bounds, round half to even; :func:`msfopt.weights.init_weights`:
 ``QuantizeLinear``, as its ONNX export states).  Every reader (code generator, exporter) uses these
 fields; nothing re-derives them from ``act`` and the scale.
+
+Facts an importer learns that change the arithmetic are declared fields too, never extra attributes:
+``Network.requant`` (the requantisation arithmetic the model was made with), ``Network.tail_softmax``
+(an int8 softmax after the last layer, :class:`TailSoftmax`) and ``Layer.gap_rounding`` (how an int8
+global pool rounds).  ``Network.provenance`` (:class:`Provenance`) records what the importer saw in
+the source file, for messages and tests only.  Every copy (``dataclasses.replace``,
+:func:`with_layers`) keeps them.
 """
 from __future__ import annotations
 
@@ -39,6 +46,10 @@ WINDOW_OPS = (CONV, DW, MAXPOOL, AVGPOOL)
 ACTS = ("none", "relu", "relu6")
 #: int8 AVGPOOL rounding in float requantisation (see Layer.avg_rounding)
 AVG_ROUNDINGS = ("qlinear", "qdq")
+#: int8 GAP rounding in fixed requantisation (see Layer.gap_rounding)
+GAP_ROUNDINGS = ("msfopt", "tflm-avgpool", "tflm-mean")
+#: requantisation arithmetic of a quantised network (see Network.requant)
+REQUANTS = ("float", "fixed")
 DTYPES = {"int8": 1, "float32": 4}
 
 
@@ -71,17 +82,6 @@ class Quant:
         return len(self.scale) > 1
 
 
-@dataclass(frozen=True)
-class Tensor:
-    shape: tuple[int, int, int]  # H, W, C
-    quant: Quant | None = None
-
-    @property
-    def elements(self) -> int:
-        h, w, c = self.shape
-        return h * w * c
-
-
 @dataclass
 class Layer:
     op: str
@@ -107,6 +107,13 @@ class Layer:
     # (rne(avg / y_scale + y_zp)); "qdq" = the ONNX spec path DequantizeLinear -> AveragePool ->
     # QuantizeLinear (rne(avg / y_scale) + y_zp).  avg = float32 mean of the dequantised taps.
     avg_rounding: str = "qlinear"
+    # int8 GAP, fixed requantisation: "msfopt" = the zero-point-corrected sum times the input /
+    # output fixed-point multiplier, then a rounding division by H W; "tflm-avgpool" = TFLite
+    # Micro's average pool over the whole input (rounding division of the raw sum, no
+    # requantisation: the executor runs it as an unpadded whole-input average pool, never as a
+    # streaming GAP tail); "tflm-mean" = TFLite Micro's mean over H, W (1 / (H W) folded into the
+    # multiplier).
+    gap_rounding: str = "msfopt"
 
     # -- derived geometry -------------------------------------------------------------------
     @property
@@ -133,10 +140,6 @@ class Layer:
     def c_out(self) -> int:
         return self.out_shape[2]
 
-    @property
-    def is_window(self) -> bool:
-        return self.op in WINDOW_OPS
-
     def macs_per_output(self) -> int:
         """Multiply-accumulates per output element (pool window taps count as MACs, as in the paper)."""
         if self.op == CONV:
@@ -162,6 +165,30 @@ def conv_out(size: int, k: int, s: int, p0: int, p1: int) -> int:
     return n
 
 
+@dataclass(frozen=True)
+class TailSoftmax:
+    """An int8 softmax over the channels of the network output, run after the last layer (TFLite
+    classifiers end with one).  Not a layer: it needs no arena tensor of its own."""
+    beta: float
+    quant: Quant          # quantisation of the softmax output (the model's output)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What an importer saw in the source file, for messages and tests only: nothing computes with
+    it (the facts that change the arithmetic are the declared fields ``Network.requant``,
+    ``Network.tail_softmax`` and ``Layer.gap_rounding``)."""
+    framework: str                                  # e.g. "tflite"
+    layer_ops: tuple[str, ...] = ()                 # the framework's op name of each IR layer
+    layer_op_index: tuple[int, ...] = ()            # the framework's operator index of each layer
+    folded: tuple[int, ...] = ()                    # operators that became no layer
+    input_dtype: str = ""                           # element type of the file's model input
+    output_dtype: str = ""                          # ... and of its model output
+    output_shape: tuple[int, ...] = ()              # the file's model output shape
+    output_quant: Quant | None = None               # its quantisation, if per-tensor quantised
+    weight_scale_fixups: dict = field(default_factory=dict)  # layer -> {"zero_scales": n, ...}
+
+
 @dataclass
 class Network:
     name: str
@@ -171,6 +198,12 @@ class Network:
     input_quant: Quant | None = None
     tensor_quant: list[Quant | None] = field(default_factory=list)  # per tensor id, may be empty
     source: str = ""
+    # requantisation arithmetic the quantised model was made with: "float" = ONNX semantics
+    # (onnxruntime's float requantisation: ONNX imports, the zoo), "fixed" = TFLite Micro's
+    # integer-only arithmetic (TFLite imports).  The code generator's default.
+    requant: str = "float"
+    tail_softmax: TailSoftmax | None = None
+    provenance: Provenance | None = None
 
     def __post_init__(self):
         for i, layer in enumerate(self.layers):
@@ -281,12 +314,39 @@ class Network:
                     raise IRError(f"{where}: add inputs/output shapes differ")
             if l.avg_rounding not in AVG_ROUNDINGS:
                 raise IRError(f"{where}: unknown avg_rounding {l.avg_rounding!r}")
+            if l.gap_rounding not in GAP_ROUNDINGS:
+                raise IRError(f"{where}: unknown gap_rounding {l.gap_rounding!r}")
+            if l.gap_rounding != "msfopt" and l.op != GAP:
+                raise IRError(f"{where}: gap_rounding {l.gap_rounding!r} on a non-GAP layer")
             self._validate_clamp(i, l, where)
             if l.weight is not None:
                 exp = self.weight_shape(l)
                 if exp is not None and tuple(l.weight.shape) != exp:
                     raise IRError(f"{where}: weight shape {l.weight.shape} != {exp}")
+        self._validate_facts()
         return self
+
+    def _validate_facts(self):
+        """requant, tail_softmax, provenance: declared types and values."""
+        if self.requant not in REQUANTS:
+            raise IRError(f"unknown requantisation {self.requant!r} (one of {', '.join(REQUANTS)})")
+        if self.requant == "fixed" and self.dtype != "int8":
+            raise IRError(f"fixed-point requantisation on a {self.dtype} network")
+        sm = self.tail_softmax
+        if sm is not None:
+            if not isinstance(sm, TailSoftmax) or not isinstance(sm.quant, Quant):
+                raise IRError("tail_softmax must be a TailSoftmax with a Quant")
+            if isinstance(sm.beta, bool) or not isinstance(sm.beta, (int, float)) \
+                    or not np.isfinite(sm.beta):
+                raise IRError(f"tail softmax beta {sm.beta!r} is not a finite number")
+        pv = self.provenance
+        if pv is not None:
+            if not isinstance(pv, Provenance):
+                raise IRError("provenance must be a Provenance")
+            for what, per_layer in (("layer_ops", pv.layer_ops),
+                                    ("layer_op_index", pv.layer_op_index)):
+                if per_layer and len(per_layer) != self.n_layers:
+                    raise IRError(f"provenance.{what} must have one entry per layer")
 
     @property
     def is_quantised(self) -> bool:

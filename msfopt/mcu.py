@@ -1,9 +1,13 @@
-"""MCU profiles for planning: RAM available to the arena and the cycle model of a target or board.
+"""MCU profiles: ``msfopt/data/mcus.toml`` read into one :class:`MCUProfile` per target or board.
 
-The profiles themselves are data (``msfopt/data/mcus.toml``), shared with the build harness
-(``msfopt.mcu_runtime.targets``).  The RAM a plan may use on a profile is its RAM size minus the
-reserved stack (stack-first layout) minus ``ram_reserve`` (platform statics), so a plan that fits
-here links there: ``stack_size`` is the single source of truth for both.
+One profile type serves both readers: the planner (the RAM a plan may use, the cycle model) and
+the build/run harness in ``msfopt.mcu_runtime`` (compiler, flags, memory map, QEMU machine, the
+family's startup files).  A board (``[boards.<name>]``) is its emulated target's table with the
+board's overrides merged in; ``profile.target`` names that target.
+
+The RAM a plan may use on a profile is its RAM size minus the reserved stack (stack-first layout)
+minus ``ram_reserve`` (platform statics), so a plan that fits here links there: ``stack_size`` is
+the single source of truth for both.
 
 Latency: ``cycle_model()`` is the profile's ``[cycles]`` table.  Calibrated tables
 (``scripts/calibrate.py``; unit: executed instructions, as counted by QEMU) also carry
@@ -14,26 +18,71 @@ per-output-element terms ``<kind>_out``; the model is then
 
 (outputs include recomputed ones in fused blocks: ``layer_macs / macs_per_output``); see
 :class:`msfopt.cycles.CycleModel`.
+
+Public API: ``list_profiles()``, ``get_profile(name)`` (unknown name: :class:`InputError`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import functools
+import importlib.resources
+import tomllib
+from dataclasses import dataclass, field
+from typing import Mapping
 
 from .errors import InputError
 from .cycles import KINDS, CycleModel  # noqa: F401  (KINDS: the calibrated kinds)
 
+__all__ = ["FamilySpec", "MCUProfile", "get_profile", "list_profiles"]
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """How to build for a family (``[family.<name>]``); paths are relative to the harness's
+    ``mcu_runtime/startup/`` folder."""
+    name: str
+    startup: tuple[str, ...]
+    linker_script: str
+    common_cflags: tuple[str, ...]
+    common_ldflags: tuple[str, ...]
+    libs: tuple[str, ...]
+    semihosting: str  # "chardev" | "stdout" | "none"
+
+
 @dataclass(frozen=True)
 class MCUProfile:
+    """One MCU profile. For a board, ``target`` names the emulated target it maps onto and the
+    fields already include the board's overrides (RAM size, clock, ...)."""
+
     name: str
-    core: str
+    kind: str  # "target" | "board"
     target: str
-    ram_size: int
+    family: str
+    core: str
+    description: str
+    gcc: str
+    cflags: tuple[str, ...]
+    ldflags: tuple[str, ...]
+    flash_origin: int
+    flash_size: int
+    ram_origin: int
+    ram_size: int  # 0: not enforced (host)
+    emu_ram_size: int
     stack_size: int
     clock_hz: int
     fpu: bool
-    cycles: dict
-    ram_reserve: int = 0
-    int_only: bool = False
+    int_only: bool
+    qemu: str
+    machine: str
+    qemu_args: tuple[str, ...]
+    ram_reserve: int = 0  # RAM kept from the planner for platform/app statics (see mcus.toml)
+    cycles: Mapping[str, float] = field(default_factory=dict)
+    defsym: Mapping[str, int] = field(default_factory=dict)
+    family_spec: FamilySpec | None = None
+
+    @property
+    def is_host(self) -> bool:
+        return self.family == "host"
 
     @property
     def ram_bytes(self) -> int | None:
@@ -53,27 +102,92 @@ class MCUProfile:
                for k, v in base.cpm.items()}
         cpo = {k: float(c[f"{k}_out"]) for k in KINDS if f"{k}_out" in c}
         return CycleModel(name=self.name, cpm=cpm,
-                                    add_per_elem=float(c.get("add_per_elem", base.add_per_elem)),
-                                    per_call=float(c.get("overhead_per_call", base.per_call)),
-                                    cpo=cpo)
+                          add_per_elem=float(c.get("add_per_elem", base.add_per_elem)),
+                          per_call=float(c.get("overhead_per_call", base.per_call)),
+                          cpo=cpo)
 
 
-def _convert(p) -> MCUProfile:
-    return MCUProfile(name=p.name, core=p.core, target=p.target, ram_size=int(p.ram_size or 0),
-                      stack_size=int(p.stack_size or 0), clock_hz=int(p.clock_hz or 0),
-                      fpu=bool(p.fpu), cycles=dict(p.cycles or {}),
-                      ram_reserve=int(getattr(p, "ram_reserve", 0) or 0),
-                      int_only=bool(p.int_only))
+_TARGET_KEYS = {f.name for f in dataclasses.fields(MCUProfile)} - {"name", "kind", "target",
+                                                                   "family_spec"}
+
+
+def _read_toml() -> dict:
+    data = importlib.resources.files(__package__ or "msfopt").joinpath("data/mcus.toml")
+    return tomllib.loads(data.read_bytes().decode("utf-8"))
+
+
+def _mk_profile(name: str, kind: str, target: str, fields: dict, families: dict) -> MCUProfile:
+    unknown = set(fields) - _TARGET_KEYS
+    if unknown:
+        raise ValueError(f"mcus.toml: {kind} {name!r} has unknown keys {sorted(unknown)}")
+    f = dict(fields)
+    for k in ("cflags", "ldflags", "qemu_args"):
+        f[k] = tuple(f.get(k, ()))
+    f["cycles"] = dict(f.get("cycles", {}))
+    f["defsym"] = dict(f.get("defsym", {}))
+    f.setdefault("description", "")
+    f.setdefault("ram_reserve", 0)
+    fam = f["family"]
+    if fam not in families:
+        raise ValueError(f"mcus.toml: {kind} {name!r} uses unknown family {fam!r}")
+    missing = _TARGET_KEYS - set(f)
+    if missing:
+        raise ValueError(f"mcus.toml: {kind} {name!r} lacks keys {sorted(missing)}")
+    return MCUProfile(name=name, kind=kind, target=target, family_spec=families[fam], **f)
+
+
+@functools.lru_cache(maxsize=1)
+def _load() -> dict[str, MCUProfile]:
+    doc = _read_toml()
+    families = {}
+    for fname, spec in doc.get("family", {}).items():
+        families[fname] = FamilySpec(
+            name=fname,
+            startup=tuple(spec.get("startup", ())),
+            linker_script=spec.get("linker_script", ""),
+            common_cflags=tuple(spec.get("common_cflags", ())),
+            common_ldflags=tuple(spec.get("common_ldflags", ())),
+            libs=tuple(spec.get("libs", ())),
+            semihosting=spec.get("semihosting", "none"),
+        )
+    targets = doc.get("targets", {})
+    out: dict[str, MCUProfile] = {}
+    for name, t in targets.items():
+        out[name] = _mk_profile(name, "target", name, t, families)
+    for name, b in doc.get("boards", {}).items():
+        b = dict(b)
+        tname = b.pop("target", None)
+        if tname not in targets:
+            raise ValueError(f"mcus.toml: board {name!r} maps to unknown target {tname!r}")
+        if name in out:
+            raise ValueError(f"mcus.toml: board {name!r} clashes with a target name")
+        merged = dict(targets[tname])
+        for k, v in b.items():
+            if isinstance(v, dict) and isinstance(merged.get(k), dict):
+                merged[k] = {**merged[k], **v}
+            else:
+                merged[k] = v
+        out[name] = _mk_profile(name, "board", tname, merged, families)
+    return out
 
 
 def list_profiles() -> list[MCUProfile]:
-    from .mcu_runtime.targets import load_profiles
-    return [_convert(p) for p in load_profiles().values()]
+    """Every profile of ``mcus.toml``: the emulated targets, then the boards."""
+    return list(_load().values())
 
 
-def get_profile(name: str) -> MCUProfile:
-    from .mcu_runtime.targets import resolve
-    try:
-        return _convert(resolve(name))
-    except KeyError as exc:
-        raise InputError(str(exc).strip("'\"")) from None
+def get_profile(name: str | MCUProfile) -> MCUProfile:
+    """The profile for a target or board name (case-insensitive; '_' and '-' equivalent); a
+    profile is returned as is.  A board carries its emulated target's build/run recipe with the
+    board's RAM size, clock, etc.  Unknown name: :class:`InputError` (exit 2) naming the known
+    ones."""
+    if isinstance(name, MCUProfile):
+        return name
+    profs = _load()
+    if name in profs:
+        return profs[name]
+    norm = {k.lower().replace("_", "-"): v for k, v in profs.items()}
+    key = str(name).lower().replace("_", "-")
+    if key in norm:
+        return norm[key]
+    raise InputError(f"unknown MCU target/board {name!r}; known: {', '.join(sorted(profs))}")

@@ -234,7 +234,7 @@ _ENGINE_FUNCS = {"onnxruntime": _eng_onnxruntime, "onnx.reference": _eng_onnx_re
 def original_file(net, source=None) -> Path | None:
     """The user's original model file behind ``net`` (``source`` or ``net.source``), or None
     (zoo models, in-memory ONNX models)."""
-    for s in (source, getattr(net, "source", None)):
+    for s in (source, net.source):
         if s and Path(str(s)).suffix.lower() in (".onnx", ".tflite") and Path(str(s)).is_file():
             return Path(str(s))
     return None
@@ -481,15 +481,15 @@ def reference(net, xs, source=None, *, rq: str | None = None, engine: str | None
             not Path(str(source)).is_file():
         raise OracleError(f"original model file not found: {source}")
     path = original_file(net, source)
-    is_tflite = bool(getattr(net, "tflite", None))
-    if rq == "fixed" and not is_tflite:
+    fixed_model = net.requant == "fixed"   # TFLite models: their oracle computes fixed point
+    if rq == "fixed" and not fixed_model:
         if gen is None:
             raise ValueError("rq='fixed' on a non-TFLite model: pass gen= (host reference)")
         from .mcu_runtime.hostrun import build_host, run_host
         exe = host_exe or build_host(gen)
         return Reference([run_host(gen, exe, x) for x in xs], HOST_CONSISTENT, "host-consistent")
     if path is None:
-        if is_tflite:
+        if fixed_model:
             raise OracleError("the TFLite model's original file is needed for its reference")
         ref = reexport_reference(net, xs, timeout=timeout)
         ref.notes.append("no original file (zoo or in-memory model): the re-export is the only "

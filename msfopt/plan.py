@@ -215,7 +215,8 @@ def validate_blocks(net, blocks, io: str = "arena") -> list:
     block is one the schedules can run with exactly that tile (a fused block is a chain of
     window ops whose intermediates nobody outside the block reads, so never across an add).
     Raises InputError naming every problem; returns the blocks' schedules."""
-    from .schedule import FUSED_MODES, IO_MODES, Liveness, schedule_of
+    from .modes import FUSED_MODES, schedule_of
+    from .schedule import IO_MODES, Liveness
     if io not in IO_MODES:
         raise InputError(f"plan io {io!r} is not one of {', '.join(IO_MODES)}")
     n = net.n_layers

@@ -11,13 +11,13 @@ from .errors import CrossCheckError, InfeasibleError, InputError, SolverError
 from .ir import Network
 from .models import load_model
 from .plan import Plan, PlanBlock
-from .schedule import ARENA_ALIGN, plan_layout
+from .layout import ARENA_ALIGN, plan_layout
 from .formulations.model import FEASIBLE, INFEASIBLE, OPTIMAL
 from .formulations.path import latency_program, minmax_ram_program
-from .backends import graph
+from . import backends
+from .backends import BACKENDS, graph
 
 OBJECTIVES = ("latency", "macs", "ram")
-BACKENDS = ("cpsat", "cbc", "scip", "highs", "graph")
 
 
 @dataclass
@@ -124,12 +124,7 @@ def graph_answer(dag: FusionDAG, q: Query, accept=None) -> Answer:
 def _program(dag: FusionDAG, q: Query):
     if q.kind == "latency":
         return latency_program(dag, q.metric, q.ram_cap)
-    prog = minmax_ram_program(dag, q.metric, q.budget_int)
-    if not math.isinf(q.ram_cap):
-        for e, k in prog.x.items():
-            if dag.ram[e] > q.ram_cap:
-                prog.mip.vars[k].ub = 0
-    return prog
+    return minmax_ram_program(dag, q.metric, q.budget_int, q.ram_cap)
 
 
 def ilp_answer(dag: FusionDAG, q: Query, backend_name: str, time_limit: float = 60.0,
@@ -137,8 +132,7 @@ def ilp_answer(dag: FusionDAG, q: Query, backend_name: str, time_limit: float = 
     """Three-stage lexicographic solve with ``backend_name``; with ``accept``, a plan it rejects
     is excluded by a no-good cut and the program re-solved, until a plan is accepted.  The time
     limit and the reported seconds cover every stage and every round."""
-    from .backends.base import get_backend
-    backend = get_backend(backend_name)
+    backend = backends.get_backend(backend_name)
     if not backend.available():
         raise SolverError(f"backend {backend_name} is not available on this machine")
     t0 = time.perf_counter()
@@ -253,7 +247,7 @@ def prepare(model, cost_model: str = "runtime", io: str = "arena", mcu: str | No
     """Load the model and build its DAG for a query: (network, DAG, RAM cap in bytes or None).
     ``--mcu`` supplies the cycle model and, without ``ram``, the RAM the plan may use."""
     from .units import parse_ram
-    from .schedule import DEFAULT_MODES, DEFAULT_PATCHES, DEFAULT_TILES
+    from .modes import DEFAULT_PATCHES, DEFAULT_TILES, FUSED_MODES
     cycle_model = None
     if mcu is not None:
         from .mcu import get_profile
@@ -266,7 +260,7 @@ def prepare(model, cost_model: str = "runtime", io: str = "arena", mcu: str | No
     if dag is None:
         try:
             dag = build_dag(net, cost_model=cost_model, io=io, cycle_model=cycle_model,
-                            modes=DEFAULT_MODES if modes is None else tuple(modes),
+                            modes=FUSED_MODES if modes is None else tuple(modes),
                             tiles=DEFAULT_TILES if tiles is None else tuple(tiles),
                             patches=DEFAULT_PATCHES if patches is None else tuple(patches),
                             max_depth=max_depth)
@@ -284,9 +278,8 @@ def solve(model: "str | Network", objective: str = "latency", ram: "int | str | 
     """Plan the fusion of ``model`` (zoo name, .onnx/.tflite path or Network).
 
     Raises InputError (bad arguments), InfeasibleError, SolverError, CrossCheckError."""
-    import os
     if threads is None:
-        threads = max(1, min(8, os.cpu_count() or 1))
+        threads = backends.default_threads()
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
     net, dag, ram_b = prepare(model, cost_model=cost_model, io=io, mcu=mcu, ram=ram, modes=modes,

@@ -118,14 +118,6 @@ def _io_counts(path) -> tuple[int, int]:
     return g.InputsLength(), g.OutputsLength()
 
 
-def tflm_io_details(path, arena_size: int = DEFAULT_ARENA) -> tuple[list[dict], list[dict]]:
-    """(input details, output details) as reported by the TFLM interpreter."""
-    interp = _interpreter(path, arena_size)
-    n_in, n_out = _io_counts(path)
-    return ([interp.get_input_details(i) for i in range(n_in)],
-            [interp.get_output_details(i) for i in range(n_out)])
-
-
 def run_tflm(path, inputs: Sequence[np.ndarray], arena_size: int = DEFAULT_ARENA) -> list[np.ndarray]:
     """Run the model once on ``inputs`` (one array per model input, with or without the batch
     dimension; values are cast to the input's dtype, normally int8) and return every output as a

@@ -45,14 +45,19 @@ def quant_from_range(lo: float, hi: float) -> Quant:
 
 def init_weights(net: Network, seed: int = 0, dtype: str | None = None) -> Network:
     """A copy of ``net`` with deterministic weights/biases for every conv/dw/dense layer (and,
-    for dtype "int8", weight/bias/activation quantisation).  ``dtype`` defaults to net.dtype."""
+    for dtype "int8", weight/bias/activation quantisation).  ``dtype`` defaults to net.dtype.
+
+    The copy is quantised the ONNX way (``requant="float"``): an imported model's arithmetic
+    facts (fixed-point requantisation, tail softmax, TFLM GAP rounding) and its provenance do not
+    carry over."""
     dtype = dtype or net.dtype
     if dtype not in DTYPES:
         raise ValueError(f"unsupported dtype {dtype!r}")
     rng = np.random.default_rng(seed)
-    layers = [replace(l, weight=None, bias=None, w_quant=None, act_min=None, act_max=None)
-              for l in net.layers]
-    out = replace(net, layers=layers, dtype="float32", tensor_quant=[], input_quant=None)
+    layers = [replace(l, weight=None, bias=None, w_quant=None, act_min=None, act_max=None,
+                      gap_rounding="msfopt") for l in net.layers]
+    out = replace(net, layers=layers, dtype="float32", tensor_quant=[], input_quant=None,
+                  requant="float", tail_softmax=None, provenance=None)
     for l in layers:
         if l.op not in (CONV, DW, DENSE):
             continue

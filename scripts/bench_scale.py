@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from msfopt.backends import graph, pareto
-from msfopt.cli_solvers import ILP_BACKENDS, agrees, run_backend
+from msfopt.backends import ILP_BACKENDS, graph, pareto
+from msfopt.cli_solvers import agrees, run_backend
 from msfopt.dag import build_dag
 from msfopt.formulations.path import latency_program, minmax_ram_program
 from msfopt.solver import Query

@@ -29,9 +29,11 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 from rich.table import Table
 
 from msfopt import zoo
-from msfopt.cli_solvers import ILP_BACKENDS, agrees, run_backend
+from msfopt.backends import ILP_BACKENDS
+from msfopt.cli_solvers import agrees, run_backend
 from msfopt.dag import build_dag
 from msfopt.models import load_model
+from msfopt.schedule import IO_MODES
 from msfopt.solver import layout_acceptor, make_query
 from msfopt.units import parse_overhead, parse_ram
 
@@ -59,7 +61,7 @@ def main(argv=None) -> int:
     ap.add_argument("--backends", default=",".join(ILP_BACKENDS))
     ap.add_argument("--objectives", default="latency,ram", help="latency, macs, ram")
     ap.add_argument("--io", default="arena", help="io modes (runtime model), comma-separated: "
-                    "arena, external, input-external")
+                    + ", ".join(IO_MODES))
     ap.add_argument("--ram-budgets", default=RAM_BUDGETS)
     ap.add_argument("--overheads", default=OVERHEADS)
     ap.add_argument("--time-limit", type=float, default=60.0)

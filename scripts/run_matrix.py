@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 from msfopt.ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, window_layer  # noqa: E402
 
-from msfopt.schedule import DEFAULT_MODES, DEFAULT_PATCHES, DEFAULT_TILES  # noqa: E402
+from msfopt.modes import DEFAULT_PATCHES, DEFAULT_TILES, FUSED_MODES  # noqa: E402
 
 #: execution modes searched (default: every mode the optimizer chooses from; --modes narrows)
-MODES = DEFAULT_MODES
+MODES = FUSED_MODES
 ZOO = ["mcunetv2-vww5", "mbv2-w0.35", "mcunet-320k"]
 SMALL = ["tiny-mbnet", "tiny-convpool"]
 TARGETS = ["cortex-m0", "cortex-m3", "cortex-m4", "cortex-m7", "rv32imac", "sifive_e",

@@ -8,9 +8,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-#: the shared folder beside the checkout (CI has it; users may not)
-SHARED = HERE.parent.parent / "shared"
-SHARED_MODELS = SHARED / "models"
+#: the real-models folder of the shared folder beside the checkout (CI has it; users may not)
+SHARED_MODELS = HERE.parent.parent / "shared" / "models"
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from msfopt import zoo
 from msfopt.backends import graph
-from msfopt.backends.base import backend_names, get_backend
+from msfopt.backends import ILP_BACKENDS, get_backend
 from msfopt.dag import build_dag
 from msfopt.errors import SolverError
 from msfopt.formulations.model import FEASIBLE, INFEASIBLE, OPTIMAL, TIMEOUT
@@ -27,13 +27,26 @@ def dags():
     return {m: build_dag(zoo.load(m), cost_model="msfcnn") for m in zoo.names()}
 
 
-def test_all_backends_registered_and_available():
-    assert set(ILP) <= set(backend_names())
+def test_all_backends_in_the_table_and_available():
+    assert set(ILP) <= set(ILP_BACKENDS)
     for b in ILP:
         be = get_backend(b)
         assert be.name == b and be.available()
     with pytest.raises(ValueError):
         get_backend("gurobi")
+
+
+def test_a_backend_imports_only_its_own_solver():
+    """The adapter table imports an adapter on first use: the package loads no solver library,
+    and asking for CP-SAT loads OR-Tools only."""
+    import subprocess
+    import sys
+    code = ("import sys, msfopt.backends as b; loaded = lambda: sorted(m for m in "
+            "('ortools', 'pulp', 'highspy') if m in sys.modules); print(loaded()); "
+            "b.get_backend('cpsat'); print(loaded())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split("\n")
+    assert out[:2] == ["[]", "['ortools']"]
 
 
 # cpsat and cbc run every paper row in test_paper.py; here the two newer adapters do

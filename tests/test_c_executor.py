@@ -5,7 +5,7 @@ float32) are split at random into fused blocks (H-cache with tile height p = 1, 
 buffer, recompute with 1..3-pixel patches) and single-layer blocks, followed by unfused GAP,
 DENSE and ADD blocks.  The kernel parameters are built by hand here; every block's geometry
 (row / column ranges, buffer sizes) comes from the code generator's descriptors
-(msfopt.mcu_runtime.codegen.block_descriptor, i.e. from the block schedule), with each buffer
+(msfopt.mcu_runtime.descriptor.block_descriptor, i.e. from the block schedule), with each buffer
 placed in its own canary-guarded region.  The library is built with -DMSF_CHECK_BOUNDS.
 Checked:
 * fused output == unfused output, byte for byte;
@@ -24,23 +24,24 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from msfopt.ir import AVGPOOL, CONV, DW, MAXPOOL, Network, window_layer
-from msfopt.mcu_runtime import cbuild
-from msfopt.mcu_runtime.codegen import block_descriptor
-from msfopt.schedule import LINEBUFFER_TILE, Liveness, schedule_of
+from msfopt.mcu_runtime import hostlib, requant, runtime_files
+from msfopt.mcu_runtime.descriptor import block_descriptor
+from msfopt.modes import LINEBUFFER_TILE, schedule_of
+from msfopt.schedule import Liveness
 
 GUARD = 16
 BOUNDS_MESSAGES: list[str] = []
 
 
-@cbuild.BOUNDS_HOOK
+@hostlib.BOUNDS_HOOK
 def _record_bounds_failure(what):
     BOUNDS_MESSAGES.append(what.decode())
 
 
 @pytest.fixture(scope="module")
 def lib():
-    lib = cbuild.load(cbuild.build_shared(["-fsanitize=undefined", "-fno-sanitize-recover=all",
-                                           "-DMSF_CHECK_BOUNDS"]))
+    lib = hostlib.load(hostlib.build_shared(["-fsanitize=undefined", "-fno-sanitize-recover=all",
+                                             "-DMSF_CHECK_BOUNDS"]))
     lib.msf_set_bounds_hook(_record_bounds_failure)
     return lib
 
@@ -150,11 +151,11 @@ class Builder:
     def act(self, act):
         if self.s8:
             return (-128, 127) if act == "none" else (int(self.rng.integers(-128, 0)), 127)
-        return (-cbuild.F32_MAX, cbuild.F32_MAX) if act == "none" else (0.0, cbuild.F32_MAX)
+        return (-hostlib.F32_MAX, hostlib.F32_MAX) if act == "none" else (0.0, hostlib.F32_MAX)
 
     def params(self, l):
         rng, op = self.rng, l["op"]
-        win = cbuild.window(l["kernel"], l["stride"], l["pad"])
+        win = hostlib.window(l["kernel"], l["stride"], l["pad"])
         lo, hi = self.act(l["act"])
         cin, cout = l["in_shape"][2], l["out_shape"][2]
         if op in ("conv", "dw"):
@@ -164,62 +165,64 @@ class Builder:
                 wt = self.k(rng.integers(-127, 128, wshape).astype(np.int8))
                 bias = self.k(rng.integers(-500, 500, cout).astype(np.int32))
                 fm = self.k((rng.uniform(0.3, 2.0, cout) / (wt[0].size * 40)).astype(np.float32))
-                rq = cbuild.Requant(cbuild.MSF_RQ_FLOAT, 1, cbuild.ptr(fm, C.c_float), None, None)
-                return self.k(cbuild.ConvS8(win, l["groups"], int(rng.integers(-128, 128)), 0,
-                                            int(rng.integers(-128, 128)), lo, hi,
-                                            cbuild.ptr(wt, C.c_int8), cbuild.ptr(bias, C.c_int32),
-                                            rq))
+                rq = hostlib.Requant(hostlib.MSF_RQ_FLOAT, 1, hostlib.ptr(fm, C.c_float), None,
+                                     None)
+                return self.k(hostlib.ConvS8(win, l["groups"], int(rng.integers(-128, 128)), 0,
+                                             int(rng.integers(-128, 128)), lo, hi,
+                                             hostlib.ptr(wt, C.c_int8),
+                                             hostlib.ptr(bias, C.c_int32), rq))
             wt = self.k(rng.uniform(-1, 1, wshape).astype(np.float32))
             bias = self.k(rng.uniform(-1, 1, cout).astype(np.float32))
-            return self.k(cbuild.ConvF32(win, l["groups"], lo, hi, cbuild.ptr(wt, C.c_float),
-                                         cbuild.ptr(bias, C.c_float)))
+            return self.k(hostlib.ConvF32(win, l["groups"], lo, hi, hostlib.ptr(wt, C.c_float),
+                                          hostlib.ptr(bias, C.c_float)))
         if self.s8:
             zp = int(rng.integers(-128, 128))
-            return self.k(cbuild.PoolS8(win, l["cip"], cbuild.MSF_RQ_FLOAT,
-                                        float(rng.uniform(0.01, 0.1)), float(rng.uniform(0.01, 0.1)),
-                                        zp, int(rng.integers(-128, 128)), lo, hi))
-        return self.k(cbuild.PoolF32(win, l["cip"], lo, hi))
+            return self.k(hostlib.PoolS8(win, l["cip"], hostlib.MSF_RQ_FLOAT,
+                                         float(rng.uniform(0.01, 0.1)),
+                                         float(rng.uniform(0.01, 0.1)),
+                                         zp, int(rng.integers(-128, 128)), lo, hi))
+        return self.k(hostlib.PoolF32(win, l["cip"], lo, hi))
 
     def layer(self, op, params, in_shape, out_shape, dl=None):
         """One msf_layer; dl: its row of a codegen block descriptor (None: unfused)."""
         buf = dl["buf"] if dl else (0, 0, 0, 0)
         zero = (0, 0, 0, 0)
-        return cbuild.Layer(cbuild.OP_CODES[op], C.cast(C.pointer(params), C.c_void_p),
-                            *in_shape, *out_shape, *buf,
-                            cbuild.Range(*(dl["out_rows"] if dl else zero)),
-                            cbuild.Range(*(dl["out_cols"] if dl else zero)),
-                            cbuild.Range(*(dl["need_cols"] if dl else zero)))
+        return hostlib.Layer(hostlib.OP_CODES[op], C.cast(C.pointer(params), C.c_void_p),
+                             *in_shape, *out_shape, *buf,
+                             hostlib.Range(*(dl["out_rows"] if dl else zero)),
+                             hostlib.Range(*(dl["out_cols"] if dl else zero)),
+                             hostlib.Range(*(dl["need_cols"] if dl else zero)))
 
     def block(self, layers, in_off, out_off, in2_off=0, desc=None):
-        arr = self.k((cbuild.Layer * len(layers))(*layers))
-        mode, th, tw, nt, ntc = (cbuild.MSF_MODE[desc.mode], desc.tile_h, desc.tile_w,
+        arr = self.k((hostlib.Layer * len(layers))(*layers))
+        mode, th, tw, nt, ntc = (hostlib.MSF_MODE[desc.mode], desc.tile_h, desc.tile_w,
                                  desc.n_tiles, desc.n_tile_cols) if desc else (0, 0, 0, 1, 1)
-        return cbuild.Block(cbuild.MSF_DT_S8 if self.s8 else cbuild.MSF_DT_F32, th,
-                            len(layers), C.cast(arr, C.POINTER(cbuild.Layer)), in_off, in2_off,
-                            out_off, mode, tw, nt, ntc)
+        return hostlib.Block(hostlib.MSF_DT_S8 if self.s8 else hostlib.MSF_DT_F32, th,
+                             len(layers), C.cast(arr, C.POINTER(hostlib.Layer)), in_off, in2_off,
+                             out_off, mode, tw, nt, ntc)
 
     def tail_params(self, n_out, k_in):
         """GAP, DENSE and ADD params."""
         rng = self.rng
         if self.s8:
             fm = self.k(np.array([rng.uniform(0.01, 0.1)], np.float32))
-            gap = self.k(cbuild.GapS8(int(rng.integers(-128, 128)), int(rng.integers(-128, 128)),
-                                      -128, 127, cbuild.Requant(0, 0, cbuild.ptr(fm, C.c_float),
+            gap = self.k(hostlib.GapS8(int(rng.integers(-128, 128)), int(rng.integers(-128, 128)),
+                                       -128, 127, hostlib.Requant(0, 0, hostlib.ptr(fm, C.c_float),
                                                                 None, None)))
             wt = self.k(rng.integers(-127, 128, (n_out, k_in)).astype(np.int8))
             dm = self.k(np.full(n_out, 1.0 / (40 * k_in), np.float32))
-            dense = self.k(cbuild.DenseS8(int(rng.integers(-128, 128)), 0, 0, -128, 127,
-                                          cbuild.ptr(wt, C.c_int8), None,
-                                          cbuild.Requant(0, 1, cbuild.ptr(dm, C.c_float), None,
+            dense = self.k(hostlib.DenseS8(int(rng.integers(-128, 128)), 0, 0, -128, 127,
+                                           hostlib.ptr(wt, C.c_int8), None,
+                                           hostlib.Requant(0, 1, hostlib.ptr(dm, C.c_float), None,
                                                          None)))
-            m1, m2, fb = cbuild.add_float_params(0.05, 3, 0.07, -2, 0.1, 1)
-            add = self.k(cbuild.AddS8(0, 3, -2, 1, -128, 127, m1, m2, fb, 0, 0, 0, 0, 0, 0, 0))
+            m1, m2, fb = requant.add_float_params(0.05, 3, 0.07, -2, 0.1, 1)
+            add = self.k(hostlib.AddS8(0, 3, -2, 1, -128, 127, m1, m2, fb, 0, 0, 0, 0, 0, 0, 0))
         else:
-            gap = self.k(cbuild.ActF32(-cbuild.F32_MAX, cbuild.F32_MAX))
+            gap = self.k(hostlib.ActF32(-hostlib.F32_MAX, hostlib.F32_MAX))
             wt = self.k(rng.uniform(-1, 1, (n_out, k_in)).astype(np.float32))
-            dense = self.k(cbuild.DenseF32(-cbuild.F32_MAX, cbuild.F32_MAX,
-                                           cbuild.ptr(wt, C.c_float), None))
-            add = self.k(cbuild.ActF32(-cbuild.F32_MAX, cbuild.F32_MAX))
+            dense = self.k(hostlib.DenseF32(-hostlib.F32_MAX, hostlib.F32_MAX,
+                                            hostlib.ptr(wt, C.c_float), None))
+            add = self.k(hostlib.ActF32(-hostlib.F32_MAX, hostlib.F32_MAX))
         return gap, dense, add
 
 
@@ -332,7 +335,7 @@ def run_model(lib, model, fused: bool, shrink: int | None = None):
     x = rng.integers(0, 256, nbytes[0]).astype(np.uint8) if esize == 1 else \
         rng.uniform(-2, 2, nbytes[0] // 4).astype(np.float32).view(np.uint8)
     arena[t_off[0]:t_off[0] + nbytes[0]] = x
-    blk_arr = (cbuild.Block * len(blocks))(*blocks)
+    blk_arr = (hostlib.Block * len(blocks))(*blocks)
     BOUNDS_MESSAGES.clear()
     failures = lib.msf_bounds_failures()
     lib.msf_macs_reset()
@@ -418,10 +421,9 @@ def test_c_unit_executor_bounds_checked(tmp_path):
     """mcu_runtime/tests_c/test_executor.c built as its Makefile builds it: ASan + UBSan and
     -DMSF_CHECK_BOUNDS (its shrunk-ring check only exists in that build)."""
     import subprocess
-    from pathlib import Path
-    src = Path(cbuild.SRC_DIR).parent / "tests_c" / "test_executor.c"
-    exe = cbuild.build_exe(src, tmp_path / "test_executor",
-                           ["-DMSF_CHECK_BOUNDS", "-fsanitize=address,undefined",
+    src = runtime_files.SRC_DIR.parent / "tests_c" / "test_executor.c"
+    exe = hostlib.build_exe(src, tmp_path / "test_executor",
+                            ["-DMSF_CHECK_BOUNDS", "-fsanitize=address,undefined",
                             "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"])
     r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "FAIL" not in r.stdout, r.stdout + r.stderr
@@ -434,13 +436,13 @@ def test_every_candidate_descriptor_validates(lib, model):
     """msf_block_validate accepts the code generator's descriptor of every candidate block the
     schedules produce for the chain (all seven modes: H-cache p = 1..3, in place, line buffer,
     recompute patches, single layers) and rejects it once a buffer is one byte short."""
-    from msfopt.schedule import MODES, block_schedules
+    from msfopt.modes import FUSED_MODES, block_schedules
     if not model["layers"]:
         return
     net = chain_net(model)
     b = Builder(model["dtype"], np.random.default_rng(0))
     params = [b.params(l) for l in model["layers"]]
-    for s in block_schedules(net, "arena", modes=MODES[1:], tiles=(1, 2, 3), patches=(1, 2, 3)):
+    for s in block_schedules(net, "arena", modes=FUSED_MODES, tiles=(1, 2, 3), patches=(1, 2, 3)):
         desc = block_descriptor(net, s, [r.offset for r in s.rings])
         seg = model["layers"][s.first:s.last + 1]
 
@@ -510,7 +512,7 @@ def _gap_tail_run(lib, dtype, cout, p, align, fused):
     arena = ar.make(lib, 7)
     assert arena.ctypes.data % 16 == 0
     arena[t_in:t_in + in_bytes] = x
-    blk_arr = (cbuild.Block * len(blocks))(*blocks)
+    blk_arr = (hostlib.Block * len(blocks))(*blocks)
     BOUNDS_MESSAGES.clear()
     lib.msf_macs_reset()
     lib.msf_model_run_blocks(blk_arr, len(blocks), arena.ctypes.data)

@@ -19,7 +19,10 @@ from conftest import require_tools
 from onnx import helper, numpy_helper
 
 from msfopt.ir import quantize_linear_clamp  # the int8 Clip bounds put in BOTH the ORT graph
-from msfopt.mcu_runtime import cbuild       # and the C params (a parameter, not an oracle)
+from msfopt.mcu_runtime import hostlib      # the C runtime, built for the host
+from msfopt.mcu_runtime import runtime_files
+from msfopt.mcu_runtime import requant      # and the C params (a parameter, not an oracle)
+from kernel_refs import mbqm, rdbpot, srdhm  # Python transcriptions of the TFLM primitives
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS_C = ROOT / "mcu_runtime" / "tests_c"
@@ -28,7 +31,7 @@ N_CASES = 60  # random cases per kernel family
 
 @pytest.fixture(scope="module")
 def lib():
-    return cbuild.load(cbuild.build_shared(["-fsanitize=undefined", "-fno-sanitize-recover=all"]))
+    return hostlib.load(hostlib.build_shared(["-fsanitize=undefined", "-fno-sanitize-recover=all"]))
 
 
 # -- ONNX helpers ----------------------------------------------------------------------------------
@@ -147,25 +150,25 @@ def ort_qconv(cs, opt=True):
     return _hwc(_run(nodes, {"x": _nchw(cs["x"])}, "y", inits, opt))
 
 
-def c_qconv(lib, cs, mode=cbuild.MSF_RQ_FLOAT, dw=False):
+def c_qconv(lib, cs, mode=hostlib.MSF_RQ_FLOAT, dw=False):
     keep = []
-    if mode == cbuild.MSF_RQ_FLOAT:
-        fm = cbuild.conv_float_multipliers(cs["xs"], cs["w_scale"], cs["ys"])
-        rq = cbuild.Requant(mode, 1, cbuild.ptr(fm, C.c_float), None, None)
+    if mode == hostlib.MSF_RQ_FLOAT:
+        fm = requant.conv_float_multipliers(cs["xs"], cs["w_scale"], cs["ys"])
+        rq = hostlib.Requant(mode, 1, hostlib.ptr(fm, C.c_float), None, None)
         keep.append(fm)
     else:
-        qm, qs = cbuild.conv_fixed_multipliers(cs["xs"], cs["w_scale"], cs["ys"])
-        rq = cbuild.Requant(mode, 1, None, cbuild.ptr(qm, C.c_int32), cbuild.ptr(qs, C.c_int32))
+        qm, qs = requant.conv_fixed_multipliers(cs["xs"], cs["w_scale"], cs["ys"])
+        rq = hostlib.Requant(mode, 1, None, hostlib.ptr(qm, C.c_int32), hostlib.ptr(qs, C.c_int32))
         keep += [qm, qs]
     lo, hi = quantize_linear_clamp(cs["act"], cs["ys"], cs["y_zp"])
     wt = np.ascontiguousarray(cs["wt"])
-    p = cbuild.ConvS8(cbuild.window(cs["kernel"], cs["stride"], cs["pad"]), cs["groups"],
-                      cs["x_zp"], cs["w_zp"], cs["y_zp"], lo, hi, cbuild.ptr(wt, C.c_int8),
-                      cbuild.ptr(cs["bias"], C.c_int32), rq)
+    p = hostlib.ConvS8(hostlib.window(cs["kernel"], cs["stride"], cs["pad"]), cs["groups"],
+                       cs["x_zp"], cs["w_zp"], cs["y_zp"], lo, hi, hostlib.ptr(wt, C.c_int8),
+                       hostlib.ptr(cs["bias"], C.c_int32), rq)
     y = np.zeros(cs["out_shape"], np.int8)
     ho, wo, _ = cs["out_shape"]
     fn = lib.msf_dwconv2d_s8 if dw else lib.msf_conv2d_s8
-    fn(C.byref(p), C.byref(cbuild.full_view(cs["x"])), C.byref(cbuild.full_view(y)), 0, ho, 0, wo)
+    fn(C.byref(p), C.byref(hostlib.full_view(cs["x"])), C.byref(hostlib.full_view(y)), 0, ho, 0, wo)
     return y
 
 
@@ -194,7 +197,7 @@ def test_qlinearconv_ties_and_saturation_are_exercised(lib):
         cs = conv_case(seed)
         ref = ort_qconv(cs)
         # recompute the pre-rounding value in float32 exactly like the kernel
-        fm = cbuild.conv_float_multipliers(cs["xs"], cs["w_scale"], cs["ys"])
+        fm = requant.conv_float_multipliers(cs["xs"], cs["w_scale"], cs["ys"])
         acc = _conv_acc_ref(cs)
         v = acc.astype(np.float32) * fm[None, None, :]
         lo, hi = quantize_linear_clamp(cs["act"], cs["ys"], cs["y_zp"])
@@ -227,14 +230,14 @@ def _conv_acc_ref(cs):
 def test_conv_fixed_point_matches_tflm_reference(lib, seed):
     cs = conv_case(seed)
     acc = _conv_acc_ref(cs)
-    qm, qs = cbuild.conv_fixed_multipliers(cs["xs"], cs["w_scale"], cs["ys"])
+    qm, qs = requant.conv_fixed_multipliers(cs["xs"], cs["w_scale"], cs["ys"])
     lo, hi = quantize_linear_clamp(cs["act"], cs["ys"], cs["y_zp"])
     ref = np.empty(acc.shape, np.int8)
     for idx in np.ndindex(acc.shape):
         oc = idx[2]
-        r = cbuild.mbqm(int(acc[idx]), int(qm[oc]), int(qs[oc])) + cs["y_zp"]
+        r = mbqm(int(acc[idx]), int(qm[oc]), int(qs[oc])) + cs["y_zp"]
         ref[idx] = min(max(r, -128, lo), 127, hi)
-    np.testing.assert_array_equal(c_qconv(lib, cs, mode=cbuild.MSF_RQ_FIXED), ref)
+    np.testing.assert_array_equal(c_qconv(lib, cs, mode=hostlib.MSF_RQ_FIXED), ref)
 
 
 # -- pools -------------------------------------------------------------------------------------------
@@ -254,15 +257,15 @@ def pool_case(seed):
                 cip=int(rng.integers(0, 2)), act=ACTS[seed % 3], out_shape=(ho, wo, c))
 
 
-def c_pool_s8(lib, cs, kind, mode=cbuild.MSF_RQ_FLOAT):
+def c_pool_s8(lib, cs, kind, mode=hostlib.MSF_RQ_FLOAT):
     ys, yz = (cs["xs"], cs["x_zp"]) if kind == "max" else (cs["ys"], cs["y_zp"])
     lo, hi = quantize_linear_clamp(cs["act"], ys, yz)
-    p = cbuild.PoolS8(cbuild.window(cs["kernel"], cs["stride"], cs["pad"]), cs["cip"], mode,
-                      cs["xs"], cs["ys"], cs["x_zp"], cs["y_zp"], lo, hi)
+    p = hostlib.PoolS8(hostlib.window(cs["kernel"], cs["stride"], cs["pad"]), cs["cip"], mode,
+                       cs["xs"], cs["ys"], cs["x_zp"], cs["y_zp"], lo, hi)
     y = np.zeros(cs["out_shape"], np.int8)
     ho, wo, _ = cs["out_shape"]
     fn = lib.msf_maxpool_s8 if kind == "max" else lib.msf_avgpool_s8
-    fn(C.byref(p), C.byref(cbuild.full_view(cs["x"])), C.byref(cbuild.full_view(y)), 0, ho, 0, wo)
+    fn(C.byref(p), C.byref(hostlib.full_view(cs["x"])), C.byref(hostlib.full_view(y)), 0, ho, 0, wo)
     return y
 
 
@@ -315,7 +318,7 @@ def test_avgpool_fixed_matches_tflm_reference(lib, seed):
                 acc = int(x[ys_, xs_, ch].sum()) + (cnt - nvalid) * cs["x_zp"]
                 q = (acc + cnt // 2) // cnt if acc > 0 else -((-acc + cnt // 2) // cnt)
                 ref[oy, ox, ch] = min(max(q, -128, lo), 127, hi)
-    np.testing.assert_array_equal(c_pool_s8(lib, cs, "avg", mode=cbuild.MSF_RQ_FIXED), ref)
+    np.testing.assert_array_equal(c_pool_s8(lib, cs, "avg", mode=hostlib.MSF_RQ_FIXED), ref)
 
 
 # -- global average pool ---------------------------------------------------------------------------------
@@ -331,17 +334,17 @@ def gap_case(seed):
                 y_zp=int(rng.integers(-128, 128)), act=ACTS[seed % 3])
 
 
-def c_gap_s8(lib, cs, mode=cbuild.MSF_RQ_FLOAT):
+def c_gap_s8(lib, cs, mode=hostlib.MSF_RQ_FLOAT):
     h, w, c = cs["x"].shape
-    fm = np.array([cbuild.gap_float_multiplier(cs["xs"], cs["ys"], h * w)], np.float32)
-    qm, qs = cbuild.gap_fixed_multiplier(cs["xs"], cs["ys"])
+    fm = np.array([requant.gap_float_multiplier(cs["xs"], cs["ys"], h * w)], np.float32)
+    qm, qs = requant.gap_fixed_multiplier(cs["xs"], cs["ys"])
     qm, qs = np.array([qm], np.int32), np.array([qs], np.int32)
-    rq = cbuild.Requant(mode, 0, cbuild.ptr(fm, C.c_float), cbuild.ptr(qm, C.c_int32),
-                        cbuild.ptr(qs, C.c_int32))
+    rq = hostlib.Requant(mode, 0, hostlib.ptr(fm, C.c_float), hostlib.ptr(qm, C.c_int32),
+                         hostlib.ptr(qs, C.c_int32))
     lo, hi = quantize_linear_clamp(cs["act"], cs["ys"], cs["y_zp"])
-    p = cbuild.GapS8(cs["x_zp"], cs["y_zp"], lo, hi, rq)
+    p = hostlib.GapS8(cs["x_zp"], cs["y_zp"], lo, hi, rq)
     y = np.zeros((1, 1, c), np.int8)
-    lib.msf_gap_s8(C.byref(p), C.byref(cbuild.full_view(cs["x"])), C.byref(cbuild.full_view(y)))
+    lib.msf_gap_s8(C.byref(p), C.byref(hostlib.full_view(cs["x"])), C.byref(hostlib.full_view(y)))
     return y
 
 
@@ -364,14 +367,14 @@ def test_gap_fixed_matches_tflm_mean(lib, seed):
     x = cs["x"].astype(np.int64)
     h, w, c = x.shape
     n = h * w
-    qm, qs = cbuild.gap_fixed_multiplier(cs["xs"], cs["ys"])
+    qm, qs = requant.gap_fixed_multiplier(cs["xs"], cs["ys"])
     lo, hi = quantize_linear_clamp(cs["act"], cs["ys"], cs["y_zp"])
     ref = np.empty((1, 1, c), np.int8)
     for ch in range(c):
-        acc = cbuild.mbqm(int((x[:, :, ch] - cs["x_zp"]).sum()), qm, qs)
+        acc = mbqm(int((x[:, :, ch] - cs["x_zp"]).sum()), qm, qs)
         acc = (acc + n // 2) // n if acc > 0 else -((-acc + n // 2) // n)
         ref[0, 0, ch] = min(max(acc + cs["y_zp"], -128, lo), 127, hi)
-    np.testing.assert_array_equal(c_gap_s8(lib, cs, mode=cbuild.MSF_RQ_FIXED), ref)
+    np.testing.assert_array_equal(c_gap_s8(lib, cs, mode=hostlib.MSF_RQ_FIXED), ref)
 
 
 # -- dense (QGemm) -------------------------------------------------------------------------------------------
@@ -400,12 +403,13 @@ def test_qgemm_dense_bit_exact(lib, seed):
     lo, hi = quantize_linear_clamp(act, ys, y_zp)
     nodes.append(_clip_node("y0", "y", lo, hi, np.int8, inits))
     ref = _run(nodes, {"A": x.reshape(1, k)}, "y", inits).reshape(1, 1, n)
-    fm = cbuild.conv_float_multipliers(xs, w_scale, ys)
-    p = cbuild.DenseS8(x_zp, 0, y_zp, lo, hi, cbuild.ptr(wt, C.c_int8),
-                       cbuild.ptr(bias, C.c_int32),
-                       cbuild.Requant(cbuild.MSF_RQ_FLOAT, 1, cbuild.ptr(fm, C.c_float), None, None))
+    fm = requant.conv_float_multipliers(xs, w_scale, ys)
+    p = hostlib.DenseS8(x_zp, 0, y_zp, lo, hi, hostlib.ptr(wt, C.c_int8),
+                        hostlib.ptr(bias, C.c_int32),
+                        hostlib.Requant(hostlib.MSF_RQ_FLOAT, 1, hostlib.ptr(fm, C.c_float), None,
+                                        None))
     y = np.zeros((1, 1, n), np.int8)
-    lib.msf_dense_s8(C.byref(p), C.byref(cbuild.full_view(x)), C.byref(cbuild.full_view(y)))
+    lib.msf_dense_s8(C.byref(p), C.byref(hostlib.full_view(x)), C.byref(hostlib.full_view(y)))
     np.testing.assert_array_equal(y, ref)
 
 
@@ -423,18 +427,18 @@ def add_case(seed):
                 zc=int(rng.integers(-128, 128)), act=ACTS[seed % 3])
 
 
-def c_add_s8(lib, cs, mode=cbuild.MSF_RQ_FLOAT, inplace=False):
+def c_add_s8(lib, cs, mode=hostlib.MSF_RQ_FLOAT, inplace=False):
     lo, hi = quantize_linear_clamp(cs["act"], cs["sc"], cs["zc"])
-    m1, m2, fb = cbuild.add_float_params(cs["sa"], cs["za"], cs["sb"], cs["zb"], cs["sc"], cs["zc"])
-    fx = cbuild.add_fixed_params(cs["sa"], cs["sb"], cs["sc"])
-    p = cbuild.AddS8(mode, cs["za"], cs["zb"], cs["zc"], lo, hi, m1, m2, fb, fx["left_shift"],
-                     fx["in1_mul"], fx["in1_shift"], fx["in2_mul"], fx["in2_shift"],
-                     fx["out_mul"], fx["out_shift"])
+    m1, m2, fb = requant.add_float_params(cs["sa"], cs["za"], cs["sb"], cs["zb"], cs["sc"], cs["zc"])
+    fx = requant.add_fixed_params(cs["sa"], cs["sb"], cs["sc"])
+    p = hostlib.AddS8(mode, cs["za"], cs["zb"], cs["zc"], lo, hi, m1, m2, fb, fx["left_shift"],
+                      fx["in1_mul"], fx["in1_shift"], fx["in2_mul"], fx["in2_shift"],
+                      fx["out_mul"], fx["out_shift"])
     a = cs["a"].copy()
     y = a if inplace else np.zeros_like(a)
     h, w, _ = a.shape
-    lib.msf_add_s8(C.byref(p), C.byref(cbuild.full_view(a)), C.byref(cbuild.full_view(cs["b"])),
-                   C.byref(cbuild.full_view(y)), 0, h, 0, w)
+    lib.msf_add_s8(C.byref(p), C.byref(hostlib.full_view(a)), C.byref(hostlib.full_view(cs["b"])),
+                   C.byref(hostlib.full_view(y)), 0, h, 0, w)
     return y
 
 
@@ -472,17 +476,17 @@ def test_qlinearadd_all_input_pairs(lib):
 @pytest.mark.parametrize("seed", range(0, N_CASES, 2))
 def test_add_fixed_matches_tflm_reference(lib, seed):
     cs = add_case(6000 + seed)
-    fx = cbuild.add_fixed_params(cs["sa"], cs["sb"], cs["sc"])
+    fx = requant.add_fixed_params(cs["sa"], cs["sb"], cs["sc"])
     lo, hi = quantize_linear_clamp(cs["act"], cs["sc"], cs["zc"])
     ref = np.empty_like(cs["a"])
     for idx in np.ndindex(ref.shape):
         a1 = (int(cs["a"][idx]) - cs["za"]) << fx["left_shift"]
         b1 = (int(cs["b"][idx]) - cs["zb"]) << fx["left_shift"]
-        s1 = cbuild.rdbpot(cbuild.srdhm(a1, fx["in1_mul"]), -fx["in1_shift"])
-        s2 = cbuild.rdbpot(cbuild.srdhm(b1, fx["in2_mul"]), -fx["in2_shift"])
-        r = cbuild.rdbpot(cbuild.srdhm(s1 + s2, fx["out_mul"]), -fx["out_shift"]) + cs["zc"]
+        s1 = rdbpot(srdhm(a1, fx["in1_mul"]), -fx["in1_shift"])
+        s2 = rdbpot(srdhm(b1, fx["in2_mul"]), -fx["in2_shift"])
+        r = rdbpot(srdhm(s1 + s2, fx["out_mul"]), -fx["out_shift"]) + cs["zc"]
         ref[idx] = min(max(r, -128, lo), 127, hi)
-    np.testing.assert_array_equal(c_add_s8(lib, cs, mode=cbuild.MSF_RQ_FIXED), ref)
+    np.testing.assert_array_equal(c_add_s8(lib, cs, mode=hostlib.MSF_RQ_FIXED), ref)
 
 
 def test_add_float_params_python_equals_c(lib):
@@ -492,7 +496,7 @@ def test_add_float_params_python_equals_c(lib):
         za, zb, zc = (int(v) for v in rng.integers(-128, 128, 3))
         m1, m2, fb = C.c_float(), C.c_float(), C.c_float()
         lib.msf_add_s8_float_params(sa, za, sb, zb, sc, zc, C.byref(m1), C.byref(m2), C.byref(fb))
-        py = cbuild.add_float_params(sa, za, sb, zb, sc, zc)
+        py = requant.add_float_params(sa, za, sb, zb, sc, zc)
         assert (np.float32(m1.value), np.float32(m2.value), np.float32(fb.value)) == py
 
 
@@ -512,7 +516,7 @@ def test_round_half_even_and_fma(lib):
     b[:500] = np.float32(1.0) + np.float32(2.0 ** -23) * rng.integers(1, 4, 500)
     c[:500] = (rng.choice([-1, 1], 500) * 2.0 ** rng.integers(-60, -40, 500)).astype(np.float32)
     for x, y, z in zip(a, b, c):
-        assert np.float32(lib.msf_fmaf(float(x), float(y), float(z))) == cbuild.fma_f32(x, y, z)
+        assert np.float32(lib.msf_fmaf(float(x), float(y), float(z))) == requant.fma_f32(x, y, z)
 
 
 def test_fixed_point_primitives_match_python(lib):
@@ -520,26 +524,26 @@ def test_fixed_point_primitives_match_python(lib):
     i32 = lambda n: [int(v) for v in rng.integers(-(1 << 31), 1 << 31, n, dtype=np.int64)]
     specials = [-(1 << 31), (1 << 31) - 1, 0, 1, -1, 1 << 30, -(1 << 30)]
     for a, b in zip(i32(2000) + specials, i32(2000) + specials[::-1]):
-        assert lib.msf_srdhm(a, b) == cbuild.srdhm(a, b)
+        assert lib.msf_srdhm(a, b) == srdhm(a, b)
     for x, e in zip(i32(2000), rng.integers(0, 32, 2000)):
-        assert lib.msf_rdbpot(x, int(e)) == cbuild.rdbpot(x, int(e))
+        assert lib.msf_rdbpot(x, int(e)) == rdbpot(x, int(e))
     for _ in range(2000):
         m = float(np.float32(rng.uniform(1e-5, 4.0)))
-        qm, sh = cbuild.quantize_multiplier(m)
+        qm, sh = requant.quantize_multiplier(m)
         x = int(rng.integers(-(1 << 20), 1 << 20))
-        assert lib.msf_mbqm(x, qm, sh) == cbuild.mbqm(x, qm, sh)
-        assert abs(cbuild.mbqm(x, qm, sh) - x * m) <= 1.0 + abs(x * m) * 1e-6
+        assert lib.msf_mbqm(x, qm, sh) == mbqm(x, qm, sh)
+        assert abs(mbqm(x, qm, sh) - x * m) <= 1.0 + abs(x * m) * 1e-6
     # known values
-    assert cbuild.quantize_multiplier(0.5) == (1 << 30, 0)
-    assert cbuild.quantize_multiplier(1.0) == (1 << 30, 1)
-    assert cbuild.quantize_multiplier(0.25) == (1 << 30, -1)
-    assert cbuild.quantize_multiplier(1e-12) == (0, 0)
+    assert requant.quantize_multiplier(0.5) == (1 << 30, 0)
+    assert requant.quantize_multiplier(1.0) == (1 << 30, 1)
+    assert requant.quantize_multiplier(0.25) == (1 << 30, -1)
+    assert requant.quantize_multiplier(1e-12) == (0, 0)
 
 
 # -- float kernels ---------------------------------------------------------------------------------------------
 
 def _act_f32(act):
-    return {"none": (-cbuild.F32_MAX, cbuild.F32_MAX), "relu": (0.0, cbuild.F32_MAX),
+    return {"none": (-hostlib.F32_MAX, hostlib.F32_MAX), "relu": (0.0, hostlib.F32_MAX),
             "relu6": (0.0, 6.0)}[act]
 
 
@@ -565,12 +569,12 @@ def test_float_conv_and_dw(lib, seed):
     nodes += _float_act_nodes(cs["act"], "y0", "y", inits)
     ref = _hwc(_run(nodes, {"x": _nchw(x)}, "y", inits))
     lo, hi = _act_f32(cs["act"])
-    p = cbuild.ConvF32(cbuild.window(cs["kernel"], cs["stride"], cs["pad"]), cs["groups"], lo, hi,
-                       cbuild.ptr(wt, C.c_float), cbuild.ptr(bias, C.c_float))
+    p = hostlib.ConvF32(hostlib.window(cs["kernel"], cs["stride"], cs["pad"]), cs["groups"], lo, hi,
+                        hostlib.ptr(wt, C.c_float), hostlib.ptr(bias, C.c_float))
     ho, wo, _ = cs["out_shape"]
     for fn in ([lib.msf_conv2d_f32, lib.msf_dwconv2d_f32] if seed % 3 == 0 else [lib.msf_conv2d_f32]):
         y = np.zeros(cs["out_shape"], np.float32)
-        fn(C.byref(p), C.byref(cbuild.full_view(x)), C.byref(cbuild.full_view(y)), 0, ho, 0, wo)
+        fn(C.byref(p), C.byref(hostlib.full_view(x)), C.byref(hostlib.full_view(y)), 0, ho, 0, wo)
         np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
 
 
@@ -582,7 +586,7 @@ def test_float_pools(lib, seed):
     pt, pl, pb, pr = cs["pad"]
     ho, wo, _ = cs["out_shape"]
     lo, hi = _act_f32(cs["act"])
-    p = cbuild.PoolF32(cbuild.window(cs["kernel"], cs["stride"], cs["pad"]), cs["cip"], lo, hi)
+    p = hostlib.PoolF32(hostlib.window(cs["kernel"], cs["stride"], cs["pad"]), cs["cip"], lo, hi)
     for op, fn in (("MaxPool", lib.msf_maxpool_f32), ("AveragePool", lib.msf_avgpool_f32)):
         inits = []
         attrs = dict(kernel_shape=list(cs["kernel"]), strides=list(cs["stride"]),
@@ -593,7 +597,7 @@ def test_float_pools(lib, seed):
         nodes += _float_act_nodes(cs["act"], "y0", "y", inits)
         ref = _hwc(_run(nodes, {"x": _nchw(x)}, "y", inits))
         y = np.zeros(cs["out_shape"], np.float32)
-        fn(C.byref(p), C.byref(cbuild.full_view(x)), C.byref(cbuild.full_view(y)), 0, ho, 0, wo)
+        fn(C.byref(p), C.byref(hostlib.full_view(x)), C.byref(hostlib.full_view(y)), 0, ho, 0, wo)
         np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
 
 
@@ -604,14 +608,14 @@ def test_float_gap_dense_add(lib, seed):
     act = ACTS[seed % 3]
     lo, hi = _act_f32(act)
     x = rng.uniform(-3, 3, (h, w, c)).astype(np.float32)
-    pa = cbuild.ActF32(lo, hi)
+    pa = hostlib.ActF32(lo, hi)
     # GAP
     inits = []
     nodes = [helper.make_node("GlobalAveragePool", ["x"], ["y0"])]
     nodes += _float_act_nodes(act, "y0", "y", inits)
     ref = _hwc(_run(nodes, {"x": _nchw(x)}, "y", inits))
     y = np.zeros((1, 1, c), np.float32)
-    lib.msf_gap_f32(C.byref(pa), C.byref(cbuild.full_view(x)), C.byref(cbuild.full_view(y)))
+    lib.msf_gap_f32(C.byref(pa), C.byref(hostlib.full_view(x)), C.byref(hostlib.full_view(y)))
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
     # dense (Gemm, transB over the HWC flattening)
     n, k = int(rng.integers(1, 12)), h * w * c
@@ -622,8 +626,8 @@ def test_float_gap_dense_add(lib, seed):
     nodes += _float_act_nodes(act, "y0", "y", inits)
     ref = _run(nodes, {"A": x.reshape(1, k)}, "y", inits).reshape(1, 1, n)
     y = np.zeros((1, 1, n), np.float32)
-    pd = cbuild.DenseF32(lo, hi, cbuild.ptr(wt, C.c_float), cbuild.ptr(bias, C.c_float))
-    lib.msf_dense_f32(C.byref(pd), C.byref(cbuild.full_view(x)), C.byref(cbuild.full_view(y)))
+    pd = hostlib.DenseF32(lo, hi, hostlib.ptr(wt, C.c_float), hostlib.ptr(bias, C.c_float))
+    lib.msf_dense_f32(C.byref(pd), C.byref(hostlib.full_view(x)), C.byref(hostlib.full_view(y)))
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
     # add
     b = rng.uniform(-3, 3, (h, w, c)).astype(np.float32)
@@ -631,8 +635,8 @@ def test_float_gap_dense_add(lib, seed):
     nodes = [helper.make_node("Add", ["a", "b"], ["y0"])] + _float_act_nodes(act, "y0", "y", inits)
     ref = _hwc(_run(nodes, {"a": _nchw(x), "b": _nchw(b)}, "y", inits))
     y = np.zeros_like(x)
-    lib.msf_add_f32(C.byref(pa), C.byref(cbuild.full_view(x)), C.byref(cbuild.full_view(b)),
-                    C.byref(cbuild.full_view(y)), 0, h, 0, w)
+    lib.msf_add_f32(C.byref(pa), C.byref(hostlib.full_view(x)), C.byref(hostlib.full_view(b)),
+                    C.byref(hostlib.full_view(y)), 0, h, 0, w)
     np.testing.assert_allclose(y, ref, rtol=1e-6, atol=0)
 
 
@@ -643,8 +647,8 @@ C_TESTS = sorted(p.stem for p in TESTS_C.glob("test_*.c"))
 
 @pytest.mark.parametrize("name", C_TESTS)
 def test_c_unit(name, tmp_path):
-    exe = cbuild.build_exe(TESTS_C / f"{name}.c", tmp_path / name,
-                           ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+    exe = hostlib.build_exe(TESTS_C / f"{name}.c", tmp_path / name,
+                            ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                             "-fno-omit-frame-pointer"])
     r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -657,7 +661,7 @@ def test_freestanding_cross_compile(cc, tmp_path):
     """The library compiles warning-free, freestanding, without any libc header, for the MCUs."""
     import shutil
     require_tools([cc] if shutil.which(cc) is None else [], "cross compiler")
-    for src in cbuild.SOURCES:
-        subprocess.run([cc, *cbuild.STRICT_FLAGS, "-O2", "-ffreestanding", "-c",
-                        str(cbuild.SRC_DIR / src), "-o", str(tmp_path / (src + ".o"))],
-                       check=True, capture_output=True, text=True)
+    for src in runtime_files.SOURCES:
+        subprocess.run([cc, *hostlib.STRICT_FLAGS, "-O2", "-ffreestanding", "-c",
+                        str(runtime_files.SRC_DIR / src), "-o", str(tmp_path / (src + ".o"))],
+                        check=True, capture_output=True, text=True)

@@ -25,7 +25,7 @@ from msfopt.mcu_runtime.codegen import generate
 from msfopt.mcu_runtime.hostrun import build_host, run_host
 
 from random_nets import chains, draw_path
-from msfopt.schedule import aligned_arena, plan_layout
+from msfopt.layout import aligned_arena, plan_layout
 
 ZOO = ["mbv2-w0.35", "mcunetv2-vww5", "mcunet-320k"]
 
@@ -209,3 +209,39 @@ def test_random_chain_random_plan_matches_onnxruntime(net, dtype, io, seed, data
         assert np.array_equal(y, ref)
     else:
         np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
+
+
+# -- designated initialisers: a reordered msf_runtime.h field cannot change the values -----------
+
+_REORDERED = [  # field declarations of msf_runtime.h's structs, and the same fields reordered
+    ("    int32_t in_zp, w_zp, out_zp;", "    int32_t out_zp, w_zp, in_zp;"),
+    ("    int32_t in1_zp, in2_zp, out_zp;", "    int32_t out_zp, in2_zp, in1_zp;"),
+    ("    int32_t in1_mul, in1_shift, in2_mul, in2_shift, out_mul, out_shift;",
+     "    int32_t out_shift, out_mul, in2_shift, in2_mul, in1_shift, in1_mul;"),
+    ("    float in_scale, out_scale;", "    float out_scale, in_scale;"),
+    ("    int32_t act_min, act_max;", "    int32_t act_max, act_min;"),
+    ("    int16_t step, lo_sub, hi_add, hi_max;", "    int16_t hi_max, hi_add, lo_sub, step;"),
+    ("    int32_t in_h, in_w, in_c;", "    int32_t in_c, in_w, in_h;"),
+]
+
+
+def test_reordered_runtime_struct_fields_change_nothing(tmp_path):
+    """Every parameter struct, layer row and block descriptor is a C99 designated initialiser: the
+    same plan built against an msf_runtime.h whose struct fields are declared in another order
+    computes the same bytes."""
+    net = _residual_tail_net("int8")
+    plan = solve(net, objective="ram", io="arena", check=False)
+    x = rand_input(net, 5)
+    gen, y = run_plan(net, plan.blocks, tmp_path, "orig", "arena", x)
+    src = (gen.out_dir / "msf_model.c").read_text()
+    assert len(re.findall(r"static const msf_\w+_params L\d+_p = \{\n    \.", src)) == net.n_layers
+    assert src.count("{\n        .op = ") == net.n_layers
+    assert src.count("{\n        .dtype = ") == len(plan.blocks)
+    hdr = gen.out_dir / "msf_runtime.h"
+    text = hdr.read_text()
+    for old, new in _REORDERED:
+        assert old in text
+        text = text.replace(old, new)
+    hdr.write_text(text)
+    exe = build_host(gen, exe=gen.out_dir / "msf_host_reordered")
+    assert np.array_equal(run_host(gen, exe, x), y)

@@ -17,7 +17,7 @@ from msfopt import solver
 from msfopt.backends import graph
 from msfopt.dag import build_dag
 from msfopt.formulations.model import FEASIBLE, Solution
-from msfopt.schedule import ARENA_ALIGN
+from msfopt.layout import ARENA_ALIGN
 from msfopt.solver import answer, make_query
 
 from random_nets import all_paths, chains
@@ -145,8 +145,8 @@ def test_time_limited_worse_plan_is_replaced_by_proven_optimum(monkeypatch):
     net, dag, _ = solver.prepare("mcunetv2-vww5", io="external")
     van = dag.vanilla_path()
     fake = _StopsEarly(dag, van)
-    import msfopt.backends.base as base
-    monkeypatch.setattr(base, "get_backend", lambda name: fake)
+    import msfopt.backends as backends
+    monkeypatch.setattr(backends, "get_backend", lambda name: fake)
     p = solver.solve("mcunetv2-vww5", objective="ram", io="external", backend="cpsat", dag=dag)
     ref = graph.min_peak(dag, "macs")
     assert fake.calls >= 1

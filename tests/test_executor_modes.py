@@ -21,13 +21,14 @@ from msfopt.importers.onnx_import import load_onnx
 from msfopt.ir import AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, window_layer
 from msfopt.mcu_runtime.codegen import generate
 from msfopt.mcu_runtime.hostrun import build_host, run_host
-from msfopt.schedule import MODES, block_schedules
+from msfopt.modes import FUSED_MODES, block_schedules
 from msfopt.weights import init_weights
 
 from onnx_helpers import ort_run
 from random_nets import chains
 
 TILES, PATCHES = (1, 2, 3), (2, 3, 5)
+MODES = ("unfused",) + FUSED_MODES   # every execution mode
 
 
 def _net(dtype: str) -> Network:
@@ -109,7 +110,7 @@ def test_mode_float32_close_to_onnxruntime(mode, tmp_path):
 
 
 @settings(max_examples=8, deadline=None)
-@given(net=chains(max_layers=5, max_hw=16, tail=True), mode=st.sampled_from(MODES[1:]),
+@given(net=chains(max_layers=5, max_hw=16, tail=True), mode=st.sampled_from(FUSED_MODES),
        io=st.sampled_from(["arena", "external"]), seed=st.integers(0, 1000), data=st.data())
 def test_random_chain_each_mode(net, mode, io, seed, data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("modes")
@@ -132,9 +133,9 @@ def test_shrunk_ring_fails_the_bounds_check(tmp_path):
     src = gen.out_dir / "msf_model.c"
     text = src.read_text()
     ring = s.rings[0]
-    pat = re.compile(rf"(&L{ring.layer}_p, [^}}]*?, \d+u, ){ring.bytes}u, ")
+    pat = re.compile(rf"(\.params = &L{ring.layer}_p,[^}}]*?\.buf_bytes = ){ring.bytes}u,")
     assert len(pat.findall(text)) == 1
-    src.write_text(pat.sub(lambda m: f"{m.group(1)}{ring.bytes // 2}u, ", text))
+    src.write_text(pat.sub(lambda m: f"{m.group(1)}{ring.bytes // 2}u,", text))
     exe = build_host(gen, sanitize=False, check_bounds=True)
     with pytest.raises(BuildError, match="exit 4.*bounds check failed"):
         run_host(gen, exe, _input(net, 0))
@@ -143,9 +144,9 @@ def test_shrunk_ring_fails_the_bounds_check(tmp_path):
 def test_schedule_and_descriptors_agree_on_every_candidate():
     """The code generator's descriptors of every candidate block of the test network carry the
     schedule's buffer sizes, and their row ranges cover exactly the output rows (partition)."""
-    from msfopt.mcu_runtime.codegen import block_descriptor
+    from msfopt.mcu_runtime.descriptor import block_descriptor
     net = _net("int8")
-    scheds = block_schedules(net, "arena", modes=MODES[1:], tiles=TILES, patches=PATCHES)
+    scheds = block_schedules(net, "arena", modes=FUSED_MODES, tiles=TILES, patches=PATCHES)
     assert {s.mode for s in scheds} == set(MODES)
     for s in scheds:
         d = block_descriptor(net, s, [r.offset for r in s.rings])

@@ -15,7 +15,7 @@ from onnx_helpers import assert_same_ir, ort_run, quantize  # noqa: E402
 
 from msfopt import ir  # noqa: E402
 from msfopt.export_onnx import to_onnx  # noqa: E402
-from msfopt.importers import load_onnx  # noqa: E402
+from msfopt.importers.onnx_import import load_onnx  # noqa: E402
 from msfopt.reference import reference_forward  # noqa: E402
 from msfopt.weights import calibration_input, init_weights  # noqa: E402
 

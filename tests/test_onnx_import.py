@@ -13,7 +13,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from onnx_helpers import G, assert_same_ir, ort_run, quantize  # noqa: E402
 
 from msfopt.export_onnx import to_onnx  # noqa: E402
-from msfopt.importers import UnsupportedModelError, load_onnx  # noqa: E402
+from msfopt.importers import UnsupportedModelError  # noqa: E402
+from msfopt.importers.onnx_import import load_onnx  # noqa: E402
 from msfopt.ir import Quant  # noqa: E402
 from msfopt.reference import reference_forward  # noqa: E402
 

@@ -93,7 +93,7 @@ def _tile_model(tmp_path) -> Path:
 class _Stub:
     """The IR facts the TFLite oracle mapping uses (this graph is not importable)."""
     dtype = "int8"
-    tflite = {"ops": ["TILE"]}
+    requant = "fixed"
     n_layers = 1
 
     def __init__(self, path, in_shape, out_shape):

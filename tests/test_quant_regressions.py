@@ -347,8 +347,8 @@ def test_qdq_avgpool_int8_export_keeps_the_qdq_island():
 
 @pytest.fixture(scope="module")
 def lib():
-    from msfopt.mcu_runtime import cbuild
-    return cbuild.load(cbuild.build_shared(["-fsanitize=undefined", "-fno-sanitize-recover=all"]))
+    from msfopt.mcu_runtime import hostlib
+    return hostlib.load(hostlib.build_shared(["-fsanitize=undefined", "-fno-sanitize-recover=all"]))
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -356,7 +356,7 @@ def test_qdq_avgpool_kernel_matches_the_spec_path(lib, seed):
     from test_c_kernels import c_pool_s8, pool_case
 
     from msfopt.ir import quantize_linear_clamp
-    from msfopt.mcu_runtime import cbuild
+    from msfopt.mcu_runtime import hostlib
     cs = pool_case(7000 + seed)
     pt, pl, pb, pr = cs["pad"]
     lo, hi = quantize_linear_clamp(cs["act"], cs["ys"], cs["y_zp"])
@@ -371,7 +371,7 @@ def test_qdq_avgpool_kernel_matches_the_spec_path(lib, seed):
     h, w, c = cs["x"].shape
     m = _model(nodes, inits, [1, c, h, w], TensorProto.INT8)
     x = np.ascontiguousarray(cs["x"].transpose(2, 0, 1)[None])
-    got = c_pool_s8(lib, cs, "avg", mode=cbuild.MSF_RQ_FLOAT_QDQ)
+    got = c_pool_s8(lib, cs, "avg", mode=hostlib.MSF_RQ_FLOAT_QDQ)
     for name, y in (("onnxruntime (graph as written)", _sess(m, False).run(None, {"x": x})[0]),
                     ("onnx.reference", ReferenceEvaluator(m).run(None, {"x": x})[0])):
         np.testing.assert_array_equal(got, y[0].transpose(1, 2, 0), err_msg=name)

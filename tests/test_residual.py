@@ -14,7 +14,7 @@ from msfopt.mcu_runtime.codegen import generate
 from msfopt.mcu_runtime.hostrun import build_host, run_host
 
 from random_nets import draw_path
-from msfopt.schedule import aligned_arena
+from msfopt.layout import aligned_arena
 
 
 def independent_liveness_check(net, schedules, io):

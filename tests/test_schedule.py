@@ -5,11 +5,11 @@ from hypothesis import given, settings, strategies as st
 from msfopt import zoo
 from msfopt.dag import build_dag
 from msfopt.ir import ADD, CONV, Layer, Network, window_layer
-from msfopt.schedule import (LINEBUFFER_TILE, Liveness, block_schedules, hcache_schedules,
-                             plan_layout, recompute_schedules)
+from msfopt.layout import aligned_arena, plan_layout
+from msfopt.modes import LINEBUFFER_TILE, block_schedules, hcache_schedules, recompute_schedules
+from msfopt.schedule import Liveness
 
 from random_nets import chains, draw_path
-from msfopt.schedule import aligned_arena
 
 
 def simulate_hcache(net, i, j, p):
@@ -218,7 +218,7 @@ def test_inplace_delay_never_clobbers_a_needed_input_row(h, w, c, k, s, data, op
     layer = window_layer(op, (h, w, c), c, k, s, (pt, pl, pt, pl))
     net = Network("one", (h, w, c), [layer]).validate()
     live = Liveness(net, "arena")
-    from msfopt.schedule import inplace_delay, inplace_schedule
+    from msfopt.modes import inplace_delay, inplace_schedule
     d = inplace_delay(layer)
     sched = inplace_schedule(net, live, 0)
     H_out, W_out, _ = layer.out_shape
@@ -272,7 +272,7 @@ def test_gap_tail_streams_the_last_map(net, p):
     """A streaming GAP tail computes its pipeline exactly like the plain H-cache block, adds each
     input element once, and holds sums + one staging column instead of the last feature map."""
     from msfopt.ir import GAP
-    from msfopt.schedule import gap_tail_schedules
+    from msfopt.modes import gap_tail_schedules
     live = Liveness(net)
     for j, L in enumerate(net.layers):
         if L.op != GAP:

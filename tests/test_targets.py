@@ -1,4 +1,5 @@
-"""Per-target build/run harness (msfopt.mcu_runtime.targets).
+"""Per-target build/run harness (msfopt.mcu_runtime.crossbuild, .qemu, .toolchain) and the MCU
+profiles it reads (msfopt.mcu).
 
 For each core the same portable C program (an int8 3x3 convolution with an FNV-1a checksum,
 mcu_runtime/harness/conv_test.c) is cross-built, run under QEMU and checked against the
@@ -15,16 +16,22 @@ import time
 import pytest
 from conftest import require_tools
 
-from msfopt.mcu_runtime import targets as T
+from msfopt.errors import InputError
+from msfopt.mcu import get_profile, list_profiles
+from msfopt.mcu_runtime.crossbuild import build
+from msfopt.mcu_runtime.qemu import RC_FAULT, RC_STACK_OVERFLOW, RunTimeout, plugin_path, run
+from msfopt.mcu_runtime.selftest import harness_dir, main as selftest_main
+from msfopt.mcu_runtime.toolchain import (BuildError, ToolchainMissing, missing_tools,
+                                          tool_available)
 
 TARGETS = ["cortex-m0", "cortex-m4", "rv32imac", "sifive_e", "xtensa-lx106", "host"]
 MCU_TARGETS = [t for t in TARGETS if t != "host"]
-HARNESS = T.harness_dir()
+HARNESS = harness_dir()
 CONV = HARNESS / "conv_test.c"
 
 
 def need(target: str) -> None:
-    miss = T.missing_tools(target)
+    miss = missing_tools(target)
     if target == "host" and not miss and not _has("valgrind"):
         miss = ["valgrind"]
     require_tools(miss, f"toolchain for {target}")
@@ -44,15 +51,15 @@ def build_root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def host_checksum(build_root):
     need("host")
-    b = T.build("host", [CONV], [], build_root / "host-ref")
-    r = T.run("host", b, count_instructions=False)
+    b = build("host", [CONV], [], build_root / "host-ref")
+    r = run("host", b, count_instructions=False)
     assert r.exit_code == 0, r.stdout
     return r.reports["checksum"]
 
 
 # --------------------------------------------------------------------------- profiles
 def test_profiles_load_and_boards_resolve():
-    profs = T.load_profiles()
+    profs = {p.name: p for p in list_profiles()}
     for name in ["cortex-m0", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "rv32imac",
                  "sifive_e", "rv32imc", "xtensa-lx106", "host"]:
         p = profs[name]
@@ -71,36 +78,36 @@ def test_profiles_load_and_boards_resolve():
         "esp8266": ("xtensa-lx106", 80, 80_000_000),
     }
     for b, (tgt, kib, hz) in boards.items():
-        p = T.resolve(b)
+        p = get_profile(b)
         assert (p.kind, p.target, p.ram_size, p.clock_hz) == ("board", tgt, kib * 1024, hz)
         assert p.family == profs[tgt].family and p.gcc == profs[tgt].gcc
-    assert T.resolve("ESP32C3").name == "esp32c3"
-    assert T.resolve("sifive-e").name == "sifive_e"
-    with pytest.raises(KeyError, match="unknown MCU"):
-        T.resolve("z80")
+    assert get_profile("ESP32C3").name == "esp32c3"
+    assert get_profile("sifive-e").name == "sifive_e"
+    with pytest.raises(InputError, match="unknown MCU target/board 'z80'; known: "):
+        get_profile("z80")
 
 
 def test_missing_toolchain_is_reported_clearly(tmp_path):
-    fake = dataclasses.replace(T.resolve("cortex-m4"), name="fake", gcc="no-such-arm-gcc")
-    assert not T.tool_available(fake)
-    with pytest.raises(T.ToolchainMissing, match="install_toolchains.sh"):
-        T.build(fake, [CONV], [], tmp_path)
+    fake = dataclasses.replace(get_profile("cortex-m4"), name="fake", gcc="no-such-arm-gcc")
+    assert not tool_available(fake)
+    with pytest.raises(ToolchainMissing, match="install_toolchains.sh"):
+        build(fake, [CONV], [], tmp_path)
 
 
 # --------------------------------------------------------------------------- per target
 @pytest.mark.parametrize("target", TARGETS)
 def test_conv_checksum_counts_and_stack(target, build_root, host_checksum):
     need(target)
-    p = T.resolve(target)
-    b = T.build(target, [CONV], [], build_root / target)
+    p = get_profile(target)
+    b = build(target, [CONV], [], build_root / target)
     assert b.elf.is_file() and b.text > 0 and b.flash_used >= b.text
     assert b.commands and all(isinstance(c, list) for c in b.commands)
     if not p.is_host:
         assert b.stack_reserved == p.stack_size
         assert b.ram_used_static == b.data + b.bss + b.stack_reserved <= p.ram_size
         assert "conv3x3" in b.stack_frames
-    r1 = T.run(target, b)
-    r2 = T.run(target, b.elf)
+    r1 = run(target, b)
+    r2 = run(target, b.elf)
     for r in (r1, r2):
         assert r.exit_code == 0 and r.status == "ok", (r.stdout, r.stderr)
         assert r.reports["checksum"] == host_checksum
@@ -123,26 +130,26 @@ def test_conv_checksum_counts_and_stack(target, build_root, host_checksum):
 def test_exit_code_is_propagated(target, build_root):
     need(target)
     out = build_root / f"{target}-rc"
-    b = T.build(target, [CONV], [], out, defines={"CONV_EXIT_CODE": 3}, name="ret3")
-    r = T.run(target, b, count_instructions=False)
+    b = build(target, [CONV], [], out, defines={"CONV_EXIT_CODE": 3}, name="ret3")
+    r = run(target, b, count_instructions=False)
     assert r.exit_code == 3 and r.status == "nonzero"
     assert "checksum" in r.reports and "stack_hwm_bytes" in r.reports
-    b = T.build(target, [CONV], [], out, defines=["CONV_EXIT_CODE=3", "CONV_USE_PLAT_EXIT"],
+    b = build(target, [CONV], [], out, defines=["CONV_EXIT_CODE=3", "CONV_USE_PLAT_EXIT"],
                 name="exit3")
-    assert T.run(target, b, count_instructions=False).exit_code == 3
+    assert run(target, b, count_instructions=False).exit_code == 3
 
 
 @pytest.mark.parametrize("target", MCU_TARGETS)
 def test_static_ram_overflow_fails_to_link(target, build_root):
     need(target)
-    p = T.resolve(target)
+    p = get_profile(target)
     out = build_root / f"{target}-big"
     # fits: a quarter of RAM
-    ok = T.build(target, [HARNESS / "big_static.c"], [], out,
+    ok = build(target, [HARNESS / "big_static.c"], [], out,
                  defines={"BIG_BYTES": p.ram_size // 4}, name="fits")
     assert ok.ram_used_static <= p.ram_size
-    with pytest.raises(T.BuildError) as ei:
-        T.build(target, [HARNESS / "big_static.c"], [], out,
+    with pytest.raises(BuildError) as ei:
+        build(target, [HARNESS / "big_static.c"], [], out,
                 defines={"BIG_BYTES": p.ram_size + 100}, name="big")
     assert re.search(r"region .?D?RAM.? overflowed by \d+ bytes", str(ei.value)), str(ei.value)
     assert "overflowed" in ei.value.output
@@ -151,10 +158,10 @@ def test_static_ram_overflow_fails_to_link(target, build_root):
 @pytest.mark.parametrize("target", TARGETS)
 def test_infinite_loop_times_out(target, build_root):
     need(target)
-    b = T.build(target, [HARNESS / "forever.c"], [], build_root / f"{target}-loop", name="loop")
+    b = build(target, [HARNESS / "forever.c"], [], build_root / f"{target}-loop", name="loop")
     t0 = time.perf_counter()
-    with pytest.raises(T.RunTimeout, match="did not finish"):
-        T.run(target, b, timeout_s=1.5)
+    with pytest.raises(RunTimeout, match="did not finish"):
+        run(target, b, timeout_s=1.5)
     assert time.perf_counter() - t0 < 1.5 + 5
 
 
@@ -162,58 +169,64 @@ def test_infinite_loop_times_out(target, build_root):
 def test_stack_overflow_is_detected(target, build_root):
     need(target)
     out = build_root / f"{target}-hog"
-    small = T.build(target, [HARNESS / "stack_hog.c"], [], out, defines={"DEPTH": 4},
+    small = build(target, [HARNESS / "stack_hog.c"], [], out, defines={"DEPTH": 4},
                     stack_size=2048, name="small")
-    r = T.run(target, small, count_instructions=False)
+    r = run(target, small, count_instructions=False)
     assert r.exit_code == 0 and 0 < r.stack_hwm < 2048
-    deep = T.build(target, [HARNESS / "stack_hog.c"], [], out, defines={"DEPTH": 200},
+    deep = build(target, [HARNESS / "stack_hog.c"], [], out, defines={"DEPTH": 200},
                    stack_size=2048, name="deep")
-    r = T.run(target, deep, count_instructions=False, timeout_s=20)
-    assert r.exit_code in (T.RC_STACK_OVERFLOW, T.RC_FAULT), (r.exit_code, r.stdout, r.stderr)
+    r = run(target, deep, count_instructions=False, timeout_s=20)
+    assert r.exit_code in (RC_STACK_OVERFLOW, RC_FAULT), (r.exit_code, r.stdout, r.stderr)
     assert r.status in ("stack_overflow", "fault")
 
 
 def test_float_matches_host_and_lx106_is_integer_only(build_root):
     need("host")
     fl = {"CONV_FLOAT": 1}
-    ref = T.run("host", T.build("host", [CONV], [], build_root / "host-f", defines=fl),
+    ref = run("host", build("host", [CONV], [], build_root / "host-f", defines=fl),
                 count_instructions=False).reports["float_bits"]
     for target in ("cortex-m4", "cortex-m0", "rv32imac"):  # hard float, soft float, soft float
         need(target)
-        b = T.build(target, [CONV], [], build_root / f"{target}-f", defines=fl)
-        r = T.run(target, b, count_instructions=False)
+        b = build(target, [CONV], [], build_root / f"{target}-f", defines=fl)
+        r = run(target, b, count_instructions=False)
         assert r.exit_code == 0 and r.reports["float_bits"] == ref, target
     need("xtensa-lx106")
-    with pytest.raises(T.BuildError, match="undefined reference"):
-        T.build("xtensa-lx106", [CONV], [], build_root / "xt-f", defines=fl)
+    with pytest.raises(BuildError, match="undefined reference"):
+        build("xtensa-lx106", [CONV], [], build_root / "xt-f", defines=fl)
 
 
 # --------------------------------------------------------------------------- extras
 def test_count_function_range_and_board_ram(build_root):
     need("cortex-m4")
-    b = T.build("cortex-m4", [CONV], [], build_root / "m4-range")
-    r = T.run("cortex-m4", b, count_function="conv3x3")
+    b = build("cortex-m4", [CONV], [], build_root / "m4-range")
+    r = run("cortex-m4", b, count_function="conv3x3")
     # conv3x3 is a leaf on M4: its static range is the window minus the marker overhead
     assert 0 < r.instructions_range <= r.instructions_window < r.instructions
     assert r.instructions_window - r.instructions_range < 64
     # a board links against its own RAM size: 300 KiB fits the emulated M4 but not nRF52840
     big = {"BIG_BYTES": 300 * 1024}
-    T.build("cortex-m4", [HARNESS / "big_static.c"], [], build_root / "m4-300k", defines=big)
-    with pytest.raises(T.BuildError, match="overflowed by"):
-        T.build("nrf52840", [HARNESS / "big_static.c"], [], build_root / "nrf-300k", defines=big)
+    build("cortex-m4", [HARNESS / "big_static.c"], [], build_root / "m4-300k", defines=big)
+    with pytest.raises(BuildError, match="overflowed by"):
+        build("nrf52840", [HARNESS / "big_static.c"], [], build_root / "nrf-300k", defines=big)
 
 
 def test_host_sanitized_build(build_root, host_checksum):
     need("host")
-    b = T.build("host", [CONV], [], build_root / "host-asan", sanitize=True)
+    b = build("host", [CONV], [], build_root / "host-asan", sanitize=True)
     assert b.sanitize
-    r = T.run("host", b)
+    r = run("host", b)
     assert r.exit_code == 0 and r.reports["checksum"] == host_checksum
     assert r.instructions is None  # callgrind cannot run ASan binaries
 
 
 def test_plugin_is_cached(build_root):
     need("host")  # host gcc builds the plugin
-    p1 = T.plugin_path()
+    p1 = plugin_path()
     assert p1.is_file() and p1.suffix == ".so"
-    assert T.plugin_path() == p1
+    assert plugin_path() == p1
+
+
+def test_selftest_lists_every_profile(capsys):
+    assert selftest_main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sorted(ln.split()[0] for ln in lines) == sorted(p.name for p in list_profiles())

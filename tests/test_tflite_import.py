@@ -18,7 +18,8 @@ flatbuffers = pytest.importorskip("flatbuffers")
 
 from msfopt import ir  # noqa: E402
 from msfopt.importers import UnsupportedModelError  # noqa: E402
-from msfopt.importers.tflite_import import load_tflite, loads_tflite, tflite_requant  # noqa: E402
+from msfopt.importers.tflite_import import load_tflite, loads_tflite  # noqa: E402
+from msfopt.mcu_runtime import requant  # noqa: E402
 
 try:
     from tflite_micro.python.tflite_micro import runtime as _tflm_runtime  # noqa: F401
@@ -124,8 +125,9 @@ def test_real_model_import(real_nets, key):
     assert net.input_shape == ref["inp"]
     assert len(net.tensor_quant) == net.n_layers + 1
     assert all(q is not None and not q.per_channel for q in net.tensor_quant)
-    assert net.tail_softmax is ref["softmax"]
-    assert net.tflite["output_shape"] == ref["out"]
+    assert (net.tail_softmax is not None) is ref["softmax"]
+    assert net.requant == "fixed" and net.provenance.framework == "tflite"
+    assert net.provenance.output_shape == ref["out"]
     assert net.layers[-1].out_shape[2] == ref["out"][1]
     for layer in net.layers:
         if layer.op in (ir.CONV, ir.DW, ir.DENSE):
@@ -162,13 +164,13 @@ def test_real_model_residual_adds(real_nets, key):
     # ADD layers map 1:1 onto the file's ADD ops, with the same two operands
     ops = tflite_graph(MODELS / REAL[key]["file"])
     layer_of_tensor = {}  # TFLite tensor -> IR tensor id, following the layers' op indices
-    for i, opi in enumerate(net.tflite["op_index"]):
+    for i, opi in enumerate(net.provenance.layer_op_index):
         layer_of_tensor[ops[opi][2][0]] = i + 1
     for i, layer in adds:
         assert layer.src2 is not None and layer.src2 < layer.src <= i
         assert layer.src == i  # the main path is the tensor just produced
         assert _shape(net, layer.src2) == _shape(net, layer.src) == layer.out_shape
-        name, ins, _ = ops[net.tflite["op_index"][i]]
+        name, ins, _ = ops[net.provenance.layer_op_index[i]]
         assert name == "ADD"
         assert {layer_of_tensor.get(t, 0) for t in ins} == {layer.src, layer.src2}
     if key == "resnet8":
@@ -195,7 +197,7 @@ def test_real_model_padding(real_nets):
     assert mc.layers[0].pad == (1, 1, 1, 1) and mc.layers[0].out_shape == (88, 88, 16)
     assert any(l.kernel == (7, 7) and l.pad == (3, 3, 3, 3) for l in mc.layers if l.op == ir.DW)
     assert sum(1 for o in tflite_graph(MODELS / REAL["mcunet"]["file"]) if o[0] == "PAD") == 54
-    assert len(mc.tflite["folded"]) == 54 + 1  # the PAD ops and the final RESHAPE
+    assert len(mc.provenance.folded) == 54 + 1  # the PAD ops and the final RESHAPE
     for net, _ in real_nets.values():
         assert net.layers[[l.op for l in net.layers].index(ir.GAP)].out_shape[:2] == (1, 1)
 
@@ -546,14 +548,35 @@ def test_small_model_import():
     assert mp.out_shape == (3, 4, 4)
     # 3x4 input, k3 s2 SAME -> 2x2: totals (1*2+3-3, 1*2+3-4) = (2, 1) -> (1, 0, 1, 1)
     assert c2.pad == (1, 0, 1, 1) and c2.out_shape == (2, 2, 6)
-    assert gap.out_shape == (1, 1, 6) and net.tflite["ops"][5] == "MEAN"
+    assert gap.out_shape == (1, 1, 6) and net.provenance.layer_ops[5] == "MEAN"
+    assert gap.gap_rounding == "tflm-mean"
     assert fc.in_shape == (1, 1, 6) and fc.weight.shape == (3, 6)
-    assert net.tail_softmax and net.softmax_quant.zero_point == (-128,)
+    assert net.tail_softmax.quant.zero_point == (-128,) and net.tail_softmax.beta == 1.0
     assert net.tensor_quant[0] == ir.Quant.of(float(np.float32(0.05)), -3)  # float32 kept exactly
     assert net.tensor_quant[3].zero_point == (-100,)
     assert dw.w_quant.per_channel and dw.w_quant.axis == 0 and len(dw.w_quant.scale) == 4
     assert fc.w_quant.per_channel is False
-    assert net.tflite["folded"] == [0, 7, 9]  # PAD, RESHAPE, SOFTMAX
+    assert net.provenance.folded == (0, 7, 9)  # PAD, RESHAPE, SOFTMAX
+
+
+def test_imported_facts_are_declared_fields_that_copies_keep():
+    from dataclasses import replace
+    from msfopt.weights import init_weights
+    net = loads_tflite(build_small_model(np.random.default_rng(0)), name="small")
+    copy = ir.with_layers(net, [replace(l) for l in net.layers]).validate()
+    assert copy.requant == "fixed" and copy.tail_softmax == net.tail_softmax
+    assert copy.provenance == net.provenance and copy.layers[5].gap_rounding == "tflm-mean"
+    with pytest.raises(ir.IRError, match="unknown requantisation"):
+        replace(net, requant="integer").validate()
+    with pytest.raises(ir.IRError, match="non-GAP layer"):
+        ir.with_layers(net, [replace(net.layers[0], gap_rounding="tflm-mean")]
+                       + net.layers[1:]).validate()
+    with pytest.raises(ir.IRError, match="one entry per layer"):
+        replace(net, provenance=replace(net.provenance, layer_ops=("CONV_2D",))).validate()
+    # msfopt's own weights and quantisation: the ONNX arithmetic, no TFLite facts
+    own = init_weights(net, seed=0)
+    assert own.requant == "float" and own.tail_softmax is None and own.provenance is None
+    assert all(l.gap_rounding == "msfopt" for l in own.layers)
 
 
 def test_small_model_unsupported_lists_every_op():
@@ -581,7 +604,7 @@ def test_small_model_runs_in_tflm(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------
-# tflite-micro as the oracle for padding, weight layout and tflite_requant
+# tflite-micro as the oracle for padding, weight layout and the fixed-point requantisation
 # ------------------------------------------------------------------------------------------------
 
 def _srdhm(a: np.ndarray, b: int) -> np.ndarray:
@@ -608,18 +631,23 @@ def _mbqm(x, m, shift):
 
 
 def ref_layer(net, i, x: np.ndarray, x2: np.ndarray | None = None) -> np.ndarray:
-    """Tiny int8 reference of one CONV / DW / ADD layer from the IR + tflite_requant."""
+    """Tiny int8 reference of one CONV / DW / ADD layer from the IR and the fixed-point
+    requantisation parameters the code generator uses (:mod:`msfopt.mcu_runtime.requant`)."""
     layer = net.layers[i]
-    rq = tflite_requant(net, i)
+    qi, qo = net.quant_of(layer.src), net.quant_of(i + 1)
+    zi, zo = qi.zero_point[0], qo.zero_point[0]
     if layer.op == ir.ADD:
-        a = (x.astype(np.int64) + rq["input1_offset"]) << rq["left_shift"]
-        b = (x2.astype(np.int64) + rq["input2_offset"]) << rq["left_shift"]
-        a = _mbqm(a, rq["input1_multiplier"], rq["input1_shift"])
-        b = _mbqm(b, rq["input2_multiplier"], rq["input2_shift"])
-        y = _mbqm(a + b, rq["output_multiplier"], rq["output_shift"]) + rq["output_offset"]
-        return np.clip(y, rq["act_min"], rq["act_max"]).astype(np.int8)
+        q2 = net.quant_of(layer.src2)
+        p = requant.add_fixed_params(qi.scale[0], q2.scale[0], qo.scale[0])
+        a = (x.astype(np.int64) - zi) << p["left_shift"]
+        b = (x2.astype(np.int64) - q2.zero_point[0]) << p["left_shift"]
+        a = _mbqm(a, p["in1_mul"], p["in1_shift"])
+        b = _mbqm(b, p["in2_mul"], p["in2_shift"])
+        y = _mbqm(a + b, p["out_mul"], p["out_shift"]) + zo
+        return np.clip(y, layer.act_min, layer.act_max).astype(np.int8)
+    mul, shift = requant.conv_fixed_multipliers(qi.scale[0], layer.w_quant.scale, qo.scale[0])
     pt, pl, pb, pr = layer.pad
-    xi = x.astype(np.int64) + rq["input_offset"]
+    xi = x.astype(np.int64) - zi
     xi = np.pad(xi, ((pt, pb), (pl, pr), (0, 0)))  # zero after the offset = pad with zp
     ho, wo, co = layer.out_shape
     kh, kw = layer.kernel
@@ -636,9 +664,10 @@ def ref_layer(net, i, x: np.ndarray, x2: np.ndarray | None = None) -> np.ndarray
     acc += layer.bias.astype(np.int64)
     y = np.empty_like(acc)
     for c in range(co):
-        y[..., c] = _mbqm(acc[..., c], int(rq["multiplier"][c]), int(rq["shift"][c]))
-    y += rq["output_offset"]
-    return np.clip(y, rq["act_min"], rq["act_max"]).astype(np.int8)
+        k = c if len(mul) > 1 else 0
+        y[..., c] = _mbqm(acc[..., c], int(mul[k]), int(shift[k]))
+    y += zo
+    return np.clip(y, layer.act_min, layer.act_max).astype(np.int8)
 
 
 def _single(rng, kind: str):
@@ -690,7 +719,7 @@ def test_importer_matches_tflm_bit_exact(tmp_path, kind):
             y = ref_layer(net, 1, y, x)
         assert np.array_equal(y, want), f"{kind} trial {trial}"
     if kind == "conv_neg":
-        assert net.tflite["weight_scale_fixups"] == {0: {"negated_scales": 1, "zero_scales": 1}}
+        assert net.provenance.weight_scale_fixups == {0: {"negated_scales": 1, "zero_scales": 1}}
         assert min(net.layers[0].w_quant.scale) > 0
 
 

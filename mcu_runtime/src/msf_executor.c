@@ -1,4 +1,7 @@
-/* msf_executor.c - unfused layers and fused blocks (msf-CNN "H-cache" mode, any tile height). */
+/* msf_executor.c - runs a plan's blocks: unfused layers, and fused blocks in every execution mode
+ * the planner chooses from: H-cache tiles of any height (also in place, or ending in a streaming
+ * GAP) and line buffers as column rings (MSF_MODE_COLUMNS), recompute patches
+ * (MSF_MODE_PATCHES), in-place output rings (MSF_MODE_INPLACE). */
 #include "msf_internal.h"
 
 static int32_t is_window_op(int32_t op)

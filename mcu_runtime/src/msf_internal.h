@@ -56,4 +56,11 @@ static inline void msf_tap_range(int32_t base, int32_t k, int32_t size, int32_t 
     *k_hi = (size - base) < k ? (size - base) : k;
 }
 
+/* Global average of a whole H x W x C full view (msf_s8_gap_dense.c), shared by the int8 gap
+ * kernel and the int8 avgpool kernel's whole-input fallback (msf_s8_pool.c); rq == NULL selects
+ * ORT's float path with multiplier fallback_mul. */
+void msf_gap_core_s8(const int8_t *x, int32_t HW, int32_t C, int8_t *yp, int32_t in_zp,
+                     int32_t out_zp, int32_t act_min, int32_t act_max, const msf_requant *rq,
+                     float fallback_mul);
+
 #endif /* MSF_INTERNAL_H */

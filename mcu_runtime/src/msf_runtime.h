@@ -40,7 +40,7 @@
  *      mul1 = np.float32(a_scale) / np.float32(c_scale)
  *      mul2 = np.float32(b_scale) / np.float32(c_scale)
  *      fbias = np.float32(c_zp) - fmaf(mul1, np.float32(a_zp), mul2 * np.float32(b_zp))
- *              (fmaf = single-rounding fused multiply-add; msfopt.mcu_runtime.cbuild.fma_f32
+ *              (fmaf = single-rounding fused multiply-add; msfopt.mcu_runtime.requant.fma_f32
  *               implements it exactly in Python, msf_add_s8_float_params() in C)
  *      v = fmaf((float)a, mul1, fmaf((float)b, mul2, fbias)) ; q = sat8(rne(v))
  *      (|v| >= 2^31 or NaN gives -128, like cvtps2dq + packs).
@@ -57,7 +57,7 @@
  * Requantisation, mode MSF_RQ_FIXED: TFLite Micro reference kernels (integer only).
  *      QuantizeMultiplier(m) (double m):  q, shift = math.frexp(m);
  *          q_fixed = round_half_away_from_zero(q * 2**31); if q_fixed == 2**31: q_fixed //= 2; shift += 1
- *          if shift < -31: shift, q_fixed = 0, 0            (msfopt.mcu_runtime.cbuild.quantize_multiplier)
+ *          if shift < -31: shift, q_fixed = 0, 0            (msfopt.mcu_runtime.requant.quantize_multiplier)
  *      conv / dw / dense: qmul[c], qshift[c] = QuantizeMultiplier(float64(x_scale) * float64(w_scale[c])
  *                                                                  / float64(y_scale))
  *          out = clamp(MultiplyByQuantizedMultiplier(acc, qmul[c], qshift[c]) + y_zp, act)
@@ -75,7 +75,7 @@
  *          / float64(y_scale)); s = min(floor(log2(N)), 32, 31 + e) with N = H*W;
  *          qmul[0] = (m << s) // N (int64, truncating), qshift[0] = e - s;
  *          out = clamp(MBQM(sum(x) - x_zp * N, qmul[0], qshift[0]) + y_zp, -128, 127)
- *          (msfopt.mcu_runtime.cbuild.mean_fixed_multiplier).
+ *          (msfopt.mcu_runtime.requant.mean_fixed_multiplier).
  *      TFLM AVERAGE_POOL_2D over the whole input is emitted as an avgpool (below), not a gap.
  *      avgpool: TFLM reference (input and output quantisation must be identical): integer sum of
  *          the raw values over the counted taps (padding taps count as x_zp when
@@ -91,7 +91,8 @@
  *          e = exp_on_negative_values(Q5.26 SRDHM(d << input_left_shift, input_multiplier));
  *          sum = sum of RoundingDivideByPOT(e, 12) (Q12.19); recip, nbits = GetReciprocal(sum, 12);
  *          out = clamp(RoundingDivideByPOT(SRDHM(recip, e), nbits + 23) - 128, -128, 127);
- *          d < diff_min gives -128.  msfopt.mcu_runtime.cbuild.softmax_params / softmax_s8_ref.
+ *          d < diff_min gives -128.  msfopt.mcu_runtime.requant.softmax_params (the parameters),
+ *          tests/kernel_refs.py softmax_s8_ref (a Python transcription, for the tests).
  *
  * ===========================================================================================
  * MAC instrumentation: compile with -DMSF_COUNT_MACS; every kernel call adds
@@ -339,7 +340,7 @@ enum {
 enum { MSF_DT_S8 = 0, MSF_DT_F32 = 1 };
 
 /* Rows (or columns) [lo, hi) of one tensor of a fused block for tile index t, as the block
- * schedule computed them (msfopt.schedule.block_geometry; the code generator emits them):
+ * schedule computed them (msfopt.geometry.block_geometry; the code generator emits them):
  *     lo(t) = max(0, t * step - lo_sub),    hi(t) = min(hi_max, t * step + hi_add)
  * (evaluated in int32; int16 fields keep the constant descriptors small in flash). */
 typedef struct {

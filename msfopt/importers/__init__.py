@@ -1,8 +1,9 @@
-"""Model importers.
+"""Model importers: ``onnx_import.load_onnx`` and ``tflite_import.load_tflite`` turn a model file
+into an :class:`msfopt.ir.Network`.
 
 ``UnsupportedModelError`` is raised for every model an importer cannot represent in the IR; its
-message is a single line naming every offending node.  ``load_onnx`` is imported lazily so that
-``import msfopt.importers`` does not pull in onnx.
+message is a single line naming every offending node.  The importers are imported on first use
+(:mod:`msfopt.models`), so that ``import msfopt.importers`` pulls in neither onnx nor tflite.
 """
 
 
@@ -10,11 +11,4 @@ class UnsupportedModelError(ValueError):
     """The model cannot be imported (unsupported op, dynamic shape, topology, unreadable file)."""
 
 
-def __getattr__(name):  # lazy re-export: msfopt.importers.load_onnx
-    if name == "load_onnx":
-        from .onnx_import import load_onnx
-        return load_onnx
-    raise AttributeError(name)
-
-
-__all__ = ["UnsupportedModelError", "load_onnx"]
+__all__ = ["UnsupportedModelError"]

@@ -15,34 +15,28 @@ Supported (single subgraph, one input, one output, batch 1, int8 activations):
   into a MAX_POOL_2D only when its input is the output of a RELU/RELU6 layer (then padding with
   real 0 equals ignoring the pads).  All-zero PAD ops are dropped wherever they are.
 * An AVERAGE_POOL_2D whose window covers the whole (unpadded) input and MEAN over H, W become
-  ``GAP``.
+  ``GAP``, with ``gap_rounding`` "tflm-avgpool" resp. "tflm-mean" (TFLM rounds them differently).
 * RESHAPE feeding FULLY_CONNECTED (the dense layer reads the HWC-flattened tensor, which is what
   TFLite's row-major reshape of NHWC gives), at the tail, or not changing H, W, C: an alias.
-* SOFTMAX at the tail: recorded on the network (``net.tail_softmax``), not a layer.
+* SOFTMAX at the tail: ``net.tail_softmax`` (:class:`~msfopt.ir.TailSoftmax`: beta and the output
+  quantisation), not a layer.
 * QUANTIZE at the input / DEQUANTIZE (or QUANTIZE) at the output: recorded, not layers.
 
-Everything the network needs beyond the IR fields is recorded as extra attributes of the returned
-:class:`~msfopt.ir.Network` (plain instance attributes; ``dataclasses.replace`` /
-``ir.with_layers`` do not carry them over):
-
-* ``net.tail_softmax`` (bool), ``net.softmax_beta`` (float or None),
-  ``net.softmax_quant`` (the softmax output's :class:`~msfopt.ir.Quant` or None);
-* ``net.tflite`` (dict): ``ops`` (TFLite op name per IR layer, e.g. ``"AVERAGE_POOL_2D"`` vs
-  ``"MEAN"`` for a GAP, since TFLM rounds them differently), ``op_index`` (TFLite operator index
-  per layer), ``input_dtype`` / ``output_dtype`` (``"int8"`` unless a QUANTIZE / DEQUANTIZE sits
-  at an edge), ``output_shape`` (TFLite shape of the model output), ``output_quant`` (its Quant,
-  if quantised), ``folded`` (indices of the PAD / RESHAPE / QUANTIZE / DEQUANTIZE / SOFTMAX ops
-  that became no layer), ``weight_scale_fixups`` ({layer: {"zero_scales": n,
-  "negated_scales": n}}, see below).
+The returned :class:`~msfopt.ir.Network` has ``requant="fixed"`` (TFLite Micro's integer-only
+arithmetic) and ``provenance`` (:class:`~msfopt.ir.Provenance`, for messages and tests):
+``layer_ops`` (TFLite op name per IR layer), ``layer_op_index`` (TFLite operator index per layer),
+``input_dtype`` / ``output_dtype`` (``"int8"`` unless a QUANTIZE / DEQUANTIZE sits at an edge),
+``output_shape`` (TFLite shape of the model output), ``output_quant`` (its Quant, if quantised),
+``folded`` (indices of the PAD / RESHAPE / QUANTIZE / DEQUANTIZE / SOFTMAX ops that became no
+layer), ``weight_scale_fixups`` ({layer: {"zero_scales": n, "negated_scales": n}}, see below).
 
 The IR wants positive weight scales; TFLite files may hold 0 (dead channels) or negative ones
 (MCUNet has both).  Scale 0 becomes the smallest normal float32 (TFLite's multiplier is 0, ours
 underflows to 0: same outputs); a negative scale becomes positive with that channel's int8
 weights and int32 bias negated (accumulator and multiplier both flip sign: bit-identical).
 
-Fixed-point requantisation data are not stored in the IR: :func:`tflite_requant` computes them
-from the IR's quantisation parameters the way TFLite / TFLM do (for CONV, DW, DENSE and ADD).
-The int8 clamp of each layer's fused activation is stored once, as ``layer.act_min`` /
+Fixed-point requantisation data are not stored in the IR: the code generator computes them from
+the IR's quantisation parameters the way TFLite / TFLM do.  The int8 clamp of each layer's fused activation is stored once, as ``layer.act_min`` /
 ``layer.act_max``, computed like TFLM's ``CalculateActivationRangeQuantized`` (float32
 ``6.0f / scale``, ``TfLiteRound`` = round half away from zero): see :func:`tflm_activation_range`.
 
@@ -495,7 +489,7 @@ class _Converter:
         if (op_kind == ir.AVGPOOL and not any(pad) and (kh, kw) == (ih, iw)
                 and (oh, ow) == (1, 1)):
             layer = ir.Layer(op=ir.GAP, in_shape=(ih, iw, ic), out_shape=(1, 1, ic), act=act,
-                             src=src)
+                             src=src, gap_rounding="tflm-avgpool")
         else:
             layer = ir.window_layer(op_kind, (ih, iw, ic), cout, (kh, kw), (sh, sw), pad,
                                     groups=groups if op_kind == ir.CONV else None, act=act,
@@ -567,7 +561,8 @@ class _Converter:
         if axes != [1, 2]:
             raise _Skip(f"mean over axes {axes} (only over H and W)")
         h, w, c = self.shape_of(src)
-        layer = ir.Layer(op=ir.GAP, in_shape=(h, w, c), out_shape=(1, 1, c), src=src)
+        layer = ir.Layer(op=ir.GAP, in_shape=(h, w, c), out_shape=(1, 1, c), src=src,
+                         gap_rounding="tflm-mean")
         out_q = self.check_out(op, layer)
         self.add_layer(op, layer, out_q)
 
@@ -614,7 +609,7 @@ class _Converter:
         if ot.scale is None or not _quant_equal(it, ot):
             # TFLM's RESHAPE copies the bytes: a differing output quantisation only relabels
             # them, which matters to a consumer inside the network but not at the model output
-            # (MCUNet's last RESHAPE does this; net.tflite["output_quant"] keeps the label)
+            # (MCUNet's last RESHAPE does this; net.provenance.output_quant keeps the label)
             if out not in self.m.outputs or self.consumers.get(out):
                 raise _Skip("input and output quantisation differ")
         cons = [self.m.ops[c].name for c in self.consumers.get(out, [])]
@@ -727,29 +722,31 @@ class _Converter:
         out_t = m.outputs[0]
         if out_t not in self.alias or self.alias[out_t][0] != n:
             self.fail([f"model output (tensor {out_t}) is not the last layer's output"])
-        tail_softmax = False
+        tail_softmax = None
         if self.softmax is not None:
             if self.softmax_in != n:
                 self.fail([f"op {self.softmax.index} SOFTMAX (not at the tail)"])
-            tail_softmax = True
-        net = ir.Network(name=self.name, input_shape=self.tquant_shape[0], layers=self.layers,
-                         dtype="int8", input_quant=self.tquant[0], tensor_quant=self.tquant,
-                         source=self.source)
-        try:
-            net.validate()
-        except ir.IRError as e:
-            self.fail([f"IR validation failed: {e}"])
-        net.tail_softmax = tail_softmax
-        net.softmax_beta = self.softmax.opt.get("beta") if self.softmax is not None else None
-        net.softmax_quant = self.softmax_quant if self.softmax is not None else None
+            beta = self.softmax.opt.get("beta")
+            tail_softmax = ir.TailSoftmax(beta=1.0 if beta is None else float(beta),
+                                          quant=self.softmax_quant)
         ot = self.T(out_t)
         out_q = None
         if ot.scale is not None and len(ot.scale) == 1:
             out_q = ir.Quant.of(ot.scale, ot.zero_point)
-        net.tflite = {"ops": list(self.layer_ops), "op_index": list(self.layer_op_index),
-                      "input_dtype": self.input_dtype, "output_dtype": self.output_dtype,
-                      "output_shape": tuple(ot.shape), "output_quant": out_q,
-                      "folded": sorted(self.folded), "weight_scale_fixups": dict(self.fixups)}
+        provenance = ir.Provenance(
+            framework="tflite", layer_ops=tuple(self.layer_ops),
+            layer_op_index=tuple(self.layer_op_index), folded=tuple(sorted(self.folded)),
+            input_dtype=self.input_dtype, output_dtype=self.output_dtype,
+            output_shape=tuple(ot.shape), output_quant=out_q,
+            weight_scale_fixups=dict(self.fixups))
+        net = ir.Network(name=self.name, input_shape=self.tquant_shape[0], layers=self.layers,
+                         dtype="int8", input_quant=self.tquant[0], tensor_quant=self.tquant,
+                         source=self.source, requant="fixed", tail_softmax=tail_softmax,
+                         provenance=provenance)
+        try:
+            net.validate()
+        except ir.IRError as e:
+            self.fail([f"IR validation failed: {e}"])
         return net
 
     def fail(self, problems: list[str]):
@@ -790,26 +787,8 @@ def load_tflite(path) -> ir.Network:
 
 
 # ------------------------------------------------------------------------------------------------
-# fixed-point requantisation as TFLite / TFLM compute it
+# TFLM's integer activation clamp
 # ------------------------------------------------------------------------------------------------
-
-def quantize_multiplier(real: float) -> tuple[int, int]:
-    """TFLite's ``QuantizeMultiplier``: real ~= m * 2**(shift - 31), m an int32 in [2**30, 2**31).
-
-    Returns ``(m, shift)``; shift > 0 is a left shift."""
-    if real == 0.0:
-        return 0, 0
-    q, shift = math.frexp(real)
-    q_fixed = int(math.floor(abs(q) * (1 << 31) + 0.5)) * (1 if q >= 0 else -1)  # std::round
-    if q_fixed == (1 << 31):
-        q_fixed //= 2
-        shift += 1
-    if shift < -31:
-        shift, q_fixed = 0, 0
-    if shift > 30:  # TFLite saturates what its single-rounding path cannot represent
-        shift, q_fixed = 30, (1 << 31) - 1
-    return q_fixed, shift
-
 
 def _tflm_quantize(scale: float, zero_point: int, f: float) -> int:
     """TFLM's ``Quantize`` helper of kernel_util: zero_point + (int32)TfLiteRound(f / scale), the
@@ -831,51 +810,3 @@ def tflm_activation_range(act: str, scale: float, zero_point: int) -> tuple[int,
     lo = max(-128, _tflm_quantize(scale, zero_point, 0.0))
     hi = 127 if act == "relu" else min(127, _tflm_quantize(scale, zero_point, 6.0))
     return lo, hi
-
-
-def tflite_requant(net: ir.Network, i: int) -> dict | None:
-    """Fixed-point requantisation parameters of layer ``i`` computed from the IR's quantisation,
-    the way TFLite / TFLM prepare them (doubles from the float32 scales):
-
-    * CONV / DW / DENSE: ``{"multiplier": int32 array, "shift": int array}`` per output channel
-      (one entry repeated for per-tensor weights), plus ``input_offset`` (= -input zero point),
-      ``output_offset`` and the activation clamp ``act_min`` / ``act_max``;
-    * ADD: ``left_shift`` 20, ``input1/2_multiplier`` and ``_shift`` (input 1 = ``src``,
-      input 2 = ``src2``), ``output_multiplier`` / ``output_shift``, offsets and clamp.
-
-    Returns None for the other ops (pools and GAP keep or re-derive their scales elsewhere).
-    The code generator must check bit-exactness against :func:`msfopt.tflm_ref.run_tflm`."""
-    layer = net.layers[i]
-    qi, qo = net.quant_of(layer.src), net.quant_of(i + 1)
-    if qi is None or qo is None:
-        return None
-    s_in, s_out = qi.scale[0], qo.scale[0]
-    zo = qo.zero_point[0]
-    base = {"output_offset": zo, "act_min": layer.act_min, "act_max": layer.act_max}
-    if layer.op in (ir.CONV, ir.DW, ir.DENSE) and layer.w_quant is not None:
-        n = layer.c_out
-        ws = layer.w_quant.scale if layer.w_quant.per_channel else layer.w_quant.scale * n
-        if layer.op == ir.DENSE and not layer.w_quant.per_channel:
-            # FULLY_CONNECTED (per tensor): the product is formed in float32 first
-            prod = float(np.float32(s_in) * np.float32(ws[0]))
-            pairs = [quantize_multiplier(prod / s_out)] * n
-        else:
-            pairs = [quantize_multiplier(s_in * w / s_out) for w in ws]
-        return {**base, "input_offset": -qi.zero_point[0],
-                "multiplier": np.array([p[0] for p in pairs], np.int32),
-                "shift": np.array([p[1] for p in pairs], np.int32)}
-    if layer.op == ir.ADD:
-        q2 = net.quant_of(layer.src2)
-        if q2 is None:
-            return None
-        left_shift = 20
-        twice_max = 2.0 * max(s_in, q2.scale[0])
-        m1 = quantize_multiplier(s_in / twice_max)
-        m2 = quantize_multiplier(q2.scale[0] / twice_max)
-        mo = quantize_multiplier(twice_max / ((1 << left_shift) * s_out))
-        return {**base, "left_shift": left_shift,
-                "input1_offset": -qi.zero_point[0], "input2_offset": -q2.zero_point[0],
-                "input1_multiplier": m1[0], "input1_shift": m1[1],
-                "input2_multiplier": m2[0], "input2_shift": m2[1],
-                "output_multiplier": mo[0], "output_shift": mo[1]}
-    return None

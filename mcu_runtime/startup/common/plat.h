@@ -1,11 +1,11 @@
 /* plat.h: the only platform API generated kernels and test programs may use
  * (plus memcpy/memset/memmove/memcmp, which every target provides).
  *
- * Implemented per target family under mcu_runtime/targets/<family>/:
+ * Implemented per target family under mcu_runtime/startup/<family>/:
  *   arm, riscv, xtensa : bare metal, semihosting, no libc, no malloc
  *   host               : stdio
  *
- * Output convention parsed by msfopt.mcu_runtime.targets.run():
+ * Output convention parsed by msfopt.mcu_runtime.qemu.run():
  *   plat_report("label=", v)  prints "label=<decimal>\n"
  *   at exit the platform prints "stack_hwm_bytes=<n>\n" (painted-stack high-water mark)
  *

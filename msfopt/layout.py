@@ -1,0 +1,175 @@
+"""Arena layout: every full tensor and scratch region of a plan gets a byte offset in one static
+arena (:func:`plan_layout`), searched at exactly the plan's peak RAM first."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from .ir import Network
+from .schedule import BlockSchedule, Liveness
+
+#: alignment of the generated arena object (a union with a uint32_t member): the linked object, and
+#: so the plan's ``arena_bytes``, is the laid-out extent rounded up to this
+ARENA_ALIGN = 4
+
+
+def aligned_arena(extent: int) -> int:
+    """Bytes of the linked arena object for a layout reaching ``extent`` bytes."""
+    return -(-int(extent) // ARENA_ALIGN) * ARENA_ALIGN
+
+
+@dataclass
+class ArenaLayout:
+    arena_bytes: int                              # the linked object's size (aligned extent)
+    tensor_offset: dict[int, int]                 # tensor id -> offset (arena tensors only)
+    ring_offsets: list[tuple[int, ...]]           # per block, offsets of its rings
+    fallback: bool                                # True when the two-ended layout did not fit
+
+
+def plan_layout(net: Network, schedules: list[BlockSchedule], io: str = "arena",
+                node_budget: int = 20000) -> ArenaLayout:
+    """Assign arena offsets to every full tensor and scratch region of a plan (blocks in
+    execution order).  A tensor keeps its offset for its whole life.
+
+    The arena is first tried at exactly the plan's peak (the largest block RAM, rounded up to
+    ``ARENA_ALIGN``: the linked object has those bytes anyway) by a depth-first
+    search over placements: each block's output at either end of a free gap (first choice: the
+    end away from the block's input, which packs any chain exactly with no backtracking; a second
+    search prefers low ends, which keeps runs of in-place blocks packed), an in-place output
+    over a dying input, the scratch region at either end of a gap.  Only if no
+    placement exists within ``node_budget`` steps does it fall back to first-fit on a growing
+    arena (``fallback``; ``arena_bytes`` is then larger than the peak)."""
+    # the linked arena object is the peak rounded up to ARENA_ALIGN anyway: search within that
+    peak = aligned_arena(max(s.ram_bytes for s in schedules))
+    res = None
+    for prefer in ("far", "low"):   # outputs away from inputs; or packed low (in-place chains)
+        res = _search_layout(net, schedules, io, peak, node_budget, prefer)
+        if res is not None:
+            break
+    if res is None:
+        res = _search_layout(net, schedules, io, None, node_budget)
+    if res is None:  # pragma: no cover - an unbounded arena always fits
+        raise AssertionError("unbounded layout failed")
+    return res
+
+
+def _gaps(alloc, limit):
+    used = sorted(alloc.values())
+    pos = 0
+    out = []
+    for o, sz in used:
+        if o > pos:
+            out.append((pos, o))
+        pos = max(pos, o + sz)
+    out.append((pos, limit if limit is not None else 1 << 62))
+    return out
+
+
+def _positions(alloc, limit, size, prefer_high):
+    """Candidate offsets for a buffer of ``size``: both ends of every gap that holds it, the
+    preferred end of the outermost gap first."""
+    cands = []
+    for a, b in _gaps(alloc, limit):
+        if b - a >= size:
+            cands.append(a)
+            if limit is not None and b - size != a:
+                cands.append(b - size)
+    if limit is None:
+        return cands[:1]
+    if prefer_high:
+        cands.sort(key=lambda o: -o)
+    return cands
+
+
+def _search_layout(net, schedules, io, arena, node_budget, prefer="far"):
+    live = Liveness(net, io)
+    n = net.n_layers
+    alloc: dict[int, tuple[int, int]] = {}
+    offsets: dict[int, int] = {}
+    ring_offs: list[tuple[int, ...]] = []
+    steps = [0]
+    if live.counted[0]:
+        alloc[0] = (0, live.tbytes[0])
+        offsets[0] = 0
+
+    def rec(k: int) -> bool:
+        if k == len(schedules):
+            return True
+        s = schedules[k]
+        freed = {t: alloc.pop(t) for t in list(alloc) if live.last_use[t] < s.first and t != n}
+        out_t = s.last + 1
+        in_t = net.layers[s.first].src
+        choices = []   # (kind, value): ("alias", tensor) or ("at", offset) or ("none", None)
+        if not live.counted[out_t]:
+            choices.append(("none", None))
+        elif s.inplace_options:
+            choices += [("alias", t) for t in s.inplace_options if t in alloc]
+        else:
+            high = prefer == "far"
+            if high and in_t in alloc and arena is not None:
+                high = alloc[in_t][0] + alloc[in_t][1] / 2 < arena / 2
+            choices += [("at", o) for o in _positions(alloc, arena, live.tbytes[out_t], high)]
+        for kind, val in choices:
+            if kind == "alias":
+                alloc[out_t] = alloc.pop(val)
+                offsets[out_t] = alloc[out_t][0]
+            elif kind == "at":
+                alloc[out_t] = (val, live.tbytes[out_t])
+                offsets[out_t] = val
+            scratch = [None] if not s.rings else _positions(alloc, arena, s.scratch_bytes, False)
+            for so in scratch:
+                steps[0] += 1
+                if so is None:
+                    ring_offs.append(())
+                else:
+                    ring_offs.append(tuple(so + r.offset for r in s.rings))
+                    if s.scratch_bytes:
+                        alloc[-1 - k] = (so, s.scratch_bytes)   # scratch lives during the block only
+                ok = steps[0] <= node_budget
+                if ok:
+                    alloc.pop(-1 - k, None)
+                    if kind == "alias":    # after the block the output keeps only its own bytes
+                        alloc[out_t] = (alloc[out_t][0], live.tbytes[out_t])
+                    ok = rec(k + 1)
+                    if kind == "alias" and not ok:
+                        alloc[out_t] = (alloc[out_t][0], live.tbytes[val])
+                if ok:
+                    return True
+                alloc.pop(-1 - k, None)
+                ring_offs.pop()
+                if steps[0] > node_budget:
+                    break
+            # undo the output placement
+            if kind == "alias":
+                alloc[val] = alloc.pop(out_t)
+            elif kind == "at":
+                alloc.pop(out_t)
+            if kind != "none":
+                offsets.pop(out_t, None)
+            if steps[0] > node_budget:
+                break
+        alloc.update(freed)
+        return False
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 4 * len(schedules) + 100))
+    try:
+        ok = rec(0)
+    finally:
+        sys.setrecursionlimit(limit)
+    if not ok:
+        return None
+    if arena is None:
+        top = 0
+        for t, o in offsets.items():
+            if live.counted[t]:
+                top = max(top, o + live.tbytes[t])
+        for s, ro in zip(schedules, ring_offs):
+            if ro:
+                top = max(top, min(ro) - min(r.offset for r in s.rings) + s.scratch_bytes)
+        arena = top
+        fallback = True
+    else:
+        fallback = False
+    return ArenaLayout(arena_bytes=aligned_arena(arena), tensor_offset=offsets,
+                       ring_offsets=ring_offs, fallback=fallback)

@@ -1,0 +1,347 @@
+"""Execution modes: the generators of every block variant a network can run as, and the one
+dispatch from a mode name to its generator (:func:`block_schedules`, :func:`schedule_of`).
+
+``unfused``     one layer, whole output from whole input(s).  A residual add writes in place over
+                an input whose last use it is.
+``inplace``     one depthwise / pooling layer writing its output over its own dying input: output
+                rows wait in a ring of D rows and are copied down once no later output row reads
+                the input rows beneath them (:func:`inplace_delay`).
+``hcache``      fused chain of window layers (conv / depthwise / pool), msf-CNN style, generalised
+                to output tiles of ``tile`` rows (``tile == 1`` is msf-CNN's 1-pixel tile).  For
+                output tile row r the last layer produces rows [r*p, min(r*p + p, H)).  Going
+                backwards, layer l needs input rows ``lo_l = max(0, lo_{l+1} s_l - pt_l)``,
+                ``hi_l = min(H_l, (hi_{l+1} - 1) s_l - pt_l + kh_l)``.  Layer l+1's input is held
+                in a ring of ``min(kw, W)`` columns x (hi - lo) rows x C (the horizontal cache);
+                columns flow demand-driven, left to right, and rows are recomputed by the next tile
+                row.  Layer l computes columns ``0 .. ncols_{l+1} - 1`` with
+                ``ncols_{j+1} = W_{j+1}`` and ``ncols_l = min(W_l, (ncols_{l+1} - 1) sw_l - pl_l +
+                kw_l)``.  The block's first layer reads its input tensor in place and the last
+                layer writes its output tensor directly.
+``hcache-ip``   the H-cache block writing its output over its own dying input: finished output tile
+                rows wait in a ring of D tile rows (``tile_w`` holds D).
+``hcache-gap``  a streaming tail: an H-cache pipeline feeding a global average pool column by
+                column; the pool keeps per-channel sums, never its input map.
+``linebuffer``  the H-cache pipeline with one tile row of full height (``LINEBUFFER_TILE``): every
+                layer keeps a ring of k_w full-height columns of its input, nothing is recomputed.
+``recompute``   MCUNetV2-style patches of ``tile`` x ``tile`` output pixels, each computed through
+                every layer of the block from its receptive field, nothing cached.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .ir import ADD, AVGPOOL, DW, GAP, MAXPOOL, Network, WINDOW_OPS
+from .schedule import BlockSchedule, Liveness, Ring, window_input_range
+
+#: the execution modes searched beside the plain unfused layers ("inplace" is a single-layer
+#: variant); the default search uses all of them, with H-cache tiles of ``DEFAULT_TILES`` rows,
+#: line buffers and recompute patches of ``DEFAULT_PATCHES`` pixels
+FUSED_MODES = ("hcache", "hcache-ip", "hcache-gap", "linebuffer", "recompute", "inplace")
+DEFAULT_TILES = (1, 2, 4)
+DEFAULT_PATCHES = (4, 8, 16)
+#: the tile height of a line buffer: one tile row of full height
+LINEBUFFER_TILE = 1 << 30
+
+
+def _contiguous(rings: list[Ring]) -> tuple[tuple[Ring, ...], int]:
+    out, off = [], 0
+    for r in rings:
+        out.append(Ring(r.layer, r.rows, r.cols, r.channels, r.bytes, off))
+        off += r.bytes
+    return tuple(out), off
+
+
+def unfused_schedule(net: Network, live: Liveness, l: int) -> BlockSchedule:
+    layer = net.layers[l]
+    res = live.resident(l, l)
+    options = ()
+    if layer.op == ADD:
+        options = tuple(t for t in dict.fromkeys((layer.src, layer.src2))
+                        if live.last_use[t] == l and live.counted[t] == live.counted[l + 1])
+    inplace = options[0] if options else None
+    counted = [t for t in res if not (inplace is not None and t == l + 1)]
+    tb = live.bytes_of(counted)
+    return BlockSchedule(first=l, last=l, mode="unfused", tile=0, resident=tuple(counted),
+                         inplace=inplace, rings=(), tensor_bytes=tb, ram_bytes=tb,
+                         macs=layer.macs, calls=1, layer_macs=(layer.macs,), tile_rows=1,
+                         inplace_options=options)
+
+
+def inplace_delay(layer) -> int | None:
+    """Rows of output an in-place depthwise/pooling layer must hold back: the smallest D >= 1 such
+    that writing output row y - D + 1 over the input, right after computing row y, never clobbers
+    an input row a later output row still reads (output rows are packed W_out x C, input rows
+    W_in x C, both from the start of the buffer).  None when no D < H_out works."""
+    H_in, W_in, _ = layer.in_shape
+    H_out, W_out, _ = layer.out_shape
+    y = np.arange(H_out - 1, dtype=np.int64)               # rows after which a later one follows
+    lo_next = np.maximum(0, (y + 1) * layer.sh - layer.pad[0])   # first input row still read
+    for d in range(1, H_out):
+        ok = (y < d - 1) | ((y - d + 2) * W_out <= lo_next * W_in)
+        if bool(ok.all()):
+            return d
+    return None
+
+
+def inplace_schedule(net: Network, live: Liveness, l: int) -> BlockSchedule | None:
+    """Layer l (depthwise, max or average pool) writing its output over its own input: output
+    rows go through a ring of D rows and are copied down once no later output row reads the input
+    rows beneath them.  RAM = the input tensor + D output rows (instead of input + output)."""
+    L = net.layers[l]
+    if L.op not in (DW, MAXPOOL, AVGPOOL) or L.src != l:
+        return None
+    if live.last_use[l] != l or not live.counted[l] or not live.counted[l + 1]:
+        return None
+    if net.tensor_elems(l + 1) > net.tensor_elems(l):
+        return None
+    d = inplace_delay(L)
+    if d is None:
+        return None
+    H_out, W_out, C = L.out_shape
+    ring = Ring(layer=l, rows=d, cols=W_out, channels=C, bytes=d * W_out * C * net.elem_bytes)
+    if ring.bytes >= net.tensor_bytes(l + 1):
+        return None
+    res = [t for t in live.resident(l, l) if t != l + 1]
+    tb = live.bytes_of(res)
+    return BlockSchedule(first=l, last=l, mode="inplace", tile=d, resident=tuple(res), inplace=l,
+                         rings=(ring,), tensor_bytes=tb, ram_bytes=tb + ring.bytes,
+                         macs=L.macs, calls=H_out, layer_macs=(L.macs,), tile_rows=H_out,
+                         scratch_bytes=ring.bytes, inplace_options=(l,),
+                         copy_bytes=net.tensor_bytes(l + 1))
+
+
+def _block_starts(live: Liveness, j: int, max_depth: int | None):
+    """First layers l = j, j-1, ... of the legal fused blocks [l..j], longest last."""
+    for l in range(j, -1, -1):
+        if not live.fused_legal(l, j) or (max_depth is not None and j - l + 1 > max_depth):
+            return
+        yield l
+
+
+def _out_delay(lo_next, p: int, h_out: int, out_row: int, in_row: int) -> int | None:
+    """Tile rows an in-place block must hold back: the smallest D >= 1 such that copying output
+    tile row r - D + 1 over the input right after tile row r never reaches an input row that tile
+    row r + 1 (or later) still reads; ``lo_next[r]`` is that first input row."""
+    n = len(lo_next) + 1
+    r = np.arange(n - 1, dtype=np.int64)
+    for d in range(1, n):
+        end = np.minimum((r - d + 2) * p, h_out) * out_row
+        if bool(((r < d - 1) | (end <= lo_next * in_row)).all()):
+            return d
+    return None
+
+
+def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
+                     max_depth: int | None = None, mode: str = "hcache",
+                     emit_single: bool = False) -> list[BlockSchedule]:
+    """All fused column-pipeline blocks [i..j] (i < j) ending at layer j with output tiles of
+    ``tile`` rows, computed by one backward sweep (vectorised over tile rows).  ``mode``
+    "linebuffer" is the same pipeline with one tile row of full height: every layer keeps a ring
+    of k_w full-height columns of its input and nothing is recomputed.  ``mode`` "hcache-ip" is
+    the H-cache block writing its output over its own (dying) input: finished output tile rows
+    wait in a ring of D tile rows and are copied down once no later tile row reads the input
+    rows beneath them, so the block holds its input + D tile rows instead of input + output."""
+    inplace_out = mode == "hcache-ip"
+    out: list[BlockSchedule] = []
+    Lj = net.layers[j]
+    if Lj.op not in WINDOW_OPS:
+        return out
+    H_out = Lj.out_shape[0]
+    p = min(tile, H_out)
+    n_rows = -(-H_out // p)
+    lo = np.arange(n_rows, dtype=np.int64) * p
+    hi = np.minimum(lo + p, H_out)
+    ncols = Lj.out_shape[1]
+    layer_macs: list[int] = []      # for l = j, j-1, ...
+    calls = 0
+    ring_list: list[Ring] = []      # rings of layers l+1 (added when l becomes an inner layer)
+    eb = net.elem_bytes
+    for l in _block_starts(live, j, max_depth):
+        L = net.layers[l]
+        _, W_o, C_o = L.out_shape
+        rows_out = hi - lo
+        layer_macs.append(int(rows_out.sum()) * ncols * C_o * L.macs_per_output())
+        calls += n_rows * ncols
+        # input rows / columns of layer l
+        H_l, W_l, C_l = L.in_shape
+        lo, hi = window_input_range(lo, hi, L.kh, L.sh, L.pad[0], H_l)
+        ncols = min(W_l, (ncols - 1) * L.sw - L.pad[1] + L.kw)
+        if (l < j or emit_single) and not inplace_out:
+            res = live.resident(l, j)
+            tb = live.bytes_of(res)
+            lm = tuple(reversed(layer_macs))
+            rings, scratch = _contiguous(list(reversed(ring_list)))
+            out.append(BlockSchedule(
+                first=l, last=j, mode=mode, tile=p, resident=tuple(res), inplace=None,
+                rings=rings, tensor_bytes=tb, ram_bytes=tb + scratch,
+                macs=sum(lm), calls=calls, layer_macs=lm, tile_rows=n_rows,
+                scratch_bytes=scratch))
+        elif l < j and n_rows > 1 and live.consumers[l] == [l] and live.counted[l] \
+                and live.counted[j + 1] and net.tensor_bytes(j + 1) <= net.tensor_bytes(l):
+            _, W_j, C_j = Lj.out_shape
+            d = _out_delay(lo[1:], p, H_out, W_j * C_j, W_l * C_l)
+            if d is not None and d < n_rows:
+                res = [t for t in live.resident(l, j) if t != j + 1]
+                tb = live.bytes_of(res)
+                lm = tuple(reversed(layer_macs))
+                ob = min(d * p, H_out) * W_j * C_j * eb
+                rings, scratch = _contiguous(
+                    list(reversed(ring_list))
+                    + [Ring(layer=l, rows=min(d * p, H_out), cols=W_j, channels=C_j, bytes=ob)])
+                out.append(BlockSchedule(
+                    first=l, last=j, mode=mode, tile=p, resident=tuple(res), inplace=l,
+                    rings=rings, tensor_bytes=tb, ram_bytes=tb + scratch, macs=sum(lm),
+                    calls=calls, layer_macs=lm, tile_rows=n_rows, scratch_bytes=scratch,
+                    inplace_options=(l,), copy_bytes=net.tensor_bytes(j + 1), tile_w=d))
+        # layer l's input becomes a ring when a layer l-1 joins the block
+        cols = min(L.kw, W_l)
+        rows = int((hi - lo).max())
+        rb = cols * rows * C_l * eb
+        ring_list.append(Ring(layer=l, rows=rows, cols=cols, channels=C_l, bytes=rb))
+    return out
+
+
+def gap_tail_schedules(net: Network, live: Liveness, j: int, tile: int,
+                       max_depth: int | None = None) -> list[BlockSchedule]:
+    """Streaming tail ("iterative" global pooling): blocks [i..j] whose last layer j is a global
+    average pool fed, column by column, by an H-cache pipeline over layers i..j-1; the GAP adds
+    every produced column to per-channel sums (4 B per channel) and never stores its input map.
+    The GAP's ring holds the sums and one staging column of its input (tile rows x 1 x C)."""
+    L = net.layers[j]
+    if L.op != GAP or L.src != j or j < 1 or live.consumers[j] != [j]:
+        return []
+    if L.gap_rounding == "tflm-avgpool":
+        return []   # TFLM's whole-input average pool keeps its own (non-GAP) rounding kernel
+    out = []
+    H_in, W_in, C = L.in_shape
+    for s in hcache_schedules(net, live, j - 1, tile, None if max_depth is None else max_depth - 1,
+                              emit_single=True):
+        rows = min(s.tile, H_in)
+        gb = 4 * C + rows * C * net.elem_bytes
+        rings = s.rings + (Ring(layer=j, rows=rows, cols=1, channels=C, bytes=gb,
+                                offset=s.scratch_bytes),)
+        scratch = s.scratch_bytes + gb
+        res = live.resident(s.first, j)
+        tb = live.bytes_of(res)
+        lm = s.layer_macs + (L.macs,)
+        out.append(BlockSchedule(
+            first=s.first, last=j, mode="hcache-gap", tile=s.tile, resident=tuple(res),
+            inplace=None, rings=rings, tensor_bytes=tb, ram_bytes=tb + scratch, macs=sum(lm),
+            calls=s.calls + s.tile_rows * W_in, layer_macs=lm, tile_rows=s.tile_rows,
+            scratch_bytes=scratch))
+    return out
+
+
+def recompute_schedules(net: Network, live: Liveness, j: int, patch: int,
+                        max_depth: int | None = None) -> list[BlockSchedule]:
+    """All fused recompute blocks [i..j] ending at layer j (MCUNetV2 style): output patches of
+    ``patch`` x ``patch`` pixels, each computed through every layer from its receptive field
+    (rows and columns clipped at the borders), nothing cached.  Layer k's input patch buffer
+    holds max rows x max cols x C; consecutive layers' buffers sit at opposite ends of one
+    scratch region of size max_k (in_k + out_k)."""
+    out: list[BlockSchedule] = []
+    Lj = net.layers[j]
+    if Lj.op not in WINDOW_OPS:
+        return out
+    H_out, W_out, _ = Lj.out_shape
+    ph, pw = min(patch, H_out), min(patch, W_out)
+    n_r, n_c = -(-H_out // ph), -(-W_out // pw)
+    ylo = np.arange(n_r, dtype=np.int64) * ph
+    yhi = np.minimum(ylo + ph, H_out)
+    xlo = np.arange(n_c, dtype=np.int64) * pw
+    xhi = np.minimum(xlo + pw, W_out)
+    eb = net.elem_bytes
+    layer_macs: list[int] = []
+    bufs: list[Ring] = []   # input patch buffers of layers l+1 .. j (latest first)
+    for l in _block_starts(live, j, max_depth):
+        L = net.layers[l]
+        C_o = L.out_shape[2]
+        layer_macs.append(int((yhi - ylo).sum()) * int((xhi - xlo).sum()) * C_o
+                          * L.macs_per_output())
+        H_l, W_l, C_l = L.in_shape
+        ylo, yhi = window_input_range(ylo, yhi, L.kh, L.sh, L.pad[0], H_l)
+        xlo, xhi = window_input_range(xlo, xhi, L.kw, L.sw, L.pad[1], W_l)
+        if l < j:
+            inner = list(reversed(bufs))            # layers l+1 .. j
+            sizes = [0] + [b.bytes for b in inner] + [0]   # input bytes of layers l .. j, then out
+            scratch = max(sizes[k] + sizes[k + 1] for k in range(len(sizes) - 1))
+            rings = []
+            for k, b in enumerate(inner, start=1):  # k = layer index within the block
+                off = 0 if k % 2 == 1 else scratch - b.bytes
+                rings.append(Ring(b.layer, b.rows, b.cols, b.channels, b.bytes, off))
+            res = live.resident(l, j)
+            tb = live.bytes_of(res)
+            lm = tuple(reversed(layer_macs))
+            out.append(BlockSchedule(
+                first=l, last=j, mode="recompute", tile=patch, resident=tuple(res), inplace=None,
+                rings=tuple(rings), tensor_bytes=tb, ram_bytes=tb + scratch, macs=sum(lm),
+                calls=n_r * n_c * (j - l + 1), layer_macs=lm, tile_rows=n_r,
+                scratch_bytes=scratch, tile_w=pw))
+        rows = int((yhi - ylo).max())
+        cols = int((xhi - xlo).max())
+        bufs.append(Ring(layer=l, rows=rows, cols=cols, channels=C_l, bytes=rows * cols * C_l * eb))
+    return out
+
+
+def block_schedules(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAULT_TILES,
+                    patches=DEFAULT_PATCHES, max_depth: int | None = None) -> list[BlockSchedule]:
+    """Every candidate block variant of the network: all unfused layers, plus every legal fused
+    block for each requested mode (hcache with each tile height in ``tiles``, linebuffer,
+    recompute with each patch size in ``patches``)."""
+    live = Liveness(net, io)
+    scheds = [unfused_schedule(net, live, l) for l in range(net.n_layers)]
+    for mode in modes:
+        if mode not in FUSED_MODES:
+            raise ValueError(f"unknown execution mode {mode!r} (choose from {', '.join(FUSED_MODES)})")
+    for j in range(net.n_layers):
+        if "inplace" in modes:
+            s = inplace_schedule(net, live, j)
+            if s is not None:
+                scheds.append(s)
+        for m in ("hcache", "hcache-ip"):
+            if m in modes:
+                for p in tiles:
+                    scheds.extend(hcache_schedules(net, live, j, p, max_depth, mode=m))
+        if "hcache-gap" in modes:
+            for p in tuple(tiles) + (LINEBUFFER_TILE,):
+                scheds.extend(gap_tail_schedules(net, live, j, p, max_depth))
+        if "linebuffer" in modes:
+            scheds.extend(hcache_schedules(net, live, j, LINEBUFFER_TILE, max_depth,
+                                           mode="linebuffer"))
+        if "recompute" in modes:
+            for p in patches:
+                scheds.extend(recompute_schedules(net, live, j, p, max_depth))
+    # identical keys arise when a tile/patch is clamped to the output size: keep one
+    seen = {}
+    for s in scheds:
+        seen.setdefault(s.key, s)
+    return list(seen.values())
+
+
+def schedule_of(net: Network, live: Liveness, first: int, last: int, mode: str,
+                tile: int) -> BlockSchedule:
+    """The schedule of one block variant: the same object the DAG costed."""
+    if mode == "unfused":
+        if first != last:
+            raise ValueError(f"unfused block {first}-{last} must be one layer")
+        return unfused_schedule(net, live, first)
+    if mode == "inplace":
+        s = inplace_schedule(net, live, first) if first == last else None
+        if s is not None:
+            return s
+    elif mode in ("hcache", "hcache-ip", "linebuffer"):
+        t = LINEBUFFER_TILE if mode == "linebuffer" else tile
+        for s in hcache_schedules(net, live, last, t, mode=mode):
+            if s.first == first:
+                return s
+    elif mode == "hcache-gap":
+        for s in gap_tail_schedules(net, live, last, tile):
+            if s.first == first:
+                return s
+    elif mode == "recompute":
+        for s in recompute_schedules(net, live, last, tile):
+            if s.first == first:
+                return s
+    else:
+        raise ValueError(f"unknown execution mode {mode!r}")
+    raise ValueError(f"block {first}-{last} cannot run fused ({mode})")
