@@ -14,8 +14,10 @@ ARENA_ALIGN = 4
 
 
 def aligned_arena(extent: int) -> int:
-    """Bytes of the linked arena object for a layout reaching ``extent`` bytes."""
-    return -(-int(extent) // ARENA_ALIGN) * ARENA_ALIGN
+    """Bytes of the linked arena object for a layout reaching ``extent`` bytes: rounded up to
+    ARENA_ALIGN, and never less than one word (the object's uint32_t member), even when a plan
+    keeps nothing in the arena (a one-layer network with io="external")."""
+    return max(ARENA_ALIGN, -(-int(extent) // ARENA_ALIGN) * ARENA_ALIGN)
 
 
 @dataclass
