@@ -18,15 +18,44 @@ if TYPE_CHECKING:  # pragma: no cover
 KINDS = ("conv", "pointwise", "dw", "maxpool", "avgpool", "gap", "dense")
 
 
+def pipelined(s: "BlockSchedule") -> bool:
+    """Whether the block's layers run inside a column / patch pipeline (vs whole tensors)."""
+    return s.mode not in ("unfused", "inplace")
+
+
+#: kinds whose kernels requantise every output (max pooling only compares)
+REQUANT_KINDS = ("conv", "pointwise", "dw", "avgpool", "gap", "dense")
+
+
+def unclamped(layer) -> bool:
+    """Whether a layer requantises its outputs with no clamping activation."""
+    return layer.act == "none" and CycleModel.kind(layer) in REQUANT_KINDS
+
+
+def conv_taps(layer, macs: float) -> float:
+    """Kernel taps a k x k convolution visits for ``macs`` multiply-accumulates (one inner loop
+    over its input channels each)."""
+    return macs / layer.in_shape[2]
+
+
 @dataclass(frozen=True)
 class CycleModel:
     """Estimated cycles of a block:
 
-        sum over layers of  MACs x cpm[kind] + outputs x cpo[kind]
+        sum over layers of  MACs x cpm[kind] + outputs x (cpo[kind] + fused_out if pipelined)
         + add elements x add_per_elem + kernel calls x per_call + copied bytes x copy_per_byte
 
-    where outputs include recomputed ones (layer MACs / MACs per output).  The defaults are a
-    generic guess; MCU profiles carry calibrated tables (``scripts/calibrate.py``)."""
+    where outputs include recomputed ones (layer MACs / MACs per output) and "pipelined" means
+    the layer runs inside a column or patch pipeline (every mode but ``unfused`` and
+    ``inplace``): each output element produced there costs ``fused_out`` more (the ring and view
+    index arithmetic; about 70 instructions on Xtensa LX106, under 1 on Cortex-M4).  On cores
+    without an FPU the float requantisation's soft-float rounding is cheaper for outputs that
+    clamp, so each output of a requantising layer with no clamping activation (``act == "none"``)
+    costs ``unclamped_out`` more (75-105 instructions on Cortex-M0/M3 and RV32, 0 with an FPU).
+    A k x k convolution also pays ``conv_tap`` per kernel tap of every output (MACs / C_in: its
+    inner loop over the input channels starts once per tap; about 15 instructions on Cortex-M).
+    The defaults are a generic guess; MCU profiles carry calibrated tables
+    (``scripts/calibrate.py``)."""
     name: str = "generic"
     cpm: dict = field(default_factory=lambda: {
         "conv": 6.0, "pointwise": 5.0, "dw": 8.0, "maxpool": 4.0, "avgpool": 4.0, "gap": 3.0,
@@ -35,6 +64,9 @@ class CycleModel:
     per_call: float = 150.0
     cpo: dict = field(default_factory=dict)
     copy_per_byte: float = 2.0
+    fused_out: float = 0.0
+    unclamped_out: float = 0.0
+    conv_tap: float = 0.0
 
     @staticmethod
     def kind(layer) -> str:
@@ -44,6 +76,7 @@ class CycleModel:
 
     def cycles(self, net: Network, s: "BlockSchedule") -> int:
         total = 0.0
+        extra = self.fused_out if pipelined(s) else 0.0
         for l, m in zip(range(s.first, s.last + 1), s.layer_macs):
             layer = net.layers[l]
             if layer.op == ADD:
@@ -52,8 +85,11 @@ class CycleModel:
                 continue
             k = self.kind(layer)
             total += m * self.cpm[k]
+            if k == "conv":
+                total += conv_taps(layer, m) * self.conv_tap
             mpo = layer.macs_per_output()
-            if self.cpo and mpo > 0:
-                total += (m / mpo) * self.cpo.get(k, 0.0)
+            if mpo > 0:
+                total += (m / mpo) * (self.cpo.get(k, 0.0) + extra
+                                      + (self.unclamped_out if unclamped(layer) else 0.0))
         total += s.calls * self.per_call + s.copy_bytes * self.copy_per_byte
         return int(round(total))

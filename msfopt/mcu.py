@@ -13,8 +13,10 @@ Latency: ``cycle_model()`` is the profile's ``[cycles]`` table.  Calibrated tabl
 (``scripts/calibrate.py``; unit: executed instructions, as counted by QEMU) also carry
 per-output-element terms ``<kind>_out``; the model is then
 
-    est = sum_layers MACs x c_kind + outputs x c_kind_out  +  add elements x add_per_elem
-          + kernel calls x overhead_per_call
+    est = sum_layers MACs x c_kind + outputs x (c_kind_out + fused_out if pipelined
+                                               + unclamped_out if no clamping activation)
+          + add elements x add_per_elem + kernel calls x overhead_per_call
+          + copied bytes x copy_per_byte + k x k conv taps x conv_tap
 
 (outputs include recomputed ones in fused blocks: ``layer_macs / macs_per_output``); see
 :class:`msfopt.cycles.CycleModel`.
@@ -104,7 +106,11 @@ class MCUProfile:
         return CycleModel(name=self.name, cpm=cpm,
                           add_per_elem=float(c.get("add_per_elem", base.add_per_elem)),
                           per_call=float(c.get("overhead_per_call", base.per_call)),
-                          cpo=cpo)
+                          cpo=cpo,
+                          copy_per_byte=float(c.get("copy_per_byte", base.copy_per_byte)),
+                          fused_out=float(c.get("fused_out", base.fused_out)),
+                          unclamped_out=float(c.get("unclamped_out", base.unclamped_out)),
+                          conv_tap=float(c.get("conv_tap", base.conv_tap)))
 
 
 _TARGET_KEYS = {f.name for f in dataclasses.fields(MCUProfile)} - {"name", "kind", "target",

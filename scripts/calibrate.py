@@ -6,8 +6,10 @@ For each family a representative core runs a fixed suite of generated micro-mode
 add -- plus fused H-cache blocks whose many kernel calls expose the per-call overhead), counting
 the instructions executed inside ``msf_model_run``.  The model
 
-    est = sum_layers MACs x c_kind + outputs x c_kind_out + add elements x add_per_elem
-          + kernel calls x overhead_per_call                          (msfopt.cycles.CycleModel)
+    est = sum_layers MACs x c_kind + outputs x (c_kind_out + fused_out if pipelined
+                                               + unclamped_out if no clamping activation)
+          + add elements x add_per_elem + kernel calls x overhead_per_call
+          + copied bytes x copy_per_byte + k x k conv taps x conv_tap (msfopt.cycles.CycleModel)
 
 is linear in its coefficients; they are fitted by non-negative least squares on the *relative*
 error (each micro-model weighs the same).  A few held-out models (not in the fit) check it.
@@ -17,6 +19,7 @@ error (each micro-model weighs the same).  A few held-out models (not in the fit
     python scripts/calibrate.py                 # all families, writes msfopt/data/mcus.toml
     python scripts/calibrate.py --family arm-m0 --dry-run
     python scripts/calibrate.py --json out.json # also dump the measurements
+    python scripts/calibrate.py --refit out.json --dry-run   # refit them, no QEMU runs
 
 Every micro-model is also checked bit-exact against its reference and for arena == predicted.
 """
@@ -37,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from msfopt.ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, window_layer  # noqa: E402
-from msfopt.cycles import KINDS, CycleModel  # noqa: E402
+from msfopt.cycles import KINDS, CycleModel, conv_taps, pipelined, unclamped  # noqa: E402
 
 TOML = ROOT / "msfopt" / "data" / "mcus.toml"
 
@@ -45,11 +48,13 @@ TOML = ROOT / "msfopt" / "data" / "mcus.toml"
 FAMILIES = {
     "arm-m0": ("cortex-m0", ["cortex-m0"]),
     "arm-m3": ("cortex-m3", ["cortex-m3"]),                       # no FPU: soft-float requant
-    "arm-m4": ("cortex-m4", ["cortex-m4", "cortex-m7", "cortex-m33"]),
+    "arm-m4": ("cortex-m4", ["cortex-m4", "cortex-m33"]),
+    "arm-m7": ("cortex-m7", ["cortex-m7"]),     # dual-issue scheduling: GCC emits other code
     "rv32": ("rv32imac", ["rv32imac", "sifive_e", "rv32imc"]),
     "xtensa": ("xtensa-lx106", ["xtensa-lx106"]),
 }
-FEATURES = [*KINDS, *(f"{k}_out" for k in KINDS), "add_per_elem", "overhead_per_call"]
+FEATURES = [*KINDS, *(f"{k}_out" for k in KINDS), "add_per_elem", "overhead_per_call",
+            "copy_per_byte", "fused_out", "unclamped_out", "conv_tap"]
 
 
 # --------------------------------------------------------------------------- micro-models
@@ -129,6 +134,50 @@ def micro_suite() -> list[tuple[str, Network, list]]:
                              W(CONV, (7, 7, 32), 12, 1, 1, 0)], 1)
     fused("hc_pool_conv_t1", [W(MAXPOOL, (16, 16, 8), None, 2, 2, 0),
                               W(CONV, (8, 8, 8), 8, 3, 1, 1, act="relu")], 1)
+    out.extend(mode_suite())
+    return out
+
+
+def mode_suite() -> list[tuple[str, Network, list]]:
+    """Blocks of every other execution mode (in-place output, line buffer, recompute patches,
+    streaming GAP tail, in-place layer), so that the fit sees each mode's loop structure and the
+    model's error stays bounded in every mode, not just in H-cache blocks."""
+    W = window_layer
+    out = []
+
+    def mb():   # MBConv-like: expand, depthwise, project
+        return [W(CONV, (12, 12, 8), 24, 1, 1, 0, act="relu6"),
+                W(DW, (12, 12, 24), None, 3, 1, 1, act="relu6"),
+                W(CONV, (12, 12, 24), 8, 1, 1, 0)]
+
+    def framed():   # the block's input and output are arena tensors (hcache-ip needs it)
+        return [W(CONV, (12, 12, 8), 8, 1, 1, 0, act="relu"), *mb(),
+                W(CONV, (12, 12, 8), 8, 1, 1, 0)]
+
+    def gap_tail():
+        return [W(CONV, (16, 16, 8), 16, 3, 1, 1, act="relu"),
+                W(DW, (16, 16, 16), None, 3, 1, 1, act="relu6"),
+                Layer(op=GAP, in_shape=(16, 16, 16), out_shape=(1, 1, 16))]
+
+    def add(name, layers, blocks):
+        out.append((name, _net(name, layers), blocks))
+
+    for t in (1, 2):
+        add(f"hcip_mb_t{t}", framed(),
+            [(0, 0, "unfused", 0), (1, 3, "hcache-ip", t), (4, 4, "unfused", 0)])
+    add("lb_mb", mb(), [(0, 2, "linebuffer", 1 << 30)])
+    add("lb_conv_dw", [W(CONV, (20, 20, 3), 8, 3, 2, 1, act="relu6"),
+                       W(DW, (10, 10, 8), None, 3, 1, 1, act="relu6")],
+        [(0, 1, "linebuffer", 1 << 30)])
+    for p in (4, 8):
+        add(f"rc_mb_p{p}", mb(), [(0, 2, "recompute", p)])
+    add("rc_conv_pool_p4", [W(CONV, (16, 16, 8), 8, 3, 1, 1, act="relu"),
+                            W(MAXPOOL, (16, 16, 8), None, 2, 2, 0)], [(0, 1, "recompute", 4)])
+    for t in (1, 2):
+        add(f"gap_t{t}", gap_tail(), [(0, 2, "hcache-gap", t)])
+    add("gap_lb", gap_tail(), [(0, 2, "hcache-gap", 1 << 30)])
+    add("gap_dw_t1", gap_tail()[1:], [(0, 1, "hcache-gap", 1)])
+    add("inplace_dw", mb(), [(0, 0, "unfused", 0), (1, 1, "inplace", 0), (2, 2, "unfused", 0)])
     return out
 
 
@@ -159,6 +208,7 @@ def block_features(net: Network, scheds) -> dict[str, float]:
     BlockSchedule objects the optimizer costs)."""
     f = dict.fromkeys(FEATURES, 0.0)
     for s in scheds:
+        f["copy_per_byte"] += s.copy_bytes
         for l, m in zip(range(s.first, s.last + 1), s.layer_macs):
             L = net.layers[l]
             if L.op == ADD:
@@ -167,11 +217,31 @@ def block_features(net: Network, scheds) -> dict[str, float]:
                 continue
             k = CycleModel.kind(L)
             f[k] += m
+            if k == "conv":
+                f["conv_tap"] += conv_taps(L, m)
             mpo = L.macs_per_output()
             if mpo:
                 f[f"{k}_out"] += m / mpo
+                if pipelined(s):
+                    f["fused_out"] += m / mpo
+                if unclamped(L):
+                    f["unclamped_out"] += m / mpo
         f["overhead_per_call"] += s.calls
     return f
+
+
+def refeature(records: list[dict], suite) -> None:
+    """Recompute the regressors of earlier measurements from this script's suite definitions
+    (same names, same networks and blocks), so that a refit sees features added since."""
+    from msfopt.modes import schedule_of
+    from msfopt.schedule import Liveness
+    by_name = {name: (net, blocks) for name, net, blocks in suite}
+    for r in records:
+        if r["name"] not in by_name:
+            raise SystemExit(f"--refit: {r['name']!r} is not in this script's suite")
+        net, blocks = by_name[r["name"]]
+        live = Liveness(net, "external")
+        r["features"] = block_features(net, [schedule_of(net, live, *b) for b in blocks])
 
 
 # --------------------------------------------------------------------------- measure
@@ -200,16 +270,42 @@ def measure(target: str, suite, work: Path, jobs: int = 2, log=print) -> list[di
         return list(ex.map(one, suite))
 
 
+def nnls(A: np.ndarray, b: np.ndarray, max_iter: int = 1000) -> np.ndarray:
+    """min ||A x - b||_2 subject to x >= 0 (Lawson & Hanson's active-set method, "Solving Least
+    Squares Problems", 1974, ch. 23): move the variable with the largest gradient into the passive
+    set, solve least squares on it, step back to feasibility when a passive variable would turn
+    negative."""
+    m, n = A.shape
+    x = np.zeros(n)
+    passive = np.zeros(n, dtype=bool)
+    tol = 10 * np.finfo(float).eps * np.linalg.norm(A, 1) * max(m, n)
+    for _ in range(max_iter):
+        w = A.T @ (b - A @ x)
+        if passive.all() or (w[~passive] <= tol).all():
+            break
+        passive[np.argmax(np.where(passive, -np.inf, w))] = True
+        while True:
+            z = np.zeros(n)
+            z[passive] = np.linalg.lstsq(A[:, passive], b, rcond=None)[0]
+            if (z[passive] > 0).all():
+                x = z
+                break
+            neg = passive & (z <= 0)
+            alpha = np.min(x[neg] / (x[neg] - z[neg]))
+            x = x + alpha * (z - x)
+            passive &= x > tol
+            x[~passive] = 0.0
+    return x
+
+
 def fit(records: list[dict]) -> dict[str, float]:
     """Non-negative least squares on relative residuals. Coefficients whose regressor is
     absent from the suite stay 0."""
-    from scipy.optimize import nnls
     A = np.array([[r["features"][k] for k in FEATURES] for r in records], dtype=float)
     y = np.array([r["instructions"] for r in records], dtype=float)
     Aw = A / y[:, None]
     scale = np.maximum(Aw.max(axis=0), 1e-30)          # column scaling: better conditioning
-    coef, _ = nnls(Aw / scale, np.ones_like(y), maxiter=10000)
-    coef = coef / scale
+    coef = nnls(Aw / scale, np.ones_like(y)) / scale
     return {k: float(v) for k, v in zip(FEATURES, coef)}
 
 
@@ -241,7 +337,14 @@ def cycles_block(target: str, family: str, rep: str, coef: dict, stats: dict) ->
     lines.append(f"pool = {_fmt(coef['maxpool'])}             # CycleModel's single pool kind")
     lines += [f"{k}_out = {_fmt(coef[k + '_out'])}" for k in KINDS]
     lines += [f"add_per_elem = {_fmt(coef['add_per_elem'])}",
-              f"overhead_per_call = {_fmt(coef['overhead_per_call'])}"]
+              f"overhead_per_call = {_fmt(coef['overhead_per_call'])}",
+              f"copy_per_byte = {_fmt(coef['copy_per_byte'])}",
+              f"fused_out = {_fmt(coef['fused_out'])}             # per output element in a "
+              f"column / patch pipeline",
+              f"unclamped_out = {_fmt(coef['unclamped_out'])}         # per output of a layer "
+              f"with no clamping activation",
+              f"conv_tap = {_fmt(coef['conv_tap'])}              # per kernel tap of a k x k "
+              f"conv output"]
     return "\n".join(lines) + "\n"
 
 
@@ -267,7 +370,10 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", "-j", type=int, default=2)
     ap.add_argument("--json", help="write measurements and fits to this file")
     ap.add_argument("--work", help="build directory (default: a temporary one)")
+    ap.add_argument("--refit", metavar="JSON",
+                    help="fit the measurements of an earlier --json run instead of measuring")
     a = ap.parse_args(argv)
+    earlier = json.loads(Path(a.refit).read_text()) if a.refit else {}
     fams = a.family or list(FAMILIES)
     work = Path(a.work or tempfile.mkdtemp(prefix="msf-calib-"))
     suite, held = micro_suite(), heldout_suite()
@@ -275,9 +381,14 @@ def main(argv=None) -> int:
     report, blocks = {}, {}
     for fam in fams:
         rep, members = FAMILIES[fam]
-        print(f"{fam}: measuring {len(suite)} micro-models + {len(held)} held-out on {rep}")
-        recs = measure(rep, suite, work, a.jobs)
-        hrecs = measure(rep, held, work, a.jobs)
+        if fam in earlier:
+            recs, hrecs = earlier[fam]["records"], earlier[fam]["heldout"]
+            refeature(recs + hrecs, suite + held)
+            print(f"{fam}: {len(recs)} + {len(hrecs)} measurements from {a.refit}")
+        else:
+            print(f"{fam}: measuring {len(suite)} micro-models + {len(held)} held-out on {rep}")
+            recs = measure(rep, suite, work, a.jobs)
+            hrecs = measure(rep, held, work, a.jobs)
         coef = fit(recs)
         e_fit = np.abs(rel_errors(coef, recs))
         e_held = np.abs(rel_errors(coef, hrecs))
@@ -292,11 +403,11 @@ def main(argv=None) -> int:
         print("   " + ", ".join(f"{k}={_fmt(v)}" for k, v in coef.items()))
         for m in members:
             blocks[m] = cycles_block(m, fam, rep, coef, stats)
+        if a.json:  # after every family: a later failure does not lose the measurements
+            Path(a.json).write_text(json.dumps(report, indent=1))
     if not a.dry_run:
         write_toml(blocks)
         print(f"wrote {len(blocks)} [targets.*.cycles] tables to {TOML}")
-    if a.json:
-        Path(a.json).write_text(json.dumps(report, indent=1))
     print(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
 
