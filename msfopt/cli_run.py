@@ -95,7 +95,7 @@ def _oracle_crashed(exc, gen, x):
     """The reference interpreter died: still run the generated C on the host and write its
     output, then fail with exit 6."""
     from .mcu_runtime.hostrun import build_host, run_host
-    from .oracles import OracleCrash
+    from .oracle_engines import OracleCrash
     try:
         p = _write_c_output(gen, run_host(gen, build_host(gen), x))
         where = f"; the generated C's output is in {p}"
@@ -109,6 +109,7 @@ def _run_and_compare(args, meta, net, plan, gen, x) -> int:
     (named in the table and in the JSON result), write its output to ``msf_output.bin``."""
     from rich.table import Table
     from . import oracles
+    from .oracle_engines import OracleCrash, OracleError
     con = console()
     t = Table(title=f"{shown(net.name)} on {args.target}", title_justify="left", show_header=False)
     t.add_column("what")
@@ -125,8 +126,8 @@ def _run_and_compare(args, meta, net, plan, gen, x) -> int:
             ref = oracles.reference(net, [x], source, rq=gen.rq, gen=gen,
                                     host_exe=None if args.sanitize else exe)
             ref = oracles.arbitrate(net, [x], [y], ref, source)
-        except oracles.OracleCrash as exc:
-            raise oracles.OracleCrash(f"{exc}; the generated C's output is in "
+        except OracleCrash as exc:
+            raise OracleCrash(f"{exc}; the generated C's output is in "
                                       f"{gen.out_dir / OUTPUT_FILE}") from None
         ok, detail = oracles.compare(y, ref, net.dtype)
         if ref.kind == "host-consistent":
@@ -142,7 +143,7 @@ def _run_and_compare(args, meta, net, plan, gen, x) -> int:
             try:
                 rx = oracles.reexport_reference(net, [x])
                 ok2, detail2 = oracles.compare(y, rx.y, net.dtype)
-            except oracles.OracleError as exc:
+            except OracleError as exc:
                 ok2, detail2 = False, str(exc)
             t.add_row(f"extra check: vs {oracles.ORT_REEXPORT}", detail2)
             result["extra_check"] = {"oracle": oracles.ORT_REEXPORT, "ok": ok2, "detail": detail2}
@@ -156,7 +157,7 @@ def _run_and_compare(args, meta, net, plan, gen, x) -> int:
         from .mcu_runtime.mcurun import expected_reference, run_target
         try:
             ref = expected_reference(gen, net, x, source)
-        except oracles.OracleCrash as exc:
+        except OracleCrash as exc:
             _oracle_crashed(exc, gen, x)
         r = run_target(gen, args.target, x, ref, timeout_s=args.timeout)
         ok = r.bit_exact and r.fits

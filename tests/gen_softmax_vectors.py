@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from msfopt import oracles  # noqa: E402
+from msfopt import oracle_engines  # noqa: E402
 from test_tflite_import import OP, ModelWriter  # noqa: E402
 from test_tflm_exact import softmax_opts  # noqa: E402
 
@@ -41,7 +41,7 @@ def tflm_softmax(scale: float, beta: float, rows) -> np.ndarray:
     with tempfile.TemporaryDirectory() as td:
         path = Path(td) / "softmax.tflite"
         path.write_bytes(w.build([x], [y]))
-        outs = oracles.run_engine("tflite-micro", path, [[row[None, :]] for row in x_in])
+        outs = oracle_engines.run_engine("tflite-micro", path, [[row[None, :]] for row in x_in])
     return np.concatenate([o[0] for o in outs]).reshape(x_in.shape)
 
 

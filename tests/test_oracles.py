@@ -27,7 +27,7 @@ from onnx import TensorProto
 
 from conftest import SHARED_MODELS, require
 
-from msfopt import oracles
+from msfopt import oracle_engines, oracles
 from msfopt.cli import main as cli_main
 from msfopt.models import network_with_weights
 from msfopt.mcu_runtime.codegen import generate
@@ -59,10 +59,10 @@ def test_litert_builtin_ref_equals_tflm_on_shared_models():
         shape = _tflite_input_shape(path)
         feeds = [[rng.integers(-128, 128, shape, dtype=np.int8)] for _ in range(3)]
         try:
-            want = oracles.run_engine("tflite-micro", path, feeds)
-        except oracles.OracleUnavailable:
+            want = oracle_engines.run_engine("tflite-micro", path, feeds)
+        except oracle_engines.OracleUnavailable:
             continue  # "where both run"
-        got = oracles.run_engine("litert", path, feeds)
+        got = oracle_engines.run_engine("litert", path, feeds)
         assert len(got) == len(want) == 3
         for k, (a, b) in enumerate(zip(want, got)):
             assert len(a) == len(b), path.name
@@ -109,8 +109,8 @@ def test_litert_is_the_fallback_where_tflm_cannot_run(tmp_path):
     require("tflite", "tflite-micro", "LiteRT")
     p = _tile_model(tmp_path)
     x = np.random.default_rng(3).integers(-128, 128, (2, 3, 2), dtype=np.int8)
-    with pytest.raises(oracles.OracleUnavailable, match="tflite-micro cannot run"):
-        oracles.run_engine("tflite-micro", p, [[x[None]]])
+    with pytest.raises(oracle_engines.OracleUnavailable, match="tflite-micro cannot run"):
+        oracle_engines.run_engine("tflite-micro", p, [[x[None]]])
     ref = oracles.reference(_Stub(p, (2, 3, 2), (4, 3, 6)), [x])
     assert ref.oracle == oracles.LITERT and ref.kind == "external"
     assert any("tflite-micro cannot run" in n for n in ref.notes)
@@ -152,9 +152,9 @@ def test_tflm_abort_is_contained(tmp_path, capsys):
     require("tflite", "tflite-micro")
     model = _tiny_softmax_model(tmp_path / "tiny_softmax.tflite")
     x = np.zeros((1, 6, 6, 3), np.int8)
-    with pytest.raises(oracles.OracleCrash,
+    with pytest.raises(oracle_engines.OracleCrash,
                        match=r"reference interpreter tflite-micro crashed on this model \(SIGABRT"):
-        oracles.run_engine("tflite-micro", model, [[x]])
+        oracle_engines.run_engine("tflite-micro", model, [[x]])
     out = tmp_path / "gen"
     assert cli_main(["codegen", str(model), "--ram", "64k", "-o", str(out)]) == 0
     capsys.readouterr()

@@ -26,7 +26,7 @@ from conftest import SHARED_MODELS, require
 require("tflite", "tflite-micro")
 import tflite  # noqa: E402
 
-from msfopt import oracles  # noqa: E402
+from msfopt import oracle_engines, oracles  # noqa: E402
 from msfopt.dag import build_dag  # noqa: E402
 from msfopt.importers.tflite_import import load_tflite  # noqa: E402
 from msfopt.mcu_runtime import hostlib, requant  # noqa: E402
@@ -277,7 +277,7 @@ def test_softmax_kernel_matches_tflm(tmp_path):
                 xin[:] = -128
                 xin[0, depth // 2] = 127  # one dominant logit, the rest below diff_min
             xins.append(xin)
-        wants = oracles.run_engine("tflite-micro", path, [[xin] for xin in xins])
+        wants = oracle_engines.run_engine("tflite-micro", path, [[xin] for xin in xins])
         for k, (xin, (want,)) in enumerate(zip(xins, wants)):
             buf = np.ascontiguousarray(xin.copy())
             lib.msf_softmax_s8(C.byref(p), buf.ctypes.data, buf.ctypes.data, 1, depth)  # in place
