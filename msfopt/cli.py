@@ -11,8 +11,8 @@ import importlib
 import os
 import sys
 
-from .cli_common import (add_io_arg, add_solve_args, console, one_line, parse_numbers, print_plan,
-                         shown)
+from .cli_common import (add_io_arg, add_model_arg, add_solve_args, cli_model, console, one_line,
+                         parse_numbers, print_plan, shown)
 from .errors import InputError, MsfoptError
 
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the built-in zoo models")
 
     p = sub.add_parser("inspect", help="print a model's layer table")
-    p.add_argument("model")
+    add_model_arg(p)
     add_io_arg(p)
 
     sub.add_parser("mcus", help="list the MCU profiles")
@@ -49,7 +49,7 @@ def cmd_solve(args) -> int:
     ram, mo, lb, tiles = parse_numbers(args)
     if args.objective != "ram" and (mo is not None or lb is not None):
         raise InputError("--max-overhead/--latency-budget go with --objective ram")
-    plan = solve(args.model, objective=args.objective, ram=ram, max_overhead=mo,
+    plan = solve(cli_model(args), objective=args.objective, ram=ram, max_overhead=mo,
                  latency_budget=lb, backend=args.backend, cost_model=args.cost_model, io=args.io,
                  mcu=args.mcu, check=not args.no_check, time_limit=args.time_limit,
                  threads=args.threads, modes=args.modes_list, tiles=tiles,
@@ -83,10 +83,9 @@ def cmd_models(args) -> int:
 
 def cmd_inspect(args) -> int:
     from rich.table import Table
-    from .models import load_model
     from .modes import unfused_schedule
     from .schedule import Liveness
-    net = load_model(args.model)
+    net = cli_model(args)
     live = Liveness(net, args.io)
     t = Table(title=f"{shown(net.name)} ({net.dtype}, input {'x'.join(map(str, net.input_shape))})",
               title_justify="left")

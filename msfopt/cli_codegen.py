@@ -14,7 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .cli_common import add_solve_args, console, parse_numbers, print_plan, shown
+from .cli_common import (add_model_arg, add_solve_args, cli_model, console, parse_numbers,
+                         print_plan, shown)
 from .cli_gendir import GEN_META, SEED_MAX, read_meta
 from .cli_run import cmd_build, cmd_run
 from .errors import BuildError, InputError
@@ -53,7 +54,7 @@ def add_parsers(sub) -> dict:
     p.add_argument("--json", metavar="FILE|-", help="write the run result (oracle named) as JSON")
 
     p = sub.add_parser("export-onnx", help="export a model (zoo: with its seeded weights) to ONNX")
-    p.add_argument("model")
+    add_model_arg(p)
     p.add_argument("-o", "--out", required=True)
     p.add_argument("--dtype", default="int8", choices=["int8", "float32"])
     p.add_argument("--seed", type=_seed_arg, default=0)
@@ -149,7 +150,6 @@ def _move_into_place(tmp: Path, out: Path) -> None:
 
 
 def cmd_codegen(args) -> int:
-    from .models import network_with_weights
     from .plan import Plan
     from .solver import solve
     from .mcu_runtime.codegen import generate
@@ -158,7 +158,7 @@ def cmd_codegen(args) -> int:
     ram, mo, lb, tiles = parse_numbers(args)
     if args.plan:
         plan = Plan.load(args.plan)      # structure first: a bad plan costs no model load
-    net = network_with_weights(args.model, dtype=args.dtype, seed=args.seed)
+    net = cli_model(args, weights=True, dtype=args.dtype, seed=args.seed)
     if args.plan:
         if plan.cost_model != "runtime":
             raise InputError("code generation needs a plan made with --cost-model runtime")
@@ -194,6 +194,7 @@ def cmd_codegen(args) -> int:
         plan.save(tmp / "plan.json")
         meta = {"model": _model_ref(args.model), "dtype": net.dtype, "seed": args.seed, "io": io,
                 "rq": gen.rq, "arena_bytes": gen.arena_bytes, "weight_bytes": gen.weight_bytes,
+                "input_shape_args": list(args.input_shape or []),
                 "input_shape": list(gen.input_shape), "output_shape": list(gen.output_shape)}
         (tmp / GEN_META).write_text(json.dumps(meta, indent=2) + "\n")
         _move_into_place(tmp, out)
@@ -212,8 +213,7 @@ def cmd_codegen(args) -> int:
 def cmd_export_onnx(args) -> int:
     import onnx
     from .export_onnx import to_onnx
-    from .models import network_with_weights
-    net = network_with_weights(args.model, dtype=args.dtype, seed=args.seed)
+    net = cli_model(args, weights=True, dtype=args.dtype, seed=args.seed)
     mode = "float" if net.dtype == "float32" else "int8"
     try:
         model = to_onnx(net, mode=mode, nhwc_io=args.nhwc)

@@ -49,8 +49,31 @@ def add_io_arg(p: argparse.ArgumentParser, **kwargs) -> None:
     p.add_argument("--io", default="arena", choices=list(IO_MODES), **kwargs)
 
 
-def add_solve_args(p: argparse.ArgumentParser, objective: bool = True) -> None:
+def add_model_arg(p: argparse.ArgumentParser) -> None:
+    """MODEL and --input-shape."""
     p.add_argument("model", help="zoo name (see 'msfopt models'), or a .onnx / .tflite file")
+    p.add_argument("--input-shape", action="append", metavar="[NAME:]DIMS",
+                   help="fix a model file's input dims, e.g. 1x3x48x192 (NCHW for ONNX, NHWC "
+                        "for TFLite); NAME: picks the input; a dynamic batch dim is 1 otherwise")
+
+
+def cli_model(args, weights: bool = False, dtype: str = "int8", seed: int = 0):
+    """The MODEL argument as a network (with --input-shape applied, weights when asked); notes
+    of the importer (e.g. a dynamic batch dim set to 1) go to stderr."""
+    from .models import load_model, network_with_weights
+    from .units import parse_input_shapes
+    shapes = parse_input_shapes(args.input_shape)
+    if weights:
+        net = network_with_weights(args.model, dtype=dtype, seed=seed, input_shapes=shapes)
+    else:
+        net = load_model(args.model, input_shapes=shapes)
+    for note in (net.provenance.notes if net.provenance is not None else ()):
+        sys.stderr.write(f"msfopt: note: {one_line(note)}\n")
+    return net
+
+
+def add_solve_args(p: argparse.ArgumentParser, objective: bool = True) -> None:
+    add_model_arg(p)
     if objective:
         p.add_argument("--objective", default="latency", choices=["latency", "macs", "ram"],
                        help="latency: min est. cycles (MACs under msfcnn) s.t. RAM; macs: min MACs "

@@ -46,6 +46,10 @@ def read_meta(out: Path) -> dict:
     if bad:
         raise InputError(f"{meta_p} has invalid value(s) {', '.join(bad)}: regenerate with "
                          f"'msfopt codegen'")
+    extra = meta.get("input_shape_args", [])
+    if not (isinstance(extra, list) and all(isinstance(v, str) for v in extra)):
+        raise InputError(f"{meta_p} has an invalid input_shape_args: regenerate with "
+                         f"'msfopt codegen'")
     return meta
 
 
@@ -65,12 +69,14 @@ def meta_model(meta: dict, out: Path) -> str:
 def load_generated(d: str):
     from .models import network_with_weights
     from .plan import Plan
+    from .units import parse_input_shapes
     from .mcu_runtime.codegen import generate
     from .mcu_runtime.ctext import CodegenError
     out = Path(d)
     meta = read_meta(out)
     meta["model"] = meta_model(meta, out)
-    net = network_with_weights(meta["model"], dtype=meta["dtype"], seed=meta["seed"])
+    net = network_with_weights(meta["model"], dtype=meta["dtype"], seed=meta["seed"],
+                               input_shapes=parse_input_shapes(meta.get("input_shape_args", [])))
     plan = Plan.load(out / "plan.json")
     if plan.model != net.name:
         raise InputError(f"{out / 'plan.json'} is for {plan.model}, not {net.name}")

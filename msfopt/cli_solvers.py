@@ -15,7 +15,7 @@ import math
 import time
 
 from .backends import ILP_BACKENDS
-from .cli_common import add_solve_args, console, one_line, parse_numbers, shown
+from .cli_common import add_solve_args, cli_model, console, one_line, parse_numbers, shown
 from .errors import CrossCheckError, InfeasibleError, InputError, SolverError
 
 
@@ -40,7 +40,7 @@ def add_parsers(sub) -> dict:
 def load_dag(args, ram):
     """Build the query's DAG exactly as ``msfopt solve`` does; returns (dag, ram cap or None)."""
     from .solver import prepare
-    _net, dag, ram = prepare(args.model, cost_model=args.cost_model, io=args.io,
+    _net, dag, ram = prepare(cli_model(args), cost_model=args.cost_model, io=args.io,
                              mcu=args.mcu, ram=ram, modes=args.modes_list,
                              tiles=args.tiles_list, patches=args.patches_list,
                              max_depth=args.max_depth)

@@ -187,6 +187,7 @@ class Provenance:
     output_shape: tuple[int, ...] = ()              # the file's model output shape
     output_quant: Quant | None = None               # its quantisation, if per-tensor quantised
     weight_scale_fixups: dict = field(default_factory=dict)  # layer -> {"zero_scales": n, ...}
+    notes: tuple[str, ...] = ()                     # what the importer assumed, to show the user
 
 
 @dataclass

@@ -96,3 +96,31 @@ def parse_time(text: str | float, what: str) -> float:
     if not math.isfinite(v) or v <= 0:
         raise InputError(f"{what} must be a finite number of seconds > 0, got {text!r}")
     return v
+
+
+#: largest dimension accepted in --input-shape
+MAX_DIM = 1 << 20
+
+
+def parse_input_shapes(specs) -> dict[str | None, tuple[int, ...]]:
+    """``--input-shape`` values -> {input name or None (the only input): dims}.  Each spec is
+    ``1x3x48x192`` or ``NAME:1x3x48x192``; dims are positive integers."""
+    out: dict[str | None, tuple[int, ...]] = {}
+    for spec in specs or ():
+        text = str(spec).strip()
+        name, _, dims_text = text.rpartition(":")
+        dims_s = dims_text.lower().split("x")
+        if not dims_text or not all(re.fullmatch(r"[0-9]+", d) for d in dims_s):
+            raise InputError(f"--input-shape {text!r}: expected dims like 1x3x48x192 or "
+                             f"NAME:1x3x48x192")
+        dims = tuple(int(d) for d in dims_s)
+        if any(d < 1 or d > MAX_DIM for d in dims):
+            raise InputError(f"--input-shape {text!r}: every dim must be 1..{MAX_DIM}")
+        key = name or None
+        if key in out:
+            raise InputError(f"--input-shape given twice for "
+                             f"{'input ' + repr(key) if key else 'the input'}")
+        out[key] = dims
+    if None in out and len(out) > 1:
+        raise InputError("--input-shape: name every input (NAME:DIMS) when giving several")
+    return out

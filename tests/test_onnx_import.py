@@ -397,19 +397,47 @@ def test_error_names_every_unsupported_node():
     m = g.model("x", t, [1, 3, 8, 8], [1, 4, 6, 6])
     with pytest.raises(UnsupportedModelError) as e:
         load_onnx(m)
-    msg = assert_one_line_error(e, "node 'sig_1' (Sigmoid): op not supported",
-                                "node 'hswish_2' (HardSwish): op not supported")
+    msg = assert_one_line_error(e, "Sigmoid x1: op not supported ('sig_1')",
+                                "HardSwish x1: op not supported ('hswish_2')")
     assert msg.count("op not supported") == 2
     assert isinstance(e.value, ValueError)
 
 
-def test_error_dynamic_batch_dim():
+def test_error_groups_unsupported_nodes_by_op_type_with_counts():
+    """Eleven nodes of two unsupported types: one group per type with its count and the first
+    three node names, not a line (or a clause) per node."""
+    g = G()
+    t = g.conv("x", 3, 4, 3, name="c")
+    for k in range(7):
+        t = g.op("Sigmoid", [t], name=f"sig_{k}")
+    for k in range(4):
+        t = g.op("Tanh", [t], name=f"tanh_{k}")
+    m = g.model("x", t, [1, 3, 8, 8], [1, 4, 6, 6])
+    with pytest.raises(UnsupportedModelError) as e:
+        load_onnx(m)
+    msg = assert_one_line_error(e)
+    assert msg == ("unsupported ONNX model: Sigmoid x7: op not supported ('sig_0', 'sig_1', "
+                   "'sig_2', ... 4 more); Tanh x4: op not supported ('tanh_0', 'tanh_1', "
+                   "'tanh_2', ... 1 more)")
+
+
+def test_dynamic_batch_dim_becomes_one_with_a_note():
     g = G()
     y = g.op("Relu", [g.conv("x", 3, 4, 3)])
     m = g.model("x", y, ["N", 3, 8, 8], ["N", 4, 6, 6])
+    net = load_onnx(m)
+    assert net.input_shape == (8, 8, 3)
+    assert net.provenance.notes == ("input 'x': dynamic batch dim 'N' set to 1",)
+    check_float_numerics(m, net, (1, 3, 8, 8))
+
+
+def test_error_dynamic_spatial_dim_asks_for_input_shape():
+    g = G()
+    y = g.op("Relu", [g.conv("x", 3, 4, 3)])
+    m = g.model("x", y, [1, 3, "H", 8], [1, 4, "H2", 6])
     with pytest.raises(UnsupportedModelError) as e:
         load_onnx(m)
-    assert_one_line_error(e, "input 'x' has dynamic dim 'N'")
+    assert_one_line_error(e, "input 'x' has dynamic dim 'H' (fix it with --input-shape)")
 
 
 def test_error_concat_branch():
@@ -420,7 +448,7 @@ def test_error_concat_branch():
     m = g.model("x", y, [1, 3, 8, 8], [1, 8, 8, 8])
     with pytest.raises(UnsupportedModelError) as e:
         load_onnx(m)
-    assert_one_line_error(e, "node 'cat' (Concat): op not supported", "residual Add")
+    assert_one_line_error(e, "Concat x1: op not supported", "residual Add", "('cat')")
 
 
 def test_error_preactivation_value_used_by_a_second_branch():
@@ -432,7 +460,7 @@ def test_error_preactivation_value_used_by_a_second_branch():
     m = g.model("x", y, [1, 3, 8, 8], [1, 4, 8, 8])
     with pytest.raises(UnsupportedModelError) as e:
         load_onnx(m)
-    assert_one_line_error(e, "node 'act' (Relu)", "used elsewhere")
+    assert_one_line_error(e, "Relu x1: ", "used elsewhere ('act')")
 
 
 def test_error_two_outputs_and_broadcast_add():
@@ -450,7 +478,7 @@ def test_error_two_outputs_and_broadcast_add():
     m = g.model("x", y, [1, 3, 8, 8], [1, 4, 6, 6])
     with pytest.raises(UnsupportedModelError) as e:
         load_onnx(m)
-    assert_one_line_error(e, "node 'bcast' (Add)", "broadcast")
+    assert_one_line_error(e, "Add x1: ", "broadcast", "('bcast')")
 
 
 def test_error_garbage_and_truncated_files(tmp_path):
@@ -478,4 +506,4 @@ def test_error_dilation_and_big_padding_collected_together():
     m = g.model("x", y, [1, 3, 12, 12], [1, 4, 8, 8])
     with pytest.raises(UnsupportedModelError) as e:
         load_onnx(m)
-    assert_one_line_error(e, "node 'dil' (Conv): dilations", "node 'bigpad' (Conv): padding")
+    assert_one_line_error(e, "Conv x1: dilations", "('dil')", "Conv x1: padding", "('bigpad')")

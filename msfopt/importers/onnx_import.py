@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import heapq
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from ..ir import (ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, Quant,
-                  quantize_linear_s8)
-from . import UnsupportedModelError
+from ..ir import (ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, Provenance,
+                  Quant, quantize_linear_s8)
+from . import UnsupportedModelError, grouped
+from .onnx_fold import fold_constants
+from .onnx_inputs import fix_input_shapes
 
 __all__ = ["load_onnx", "UnsupportedModelError"]
 
@@ -99,9 +101,12 @@ def _fail(msg: str):
     raise UnsupportedModelError(f"unsupported ONNX model: {msg}")
 
 
+def _node_name(node) -> str:
+    return node.name or (node.output[0] if node.output else "?")
+
+
 def _node_label(node) -> str:
-    name = node.name or (node.output[0] if node.output else "?")
-    return f"node '{name}' ({node.op_type})"
+    return f"node '{_node_name(node)}' ({node.op_type})"
 
 
 def _attrs(node) -> dict:
@@ -142,7 +147,8 @@ class _Importer:
         self.model = model
         self.source = source
         self.name = name
-        self.errors: list[str] = []
+        self.errors: list[str] = []           # model-level problems
+        self.node_errors: list[tuple[str, str, str]] = []   # (op type, node name, reason)
         self.vals: dict[str, object] = {}
         self.layers: list[Layer] = []
         self.tq: dict[int, Quant] = {}
@@ -195,8 +201,10 @@ class _Importer:
                                 f"{d.dim_value})")
                     continue
                 label = d.dim_param if d.HasField("dim_param") and d.dim_param else "?"
-                errs.append(f"input '{i.name}' has dynamic dim '{label}'")
+                errs.append(f"input '{i.name}' has dynamic dim '{label}' (fix it with "
+                            f"--input-shape)")
         nodes = self._live_nodes(g)
+        unsupported = []
         for n in nodes:
             dom = n.domain or ""
             ok = (dom in ("", "ai.onnx") and n.op_type in _STD_OPS) or \
@@ -204,9 +212,9 @@ class _Importer:
             if not ok:
                 extra = " (branches may only merge through a residual Add)" \
                     if n.op_type in ("Concat", "Sum", "Mul", "Split") else ""
-                errs.append(f"{_node_label(n)}: op not supported{extra}")
-        if errs:
-            _fail("; ".join(errs))
+                unsupported.append((n.op_type, _node_name(n), f"op not supported{extra}"))
+        if errs or unsupported:
+            _fail("; ".join(errs + ([grouped(unsupported)] if unsupported else [])))
 
         in_et = inputs[0].type.tensor_type.elem_type
         self.quantized = any(n.op_type in _QOPS for n in nodes) or \
@@ -230,9 +238,11 @@ class _Importer:
                 handler = getattr(self, f"_op_{n.op_type}")
                 handler(n, ins, _attrs(n))
             except _NodeError as e:
-                self.errors.append(f"{_node_label(n)}: {e}")
+                self.node_errors.append((n.op_type, _node_name(n), str(e)))
                 for o in n.output:
                     self.vals[o] = _POISON
+        if self.node_errors:
+            self.errors.insert(0, grouped(self.node_errors))
         if self.quantized and 0 not in self.tq and not self.errors:
             # a graph whose int8 input only feeds MaxPools carries no quantisation parameters;
             # the exporter records them in the model metadata
@@ -1127,11 +1137,16 @@ class _Importer:
         self._qdense(n, x, xq, w.value, ins[4], ins[5], yq, None, False)
 
 
-def load_onnx(path_or_model, name: str | None = None) -> Network:
+def load_onnx(path_or_model, name: str | None = None,
+              input_shapes: dict | None = None) -> Network:
     """Import an ONNX model (path, bytes or ``onnx.ModelProto``) into a validated IR network.
 
-    Raises :class:`UnsupportedModelError` (one line naming every offending node) when the
-    model cannot be represented.
+    ``input_shapes`` ({input name or None: dims}, see :func:`msfopt.units.parse_input_shapes`)
+    fixes dynamic input dims; a dynamic batch dim otherwise becomes 1, noted in
+    ``net.provenance.notes``.  Raises :class:`UnsupportedModelError` (one line, the offending
+    nodes grouped by op type) when the model cannot be represented.
     """
     model, source = _load(path_or_model)
-    return _Importer(model, source, name).run()
+    model, notes = fix_input_shapes(model, input_shapes)
+    net = _Importer(fold_constants(model), source, name).run()
+    return replace(net, provenance=Provenance(framework="onnx", notes=tuple(notes)))

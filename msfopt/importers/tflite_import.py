@@ -40,8 +40,9 @@ the IR's quantisation parameters the way TFLite / TFLM do.  The int8 clamp of ea
 ``layer.act_max``, computed like TFLM's ``CalculateActivationRangeQuantized`` (float32
 ``6.0f / scale``, ``TfLiteRound`` = round half away from zero): see :func:`tflm_activation_range`.
 
-Anything else raises :class:`msfopt.importers.UnsupportedModelError` with a single line naming
-every offending operator (index and op type); unreadable / truncated files raise the same error.
+Anything else raises :class:`msfopt.importers.UnsupportedModelError` with a single line: the
+offending operators grouped by op type and reason, with counts and the first few operator indices
+(:func:`msfopt.importers.grouped`); unreadable / truncated files raise the same error.
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from msfopt import ir
-from msfopt.importers import UnsupportedModelError
+from msfopt.importers import UnsupportedModelError, grouped
 
 # TFLite TensorType values (schema.fbs)
 _FLOAT32, _INT32, _UINT8, _INT64, _INT16, _INT8 = 0, 2, 3, 4, 7, 9
@@ -250,7 +251,8 @@ class _Converter:
         self.m = model
         self.name = name
         self.source = source
-        self.problems: list[str] = []
+        self.problems: list[str] = []                       # model-level problems
+        self.op_problems: list[tuple[str, str, str]] = []   # (op type, "op N", reason)
         self.layers: list[ir.Layer] = []
         self.tquant: list[ir.Quant | None] = []
         self.layer_ops: list[str] = []
@@ -697,7 +699,7 @@ class _Converter:
         for op in m.ops:
             h = handlers.get(op.name)
             if h is None:
-                self.problems.append(f"op {op.index} {op.name} (unsupported op type)")
+                self.op_problems.append((op.name, f"op {op.index}", "unsupported op type"))
                 self.failed.update(op.outputs)
                 continue
             if any(t in self.failed for t in op.inputs):
@@ -712,8 +714,10 @@ class _Converter:
                     raise _Skip("no input or output")
                 h(op)
             except _Skip as e:
-                self.problems.append(f"op {op.index} {op.name} ({e})")
+                self.op_problems.append((op.name, f"op {op.index}", str(e)))
                 self.failed.update(op.outputs)
+        if self.op_problems:
+            self.problems.append(grouped(self.op_problems))
         if self.problems:
             self.fail(self.problems)
         n = len(self.layers)
