@@ -23,12 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from msfopt.ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Network
+from msfopt.ir import (ACT, ADD, AVGPOOL, CONCAT, CONV, CONVT, DENSE, DW, GAP, MAXPOOL, MUL,
+                       RESHAPE, RESIZE, SHUFFLE, SLICE, Network)
 from msfopt.layout import plan_layout
 from msfopt.modes import schedule_of
 from msfopt.schedule import BlockSchedule, Liveness
 
-from . import requant
+from . import eltwise_params, requant, resize_params
 from .ctext import CodegenError, c_array, c_comment_text, c_float, c_init, render
 from .descriptor import BlockDescriptor, block_descriptor
 from .runtime_files import HEADERS, SOURCES, SRC_DIR
@@ -51,6 +52,9 @@ class Generated:
     rq: str
     weight_bytes: int
     extra: dict = field(default_factory=dict)
+    # every graph output, in the model's order (one entry: output_shape); the caller's output
+    # buffer holds them back to back
+    output_shapes: tuple = ()
 
 
 # -- per-layer parameters ----------------------------------------------------------------------------
@@ -139,7 +143,167 @@ class _Emitter:
             return "msf_gap_s8_params", dict(in_zp=xz, out_zp=yz, act_min=amin, act_max=amax, rq=rq)
         if L.op == ADD:
             return self._add_params(i)
+        if L.op in (CONCAT, SLICE, SHUFFLE, RESHAPE):
+            return "msf_move_params", dict(
+                esize=net.elem_bytes, c_off=L.chan[0] if L.op == SLICE else 0,
+                groups=L.groups if L.op == SHUFFLE else 1)
+        if L.op == ACT:
+            return self._act_params(i)
+        if L.op == MUL:
+            return self._mul_params(i)
+        if L.op == RESIZE:
+            return "msf_resize_params", _resize_fields(net, i)
+        if L.op == CONVT:
+            return self._convt_params(i)
         raise CodegenError(f"layer {i}: op {L.op} has no C kernel")
+
+    def _convt_params(self, i: int) -> tuple[str, dict]:
+        """CONVT: the geometry (begin pads), weights OHWI, bias, requantisation."""
+        L, name = self.net.layers[i], f"L{i}"
+        geo = dict(kh=L.kh, kw=L.kw, sh=L.sh, sw=L.sw, dh=L.dilation[0], dw=L.dilation[1],
+                   pad_top=L.pad[0], pad_left=L.pad[1])
+        if L.weight is None:
+            raise CodegenError(f"layer {i} ({L.name}) has no weights")
+        w = np.asarray(L.weight)
+        if self.net.dtype == "float32":
+            self.arr("float", f"{name}_w", w.astype(np.float32))
+            b = "0" if L.bias is None else self.arr("float", f"{name}_b",
+                                                     np.asarray(L.bias, np.float32))
+            return "msf_convt_f32_params", dict(**geo, **_act_f32(L), weights=f"{name}_w", bias=b)
+        if self.rq != "fixed":
+            raise CodegenError(f"layer {i} ({L.name}): an int8 transposed conv has only TFLite "
+                               "Micro's arithmetic (onnxruntime has no QLinearConvTranspose)")
+        xs, xz = self.quant(L.src)
+        ys, yz = self.quant(i + 1)
+        wq = L.w_quant
+        if wq is None or set(wq.zero_point) != {0}:
+            raise CodegenError(f"layer {i} ({L.name}): int8 transposed conv weights need zero "
+                               "points 0")
+        self.arr("int8_t", f"{name}_w", w.astype(np.int8))
+        b = "0" if L.bias is None else self.arr("int32_t", f"{name}_b",
+                                                 np.asarray(L.bias, np.int32))
+        return "msf_convt_s8_params", dict(**geo, in_zp=xz, out_zp=yz, act_min=L.act_min,
+                                           act_max=L.act_max, weights=f"{name}_w", bias=b,
+                                           rq=self.requant(name, xs, wq.scale, ys))
+
+    def _act_params(self, i: int) -> tuple[str, dict]:
+        """ACT: float32 msf_unary_f32 (function, parameters, trailing clamp); int8 a 256-entry
+        table (msf_lut_s8) of the framework's arithmetic, or msf_prelu_s8."""
+        L, name = self.net.layers[i], f"L{i}"
+        if self.net.dtype != "float32":
+            return self._act_s8_params(i)
+        if L.fn == "quantize":
+            raise CodegenError(f"layer {i} ({L.name}): requantisation on a float32 network")
+        clamp = _act_f32(L)
+        if L.fn == "clip":
+            clamp = dict(act_min=c_float(L.fclip[0]), act_max=c_float(L.fclip[1]))
+        slope = bias = "0"
+        if L.fn in ("prelu", "affine"):
+            slope = self.arr("float", f"{name}_slope", np.asarray(L.weight, np.float32))
+        if L.fn == "affine":
+            bias = self.arr("float", f"{name}_bias", np.asarray(L.bias, np.float32))
+        return "msf_unary_f32_params", dict(
+            fn=_FN[L.fn], alpha=c_float(L.alpha), beta=c_float(L.beta), lo=clamp["act_min"],
+            hi=clamp["act_max"], slope=slope, bias=bias)
+
+    def _act_s8_params(self, i: int) -> tuple[str, dict]:
+        L, name = self.net.layers[i], f"L{i}"
+        xs, xz = self.quant(L.src)
+        ys, yz = self.quant(i + 1)
+        if L.fn == "prelu":
+            if self.rq == "fixed":
+                wq = L.w_quant
+                if wq is None or wq.per_channel:
+                    raise CodegenError(f"layer {i} ({L.name}): TFLite PRELU slopes need one "
+                                       "int8 quantisation")
+                p = eltwise_params.prelu_params_tflm(xs, xz, wq.scale[0], wq.zero_point[0],
+                                                     np.asarray(L.weight), ys, yz)
+            else:
+                p = eltwise_params.prelu_params_ort(xs, xz, np.asarray(L.weight, np.float32),
+                                                    ys, yz)
+            alpha_q = self.arr("int8_t", f"{name}_aq", p["alpha_q"]) \
+                if p["alpha_q"] is not None else "0"
+            alpha_f = self.arr("float", f"{name}_af", p["alpha_f"]) \
+                if p["alpha_f"] is not None else "0"
+            mode = "MSF_RQ_FIXED" if self.rq == "fixed" else "MSF_RQ_FLOAT"
+            return "msf_prelu_s8_params", dict(
+                mode=mode, per_channel=p["per_channel"], in_zp=p["in_zp"],
+                alpha_zp=p["alpha_zp"], out_zp=p["out_zp"], alpha_q=alpha_q, mul1=p["mul1"],
+                shift1=p["shift1"], mul2=p["mul2"], shift2=p["shift2"], alpha_f=alpha_f,
+                in_scale=c_float(p["in_scale"]), out_scale=c_float(p["out_scale"]))
+        if L.fn == "affine":
+            table = self._add_const_table(i, xs, xz, ys, yz)
+        else:
+            table = np.asarray(_s8_table(L, self.rq, xs, xz, ys, yz), np.int8)
+        # the layer's int8 clamp (a folded Relu / Clip after the function) is part of the table
+        table = np.clip(table, L.act_min, L.act_max).astype(np.int8)
+        return "msf_lut_s8_params", dict(table=self.arr("int8_t", f"{name}_lut", table))
+
+    def _add_const_table(self, i: int, xs, xz, ys, yz) -> np.ndarray:
+        """int8 ACT "affine" of a TFLite network: ADD(x, c) of a constant int8 scalar c
+        (``bias``, quantised ``w_quant``; unit slope, ``weight`` None) is a function of x alone:
+        the 256-entry table of TFLM's reference_integer_ops::AddFunc with
+        requant.add_fixed_params (left shift 20; each summand RoundingDivideByPOT(SRDHM(
+        (q - zp) << 20, mul), -shift); the sum likewise with the output multiplier, + out zp,
+        saturated to int8; the fused clamp is applied by the caller)."""
+        L = self.net.layers[i]
+        c = None if L.bias is None else np.asarray(L.bias).reshape(-1)
+        if self.rq != "fixed" or L.weight is not None or c is None or c.size != 1 \
+                or L.w_quant is None or L.w_quant.per_channel:
+            raise CodegenError(f"layer {i} ({L.name}): int8 affine is only TFLite's ADD of a "
+                               "constant int8 scalar (bias + w_quant, no slope, rq fixed)")
+        cs, cz = np.float32(L.w_quant.scale[0]), int(L.w_quant.zero_point[0])
+        p = requant.add_fixed_params(xs, cs, ys)
+
+        def scaled(q, zp, mul, shift):
+            v = ((q - zp) << p["left_shift"]) & 0xFFFFFFFF
+            v = v - (1 << 32) if v >= 1 << 31 else v
+            return eltwise_params.rdbpot(eltwise_params.srdhm32(v, mul), -shift)
+        b = scaled(int(np.int8(c[0])), cz, p["in2_mul"], p["in2_shift"])
+        out = []
+        for q in range(-128, 128):
+            r = scaled(q, xz, p["in1_mul"], p["in1_shift"]) + b
+            r = eltwise_params.rdbpot(eltwise_params.srdhm32(r, p["out_mul"]), -p["out_shift"])
+            out.append(max(-128, min(127, r + yz)))
+        return np.array(out, np.int8)
+
+    def _mul_params(self, i: int) -> tuple[str, dict]:
+        """MUL: float32 msf_binary_f32 with the factor's broadcast; int8 msf_mul_s8 (TFLM's or
+        onnxruntime's QLinearMul arithmetic)."""
+        L = self.net.layers[i]
+        bcast = _bcast(self.net, L)
+        if self.net.dtype == "float32":
+            return "msf_binary_f32_params", dict(op="MSF_BIN_MUL", bcast=bcast, **_act_f32(L))
+        s1, z1 = self.quant(L.src)
+        if L.src2 is not None:
+            s2, z2 = self.quant(L.src2)
+        else:
+            if L.w_quant is None or L.w_quant.per_channel:
+                raise CodegenError(f"layer {i} ({L.name}): int8 constant factor needs one "
+                                   "quantisation")
+            s2, z2 = np.float32(L.w_quant.scale[0]), int(L.w_quant.zero_point[0])
+        so, zo = self.quant(i + 1)
+        b = _BCAST[bcast]
+        if self.rq == "fixed":
+            p = eltwise_params.mul_params_tflm(s1, z1, s2, z2, so, zo, bcast=b)
+        else:
+            p = eltwise_params.mul_params_ort(s1, z1, s2, z2, so, zo, bcast=b,
+                                              path="unfused" if L.qdq else "qlinear")
+        mode = {eltwise_params.MSF_RQ_FIXED: "MSF_RQ_FIXED",
+                eltwise_params.MSF_RQ_FLOAT: "MSF_RQ_FLOAT",
+                eltwise_params.MSF_RQ_FLOAT_QDQ: "MSF_RQ_FLOAT_QDQ"}[p["mode"]]
+        return "msf_mul_s8_params", dict(
+            mode=mode, bcast=bcast, in1_zp=p["in1_zp"], in2_zp=p["in2_zp"], out_zp=p["out_zp"],
+            act_min=L.act_min, act_max=L.act_max, out_mul=p["out_mul"], out_shift=p["out_shift"],
+            ratio=c_float(p["ratio"]), in1_scale=c_float(p["in1_scale"]),
+            in2_scale=c_float(p["in2_scale"]), out_scale=c_float(p["out_scale"]))
+
+    def constant_operand(self, i: int) -> str:
+        """The C array of layer i's constant second operand (a multiply's constant factor)."""
+        L = self.net.layers[i]
+        if self.net.dtype == "float32":
+            return self.arr("float", f"L{i}_k", np.asarray(L.weight, np.float32).reshape(-1))
+        return self.arr("int8_t", f"L{i}_k", np.asarray(L.weight, np.int8).reshape(-1))
 
     def _weighted_params(self, i: int) -> tuple[str, dict]:
         """CONV / DW / DENSE: the weights, bias and requantisation."""
@@ -215,7 +379,9 @@ class _Emitter:
 def _window(layer) -> dict:
     (kh, kw), (sh, sw) = layer.kernel, layer.stride
     pt, pl, pb, pr = layer.pad
-    return dict(kh=kh, kw=kw, sh=sh, sw=sw, pad_top=pt, pad_left=pl, pad_bottom=pb, pad_right=pr)
+    dh, dw = layer.dilation
+    return dict(kh=kh, kw=kw, sh=sh, sw=sw, pad_top=pt, pad_left=pl, pad_bottom=pb, pad_right=pr,
+                dil_h=dh, dil_w=dw)
 
 
 def _rq(mode: str, per_channel: int, fmul="0", qmul="0", qshift="0") -> dict:
@@ -231,7 +397,109 @@ def _act_f32(L) -> dict:
 
 
 _OP = {CONV: "MSF_OP_CONV", DW: "MSF_OP_DW", MAXPOOL: "MSF_OP_MAXPOOL",
-       AVGPOOL: "MSF_OP_AVGPOOL", GAP: "MSF_OP_GAP", DENSE: "MSF_OP_DENSE", ADD: "MSF_OP_ADD"}
+       AVGPOOL: "MSF_OP_AVGPOOL", GAP: "MSF_OP_GAP", DENSE: "MSF_OP_DENSE", ADD: "MSF_OP_ADD",
+       CONCAT: "MSF_OP_CONCAT", SLICE: "MSF_OP_SLICE", SHUFFLE: "MSF_OP_SHUFFLE",
+       ACT: "MSF_OP_ACT", MUL: "MSF_OP_MUL", RESIZE: "MSF_OP_RESIZE", CONVT: "MSF_OP_CONVT",
+       RESHAPE: "MSF_OP_RESHAPE"}
+#: graph ops: unfused blocks that read msf_block.operands
+_GRAPH_OPS = (CONCAT, SLICE, SHUFFLE, ACT, MUL, RESIZE, CONVT, RESHAPE)
+_FN = {"relu": "MSF_FN_RELU", "clip": "MSF_FN_CLIP", "leaky": "MSF_FN_LEAKY",
+       "prelu": "MSF_FN_PRELU", "hardsigmoid": "MSF_FN_HARDSIGMOID",
+       "hardswish": "MSF_FN_HARDSWISH", "sigmoid": "MSF_FN_SIGMOID", "tanh": "MSF_FN_TANH",
+       "swish": "MSF_FN_SWISH", "affine": "MSF_FN_AFFINE"}
+
+
+_BCAST = {"MSF_BCAST_NONE": 0, "MSF_BCAST_CHANNEL": 1, "MSF_BCAST_SCALAR": 2}
+
+
+def _resize_fields(net: Network, i: int) -> dict:
+    """msf_resize_params of RESIZE layer i (its framework's coordinate arithmetic)."""
+    L = net.layers[i]
+    r = L.resize
+    (h, w, _), (oh, ow, _) = L.in_shape, L.out_shape
+    try:
+        if r.framework == "onnx":
+            if net.dtype == "int8" and r.mode == "bilinear":
+                raise ValueError("int8 bilinear resize with ONNX semantics is not supported")
+            kw = dict(scales=r.scales) if r.scales is not None else dict(sizes=(oh, ow))
+            p = resize_params.onnx_resize_params(r.mode, (h, w), coord=r.coord,
+                                                 nearest_mode=r.nearest, **kw)
+        else:
+            q = {}
+            if net.dtype == "int8":
+                qi, qo = net.quant_of(L.src), net.quant_of(i + 1)
+                q = dict(in_quant=(qi.scale[0], qi.zero_point[0]),
+                         out_quant=(qo.scale[0], qo.zero_point[0]))
+            p = resize_params.tflite_resize_params(r.mode, (h, w), (oh, ow),
+                                                   align_corners=r.align_corners,
+                                                   half_pixel_centers=r.half_pixel_centers, **q)
+    except (ValueError, AssertionError) as e:
+        raise CodegenError(f"layer {i} ({L.name}): {e}") from None
+    if tuple(p["out_hw"]) != (oh, ow):
+        raise CodegenError(f"layer {i} ({L.name}): resize gives {p['out_hw']}, the IR {oh}x{ow}")
+    fields = {k: p[k] for k in resize_params.RESIZE_FIELDS}
+    fields["scale_h"], fields["scale_w"] = c_float(p["scale_h"]), c_float(p["scale_w"])
+    return fields
+#: IR ACT function -> (TFLM table op, ONNX / onnxruntime table op)
+_S8_TABLE_OPS = {"hardswish": ("hard_swish", "hard_swish"), "sigmoid": ("logistic", "sigmoid"),
+                 "tanh": ("tanh", "tanh"), "leaky": ("leaky_relu", "leaky_relu"),
+                 "hardsigmoid": (None, "hard_sigmoid"), "quantize": ("quantize", "identity"),
+                 "relu": ("relu", "relu"), "clip": (None, "clip")}
+
+
+def _swish_table_tflm(xs, xz, ys, yz):
+    """TFLM's LOGISTIC (to its fixed grid 1/256, -128) then MUL(x, logistic(x)), per int8 x."""
+    ls, lz = eltwise_params.TFLM_LOGISTIC_OUT
+    sig = eltwise_params.tflm_table("logistic", xs, xz, ls, lz).astype(np.int64)
+    p = eltwise_params.mul_params_tflm(xs, xz, ls, lz, ys, yz)
+    x = np.arange(-128, 128, dtype=np.int64)
+    d = (x - p["in1_zp"]) * (sig - p["in2_zp"])
+    y = [eltwise_params.mbqm(int(v), p["out_mul"], p["out_shift"]) + p["out_zp"] for v in d]
+    return np.clip(np.asarray(y), -128, 127).astype(np.int8)
+
+
+def _s8_table(L, rq: str, xs, xz, ys, yz):
+    """The 256-entry int8 table of ACT layer L's function, as the source framework computes it
+    (``rq``: "fixed" TFLite Micro, "float" onnxruntime)."""
+    if L.fn == "swish":
+        if rq != "fixed":
+            raise CodegenError(f"layer {L.name}: int8 swish has only TFLite Micro's arithmetic "
+                               "(LOGISTIC then MUL)")
+        return _swish_table_tflm(xs, xz, ys, yz)
+    ops = _S8_TABLE_OPS.get(L.fn)
+    op = None if ops is None else ops[0 if rq == "fixed" else 1]
+    if rq == "fixed" and L.fn == "clip" and L.fclip == (0.0, 6.0):
+        op = "relu6"
+    if op is None:
+        raise CodegenError(f"layer {L.name}: int8 {L.fn} has no {'TFLM' if rq == 'fixed' else 'ONNX'}"
+                           " arithmetic")
+    attrs = {}
+    if L.fn == "leaky":
+        attrs = dict(alpha=L.alpha)
+    elif L.fn == "hardsigmoid":
+        attrs = dict(alpha=L.alpha, beta=L.beta)
+    elif L.fn == "clip" and rq == "float":
+        attrs = dict(lo=L.fclip[0], hi=L.fclip[1])
+    if rq == "fixed":
+        return eltwise_params.tflm_table(op, xs, xz, ys, yz, **attrs)
+    return eltwise_params.ort_table(op, xs, xz, ys, yz, path="qdq", **attrs)
+
+
+def _op_code(L) -> str:
+    if L.op == ACT and L.fn == "prelu":
+        return "MSF_OP_PRELU"
+    if L.op == CONCAT and L.axis == 1:
+        return "MSF_OP_CONCAT_W"
+    return _OP[L.op]
+
+
+def _bcast(net: Network, L) -> str:
+    """MSF_BCAST_* of a multiply's factor."""
+    other = net.tensor_shape(L.src2) if L.src2 is not None else \
+        (1, 1, int(np.asarray(L.weight).size))
+    if other == tuple(L.out_shape):
+        return "MSF_BCAST_NONE"
+    return "MSF_BCAST_SCALAR" if other == (1, 1, 1) else "MSF_BCAST_CHANNEL"
 
 
 def _tail_softmax(net: Network):
@@ -282,13 +550,25 @@ def _check_alignment(net: Network, lay) -> None:
             raise CodegenError("float32 buffer offsets must be 4-byte aligned")
 
 
-def _tensor_offset(lay, io: str, n: int, t: int) -> str:
-    """C expression of tensor t's block offset: its arena byte offset, or the caller's buffer."""
+def _tensor_offset(lay, io: str, outputs: tuple[int, ...], t: int) -> str:
+    """C expression of tensor t's block offset: its arena byte offset, or the caller's buffer
+    (the input; output k with io = external)."""
     if io in ("external", "input-external") and t == 0:
         return "MSF_OFF_EXT_IN"
-    if io == "external" and t == n:
-        return "MSF_OFF_EXT_OUT"
+    if io == "external" and t in outputs:
+        k = outputs.index(t)
+        return "MSF_OFF_EXT_OUT" if k == 0 else f"MSF_OFF_EXT_OUT_K({k})"
     return f"{lay.tensor_offset[t]}u"
+
+
+def _output_offsets(net: Network) -> list[int]:
+    """Byte offset of each graph output in the caller's output buffer (outputs back to back,
+    in the model's order)."""
+    offs, pos = [], 0
+    for t in net.output_ids:
+        offs.append(pos)
+        pos += net.tensor_bytes(t)
+    return offs
 
 
 def _layer_table(net: Network, em: _Emitter, k: int, s: BlockSchedule,
@@ -299,7 +579,7 @@ def _layer_table(net: Network, em: _Emitter, k: int, s: BlockSchedule,
         L = net.layers[l]
         (hi, wi, ci), (ho, wo, co) = L.in_shape, L.out_shape
         b_off, b_bytes, b_rows, b_cols = dl["buf"]
-        fields = dict(op=em.op_override.get(l, _OP[L.op]), params=f"&L{l}_p", in_h=hi, in_w=wi,
+        fields = dict(op=em.op_override.get(l, _op_code(L)), params=f"&L{l}_p", in_h=hi, in_w=wi,
                       in_c=ci, out_h=ho, out_w=wo, out_c=co, buf_off=f"{b_off}u",
                       buf_bytes=f"{b_bytes}u", buf_rows=b_rows, buf_cols=b_cols,
                       out_rows=_range(dl["out_rows"]), out_cols=_range(dl["out_cols"]),
@@ -309,46 +589,99 @@ def _layer_table(net: Network, em: _Emitter, k: int, s: BlockSchedule,
     return f"static const msf_layer B{k}_layers[{len(rows)}] = {{\n" + ",\n".join(rows) + "\n};"
 
 
-def _block_init(net: Network, k: int, s: BlockSchedule, desc: BlockDescriptor, off) -> str:
+def _operand_table(net: Network, em: _Emitter, k: int, s: BlockSchedule,
+                   off) -> tuple[str, int] | None:
+    """The ``msf_operand`` array ``B{k}_operands`` of a graph-op block (every input tensor in
+    operand order, then a constant factor) and its length, or None for the other blocks."""
+    L = net.layers[s.first]
+    if s.first != s.last or L.op not in _GRAPH_OPS:
+        return None
+    rows = []
+    for t in L.srcs:
+        h, w, c = net.tensor_shape(t)
+        rows.append(dict(off=off(t), data="0", h=h, w=w, c=c))
+    if L.op == MUL and L.src2 is None:
+        rows.append(dict(off="0u", data=em.constant_operand(s.first), h=1, w=1,
+                         c=int(np.asarray(L.weight).size)))
+    body = ",\n".join(f"    {c_init(r, '    ')}" for r in rows)
+    return f"static const msf_operand B{k}_operands[{len(rows)}] = {{\n{body}\n}};", len(rows)
+
+
+def _block_init(net: Network, k: int, s: BlockSchedule, desc: BlockDescriptor, off,
+                n_operands: int) -> str:
     """The ``msf_block`` initialiser of block k (``off``: tensor -> offset expression)."""
     L0 = net.layers[s.first]
     in2 = off(L0.src2) if (L0.op == ADD and s.first == s.last) else "0u"
     fields = dict(dtype="MSF_DT_F32" if net.dtype == "float32" else "MSF_DT_S8",
                   tile_h=desc.tile_h, n_layers=s.last - s.first + 1, layers=f"B{k}_layers",
                   in_off=off(L0.src), in2_off=in2, out_off=off(s.last + 1), mode=desc.mode,
-                  tile_w=desc.tile_w, n_tiles=desc.n_tiles, n_tile_cols=desc.n_tile_cols)
+                  tile_w=desc.tile_w, n_tiles=desc.n_tiles, n_tile_cols=desc.n_tile_cols,
+                  operands=f"B{k}_operands" if n_operands else "0", n_operands=n_operands)
     return f"    {c_init(fields, '    ')}"
 
 
+def _output_quant(net: Network, t: int):
+    """Quantisation of graph output t as the caller sees it (after a tail softmax)."""
+    if t == net.n_layers and _tail_softmax(net) is not None:
+        return net.tail_softmax.quant
+    return net.quant_of(t)
+
+
 def _quant_defines(net: Network) -> str:
-    """MSF_INPUT/OUTPUT_SCALE/ZERO_POINT of an int8 model (the output after a tail softmax)."""
+    """MSF_INPUT/OUTPUT_SCALE/ZERO_POINT of an int8 model (output 0, after a tail softmax), and
+    MSF_OUTPUT_<k>_SCALE / _ZERO_POINT of every output of a several-output model."""
     if net.dtype != "int8":
         return ""
-    q_in, q_out = net.quant_of(0), net.quant_of(net.n_layers)
-    if _tail_softmax(net) is not None:
-        q_out = net.tail_softmax.quant
+    q_in, q_out = net.quant_of(0), _output_quant(net, net.output_ids[0])
     if q_in is None or q_out is None:
         return ""
-    return render("model_quant.h.tmpl", in_scale=c_float(q_in.scale[0]),
+    text = render("model_quant.h.tmpl", in_scale=c_float(q_in.scale[0]),
                   in_zp=int(q_in.zero_point[0]), out_scale=c_float(q_out.scale[0]),
                   out_zp=int(q_out.zero_point[0]))
+    if len(net.output_ids) > 1:
+        for k, t in enumerate(net.output_ids):
+            q = _output_quant(net, t)
+            text += (f"\n#define MSF_OUTPUT_{k}_SCALE {c_float(q.scale[0])}"
+                     f"\n#define MSF_OUTPUT_{k}_ZERO_POINT ({int(q.zero_point[0])})")
+    return text
+
+
+def _output_defines(net: Network) -> str:
+    """MSF_OUTPUT_<k>_H / _W / _C / _ELEMS / _OFFSET (elements into the caller's buffer) of
+    every graph output."""
+    lines = []
+    offs = _output_offsets(net)
+    for k, t in enumerate(net.output_ids):
+        h, w, c = net.tensor_shape(t)
+        lines += [f"#define MSF_OUTPUT_{k}_H {h}", f"#define MSF_OUTPUT_{k}_W {w}",
+                  f"#define MSF_OUTPUT_{k}_C {c}",
+                  f"#define MSF_OUTPUT_{k}_ELEMS {net.tensor_elems(t)}",
+                  f"#define MSF_OUTPUT_{k}_OFFSET {offs[k] // net.elem_bytes}"]
+    return "\n".join(lines)
 
 
 def _run_body(net: Network, lay, io: str, n_blocks: int, softmax: bool) -> str:
-    """The statements of ``msf_model_run`` after the arena is set up."""
+    """The statements of ``msf_model_run`` after the arena is set up: the blocks, the tail
+    softmax (on the last layer's output), then every output copied to the caller's buffer
+    (outputs back to back) unless the blocks wrote them there (io = external)."""
     n = net.n_layers
+    outs, offs = net.output_ids, _output_offsets(net)
     oh, ow, oc = net.tensor_shape(n)
-    out_off, esize = lay.tensor_offset.get(n, 0), net.elem_bytes
-    where = f"arena + {out_off}u" if io != "external" else "(uint8_t *)out"
+    esize = net.elem_bytes
+    where = f"arena + {lay.tensor_offset.get(n, 0)}u" if io != "external" else \
+        f"(uint8_t *)out + {offs[outs.index(n)]}u"
     tail = render("model_softmax.c.tmpl", where=where, rows=oh * ow, depth=oc) if softmax else ""
-    copy_out = "" if io == "external" else render(
-        "model_copy_out.c.tmpl", output_offset=out_off, output_bytes=net.tensor_elems(n) * esize)
+    copy_out = "" if io == "external" else "".join(
+        render("model_copy_out.c.tmpl", dst_offset=offs[k], output_offset=lay.tensor_offset[t],
+               output_bytes=net.tensor_bytes(t)) for k, t in enumerate(outs))
+    ext_outs = "" if io != "external" else "".join(
+        f"    m.ext_outs[{k}] = (uint8_t *)out + {offs[k]}u;\n" for k in range(len(outs)))
     if io == "arena":
         return render("model_run_arena.c.tmpl", drop_blank=True,
                       input_offset=lay.tensor_offset[0], input_bytes=net.tensor_elems(0) * esize,
                       n_blocks=n_blocks, softmax=tail, copy_out=copy_out)
     return render("model_run_mem.c.tmpl", drop_blank=True, n_blocks=n_blocks, softmax=tail,
-                  copy_out=copy_out)
+                  copy_out=copy_out, n_max_outputs="MSF_MAX_OUTPUTS", ext_outs=ext_outs)
 
 
 def _write_runtime_and_build_files(out: Path, copy_runtime: bool) -> list[Path]:
@@ -390,19 +723,28 @@ def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = 
         fields = dict(zip(("input_multiplier", "input_left_shift", "diff_min"), softmax))
         params.append(f"static const msf_softmax_s8_params msf_softmax_p = {c_init(fields)};")
 
+    if len(net.output_ids) > 8:
+        raise CodegenError(f"{len(net.output_ids)} graph outputs; the runtime takes at most 8")
+
     def off(t: int) -> str:
-        return _tensor_offset(lay, io, n, t)
+        return _tensor_offset(lay, io, net.output_ids, t)
 
     tables, block_inits = [], []
     for k, (s, rings) in enumerate(zip(scheds, lay.ring_offsets)):
         desc = block_descriptor(net, s, rings)
         tables.append(_layer_table(net, em, k, s, desc))
-        block_inits.append(_block_init(net, k, s, desc, off))
+        ops = _operand_table(net, em, k, s, off)
+        n_ops = 0
+        if ops is not None:
+            tables.append(ops[0])
+            n_ops = ops[1]
+        block_inits.append(_block_init(net, k, s, desc, off, n_ops))
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ih, iw, ic = net.input_shape
-    oh, ow, oc = net.tensor_shape(n)
+    oh, ow, oc = net.tensor_shape(net.output_ids[0])
+    out_elems = sum(net.tensor_elems(t) for t in net.output_ids)
     setting = ", ".join(f"{s.first}" if s.first == s.last else f"{s.first}-{s.last}"
                         for s in scheds)
     peak = max(s.ram_bytes for s in scheds)
@@ -411,7 +753,8 @@ def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = 
         "model.h.tmpl", model_name=model_name, n_blocks=len(scheds), io=io, rq=rq,
         setting=setting, arena_bytes=lay.arena_bytes, io_external=int(io == "external"),
         output_in_arena=int(io != "external"), ih=ih, iw=iw, ic=ic,
-        in_elems=net.tensor_elems(0), oh=oh, ow=ow, oc=oc, out_elems=net.tensor_elems(n),
+        in_elems=net.tensor_elems(0), oh=oh, ow=ow, oc=oc, out_elems=out_elems,
+        n_outputs=len(net.output_ids), output_defines=_output_defines(net),
         dtype_tag="F32" if net.dtype == "float32" else "S8",
         tail_softmax=int(softmax is not None), quant_defines=_quant_defines(net),
         io_ctype="float" if net.dtype == "float32" else "int8_t")
@@ -421,7 +764,9 @@ def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = 
         arena_bytes=lay.arena_bytes, peak_block=peak, constant_arrays="".join(em.lines),
         param_structs="\n".join(params), layer_tables="\n".join(tables),
         n_blocks=len(scheds), blocks=",\n".join(block_inits),
-        output_offset=lay.tensor_offset.get(n, 0),
+        output_offset=lay.tensor_offset.get(net.output_ids[0], 0),
+        output_offsets=", ".join(f"{lay.tensor_offset.get(t, 0)}u" for t in net.output_ids),
+        n_outputs=len(net.output_ids),
         run_body=_run_body(net, lay, io, len(scheds), softmax is not None))
     longest = max(s.last - s.first + 1 for s in scheds)  # the executor's stack arrays' size
     (out / "msf_config.h").write_text(render("msf_config.h.tmpl",
@@ -432,6 +777,8 @@ def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = 
     files += _write_runtime_and_build_files(out, copy_runtime)
     return Generated(out_dir=out, arena_bytes=lay.arena_bytes, peak_ram_bytes=peak, files=files,
                      schedules=scheds, tensor_offsets=dict(lay.tensor_offset),
-                     input_shape=net.input_shape, output_shape=net.tensor_shape(n),
+                     input_shape=net.input_shape,
+                     output_shape=net.tensor_shape(net.output_ids[0]),
+                     output_shapes=tuple(net.tensor_shape(t) for t in net.output_ids),
                      dtype=net.dtype, io=io, rq=rq, weight_bytes=em.weight_bytes,
                      extra={"fallback_layout": lay.fallback})

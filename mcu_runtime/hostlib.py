@@ -23,7 +23,9 @@ F32_MAX = float(np.finfo(np.float32).max)
 MSF_RQ_FLOAT, MSF_RQ_FIXED, MSF_RQ_MEAN = 0, 1, 2
 MSF_RQ_FLOAT_QDQ = 3  # msf_pool_s8_params.mode: ONNX QuantizeLinear rounding (QDQ avgpool)
 MSF_DT_S8, MSF_DT_F32 = 0, 1
-OP_CODES = {"conv": 0, "dw": 1, "maxpool": 2, "avgpool": 3, "gap": 4, "dense": 5, "add": 6}
+OP_CODES = {"conv": 0, "dw": 1, "maxpool": 2, "avgpool": 3, "gap": 4, "dense": 5, "add": 6,
+            "concat": 7, "slice": 8, "shuffle": 9, "act": 10, "prelu": 11, "mul": 12,
+            "resize": 13, "convt": 14, "concat_w": 15, "reshape": 16}
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -89,7 +91,7 @@ class Requant(C.Structure):
 class Window(C.Structure):
     _fields_ = [("kh", C.c_int32), ("kw", C.c_int32), ("sh", C.c_int32), ("sw", C.c_int32),
                 ("pad_top", C.c_int32), ("pad_left", C.c_int32), ("pad_bottom", C.c_int32),
-                ("pad_right", C.c_int32)]
+                ("pad_right", C.c_int32), ("dil_h", C.c_int32), ("dil_w", C.c_int32)]
 
 
 class ConvS8(C.Structure):
@@ -164,11 +166,17 @@ class Layer(C.Structure):
                 ("out_rows", Range), ("out_cols", Range), ("need_cols", Range)]
 
 
+class Operand(C.Structure):
+    _fields_ = [("off", C.c_uint32), ("data", C.c_void_p), ("h", C.c_int32), ("w", C.c_int32),
+                ("c", C.c_int32)]
+
+
 class Block(C.Structure):
     _fields_ = [("dtype", C.c_int32), ("tile_h", C.c_int32), ("n_layers", C.c_int32),
                 ("layers", C.POINTER(Layer)), ("in_off", C.c_uint32), ("in2_off", C.c_uint32),
                 ("out_off", C.c_uint32), ("mode", C.c_int32), ("tile_w", C.c_int32),
-                ("n_tiles", C.c_int32), ("n_tile_cols", C.c_int32)]
+                ("n_tiles", C.c_int32), ("n_tile_cols", C.c_int32),
+                ("operands", C.POINTER(Operand)), ("n_operands", C.c_int32)]
 
 
 MSF_MODE = {"MSF_MODE_COLUMNS": 0, "MSF_MODE_PATCHES": 1, "MSF_MODE_INPLACE": 2}
@@ -239,10 +247,10 @@ def ptr(arr: np.ndarray | None, ctype):
     return arr.ctypes.data_as(C.POINTER(ctype))
 
 
-def window(kernel, stride, pad) -> Window:
+def window(kernel, stride, pad, dilation=(1, 1)) -> Window:
     (kh, kw), (sh, sw) = kernel, stride
     pt, pl, pb, pr = pad
-    return Window(kh, kw, sh, sw, pt, pl, pb, pr)
+    return Window(kh, kw, sh, sw, pt, pl, pb, pr, *dilation)
 
 
 def full_view(arr: np.ndarray) -> View:

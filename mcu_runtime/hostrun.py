@@ -91,7 +91,8 @@ def _cached_object(src: Path, flags: list[str], inc: Path) -> Path:
 
 
 def run_host(gen: Generated, exe: Path, x: np.ndarray, timeout: float = 300) -> np.ndarray:
-    """Run the host executable on one NHWC input; returns the NHWC output."""
+    """Run the host executable on one NHWC input; returns the NHWC output (several outputs: all
+    of them back to back, flat, as the caller's buffer holds them; see :func:`split_outputs`)."""
     dt = np.float32 if gen.dtype == "float32" else np.int8
     x = np.ascontiguousarray(np.asarray(x, dtype=dt).reshape(gen.input_shape))
     with tempfile.TemporaryDirectory() as td:
@@ -102,4 +103,20 @@ def run_host(gen: Generated, exe: Path, x: np.ndarray, timeout: float = 300) -> 
         if p.returncode != 0:
             raise BuildError(f"host run failed (exit {p.returncode}): "
                              f"{(p.stderr.strip().splitlines() or [''])[-1][:300]}")
-        return np.frombuffer(fout.read_bytes(), dtype=dt).reshape(gen.output_shape)
+        y = np.frombuffer(fout.read_bytes(), dtype=dt)
+        shapes = gen.output_shapes or (gen.output_shape,)
+        return y.reshape(shapes[0]) if len(shapes) == 1 else y.copy()
+
+
+def split_outputs(gen: Generated, y: np.ndarray) -> list[np.ndarray]:
+    """The graph outputs (NHWC, the model's order) of a run's output buffer: several outputs lie
+    back to back in it (``run_host`` returns them flat, like the oracles' references)."""
+    shapes = gen.output_shapes or (gen.output_shape,)
+    flat, parts, pos = np.asarray(y).reshape(-1), [], 0
+    for shp in shapes:
+        k = int(np.prod(shp))
+        parts.append(flat[pos:pos + k].reshape(shp))
+        pos += k
+    if pos != flat.size:
+        raise ValueError(f"output buffer has {flat.size} elements, the outputs {pos}")
+    return parts

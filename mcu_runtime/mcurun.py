@@ -167,7 +167,8 @@ def build_target(gen: Generated, target: str, x: np.ndarray, expected: np.ndarra
 
 
 def _out_bytes(gen: Generated) -> int:
-    return int(np.prod(gen.output_shape)) * (4 if gen.dtype == "float32" else 1)
+    shapes = gen.output_shapes or (gen.output_shape,)
+    return sum(int(np.prod(s)) for s in shapes) * (4 if gen.dtype == "float32" else 1)
 
 
 def run_target(gen: Generated, target: str, x: np.ndarray, expected,

@@ -96,7 +96,7 @@ def cmd_inspect(args) -> int:
     for r in net.summary_rows():
         s = unfused_schedule(net, live, r["index"])
         peak = max(peak, s.ram_bytes)
-        reads = str(r["src"]) + (f"+{r['src2']}" if r["src2"] is not None else "")
+        reads = "+".join(map(str, r["srcs"]))
         t.add_row(str(r["index"]), r["op"], "x".join(map(str, r["in"])),
                   "x".join(map(str, r["out"])), "x".join(map(str, r["kernel"])),
                   "x".join(map(str, r["stride"])), ",".join(map(str, r["pad"])), r["act"], reads,

@@ -195,7 +195,8 @@ def cmd_codegen(args) -> int:
         meta = {"model": _model_ref(args.model), "dtype": net.dtype, "seed": args.seed, "io": io,
                 "rq": gen.rq, "arena_bytes": gen.arena_bytes, "weight_bytes": gen.weight_bytes,
                 "input_shape_args": list(args.input_shape or []),
-                "input_shape": list(gen.input_shape), "output_shape": list(gen.output_shape)}
+                "input_shape": list(gen.input_shape), "output_shape": list(gen.output_shape),
+                "output_shapes": [list(s) for s in gen.output_shapes]}
         (tmp / GEN_META).write_text(json.dumps(meta, indent=2) + "\n")
         _move_into_place(tmp, out)
     except OSError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .ir import ADD, CONV, Network
+from .ir import ACT, ADD, CONCAT, CONV, CONVT, MUL, RESHAPE, RESIZE, SHUFFLE, SLICE, Network
 
 if TYPE_CHECKING:  # pragma: no cover
     from .schedule import BlockSchedule
@@ -54,8 +54,10 @@ class CycleModel:
     costs ``unclamped_out`` more (75-105 instructions on Cortex-M0/M3 and RV32, 0 with an FPU).
     A k x k convolution also pays ``conv_tap`` per kernel tap of every output (MACs / C_in: its
     inner loop over the input channels starts once per tap; about 15 instructions on Cortex-M).
-    The defaults are a generic guess; MCU profiles carry calibrated tables
-    (``scripts/calibrate.py``)."""
+    The graph ops are priced by the same coefficients: a standalone activation or multiply like
+    the add (per output element), a concat / slice / channel shuffle / resize as copied bytes,
+    a transposed conv as a conv (their own calibration is still to do).  The defaults are a generic guess; MCU profiles carry calibrated
+    tables (``scripts/calibrate.py``)."""
     name: str = "generic"
     cpm: dict = field(default_factory=lambda: {
         "conv": 6.0, "pointwise": 5.0, "dw": 8.0, "maxpool": 4.0, "avgpool": 4.0, "gap": 3.0,
@@ -70,8 +72,8 @@ class CycleModel:
 
     @staticmethod
     def kind(layer) -> str:
-        if layer.op == CONV:
-            return "pointwise" if layer.kernel == (1, 1) else "conv"
+        if layer.op in (CONV, CONVT):   # a transposed conv priced as a conv (not calibrated)
+            return "pointwise" if layer.kernel == (1, 1) and layer.op == CONV else "conv"
         return layer.op
 
     def cycles(self, net: Network, s: "BlockSchedule") -> int:
@@ -79,9 +81,13 @@ class CycleModel:
         extra = self.fused_out if pipelined(s) else 0.0
         for l, m in zip(range(s.first, s.last + 1), s.layer_macs):
             layer = net.layers[l]
-            if layer.op == ADD:
-                h, w, c = layer.out_shape
+            h, w, c = layer.out_shape
+            if layer.op in (ADD, ACT, MUL):
+                # elementwise: priced like the residual add (not yet calibrated apart from it)
                 total += h * w * c * self.add_per_elem
+                continue
+            if layer.op in (CONCAT, SLICE, SHUFFLE, RESIZE, RESHAPE):   # data movement
+                total += h * w * c * net.elem_bytes * self.copy_per_byte
                 continue
             k = self.kind(layer)
             total += m * self.cpm[k]

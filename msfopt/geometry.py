@@ -71,21 +71,21 @@ def block_geometry(net: Network, s: BlockSchedule) -> BlockGeometry:
         n_tile_cols = -(-W_out // pw)
         cols = [Range(pw, 0, pw, W_out)]
     for L in reversed(layers[1:nw]):
-        rows.append(rows[-1].back(L.kh, L.sh, L.pad[0], L.in_shape[0]))
+        rows.append(rows[-1].back(L.ekh, L.sh, L.pad[0], L.in_shape[0]))
         if s.mode == "recompute":
-            cols.append(cols[-1].back(L.kw, L.sw, L.pad[1], L.in_shape[1]))
+            cols.append(cols[-1].back(L.ekw, L.sw, L.pad[1], L.in_shape[1]))
     rows.reverse()
     cols.reverse()
     if s.mode != "recompute":
         cols = [ZERO_RANGE] * nw
-    need = [Range(L.sw, L.pad[1], L.kw - L.pad[1], L.in_shape[1]) if s.mode != "recompute"
+    need = [Range(L.sw, L.pad[1], L.ekw - L.pad[1], L.in_shape[1]) if s.mode != "recompute"
             else ZERO_RANGE for L in layers[:nw]]
     # the closed form is the generators' backward sweep, tile row by tile row
     t = np.arange(n_tiles, dtype=np.int64)
     lo, hi = t * ph, np.minimum(t * ph + ph, H_out)
     for k in range(nw - 1, 0, -1):
         L = layers[k]
-        lo, hi = window_input_range(lo, hi, L.kh, L.sh, L.pad[0], L.in_shape[0])
+        lo, hi = window_input_range(lo, hi, L.ekh, L.sh, L.pad[0], L.in_shape[0])
         if not (np.array_equal(lo, rows[k - 1].lo(t)) and np.array_equal(hi, rows[k - 1].hi(t))):
             raise AssertionError(f"block {s.label}: row ranges of layer {s.first + k - 1}")
     bufs = {r.layer: r for r in s.rings}
@@ -96,7 +96,7 @@ def block_geometry(net: Network, s: BlockSchedule) -> BlockGeometry:
             c = np.arange(n_tile_cols, dtype=np.int64)
             xext = int((cols[k - 1].hi(c) - cols[k - 1].lo(c)).max())
         else:
-            xext = min(layers[k].kw, layers[k].in_shape[1])
+            xext = min(layers[k].ekw, layers[k].in_shape[1])
         if r is None or r.rows != ext or r.cols != xext:
             raise AssertionError(f"block {s.label}: buffer of layer {s.first + k} does not match "
                                  f"its ranges")

@@ -2,8 +2,10 @@
 
 Tensor ids: tensor 0 is the network input, tensor ``l + 1`` is the output of layer ``l``.
 So for a plain chain, layer ``l`` reads tensor ``l`` and the fusion DAG's node ``l`` is exactly
-tensor ``l`` (the paper's X_l).  A layer may read an earlier tensor (``src``) and a residual add
-reads a second one (``src2``): skip connections are explicit edges of the IR.
+tensor ``l`` (the paper's X_l).  The IR is a graph of ops over tensors: a layer reads any earlier
+tensors (``srcs``, in operand order: a residual add its two summands, a concat its parts, a
+squeeze-excite multiply the map and its gate), so skip connections and branches are explicit
+edges of the IR; the layer order is one topological order of that graph.
 
 Layout is H x W x C (NHWC without the batch).  Weights of conv layers are stored as
 ``(C_out, kh, kw, C_in / groups)`` (OHWI), dense weights as ``(C_out, C_in)`` where the input is
@@ -40,9 +42,31 @@ AVGPOOL = "avgpool"
 GAP = "gap"            # global average pooling -> 1 x 1 x C
 DENSE = "dense"        # fully connected on the flattened input -> 1 x 1 x C_out
 ADD = "add"            # elementwise residual add of src and src2
-OPS = (CONV, DW, MAXPOOL, AVGPOOL, GAP, DENSE, ADD)
+# graph ops (ops over any earlier tensors; unfused blocks for now)
+CONCAT = "concat"      # channel concatenation of srcs (any number, same H x W)
+SLICE = "slice"        # channels [chan[0], chan[1]) of src (Split / Slice on channels)
+SHUFFLE = "shuffle"    # channel shuffle in ``groups`` (Reshape [g, C/g] -> Transpose -> Reshape)
+ACT = "act"            # standalone elementwise function ``fn`` of src (see ACT_FNS)
+MUL = "mul"            # src * src2 (same shape, 1 x 1 x C or 1 x 1 x 1 broadcast) or src * weight
+RESIZE = "resize"      # nearest / bilinear resampling of H x W (``resize``: a ResizeSpec)
+CONVT = "convt"        # transposed convolution (weights OHWI (C_out, kh, kw, C_in), groups 1)
+RESHAPE = "reshape"    # the same bytes (H x W x C, row-major) under another shape
+OPS = (CONV, DW, MAXPOOL, AVGPOOL, GAP, DENSE, ADD, CONCAT, SLICE, SHUFFLE, ACT, MUL, RESIZE,
+       CONVT, RESHAPE)
 #: ops that slide a window over the rows of their input and can be fused tile by tile
 WINDOW_OPS = (CONV, DW, MAXPOOL, AVGPOOL)
+#: ops a fused block runs tile by tile: the window ops and the standalone activations (a 1 x 1
+#: window of stride 1 without padding, the Layer defaults, which ACT layers must keep)
+PIPELINE_OPS = WINDOW_OPS + (ACT,)
+#: ops whose output element (y, x, c) depends only on input element(s) (y, x, c) (broadcast
+#: operands aside): they may overwrite a dying same-shape input
+ELEMENTWISE_OPS = (ADD, ACT, MUL)
+#: functions of an ACT layer.  float: x -> relu max(x, 0); clip clamp(x, *fclip); leaky
+#: x < 0 ? alpha x : x; prelu x < 0 ? weight[c] x : x; hardsigmoid clamp(alpha x + beta, 0, 1);
+#: hardswish x * clamp(x / 6 + 1 / 2, 0, 1); sigmoid; tanh; swish x * sigmoid(x); affine
+#: weight[c] x + bias[c]; quantize: identity (an int8 requantisation between two grids)
+ACT_FNS = ("relu", "clip", "leaky", "prelu", "hardsigmoid", "hardswish", "sigmoid", "tanh",
+           "swish", "affine", "quantize")
 ACTS = ("none", "relu", "relu6")
 #: int8 AVGPOOL rounding in float requantisation (see Layer.avg_rounding)
 AVG_ROUNDINGS = ("qlinear", "qdq")
@@ -82,6 +106,19 @@ class Quant:
         return len(self.scale) > 1
 
 
+@dataclass(frozen=True)
+class ResizeSpec:
+    """How a RESIZE layer maps output to input coordinates, in its framework's terms (the code
+    generator turns it into the kernel's parameters, :mod:`msfopt.mcu_runtime.resize_params`)."""
+    mode: str                                  # "nearest" | "bilinear"
+    framework: str                             # "onnx" | "tflite": whose arithmetic
+    coord: str = "half_pixel"                  # ONNX coordinate_transformation_mode
+    nearest: str = "round_prefer_floor"        # ONNX nearest_mode
+    scales: tuple[float, float] | None = None  # ONNX scales input (H, W); None: sizes given
+    align_corners: bool = False                # TFLite options
+    half_pixel_centers: bool = False
+
+
 @dataclass
 class Layer:
     op: str
@@ -91,9 +128,10 @@ class Layer:
     stride: tuple[int, int] = (1, 1)
     pad: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
     groups: int = 1
+    dilation: tuple[int, int] = (1, 1)  # conv / depthwise: tap spacing (rows, columns)
     act: str = "none"
-    src: int | None = None    # tensor id of the (first) input; None -> this layer's index
-    src2: int | None = None   # second input of ADD (the skip tensor)
+    # tensor ids of the inputs, in the op's operand order; () -> (this layer's index,)
+    srcs: tuple[int, ...] = ()
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
     w_quant: Quant | None = None
@@ -114,6 +152,33 @@ class Layer:
     # streaming GAP tail); "tflm-mean" = TFLite Micro's mean over H, W (1 / (H W) folded into the
     # multiplier).
     gap_rounding: str = "msfopt"
+    # ACT: the function (ACT_FNS) and its float parameters (leaky / hardsigmoid alpha, beta;
+    # clip bounds); prelu slopes and affine scales are ``weight`` (C,), affine offsets ``bias``
+    fn: str = ""
+    alpha: float = 0.0
+    beta: float = 0.0
+    fclip: tuple[float, float] | None = None
+    # SLICE: the channel range read
+    chan: tuple[int, int] | None = None
+    # CONCAT: the axis joined, 2 = channels, 1 = width (same rows and channels)
+    axis: int = 2
+    # int8 MUL of an ONNX QDQ model: onnxruntime runs DequantizeLinear -> float Mul ->
+    # QuantizeLinear unfused (float32 product of the dequantised factors, QuantizeLinear's
+    # rounding) instead of QLinearMul's arithmetic
+    qdq: bool = False
+    # RESIZE: the coordinate mapping
+    resize: ResizeSpec | None = None
+
+    # -- inputs -------------------------------------------------------------------------------
+    @property
+    def src(self) -> int:
+        """The first input's tensor id."""
+        return self.srcs[0]
+
+    @property
+    def src2(self) -> int | None:
+        """The second input's tensor id (ADD's skip tensor, MUL's other factor), or None."""
+        return self.srcs[1] if len(self.srcs) > 1 else None
 
     # -- derived geometry -------------------------------------------------------------------
     @property
@@ -123,6 +188,16 @@ class Layer:
     @property
     def kw(self) -> int:
         return self.kernel[1]
+
+    @property
+    def ekh(self) -> int:
+        """Rows the window spans (the kernel height stretched by the dilation)."""
+        return (self.kernel[0] - 1) * self.dilation[0] + 1
+
+    @property
+    def ekw(self) -> int:
+        """Columns the window spans."""
+        return (self.kernel[1] - 1) * self.dilation[1] + 1
 
     @property
     def sh(self) -> int:
@@ -151,7 +226,11 @@ class Layer:
         if self.op == DENSE:
             h, w, c = self.in_shape
             return h * w * c
-        return 0  # ADD
+        if self.op == CONVT:   # nominal: every tap of every input channel (the C kernel counts it)
+            return self.kh * self.kw * self.c_in
+        if self.op == RESIZE:
+            return 4 if self.resize is not None and self.resize.mode == "bilinear" else 0
+        return 0  # ADD and the other graph ops
 
     @property
     def macs(self) -> int:
@@ -205,11 +284,17 @@ class Network:
     requant: str = "float"
     tail_softmax: TailSoftmax | None = None
     provenance: Provenance | None = None
+    # the graph outputs (tensor ids) in the model's order; () means the last layer's output only.
+    # The last layer's output is always one of them (layers are in a topological order of what
+    # the outputs need).  Read through output_ids.
+    outputs: tuple[int, ...] = ()
 
     def __post_init__(self):
         for i, layer in enumerate(self.layers):
-            if layer.src is None:
-                layer.src = i
+            if not layer.srcs:
+                layer.srcs = (i,)
+            else:
+                layer.srcs = tuple(int(t) for t in layer.srcs)
             if not layer.name:
                 layer.name = f"L{i}_{layer.op}"
         if self.tensor_quant and len(self.tensor_quant) != len(self.layers) + 1:
@@ -234,14 +319,18 @@ class Network:
     def tensor_bytes(self, t: int) -> int:
         return self.tensor_elems(t) * self.elem_bytes
 
+    @property
+    def output_ids(self) -> tuple[int, ...]:
+        """The graph output tensors, in the model's order."""
+        return tuple(self.outputs) if self.outputs else (self.n_layers,)
+
     def quant_of(self, t: int) -> Quant | None:
         if self.tensor_quant:
             return self.tensor_quant[t]
         return self.input_quant if t == 0 else None
 
     def inputs_of(self, i: int) -> tuple[int, ...]:
-        layer = self.layers[i]
-        return (layer.src,) if layer.src2 is None else (layer.src, layer.src2)
+        return self.layers[i].srcs
 
     def consumers(self) -> list[list[int]]:
         """consumers()[t] = indices of the layers that read tensor t (ascending)."""
@@ -252,17 +341,19 @@ class Network:
         return cons
 
     def last_use(self) -> list[int]:
-        """last_use()[t] = index of the last layer reading tensor t; the output tensor gets N."""
+        """last_use()[t] = index of the last layer reading tensor t; the graph outputs get N
+        (they are alive to the end)."""
         cons = self.consumers()
         n = self.n_layers
+        outs = set(self.output_ids)
         out = []
         for t in range(n + 1):
-            out.append(n if t == n else (max(cons[t]) if cons[t] else t - 1))
+            out.append(n if t in outs else (max(cons[t]) if cons[t] else t - 1))
         return out
 
     @property
     def is_chain(self) -> bool:
-        return all(l.src == i and l.src2 is None for i, l in enumerate(self.layers))
+        return all(l.srcs == (i,) for i, l in enumerate(self.layers))
 
     @property
     def vanilla_macs(self) -> int:
@@ -282,19 +373,27 @@ class Network:
                 raise IRError(f"{where}: unknown op")
             if l.act not in ACTS:
                 raise IRError(f"{where}: unknown activation {l.act!r}")
-            if not (0 <= l.src <= i) or (l.src2 is not None and not (0 <= l.src2 <= i)):
+            if not l.srcs or any(not (0 <= t <= i) for t in l.srcs):
                 raise IRError(f"{where}: reads a tensor that is not produced before it")
+            n_in = {ADD: (2, 2), CONCAT: (1, 10 ** 9), MUL: (1, 2)}.get(l.op, (1, 1))
+            if l.op == CONVT:
+                self._validate_convt(l, where)
+            if not (n_in[0] <= len(l.srcs) <= n_in[1]):
+                raise IRError(f"{where}: {len(l.srcs)} inputs (expected {n_in[0]}"
+                              f"{'' if n_in[0] == n_in[1] else '+'})")
             if tuple(l.in_shape) != self.tensor_shape(l.src):
                 raise IRError(f"{where}: input shape {l.in_shape} != tensor {l.src} shape "
                               f"{self.tensor_shape(l.src)}")
             h, w, c = l.in_shape
             if l.op in WINDOW_OPS:
-                ho = conv_out(h, l.kh, l.sh, l.pad[0], l.pad[2])
-                wo = conv_out(w, l.kw, l.sw, l.pad[1], l.pad[3])
-                if min(l.kh, l.kw, l.sh, l.sw) < 1 or min(l.pad) < 0:
-                    raise IRError(f"{where}: kernel/stride must be >= 1 and padding >= 0")
-                if max(l.pad[0], l.pad[2]) >= l.kh or max(l.pad[1], l.pad[3]) >= l.kw:
-                    raise IRError(f"{where}: padding must be smaller than the kernel")
+                if min(l.kh, l.kw, l.sh, l.sw, *l.dilation) < 1 or min(l.pad) < 0:
+                    raise IRError(f"{where}: kernel/stride/dilation must be >= 1 and padding >= 0")
+                if l.dilation != (1, 1) and l.op not in (CONV, DW):
+                    raise IRError(f"{where}: only convolutions may be dilated")
+                ho = conv_out(h, l.ekh, l.sh, l.pad[0], l.pad[2])
+                wo = conv_out(w, l.ekw, l.sw, l.pad[1], l.pad[3])
+                if max(l.pad[0], l.pad[2]) >= l.ekh or max(l.pad[1], l.pad[3]) >= l.ekw:
+                    raise IRError(f"{where}: padding must be smaller than the (dilated) kernel")
                 co = c if l.op != CONV else l.out_shape[2]
                 if (ho, wo, co) != tuple(l.out_shape) or ho < 1 or wo < 1:
                     raise IRError(f"{where}: output shape {l.out_shape} inconsistent, expected "
@@ -313,6 +412,8 @@ class Network:
                 if l.src2 is None or self.tensor_shape(l.src2) != tuple(l.in_shape) \
                         or tuple(l.out_shape) != tuple(l.in_shape):
                     raise IRError(f"{where}: add inputs/output shapes differ")
+            else:
+                self._validate_graph_op(l, where)
             if l.avg_rounding not in AVG_ROUNDINGS:
                 raise IRError(f"{where}: unknown avg_rounding {l.avg_rounding!r}")
             if l.gap_rounding not in GAP_ROUNDINGS:
@@ -327,8 +428,85 @@ class Network:
         self._validate_facts()
         return self
 
+    @staticmethod
+    def _validate_convt(l: Layer, where: str):
+        """out = s (in - 1) + (k - 1) d + 1 - pad_begin - pad_end per axis (pad_end may be
+        negative: ONNX output_padding, TFLite's output size)."""
+        if l.groups != 1 or min(l.kh, l.kw, l.sh, l.sw, *l.dilation) < 1 or min(l.pad[:2]) < 0:
+            raise IRError(f"{where}: transposed conv needs groups 1, kernel/stride/dilation >= 1 "
+                          "and begin pads >= 0")
+        for ax, (n, s, e, p0, p1, o) in enumerate(((l.in_shape[0], l.sh, l.ekh, l.pad[0],
+                                                    l.pad[2], l.out_shape[0]),
+                                                   (l.in_shape[1], l.sw, l.ekw, l.pad[1],
+                                                    l.pad[3], l.out_shape[1]))):
+            if s * (n - 1) + e - p0 - p1 != o or o < 1:
+                raise IRError(f"{where}: transposed conv output extent {o} inconsistent")
+
+    def _validate_graph_op(self, l: Layer, where: str):
+        """Shapes and attributes of CONCAT, SLICE, SHUFFLE, ACT, MUL."""
+        h, w, c = l.in_shape
+        out = tuple(l.out_shape)
+        if l.op == CONCAT:
+            shapes = [self.tensor_shape(t) for t in l.srcs]
+            if l.axis == 2:
+                ok = all(s[:2] == (h, w) for s in shapes) and \
+                    out == (h, w, sum(s[2] for s in shapes))
+            elif l.axis == 1:
+                ok = all(s[0] == h and s[2] == c for s in shapes) and \
+                    out == (h, sum(s[1] for s in shapes), c)
+            else:
+                ok = False
+            if not ok:
+                raise IRError(f"{where}: concat of {shapes} on axis {l.axis} cannot give {out}")
+        elif l.op == RESHAPE:
+            if h * w * c != out[0] * out[1] * out[2]:
+                raise IRError(f"{where}: reshape of {l.in_shape} to {out} changes the size")
+        elif l.op == SLICE:
+            if l.chan is None or not (0 <= l.chan[0] < l.chan[1] <= c) \
+                    or out != (h, w, l.chan[1] - l.chan[0]):
+                raise IRError(f"{where}: channel slice {l.chan} of {l.in_shape} cannot give {out}")
+        elif l.op == SHUFFLE:
+            if l.groups < 1 or c % l.groups or out != (h, w, c):
+                raise IRError(f"{where}: channel shuffle of {c} channels in {l.groups} groups")
+        elif l.op == ACT:
+            if l.fn not in ACT_FNS:
+                raise IRError(f"{where}: unknown function {l.fn!r} (one of {', '.join(ACT_FNS)})")
+            if out != (h, w, c):
+                raise IRError(f"{where}: output shape {out} != input shape {l.in_shape}")
+            if l.fn in ("prelu", "affine") and self.dtype == "float32" and (
+                    l.weight is None or np.asarray(l.weight).shape != (c,)):
+                raise IRError(f"{where}: {l.fn} needs {c} per-channel weights")
+            if l.fn == "affine" and self.dtype == "float32" and (
+                    l.bias is None or np.asarray(l.bias).shape != (c,)):
+                raise IRError(f"{where}: affine needs {c} per-channel offsets")
+            if l.fn == "clip" and (l.fclip is None or not (l.fclip[0] <= l.fclip[1])):
+                raise IRError(f"{where}: clip bounds {l.fclip} are not an interval")
+            if (tuple(l.kernel), tuple(l.stride), tuple(l.pad), tuple(l.dilation)) != \
+                    ((1, 1), (1, 1), (0, 0, 0, 0), (1, 1)):
+                raise IRError(f"{where}: an activation's window must be 1x1, stride 1, no padding")
+        elif l.op == RESIZE:
+            if l.resize is None or l.resize.mode not in ("nearest", "bilinear") or \
+                    l.resize.framework not in ("onnx", "tflite") or out[2] != c:
+                raise IRError(f"{where}: resize needs a ResizeSpec and keeps the channels")
+        elif l.op == CONVT:
+            pass  # checked with the window ops' inputs (_validate_convt)
+        elif l.op == MUL:
+            if out != (h, w, c):
+                raise IRError(f"{where}: output shape {out} != input shape {l.in_shape}")
+            other = self.tensor_shape(l.src2) if l.src2 is not None else (
+                None if l.weight is None else (1, 1, int(np.asarray(l.weight).size)))
+            if other is None:
+                raise IRError(f"{where}: mul has one input and no constant factor")
+            if other not in ((h, w, c), (1, 1, c), (1, 1, 1)):
+                raise IRError(f"{where}: factor of shape {other} does not broadcast to {out}")
+
     def _validate_facts(self):
-        """requant, tail_softmax, provenance: declared types and values."""
+        """requant, tail_softmax, provenance, outputs: declared types and values."""
+        outs = self.output_ids
+        if len(set(outs)) != len(outs) or any(not (1 <= t <= self.n_layers) for t in outs) \
+                or self.n_layers not in outs:
+            raise IRError(f"outputs {outs} must be distinct layer outputs including the last "
+                          f"layer's ({self.n_layers})")
         if self.requant not in REQUANTS:
             raise IRError(f"unknown requantisation {self.requant!r} (one of {', '.join(REQUANTS)})")
         if self.requant == "fixed" and self.dtype != "int8":
@@ -392,6 +570,8 @@ class Network:
 
     @staticmethod
     def weight_shape(l: Layer) -> tuple[int, ...] | None:
+        if l.op == CONVT:
+            return (l.out_shape[2], l.kh, l.kw, l.in_shape[2])
         if l.op in (CONV, DW):
             return (l.out_shape[2], l.kh, l.kw, l.in_shape[2] // l.groups)
         if l.op == DENSE:
@@ -405,9 +585,9 @@ class Network:
             rows.append({
                 "index": i, "name": l.name, "op": l.op, "in": l.in_shape, "out": l.out_shape,
                 "kernel": l.kernel, "stride": l.stride, "pad": l.pad, "groups": l.groups,
-                "act": l.act, "src": l.src, "src2": l.src2, "macs": l.macs,
-                "in_out_bytes": (self.tensor_bytes(l.src) + self.tensor_bytes(i + 1)
-                                 + (self.tensor_bytes(l.src2) if l.src2 is not None else 0)),
+                "act": l.act if l.op != ACT else l.fn, "srcs": l.srcs, "macs": l.macs,
+                "in_out_bytes": (sum(self.tensor_bytes(t) for t in dict.fromkeys(l.srcs))
+                                 + self.tensor_bytes(i + 1)),
             })
         return rows
 
@@ -444,7 +624,7 @@ def quantize_linear_clamp(act: str, scale: float, zero_point: int) -> tuple[int,
 
 def window_layer(op: str, in_shape: Sequence[int], c_out: int | None, k, s=1, pad=0, *,
                  groups: int | None = None, act: str = "none", name: str = "",
-                 count_include_pad: bool = False) -> Layer:
+                 count_include_pad: bool = False, dilation=(1, 1)) -> Layer:
     """Make a conv/dw/pool layer, computing its output shape. k, s: int or (h, w);
     pad: int (symmetric), (ph, pw) or (top, left, bottom, right)."""
     kh, kw = (k, k) if isinstance(k, int) else tuple(k)
@@ -465,11 +645,12 @@ def window_layer(op: str, in_shape: Sequence[int], c_out: int | None, k, s=1, pa
         c_out = c
     elif groups is None:
         groups = 1
-    ho = conv_out(h, kh, sh, pt, pb)
-    wo = conv_out(w, kw, sw, pl, pr)
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
+    ho = conv_out(h, (kh - 1) * dh + 1, sh, pt, pb)
+    wo = conv_out(w, (kw - 1) * dw + 1, sw, pl, pr)
     return Layer(op=op, in_shape=(h, w, c), out_shape=(ho, wo, c_out), kernel=(kh, kw),
                  stride=(sh, sw), pad=(pt, pl, pb, pr), groups=groups, act=act, name=name,
-                 count_include_pad=count_include_pad)
+                 count_include_pad=count_include_pad, dilation=(dh, dw))
 
 
 def chain(name: str, input_shape: Sequence[int], specs: Iterable[tuple], dtype="int8") -> Network:

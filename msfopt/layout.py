@@ -104,13 +104,16 @@ def _search_layout(net, schedules, io, arena, node_budget, prefer="far"):
         choices = []   # (kind, value): ("alias", tensor) or ("at", offset) or ("none", None)
         if not live.counted[out_t]:
             choices.append(("none", None))
-        elif s.inplace_options:
-            choices += [("alias", t) for t in s.inplace_options if t in alloc]
         else:
-            high = prefer == "far"
-            if high and in_t in alloc and arena is not None:
-                high = alloc[in_t][0] + alloc[in_t][1] / 2 < arena / 2
-            choices += [("at", o) for o in _positions(alloc, arena, live.tbytes[out_t], high)]
+            if s.inplace_options:
+                choices += [("alias", t) for t in s.inplace_options if t in alloc]
+            if not choices or (s.mode == "unfused" and arena is not None):
+                # an unfused in-place block may also write a fresh buffer when the arena has
+                # room there (its input then dies after it): graphs need it to defragment
+                high = prefer == "far"
+                if high and in_t in alloc and arena is not None:
+                    high = alloc[in_t][0] + alloc[in_t][1] / 2 < arena / 2
+                choices += [("at", o) for o in _positions(alloc, arena, live.tbytes[out_t], high)]
         for kind, val in choices:
             if kind == "alias":
                 alloc[out_t] = alloc.pop(val)

@@ -1,8 +1,9 @@
 """Execution modes: the generators of every block variant a network can run as, and the one
 dispatch from a mode name to its generator (:func:`block_schedules`, :func:`schedule_of`).
 
-``unfused``     one layer, whole output from whole input(s).  A residual add writes in place over
-                an input whose last use it is.
+``unfused``     one layer, whole output from whole input(s).  An elementwise op (residual add,
+                standalone activation, multiply) writes in place over a same-shape input whose
+                last use it is.
 ``inplace``     one depthwise / pooling layer writing its output over its own dying input: output
                 rows wait in a ring of D rows and are copied down once no later output row reads
                 the input rows beneath them (:func:`inplace_delay`).
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ir import ADD, AVGPOOL, DW, GAP, MAXPOOL, Network, WINDOW_OPS
+from .ir import AVGPOOL, DW, ELEMENTWISE_OPS, GAP, MAXPOOL, PIPELINE_OPS, RESHAPE, Network
 from .schedule import BlockSchedule, Liveness, Ring, window_input_range
 
 #: the execution modes searched beside the plain unfused layers ("inplace" is a single-layer
@@ -55,9 +56,15 @@ def unfused_schedule(net: Network, live: Liveness, l: int) -> BlockSchedule:
     layer = net.layers[l]
     res = live.resident(l, l)
     options = ()
-    if layer.op == ADD:
-        options = tuple(t for t in dict.fromkeys((layer.src, layer.src2))
-                        if live.last_use[t] == l and live.counted[t] == live.counted[l + 1])
+    if layer.op == RESHAPE:
+        # the same bytes under another shape: the output may be its dying input
+        options = tuple(t for t in layer.srcs if live.last_use[t] == l
+                        and live.counted[t] == live.counted[l + 1])
+    elif layer.op in ELEMENTWISE_OPS:
+        # an elementwise op may overwrite a same-shape input it is the last reader of
+        options = tuple(t for t in dict.fromkeys(layer.srcs)
+                        if net.tensor_shape(t) == tuple(layer.out_shape)
+                        and live.last_use[t] == l and live.counted[t] == live.counted[l + 1])
     inplace = options[0] if options else None
     counted = [t for t in res if not (inplace is not None and t == l + 1)]
     tb = live.bytes_of(counted)
@@ -144,7 +151,7 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
     inplace_out = mode == "hcache-ip"
     out: list[BlockSchedule] = []
     Lj = net.layers[j]
-    if Lj.op not in WINDOW_OPS:
+    if Lj.op not in PIPELINE_OPS:
         return out
     H_out = Lj.out_shape[0]
     p = min(tile, H_out)
@@ -164,8 +171,8 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
         calls += n_rows * ncols
         # input rows / columns of layer l
         H_l, W_l, C_l = L.in_shape
-        lo, hi = window_input_range(lo, hi, L.kh, L.sh, L.pad[0], H_l)
-        ncols = min(W_l, (ncols - 1) * L.sw - L.pad[1] + L.kw)
+        lo, hi = window_input_range(lo, hi, L.ekh, L.sh, L.pad[0], H_l)
+        ncols = min(W_l, (ncols - 1) * L.sw - L.pad[1] + L.ekw)
         if (l < j or emit_single) and not inplace_out:
             res = live.resident(l, j)
             tb = live.bytes_of(res)
@@ -194,7 +201,7 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
                     calls=calls, layer_macs=lm, tile_rows=n_rows, scratch_bytes=scratch,
                     inplace_options=(l,), copy_bytes=net.tensor_bytes(j + 1), tile_w=d))
         # layer l's input becomes a ring when a layer l-1 joins the block
-        cols = min(L.kw, W_l)
+        cols = min(L.ekw, W_l)
         rows = int((hi - lo).max())
         rb = cols * rows * C_l * eb
         ring_list.append(Ring(layer=l, rows=rows, cols=cols, channels=C_l, bytes=rb))
@@ -241,7 +248,7 @@ def recompute_schedules(net: Network, live: Liveness, j: int, patch: int,
     scratch region of size max_k (in_k + out_k)."""
     out: list[BlockSchedule] = []
     Lj = net.layers[j]
-    if Lj.op not in WINDOW_OPS:
+    if Lj.op not in PIPELINE_OPS:
         return out
     H_out, W_out, _ = Lj.out_shape
     ph, pw = min(patch, H_out), min(patch, W_out)
@@ -259,8 +266,8 @@ def recompute_schedules(net: Network, live: Liveness, j: int, patch: int,
         layer_macs.append(int((yhi - ylo).sum()) * int((xhi - xlo).sum()) * C_o
                           * L.macs_per_output())
         H_l, W_l, C_l = L.in_shape
-        ylo, yhi = window_input_range(ylo, yhi, L.kh, L.sh, L.pad[0], H_l)
-        xlo, xhi = window_input_range(xlo, xhi, L.kw, L.sw, L.pad[1], W_l)
+        ylo, yhi = window_input_range(ylo, yhi, L.ekh, L.sh, L.pad[0], H_l)
+        xlo, xhi = window_input_range(xlo, xhi, L.ekw, L.sw, L.pad[1], W_l)
         if l < j:
             inner = list(reversed(bufs))            # layers l+1 .. j
             sizes = [0] + [b.bytes for b in inner] + [0]   # input bytes of layers l .. j, then out

@@ -30,7 +30,7 @@ def tile_recursion(net: Network, i: int, j: int) -> tuple[list[int], list[int]]:
     S[-1] = 1
     for l in range(j, i - 1, -1):
         L = net.layers[l]
-        t[l - i] = (t[l - i + 1] - 1) * L.sh + L.kh
+        t[l - i] = (t[l - i + 1] - 1) * L.sh + L.ekh
         S[l - i] = S[l - i + 1] * L.sh
     return t, S
 
@@ -48,7 +48,7 @@ def cache_heights(net: Network, i: int, j: int, t: list[int], S: list[int]) -> l
         sigma *= L.sh
         a = y // sigma
         hl = h[-1]
-        num = hl - L.kh + (p if y == 0 else 0) + (p if a + hl >= H_l else 0)
+        num = hl - L.ekh + (p if y == 0 else 0) + (p if a + hl >= H_l else 0)
         h.append(num // L.sh + 1)
     return h
 
@@ -66,7 +66,7 @@ def fused_edge(net: Network, i: int, j: int) -> tuple[int, int] | None:
     for l in range(i, j + 1):
         L = net.layers[l]
         H_l, _, C_l = net.tensor_shape(l)
-        cache += L.kh * h[l - i] * C_l
+        cache += L.ekh * h[l - i] * C_l
         R = (H_l + 2 * L.pad[0] - t[l - i]) // S[l - i] + 1
         _, W_o, C_o = L.out_shape
         macs += R * W_o * t[l - i + 1] * C_o * L.macs_per_output()
@@ -77,7 +77,7 @@ def fused_edge(net: Network, i: int, j: int) -> tuple[int, int] | None:
 def _fusable(net: Network, i: int, j: int) -> bool:
     for l in range(i, j + 1):
         L = net.layers[l]
-        if L.op not in WINDOW_OPS or L.src != l or L.src2 is not None:
+        if L.op not in WINDOW_OPS or L.srcs != (l,):
             return False
     return True
 

@@ -98,6 +98,8 @@ class _OnnxIO:
     out_layout: str       # nchw | nhwc | flat-chw | flat-hwc
     has_u8: bool          # some activation (graph input or a QuantizeLinear output) is uint8
     qdq: bool = False     # float compute ops read dequantised activations (a QDQ model)
+    # every graph output (the first is out_type / out_dims / out_layout): (type, dims, layout)
+    outs: tuple = ()
 
 
 _ONNX_VIEWS = ("Identity", "Dropout", "QuantizeLinear", "DequantizeLinear", "Flatten",
@@ -145,24 +147,26 @@ def _onnx_io(path: Path) -> _OnnxIO:
             break
         name = c.output[0]
     # output: NHWC / hwc-flattened when a Transpose(0,2,3,1) precedes it through view ops
-    out_dims = dims(vo)
-    transposed = False
-    name = vo.name
-    for _ in range(16):
-        n = producer.get(name)
-        if n is None:
-            break
-        if n.op_type == "Transpose":
-            perm = [a.ints for a in n.attribute if a.name == "perm"]
-            transposed = bool(perm) and list(perm[0]) == [0, 2, 3, 1]
-            break
-        if n.op_type not in _ONNX_VIEWS:
-            break
-        name = n.input[0]
-    if len(out_dims) == 4:
-        out_layout = "nhwc" if transposed else "nchw"
-    else:
-        out_layout = "flat-hwc" if transposed else "flat-chw"
+    def out_layout_of(vo):
+        out_dims = dims(vo)
+        transposed = False
+        name = vo.name
+        for _ in range(16):
+            n = producer.get(name)
+            if n is None:
+                break
+            if n.op_type == "Transpose":
+                perm = [a.ints for a in n.attribute if a.name == "perm"]
+                transposed = bool(perm) and list(perm[0]) == [0, 2, 3, 1]
+                break
+            if n.op_type not in _ONNX_VIEWS:
+                break
+            name = n.input[0]
+        if len(out_dims) == 4:
+            return out_dims, "nhwc" if transposed else "nchw"
+        return out_dims, "flat-hwc" if transposed else "flat-chw"
+    outs_io = tuple((o.type.tensor_type.elem_type, *out_layout_of(o)) for o in g.output)
+    _, out_dims, out_layout = outs_io[0]
     u8 = TensorProto.UINT8
     has_u8 = vi.type.tensor_type.elem_type == u8 or vo.type.tensor_type.elem_type == u8
     for n in g.node:
@@ -177,7 +181,7 @@ def _onnx_io(path: Path) -> _OnnxIO:
                   consumers.get(n.output[0], [])) and n.output[0] not in outs
               for n in g.node)
     return _OnnxIO(vi.name, vi.type.tensor_type.elem_type, in_dims, in_layout,
-                   vo.type.tensor_type.elem_type, out_dims, out_layout, has_u8, qdq)
+                   vo.type.tensor_type.elem_type, out_dims, out_layout, has_u8, qdq, outs_io)
 
 
 def _ir_quant(net, t):
@@ -208,13 +212,29 @@ def _onnx_feed(io: _OnnxIO, net, x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(xf.reshape(io.in_dims))
 
 
-def _onnx_out_to_ir(io: _OnnxIO, net, y: np.ndarray) -> np.ndarray:
+def _onnx_outs_to_ir(io: _OnnxIO, net, ys) -> np.ndarray:
+    """The IR's view of one run's outputs: the output tensor (NHWC), or, for several graph
+    outputs, all of them flattened back to back in the model's order (the generated code's
+    output buffer)."""
+    outs = net.output_ids
+    if len(outs) == 1:
+        return _onnx_out_to_ir(io, net, ys[0])
+    if len(ys) < len(outs):
+        raise OracleError(f"the ONNX model returned {len(ys)} outputs, the network has "
+                          f"{len(outs)}")
+    return np.concatenate([_onnx_out_to_ir(io, net, ys[k], k).reshape(-1)
+                           for k in range(len(outs))])
+
+
+def _onnx_out_to_ir(io: _OnnxIO, net, y: np.ndarray, k: int = 0) -> np.ndarray:
     from onnx import TensorProto
-    h, w, c = net.tensor_shape(net.n_layers)
+    t = net.output_ids[k]
+    out_type, _, out_layout = io.outs[k] if io.outs else (io.out_type, io.out_dims, io.out_layout)
+    h, w, c = net.tensor_shape(t)
     y = np.asarray(y)
     if y.size != h * w * c:
         raise OracleError(f"ONNX output has {y.size} values, the network's output {h}x{w}x{c}")
-    if io.out_layout == "nchw" or (io.out_layout == "flat-chw" and h * w > 1 and c > 1):
+    if out_layout == "nchw" or (out_layout == "flat-chw" and h * w > 1 and c > 1):
         y = y.reshape(c, h, w).transpose(1, 2, 0)
     else:
         y = y.reshape(h, w, c)
@@ -224,8 +244,8 @@ def _onnx_out_to_ir(io: _OnnxIO, net, y: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray((y.astype(np.int16) - 128).astype(np.int8))
     if y.dtype == np.int8:
         return np.ascontiguousarray(y)
-    if io.out_type == TensorProto.FLOAT:  # DequantizeLinear at the end: quantise back, exactly
-        s, z = _ir_quant(net, net.n_layers)
+    if out_type == TensorProto.FLOAT:  # DequantizeLinear at the end: quantise back, exactly
+        s, z = _ir_quant(net, t)
         q = np.rint(y.astype(np.float64) / np.float64(np.float32(s))) + z
         return np.clip(q, -128, 127).astype(np.int8)
     raise OracleError(f"ONNX output dtype {y.dtype} is not mapped")
@@ -249,9 +269,22 @@ def _tflite_io_types(path):
     return types.get(ti, np.int8), types.get(to, np.int8)
 
 
-def _tflite_out_to_ir(net, y) -> np.ndarray:
+def _tflite_outs_to_ir(net, ys) -> np.ndarray:
+    """One run's outputs as the IR sees them: the output tensor, or for several model outputs
+    all of them flattened back to back in the model's order (the generated output buffer)."""
+    outs = net.output_ids
+    if len(outs) == 1:
+        return _tflite_out_to_ir(net, ys[0])
+    if len(ys) < len(outs):
+        raise OracleError(f"the TFLite model returned {len(ys)} outputs, the network has "
+                          f"{len(outs)}")
+    return np.concatenate([_tflite_out_to_ir(net, ys[k], outs[k]).reshape(-1)
+                           for k in range(len(outs))])
+
+
+def _tflite_out_to_ir(net, y, t: int | None = None) -> np.ndarray:
     y = np.asarray(y)
-    shape = net.tensor_shape(net.n_layers)
+    shape = net.tensor_shape(net.n_layers if t is None else t)
     if y.dtype == np.uint8:
         y = (y.astype(np.int16) - 128).astype(np.int8)
     return np.ascontiguousarray(y.reshape(shape))
@@ -289,7 +322,7 @@ def reexport_reference(net, xs, timeout: float = DEFAULT_TIMEOUT) -> Reference:
 def _onnx_reference(path: Path, net, xs, engine: str, timeout: float) -> Reference:
     io = _onnx_io(path)
     raw = run_engine(engine, path, [[_onnx_feed(io, net, x)] for x in xs], timeout=timeout)
-    ys = [_onnx_out_to_ir(io, net, r[0]) for r in raw]
+    ys = [_onnx_outs_to_ir(io, net, r) for r in raw]
     ref = Reference(ys, ORT if engine == "onnxruntime" else ONNX_REF, "external", raw)
     if io.qdq and net.dtype == "int8":
         ref.tolerance_steps = 1
@@ -304,7 +337,7 @@ def _tflite_reference(path: Path, net, xs, timeout: float, engine: str | None) -
     if engine in (None, "tflite-micro"):
         try:
             raw = run_engine("tflite-micro", path, feeds, timeout=timeout)
-            return Reference([_tflite_out_to_ir(net, r[0]) for r in raw], TFLM, "external", raw)
+            return Reference([_tflite_outs_to_ir(net, r) for r in raw], TFLM, "external", raw)
         except OracleCrash:
             raise
         except OracleUnavailable as exc:
@@ -312,7 +345,7 @@ def _tflite_reference(path: Path, net, xs, timeout: float, engine: str | None) -
                 raise
             notes.append(str(exc).replace("reference interpreter ", ""))
     raw = run_engine("litert", path, feeds, timeout=timeout)
-    return Reference([_tflite_out_to_ir(net, r[0]) for r in raw], LITERT, "external", raw, notes)
+    return Reference([_tflite_outs_to_ir(net, r) for r in raw], LITERT, "external", raw, notes)
 
 
 def reference(net, xs, source=None, *, rq: str | None = None, engine: str | None = None,

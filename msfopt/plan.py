@@ -55,6 +55,8 @@ class Plan:
     gap_of: str | None = None      # what ``gap`` measures: "primary" objective or a "tiebreak" stage
     note: str = ""                 # e.g. the referee's optimum replaced a time-limited answer
     schema_version: int = SCHEMA_VERSION
+    # the graph outputs in the model's order: {"tensor": id, "shape": [H, W, C]}
+    outputs: list = field(default_factory=list)
 
     @property
     def setting(self) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import Network, WINDOW_OPS
+from .ir import Network, PIPELINE_OPS
 
 #: where the network input/output live: both in the arena; both outside (input read in place
 #: from flash or a sensor buffer, output written to the caller's buffer: the paper's
@@ -88,23 +88,27 @@ class Liveness:
         self.last_use = net.last_use()
         self.consumers = net.consumers()
         n = net.n_layers
-        self.counted = [not ((t == 0 and io in INPUT_OUTSIDE) or (t == n and io == "external"))
+        outs = set(net.output_ids)
+        self.outputs = outs
+        self.counted = [not ((t == 0 and io in INPUT_OUTSIDE) or (t in outs and io == "external"))
                         for t in range(n + 1)]
         self.tbytes = [net.tensor_bytes(t) for t in range(n + 1)]
 
     def resident(self, i: int, j: int) -> list[int]:
-        """Tensors alive during block [i..j]: produced at or before i and read at or after layer i,
-        plus the block's output j + 1."""
-        live = [t for t in range(i + 1) if self.last_use[t] >= i and self.consumers[t]]
+        """Tensors alive during block [i..j]: produced at or before i and read at or after layer i
+        (graph outputs: alive to the end), plus the block's output j + 1."""
+        live = [t for t in range(i + 1) if self.last_use[t] >= i
+                and (self.consumers[t] or t in self.outputs)]
         live.append(j + 1)
         return live
 
     def fused_legal(self, i: int, j: int) -> bool:
-        """Layers i..j form a chain of window ops whose intermediates nobody else reads."""
+        """Layers i..j form a chain of window ops and standalone activations whose intermediates
+        nobody else reads."""
         net = self.net
         for l in range(i, j + 1):
             L = net.layers[l]
-            if L.op not in WINDOW_OPS or L.src != l or L.src2 is not None:
+            if L.op not in PIPELINE_OPS or L.srcs != (l,):
                 return False
             if l > i and self.consumers[l] != [l]:
                 return False

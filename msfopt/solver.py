@@ -47,6 +47,9 @@ class Answer:
     tertiary: int | None = None
     rejected: int = 0              # complete plans rejected because their layout does not pack
     gap_of: str | None = None      # which objective ``gap`` measures: "primary" or "tiebreak"
+    # no plan among the MAX_LAYOUT_REJECTS best packs at its peak: this is the best plan, laid
+    # out first-fit in a larger arena
+    layout_fallback: bool = False
 
     @property
     def key(self) -> tuple:
@@ -111,14 +114,15 @@ def graph_answer(dag: FusionDAG, q: Query, accept=None) -> Answer:
     else:
         r, rejected = graph.best_accepted(dag, search, _key_of(q), accept,
                                           max_paths=MAX_LAYOUT_REJECTS)
-        if r is None and rejected >= MAX_LAYOUT_REJECTS:
-            raise SolverError(f"graph: {rejected} best plans rejected because their arena layout "
-                              f"does not pack; giving up")
+        fallback = r is None and rejected >= MAX_LAYOUT_REJECTS
+        if fallback:   # none of the best plans packs at its peak: the best one, laid out larger
+            r = search()
     secs = time.perf_counter() - t0
     if r is None or not r.feasible:
         return Answer(INFEASIBLE, [], None, None, secs, rejected=rejected)
     prim, sec = (r.total, r.peak) if q.kind == "latency" else (r.peak, r.total)
-    return Answer(OPTIMAL, r.path, prim, sec, secs, tertiary=r.tertiary, rejected=rejected)
+    return Answer(OPTIMAL, r.path, prim, sec, secs, tertiary=r.tertiary, rejected=rejected,
+                  layout_fallback=accept is not None and fallback)
 
 
 def _program(dag: FusionDAG, q: Query):
@@ -138,6 +142,7 @@ def ilp_answer(dag: FusionDAG, q: Query, backend_name: str, time_limit: float = 
     t0 = time.perf_counter()
     prog = _program(dag, q)
     rejected = 0
+    best = None     # the first (best) answer, kept for the layout fallback
     while True:
         left = time_limit - (time.perf_counter() - t0)
         if rejected and left <= 0:
@@ -147,10 +152,13 @@ def ilp_answer(dag: FusionDAG, q: Query, backend_name: str, time_limit: float = 
         ans = _ilp_rounds(dag, q, prog, backend, backend_name, left, threads)
         if ans.status == INFEASIBLE or accept is None or accept(ans.path):
             break
+        best = best or ans
         rejected += 1
         if rejected >= MAX_LAYOUT_REJECTS:
-            raise SolverError(f"{backend_name}: {rejected} best plans rejected because their "
-                              f"arena layout does not pack; giving up")
+            # none of the best plans packs at its peak: the best one, laid out larger
+            ans = best
+            ans.layout_fallback = True
+            break
         prog.add_no_good(ans.path)
     ans.seconds = time.perf_counter() - t0
     ans.rejected = rejected
@@ -323,6 +331,16 @@ def solve(model: "str | Network", objective: str = "latency", ram: "int | str | 
                                   "max_overhead": max_overhead, "latency_budget": latency_budget,
                                   "metric": q.metric})
     plan.layout_rejected = ans.rejected
+    if ans.layout_fallback:
+        if ram_b is not None and plan.arena_bytes > ram_b:
+            raise InfeasibleError(
+                f"no arena layout packs at the peak of the {MAX_LAYOUT_REJECTS} best plans, and "
+                f"the best one laid out first-fit needs {plan.arena_bytes:,} B > {ram_b:,} B",
+                min_ram=graph.min_feasible_ram(dag))
+        note = (note + "; " if note else "") + (
+            f"no arena layout packs at the peak of the {MAX_LAYOUT_REJECTS} best plans (the "
+            f"live tensors fragment the arena): the plan's arena is {plan.arena_bytes:,} B, "
+            f"first-fit, {plan.arena_bytes - plan.peak_ram_bytes:,} B above its peak")
     plan.note = note
     return plan
 
@@ -362,4 +380,5 @@ def make_plan(dag: FusionDAG, ans: Answer, q: Query, objective: str, backend: st
         constraints=constraints or {}, arena_bytes=arena, vanilla_peak_bytes=vt["peak"],
         vanilla_cycles=vt["cycles"], gap=ans.gap, gap_of=ans.gap_of, mcu=mcu, dtype=net.dtype,
         dag={"nodes": dag.n_nodes, "edges": dag.n_edges,
-             "build_seconds": round(dag.build_seconds, 6)})
+             "build_seconds": round(dag.build_seconds, 6)},
+        outputs=[{"tensor": t, "shape": list(net.tensor_shape(t))} for t in net.output_ids])

@@ -115,6 +115,6 @@ def _residual(name, input_shape, specs, dtype) -> Network:
         layers.append(layer)
         shape = layer.out_shape
         if k >= stem and (k - stem) % 3 == 2 and shape == block_shape:
-            layers.append(Layer(op=ADD, in_shape=shape, out_shape=shape, src=len(layers),
-                                src2=block_in))
+            layers.append(Layer(op=ADD, in_shape=shape, out_shape=shape, srcs=(len(layers),
+                                block_in)))
     return Network(name=name, input_shape=tuple(input_shape), layers=layers, dtype=dtype).validate()

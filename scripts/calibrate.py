@@ -111,7 +111,7 @@ def micro_suite() -> list[tuple[str, Network, list]]:
     # residual adds (after a pointwise conv: add(conv(x), x))
     for nm, shp in (("add_8x8x16", (8, 8, 16)), ("add_12x12x32", (12, 12, 32))):
         c = W(CONV, shp, shp[2], 1, 1, 0)
-        a = Layer(op=ADD, in_shape=shp, out_shape=shp, src=1, src2=0)
+        a = Layer(op=ADD, in_shape=shp, out_shape=shp, srcs=(1, 0))
         n = _net(nm, [c, a])
         out.append((nm, n, _unfused(n)))
     # fused H-cache blocks (many kernel calls): MBConv-like and conv chains, tiles 1 and 2

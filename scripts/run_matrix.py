@@ -73,7 +73,7 @@ def small_model(name: str) -> Network:
         l.append(W(CONV, l[-1].out_shape, 24, 1, 1, 0, act="relu6"))
         l.append(W(DW, l[-1].out_shape, None, 3, 1, 1, act="relu6"))
         l.append(W(CONV, l[-1].out_shape, 8, 1, 1, 0))                      # t6
-        l.append(Layer(op=ADD, in_shape=(16, 16, 8), out_shape=(16, 16, 8), src=6, src2=3))
+        l.append(Layer(op=ADD, in_shape=(16, 16, 8), out_shape=(16, 16, 8), srcs=(6, 3)))
         l.append(W(CONV, l[-1].out_shape, 32, 1, 1, 0, act="relu6"))
         l.append(W(DW, l[-1].out_shape, None, 5, 2, 2, act="relu6"))       # 8x8x32
         l.append(W(CONV, l[-1].out_shape, 16, 1, 1, 0))

@@ -140,7 +140,7 @@ def _residual_tail_net(dtype):
     l1 = window_layer(CONV, l0.out_shape, 16, 1, 1, 0, act="relu6")
     l2 = window_layer(DW, l1.out_shape, 16, (3, 5), 1, (1, 2, 1, 2), act="relu6")
     l3 = window_layer(CONV, l2.out_shape, 8, 1, 1, 0)
-    l4 = Layer(op=ADD, in_shape=l3.out_shape, out_shape=l3.out_shape, src=4, src2=1)  # MBv2 skip
+    l4 = Layer(op=ADD, in_shape=l3.out_shape, out_shape=l3.out_shape, srcs=(4, 1))  # MBv2 skip
     l5 = window_layer(MAXPOOL, l4.out_shape, None, 2, 2, (0, 0, 1, 1))
     l6 = window_layer(CONV, l5.out_shape, 12, 3, 1, 1, act="relu")
     l7 = Layer(op=GAP, in_shape=l6.out_shape, out_shape=(1, 1, 12))

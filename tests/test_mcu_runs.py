@@ -142,7 +142,7 @@ def small_onnx(tmp_path_factory):
     l.append(W(CONV, l[-1].out_shape, 24, 1, 1, 0, act="relu6"))
     l.append(W(DW, l[-1].out_shape, None, 3, 1, 1, act="relu6"))
     l.append(W(CONV, l[-1].out_shape, 8, 1, 1, 0))                     # tensor 6
-    l.append(Layer(op=ADD, in_shape=(12, 12, 8), out_shape=(12, 12, 8), src=6, src2=3))
+    l.append(Layer(op=ADD, in_shape=(12, 12, 8), out_shape=(12, 12, 8), srcs=(6, 3)))
     l.append(W(AVGPOOL, l[-1].out_shape, None, 2, 2, 0))               # 6x6x8
     l.append(W(CONV, l[-1].out_shape, 16, 3, 1, 1, act="relu"))
     l.append(Layer(op=GAP, in_shape=(6, 6, 16), out_shape=(1, 1, 16)))

@@ -28,13 +28,13 @@ def small_net(dtype="int8") -> ir.Network:
     c = ir.window_layer("dw", b.out_shape, None, (3, 2), 1, (1, 0, 1, 1), act="relu")  # t3
     d = ir.window_layer("conv", c.out_shape, 8, 1)                              # t4
     L += [a, b, c, d]
-    L.append(ir.Layer(op="add", in_shape=d.out_shape, out_shape=d.out_shape, src=4, src2=1))
+    L.append(ir.Layer(op="add", in_shape=d.out_shape, out_shape=d.out_shape, srcs=(4, 1)))
     e = ir.window_layer("conv", d.out_shape, 12, 3, 2, 1, act="relu")           # t6 4x4x12
-    e.src = 5
+    e.srcs = (5,)
     f = ir.window_layer("conv", d.out_shape, 12, 1, 2, 0)                        # t7 proj
-    f.src = 5
+    f.srcs = (5,)
     L += [e, f]
-    L.append(ir.Layer(op="add", in_shape=f.out_shape, out_shape=f.out_shape, src=7, src2=6,
+    L.append(ir.Layer(op="add", in_shape=f.out_shape, out_shape=f.out_shape, srcs=(7, 6),
                       act="relu"))                                               # t8
     g = ir.window_layer("maxpool", f.out_shape, None, 2, 2, 0)                   # t9 2x2x12
     h = ir.window_layer("avgpool", g.out_shape, None, (2, 1), 1, (1, 0, 0, 0),
@@ -208,8 +208,7 @@ def random_net(draw):
             if not same:  # make a same-shape residual branch: 3x3 'same' conv, then the add
                 layers.append(ir.window_layer("conv", shape, shape[2], 3, 1, 1, act="relu"))
                 t, same = t + 1, [t]
-            layers.append(ir.Layer(op="add", in_shape=shape, out_shape=shape, src=t,
-                                   src2=draw(st.sampled_from(same)), act=act))
+            layers.append(ir.Layer(op="add", in_shape=shape, out_shape=shape, srcs=(t, draw(st.sampled_from(same))), act=act))
             continue
         if kind == "dw" and cc < 2:
             kind = "conv"

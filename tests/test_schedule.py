@@ -180,7 +180,7 @@ def _residual_net():
     l0 = window_layer(CONV, (16, 16, 3), 8, 3, 2, 1)
     l1 = window_layer("dw", l0.out_shape, 8, 3, 1, 1)
     l2 = window_layer(CONV, l1.out_shape, 8, 1, 1, 0)
-    l3 = Layer(op=ADD, in_shape=l2.out_shape, out_shape=l2.out_shape, src=3, src2=1)
+    l3 = Layer(op=ADD, in_shape=l2.out_shape, out_shape=l2.out_shape, srcs=(3, 1))
     l4 = window_layer(CONV, l3.out_shape, 4, 1, 1, 0)
     return Network("res", (16, 16, 3), [l0, l1, l2, l3, l4]).validate()
 

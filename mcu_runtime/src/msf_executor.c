@@ -9,9 +9,21 @@ static int32_t is_window_op(int32_t op)
     return op == MSF_OP_CONV || op == MSF_OP_DW || op == MSF_OP_MAXPOOL || op == MSF_OP_AVGPOOL;
 }
 
+/* ops a fused block runs tile by tile: the window ops and the standalone activations */
+static int32_t is_pipeline_op(int32_t op)
+{
+    return is_window_op(op) || op == MSF_OP_ACT || op == MSF_OP_PRELU;
+}
+
+/* an activation's window: 1 x 1, stride 1, no padding */
+static const msf_window unit_window = {1, 1, 1, 1, 0, 0, 0, 0, 1, 1};
+
 static const msf_window *layer_win(const msf_layer *l)
 {
     /* every window-op params struct starts with an msf_window */
+    if (!is_window_op(l->op)) {
+        return &unit_window;
+    }
     return (const msf_window *)l->params;
 }
 
@@ -20,8 +32,12 @@ static uint8_t *resolve(const msf_mem *m, uint32_t off)
     if (off == MSF_OFF_EXT_IN) {
         return (uint8_t *)(uintptr_t)m->ext_in; /* read only: never written through */
     }
-    if (off == MSF_OFF_EXT_OUT) {
-        return m->ext_out;
+    if (off <= MSF_OFF_EXT_OUT && off > MSF_OFF_EXT_OUT - MSF_MAX_OUTPUTS) {
+        uint32_t k = MSF_OFF_EXT_OUT - off;
+        if (k == 0 && m->ext_outs[0] == NULL) {
+            return m->ext_out;
+        }
+        return m->ext_outs[k];
     }
     return m->arena + off;
 }
@@ -181,6 +197,12 @@ static void run_region(int32_t dtype, const msf_layer *l, const msf_view *in,
         case MSF_OP_DENSE:
             msf_dense_s8((const msf_dense_s8_params *)l->params, in, out);
             break;
+        case MSF_OP_ACT:
+            msf_lut_s8((const msf_lut_s8_params *)l->params, in, out, oy0, oy1, ox0, ox1);
+            break;
+        case MSF_OP_PRELU:
+            msf_prelu_s8((const msf_prelu_s8_params *)l->params, in, out, oy0, oy1, ox0, ox1);
+            break;
         default:
             break;
         }
@@ -206,6 +228,10 @@ static void run_region(int32_t dtype, const msf_layer *l, const msf_view *in,
             break;
         case MSF_OP_DENSE:
             msf_dense_f32((const msf_dense_f32_params *)l->params, in, out);
+            break;
+        case MSF_OP_ACT:
+        case MSF_OP_PRELU:
+            msf_unary_f32((const msf_unary_f32_params *)l->params, in, out, oy0, oy1, ox0, ox1);
             break;
         default:
             break;
@@ -519,12 +545,134 @@ static void run_inplace(const msf_block *b, const msf_mem *m)
     }
 }
 
+/* -- graph ops --------------------------------------------------------------------------------- */
+
+static msf_view operand_view(const msf_mem *m, const msf_operand *o)
+{
+    msf_view v;
+    if (o->data != NULL) {
+        v.data = (void *)(uintptr_t)o->data; /* constant: read only, never written through */
+        v.H = o->h;
+        v.W = o->w;
+        v.C = o->c;
+        v.y0 = 0;
+        v.xcap = o->w;
+        v.cap = o->h * o->w * o->c;
+        return v;
+    }
+    return full_view(m, o->off, o->h, o->w, o->c);
+}
+
+/* An unfused graph op (CONCAT, CONCAT_W, RESHAPE, SLICE, SHUFFLE, ACT, PRELU, MUL, RESIZE,
+ * CONVT) over its whole output. */
+static void run_graph_op(const msf_block *b, const msf_mem *m)
+{
+    const msf_layer *l = &b->layers[0];
+    msf_view out = full_view(m, b->out_off, l->out_h, l->out_w, l->out_c);
+    msf_view in, in2;
+    int32_t k;
+    if (MSF_CHECK(b->operands != NULL && b->n_operands >= 1, "graph op without operands")) {
+        return;
+    }
+    in = operand_view(m, &b->operands[0]);
+    if (l->op == MSF_OP_CONCAT) {
+        msf_move_params p = *(const msf_move_params *)l->params;
+        p.c_off = 0;
+        for (k = 0; k < b->n_operands; k++) {
+            msf_view part = operand_view(m, &b->operands[k]);
+            msf_copy_to_channels(&p, &part, &out, 0, l->out_h, 0, l->out_w);
+            p.c_off += part.C;
+        }
+        return;
+    }
+    if (l->op == MSF_OP_CONCAT_W) {
+        msf_move_params p = *(const msf_move_params *)l->params;
+        p.x_off = 0;
+        for (k = 0; k < b->n_operands; k++) {
+            msf_view part = operand_view(m, &b->operands[k]);
+            msf_copy_to_columns(&p, &part, &out, 0, part.H, 0, part.W);
+            p.x_off += part.W;
+        }
+        return;
+    }
+    if (l->op == MSF_OP_RESHAPE) {
+        const uint32_t n = (uint32_t)(l->out_h * l->out_w * l->out_c) *
+                           (uint32_t)elem_size(b->dtype);
+        if (in.data != out.data) {
+            copy_bytes((uint8_t *)out.data, 0u, (uint32_t)out.cap * (uint32_t)elem_size(b->dtype),
+                       (const uint8_t *)in.data, 0u,
+                       (uint32_t)in.cap * (uint32_t)elem_size(b->dtype), n);
+        }
+        return;
+    }
+    if (l->op == MSF_OP_SLICE) {
+        msf_copy_from_channels((const msf_move_params *)l->params, &in, &out, 0, l->out_h, 0,
+                               l->out_w);
+        return;
+    }
+    if (l->op == MSF_OP_SHUFFLE) {
+        msf_channel_shuffle((const msf_move_params *)l->params, &in, &out, 0, l->out_h, 0,
+                            l->out_w);
+        return;
+    }
+    if (l->op == MSF_OP_ACT || l->op == MSF_OP_PRELU) {
+        if (b->dtype == MSF_DT_F32) {
+            msf_unary_f32((const msf_unary_f32_params *)l->params, &in, &out, 0, l->out_h, 0,
+                          l->out_w);
+        } else if (l->op == MSF_OP_ACT) {
+            msf_lut_s8((const msf_lut_s8_params *)l->params, &in, &out, 0, l->out_h, 0,
+                       l->out_w);
+        } else {
+            msf_prelu_s8((const msf_prelu_s8_params *)l->params, &in, &out, 0, l->out_h, 0,
+                         l->out_w);
+        }
+        return;
+    }
+    if (l->op == MSF_OP_RESIZE) {
+        if (b->dtype == MSF_DT_F32) {
+            msf_resize_f32((const msf_resize_params *)l->params, &in, &out, 0, l->out_h, 0,
+                           l->out_w);
+        } else {
+            msf_resize_s8((const msf_resize_params *)l->params, &in, &out, 0, l->out_h, 0,
+                          l->out_w);
+        }
+        return;
+    }
+    if (l->op == MSF_OP_CONVT) {
+        if (b->dtype == MSF_DT_F32) {
+            msf_convt_f32((const msf_convt_f32_params *)l->params, &in, &out, 0, l->out_h, 0,
+                          l->out_w);
+        } else {
+            msf_convt_s8((const msf_convt_s8_params *)l->params, &in, &out, 0, l->out_h, 0,
+                         l->out_w);
+        }
+        return;
+    }
+    if (l->op == MSF_OP_MUL) {
+        if (MSF_CHECK(b->n_operands == 2, "multiply without its factor")) {
+            return;
+        }
+        in2 = operand_view(m, &b->operands[1]);
+        if (b->dtype == MSF_DT_F32) {
+            msf_binary_f32((const msf_binary_f32_params *)l->params, &in, &in2, &out, 0,
+                           l->out_h, 0, l->out_w);
+        } else {
+            msf_mul_s8((const msf_mul_s8_params *)l->params, &in, &in2, &out, 0, l->out_h, 0,
+                       l->out_w);
+        }
+    }
+}
+
 void msf_run_block(const msf_block *b, uint8_t *arena)
 {
     msf_mem m;
+    int k;
     m.arena = arena;
     m.ext_in = NULL;
     m.ext_out = NULL;
+    for (k = 0; k < MSF_MAX_OUTPUTS; k++) {
+        m.ext_outs[k] = NULL;
+    }
     msf_run_block_mem(b, &m);
 }
 
@@ -532,6 +680,10 @@ void msf_run_block_mem(const msf_block *b, const msf_mem *m)
 {
     if (b->mode == MSF_MODE_INPLACE) {
         run_inplace(b, m);
+        return;
+    }
+    if (b->n_layers == 1 && b->layers[0].op >= MSF_OP_CONCAT) {
+        run_graph_op(b, m);
         return;
     }
     if (b->n_layers == 1) {
@@ -675,8 +827,15 @@ int32_t msf_block_validate(const msf_block *b)
     }
     for (k = 0; k < b->n_layers; k++) {
         const msf_layer *l = &b->layers[k];
-        if (l->params == NULL || l->op < MSF_OP_CONV || l->op > MSF_OP_ADD) {
+        if (l->params == NULL || l->op < MSF_OP_CONV || l->op > MSF_OP_LAST) {
             return -3;
+        }
+        if (l->op >= MSF_OP_CONCAT && b->n_layers == 1 &&
+            (b->operands == NULL || b->n_operands < 1)) {
+            return -3;   /* an unfused graph op reads its operands */
+        }
+        if (l->op >= MSF_OP_CONCAT && b->n_layers != 1 && !is_pipeline_op(l->op)) {
+            return -3;   /* only activations run inside a fused block */
         }
         if (l->in_h < 1 || l->in_w < 1 || l->in_c < 1 || l->out_h < 1 || l->out_w < 1 ||
             l->out_c < 1) {
@@ -684,14 +843,18 @@ int32_t msf_block_validate(const msf_block *b)
         }
         if (is_window_op(l->op)) {
             const msf_window *w = layer_win(l);
+            /* the rows / columns the (dilated) window spans */
+            const int32_t ekh = (w->kh - 1) * (w->dil_h > 1 ? w->dil_h : 1) + 1;
+            const int32_t ekw = (w->kw - 1) * (w->dil_w > 1 ? w->dil_w : 1) + 1;
             if (w->kh < 1 || w->kw < 1 || w->sh < 1 || w->sw < 1 || w->pad_top < 0 ||
                 w->pad_left < 0 || w->pad_bottom < 0 || w->pad_right < 0 ||
-                w->pad_top >= w->kh || w->pad_bottom >= w->kh || w->pad_left >= w->kw ||
-                w->pad_right >= w->kw) {
+                w->pad_top >= ekh || w->pad_bottom >= ekh || w->pad_left >= ekw ||
+                w->pad_right >= ekw || w->dil_h < 0 || w->dil_w < 0 ||
+                ((w->dil_h > 1 || w->dil_w > 1) && l->op != MSF_OP_CONV && l->op != MSF_OP_DW)) {
                 return -5;
             }
-            if ((l->in_h + w->pad_top + w->pad_bottom - w->kh) / w->sh + 1 != l->out_h ||
-                (l->in_w + w->pad_left + w->pad_right - w->kw) / w->sw + 1 != l->out_w) {
+            if ((l->in_h + w->pad_top + w->pad_bottom - ekh) / w->sh + 1 != l->out_h ||
+                (l->in_w + w->pad_left + w->pad_right - ekw) / w->sw + 1 != l->out_w) {
                 return -6;
             }
         }
@@ -702,7 +865,7 @@ int32_t msf_block_validate(const msf_block *b)
         }
         for (k = 0; k < window_layers(b); k++) {
             const msf_layer *l = &b->layers[k];
-            if (!is_window_op(l->op)) {
+            if (!is_pipeline_op(l->op)) {
                 return -8;
             }
         }

@@ -56,6 +56,16 @@ static inline void msf_tap_range(int32_t base, int32_t k, int32_t size, int32_t 
     *k_hi = (size - base) < k ? (size - base) : k;
 }
 
+/* Valid taps [k_lo, k_hi) of a window with kernel `k` and dilation `d` starting at input
+ * coordinate `base` over an extent of `size`: tap t reads coordinate base + t * d. */
+static inline void msf_tap_range_d(int32_t base, int32_t k, int32_t d, int32_t size,
+                                   int32_t *k_lo, int32_t *k_hi)
+{
+    int32_t hi = (size - base + d - 1) / d;
+    *k_lo = base < 0 ? (-base + d - 1) / d : 0;
+    *k_hi = size - base <= 0 ? 0 : (hi < k ? hi : k);
+}
+
 /* Global average of a whole H x W x C full view (msf_s8_gap_dense.c), shared by the int8 gap
  * kernel and the int8 avgpool kernel's whole-input fallback (msf_s8_pool.c); rq == NULL selects
  * ORT's float path with multiplier fallback_mul. */

@@ -5,6 +5,8 @@ void msf_conv2d_f32(const msf_conv_f32_params *p, const msf_view *in, msf_view *
                     int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1)
 {
     const msf_window *w = &p->win;
+    const int32_t dh = w->dil_h > 1 ? w->dil_h : 1; /* dilation */
+    const int32_t dl = w->dil_w > 1 ? w->dil_w : 1;
     const float *x = (const float *)in->data;
     float *y = (float *)out->data;
     const int32_t groups = p->groups > 0 ? p->groups : 1;
@@ -20,19 +22,19 @@ void msf_conv2d_f32(const msf_conv_f32_params *p, const msf_view *in, msf_view *
     for (oy = oy0; oy < oy1; oy++) {
         const int32_t iy0 = oy * w->sh - w->pad_top;
         int32_t ky_lo, ky_hi;
-        msf_tap_range(iy0, w->kh, in->H, &ky_lo, &ky_hi);
+        msf_tap_range_d(iy0, w->kh, dh, in->H, &ky_lo, &ky_hi);
         for (ox = ox0; ox < ox1; ox++) {
             const int32_t ix0 = ox * w->sw - w->pad_left;
             int32_t kx_lo, kx_hi;
             float *yp = y + msf_vofs(out, oy, ox);
-            msf_tap_range(ix0, w->kw, in->W, &kx_lo, &kx_hi);
+            msf_tap_range_d(ix0, w->kw, dl, in->W, &kx_lo, &kx_hi);
             for (g = 0; g < groups; g++) {
                 for (oc = g * cog; oc < (g + 1) * cog; oc++) {
                     const float *wk = p->weights + (int32_t)oc * wstride;
                     float acc = p->bias ? p->bias[oc] : 0.0f;
                     for (ky = ky_lo; ky < ky_hi; ky++) {
                         for (kx = kx_lo; kx < kx_hi; kx++) {
-                            const float *xp = x + msf_vofs(in, iy0 + ky, ix0 + kx) + g * cig;
+                            const float *xp = x + msf_vofs(in, iy0 + ky * dh, ix0 + kx * dl) + g * cig;
                             const float *wp = wk + (ky * w->kw + kx) * cig;
                             for (ci = 0; ci < cig; ci++) {
                                 acc += xp[ci] * wp[ci];
@@ -50,6 +52,8 @@ void msf_dwconv2d_f32(const msf_conv_f32_params *p, const msf_view *in, msf_view
                       int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1)
 {
     const msf_window *w = &p->win;
+    const int32_t dh = w->dil_h > 1 ? w->dil_h : 1; /* dilation */
+    const int32_t dl = w->dil_w > 1 ? w->dil_w : 1;
     const float *x = (const float *)in->data;
     float *y = (float *)out->data;
     const int32_t C = out->C;
@@ -63,18 +67,18 @@ void msf_dwconv2d_f32(const msf_conv_f32_params *p, const msf_view *in, msf_view
     for (oy = oy0; oy < oy1; oy++) {
         const int32_t iy0 = oy * w->sh - w->pad_top;
         int32_t ky_lo, ky_hi;
-        msf_tap_range(iy0, w->kh, in->H, &ky_lo, &ky_hi);
+        msf_tap_range_d(iy0, w->kh, dh, in->H, &ky_lo, &ky_hi);
         for (ox = ox0; ox < ox1; ox++) {
             const int32_t ix0 = ox * w->sw - w->pad_left;
             int32_t kx_lo, kx_hi;
             float *yp = y + msf_vofs(out, oy, ox);
-            msf_tap_range(ix0, w->kw, in->W, &kx_lo, &kx_hi);
+            msf_tap_range_d(ix0, w->kw, dl, in->W, &kx_lo, &kx_hi);
             for (c = 0; c < C; c++) {
                 float acc = p->bias ? p->bias[c] : 0.0f;
                 const float *wk = p->weights + c * ksz;
                 for (ky = ky_lo; ky < ky_hi; ky++) {
                     for (kx = kx_lo; kx < kx_hi; kx++) {
-                        acc += x[msf_vofs(in, iy0 + ky, ix0 + kx) + c] * wk[ky * w->kw + kx];
+                        acc += x[msf_vofs(in, iy0 + ky * dh, ix0 + kx * dl) + c] * wk[ky * w->kw + kx];
                     }
                 }
                 yp[c] = msf_clamp_f32(acc, p->act_min, p->act_max);

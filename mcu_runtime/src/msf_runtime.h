@@ -178,6 +178,9 @@ typedef struct {
     int32_t kh, kw;
     int32_t sh, sw;
     int32_t pad_top, pad_left, pad_bottom, pad_right;
+    int32_t dil_h, dil_w;  /* conv / depthwise dilation: tap (ky, kx) reads input row
+                              oy * sh - pad_top + ky * dil_h (0 is read as 1); the window spans
+                              (kh - 1) * dil_h + 1 rows.  Pools: 1 */
 } msf_window;
 
 /* conv2d (any groups) and depthwise (groups == C, multiplier 1), int8 */
@@ -324,6 +327,13 @@ void msf_add_s8_float_params(float a_scale, int32_t a_zp, float b_scale, int32_t
                              float c_scale, int32_t c_zp, float *mul1, float *mul2,
                              float *fbias);
 
+/* Graph ops (one header per kernel family, each a section of this API) */
+#include "msf_s8_eltwise.h"
+#include "msf_f32_eltwise.h"
+#include "msf_move.h"
+#include "msf_resize.h"
+#include "msf_convt.h"
+
 /* ---------------------------------------------------------------------------------------- */
 /* Fused-block executor                                                                      */
 /* ---------------------------------------------------------------------------------------- */
@@ -335,8 +345,24 @@ enum {
     MSF_OP_AVGPOOL = 3,
     MSF_OP_GAP = 4,
     MSF_OP_DENSE = 5,
-    MSF_OP_ADD = 6
+    MSF_OP_ADD = 6,
+    /* graph ops: unfused blocks whose inputs are msf_block.operands */
+    MSF_OP_CONCAT = 7,  /* params msf_move_params (esize); operand k goes to the channels after
+                           operands 0..k-1 */
+    MSF_OP_SLICE = 8,   /* msf_move_params (esize, c_off): channels [c_off, c_off + out_c) */
+    MSF_OP_SHUFFLE = 9, /* msf_move_params (esize, groups) */
+    MSF_OP_ACT = 10,    /* int8 msf_lut_s8_params, float32 msf_unary_f32_params */
+    MSF_OP_PRELU = 11,  /* int8 msf_prelu_s8_params, float32 msf_unary_f32_params (MSF_FN_PRELU) */
+    MSF_OP_MUL = 12,    /* int8 msf_mul_s8_params, float32 msf_binary_f32_params; operand 1 is
+                           the factor (same shape, 1 x 1 x C or 1 x 1 x 1, or a constant) */
+    MSF_OP_RESIZE = 13, /* msf_resize_params (msf_resize_s8 / msf_resize_f32) */
+    MSF_OP_CONVT = 14,  /* msf_convt_s8_params / msf_convt_f32_params */
+    MSF_OP_CONCAT_W = 15, /* msf_move_params (esize): operand k goes to the columns after
+                             operands 0..k-1 (same rows and channels) */
+    MSF_OP_RESHAPE = 16 /* msf_move_params (esize): the same bytes under another shape (a copy,
+                           nothing when the output overwrites the input) */
 };
+#define MSF_OP_LAST MSF_OP_RESHAPE
 enum { MSF_DT_S8 = 0, MSF_DT_F32 = 1 };
 
 /* Rows (or columns) [lo, hi) of one tensor of a fused block for tile index t, as the block
@@ -374,6 +400,14 @@ typedef struct {
     msf_range out_rows, out_cols, need_cols;
 } msf_layer;
 
+/* One input of a graph op: a full tensor in the arena (or the caller's input buffer), or a
+ * constant in flash (data != NULL, e.g. a multiply's constant factor). */
+typedef struct {
+    uint32_t off;          /* arena byte offset, or MSF_OFF_EXT_IN; ignored when data != NULL */
+    const void *data;      /* constant operand, or NULL */
+    int32_t h, w, c;       /* its extent */
+} msf_operand;
+
 typedef struct {
     int32_t dtype;         /* MSF_DT_S8 / MSF_DT_F32 (element size 1 / 4) */
     int32_t tile_h;        /* fused blocks: tile height p >= 1 (output rows of the last layer
@@ -395,6 +429,10 @@ typedef struct {
     int32_t n_tiles;       /* fused / in-place blocks: number of tile rows (output rows for
                               MSF_MODE_INPLACE) */
     int32_t n_tile_cols;   /* MSF_MODE_PATCHES: number of patch columns, else 1 */
+    /* graph ops (layers[0].op >= MSF_OP_CONCAT, n_layers == 1): every input in operand order
+     * (in_off / in2_off unused); NULL / 0 for the other blocks */
+    const msf_operand *operands;
+    int32_t n_operands;
 } msf_block;
 
 /* Fused-block execution modes (msf_block.mode).  MSF_MODE_PATCHES uses each layer k >= 1's
@@ -416,10 +454,15 @@ void msf_run_block(const msf_block *b, uint8_t *arena);
  * reads the caller's input buffer, MSF_OFF_EXT_OUT writes the caller's output buffer. */
 #define MSF_OFF_EXT_IN 0xFFFFFFFFu
 #define MSF_OFF_EXT_OUT 0xFFFFFFFEu
+/* A network with several outputs (io = external): output k lives at MSF_OFF_EXT_OUT_K(k), the
+ * caller's buffer ext_outs[k] (ext_out is output 0 when ext_outs[0] is NULL). */
+#define MSF_MAX_OUTPUTS 8
+#define MSF_OFF_EXT_OUT_K(k) (MSF_OFF_EXT_OUT - (uint32_t)(k))
 typedef struct {
     uint8_t *arena;
     const uint8_t *ext_in;
     uint8_t *ext_out;
+    uint8_t *ext_outs[MSF_MAX_OUTPUTS];
 } msf_mem;
 void msf_run_block_mem(const msf_block *b, const msf_mem *m);
 void msf_model_run_blocks(const msf_block *blocks, int n, uint8_t *arena);

@@ -6,6 +6,8 @@ void msf_conv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *ou
                    int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1)
 {
     const msf_window *w = &p->win;
+    const int32_t dh = w->dil_h > 1 ? w->dil_h : 1; /* dilation */
+    const int32_t dl = w->dil_w > 1 ? w->dil_w : 1;
     const int8_t *x = (const int8_t *)in->data;
     int8_t *y = (int8_t *)out->data;
     const int32_t groups = p->groups > 0 ? p->groups : 1;
@@ -23,12 +25,12 @@ void msf_conv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *ou
     for (oy = oy0; oy < oy1; oy++) {
         const int32_t iy0 = oy * w->sh - w->pad_top;
         int32_t ky_lo, ky_hi;
-        msf_tap_range(iy0, w->kh, in->H, &ky_lo, &ky_hi);
+        msf_tap_range_d(iy0, w->kh, dh, in->H, &ky_lo, &ky_hi);
         for (ox = ox0; ox < ox1; ox++) {
             const int32_t ix0 = ox * w->sw - w->pad_left;
             int32_t kx_lo, kx_hi;
             int8_t *yp = y + msf_vofs(out, oy, ox);
-            msf_tap_range(ix0, w->kw, in->W, &kx_lo, &kx_hi);
+            msf_tap_range_d(ix0, w->kw, dl, in->W, &kx_lo, &kx_hi);
             for (g = 0; g < groups; g++) {
                 for (oc = g * cog; oc < (g + 1) * cog; oc++) {
                     const int8_t *wk = p->weights + (int32_t)oc * wstride;
@@ -36,7 +38,7 @@ void msf_conv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *ou
                     int32_t r;
                     for (ky = ky_lo; ky < ky_hi; ky++) {
                         for (kx = kx_lo; kx < kx_hi; kx++) {
-                            const int8_t *xp = x + msf_vofs(in, iy0 + ky, ix0 + kx) + g * cig;
+                            const int8_t *xp = x + msf_vofs(in, iy0 + ky * dh, ix0 + kx * dl) + g * cig;
                             const int8_t *wp = wk + (ky * w->kw + kx) * cig;
                             for (ci = 0; ci < cig; ci++) {
                                 acc += ((int32_t)xp[ci] + in_off) * ((int32_t)wp[ci] + w_off);
@@ -55,6 +57,8 @@ void msf_dwconv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *
                      int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1)
 {
     const msf_window *w = &p->win;
+    const int32_t dh = w->dil_h > 1 ? w->dil_h : 1; /* dilation */
+    const int32_t dl = w->dil_w > 1 ? w->dil_w : 1;
     const int8_t *x = (const int8_t *)in->data;
     int8_t *y = (int8_t *)out->data;
     const int32_t C = out->C;
@@ -70,19 +74,19 @@ void msf_dwconv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *
     for (oy = oy0; oy < oy1; oy++) {
         const int32_t iy0 = oy * w->sh - w->pad_top;
         int32_t ky_lo, ky_hi;
-        msf_tap_range(iy0, w->kh, in->H, &ky_lo, &ky_hi);
+        msf_tap_range_d(iy0, w->kh, dh, in->H, &ky_lo, &ky_hi);
         for (ox = ox0; ox < ox1; ox++) {
             const int32_t ix0 = ox * w->sw - w->pad_left;
             int32_t kx_lo, kx_hi;
             int8_t *yp = y + msf_vofs(out, oy, ox);
-            msf_tap_range(ix0, w->kw, in->W, &kx_lo, &kx_hi);
+            msf_tap_range_d(ix0, w->kw, dl, in->W, &kx_lo, &kx_hi);
             for (c = 0; c < C; c++) {
                 int32_t acc = p->bias ? p->bias[c] : 0;
                 int32_t r;
                 const int8_t *wk = p->weights + c * ksz;
                 for (ky = ky_lo; ky < ky_hi; ky++) {
                     for (kx = kx_lo; kx < kx_hi; kx++) {
-                        const int8_t *xp = x + msf_vofs(in, iy0 + ky, ix0 + kx);
+                        const int8_t *xp = x + msf_vofs(in, iy0 + ky * dh, ix0 + kx * dl);
                         acc += ((int32_t)xp[c] + in_off) * ((int32_t)wk[ky * w->kw + kx] + w_off);
                     }
                 }

@@ -7,7 +7,7 @@
 #include "msf_testdata.h"
 #include "plat.h"
 
-#if MSF_OUTPUT_IN_ARENA
+#if MSF_OUTPUT_IN_ARENA && MSF_N_OUTPUTS == 1
 /* --io input-external: the output stays in the arena; no caller buffer is needed */
 #define OUT_PTR msf_model_output()
 #define OUT_ARG 0

@@ -24,10 +24,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from ..ir import (ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, Provenance,
-                  Quant, quantize_linear_s8)
+from ..ir import (ADD, AVGPOOL, CONCAT, CONV, DENSE, DW, GAP, MAXPOOL, SHUFFLE, SLICE, Layer,
+                  Network, Provenance, Quant, quantize_linear_s8)
 from . import UnsupportedModelError, grouped
 from .onnx_fold import fold_constants
+from .onnx_graph_ops import GRAPH_OPS, GraphOpsMixin
 from .onnx_inputs import fix_input_shapes
 
 __all__ = ["load_onnx", "UnsupportedModelError"]
@@ -38,7 +39,7 @@ _STD_OPS = {
     "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Gemm",
     "MatMul", "Identity", "Dropout", "Transpose", "QuantizeLinear", "DequantizeLinear",
     "QLinearConv", "QLinearMatMul", "Constant",
-}
+} | GRAPH_OPS
 _MS_OPS = {"QLinearAdd", "QLinearGlobalAveragePool", "QLinearAveragePool", "QGemm"}
 #: ops whose output is the same value as their input (a view); they do not "use" a tensor
 _VIEW_OPS = {"Identity", "Dropout", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose"}
@@ -77,7 +78,9 @@ class _Act:
     """An activation tensor: IR tensor ``tid`` seen through an ONNX layout.
 
     layout: 'nchw' (4-D), 'nhwc' (raw NHWC graph input), 'flat' ([1, K], ``order`` tells the
-    flatten order of the H x W x C map), 'nhwc_out' (transposed back to NHWC for the output).
+    flatten order of the H x W x C map), 'nhwc_out' (transposed back to NHWC for the output),
+    'grouped' / 'grouped_t' ([1, g, C/g, H, W] and its transpose [1, C/g, g, H, W] inside a
+    channel shuffle).
     kind: 'float' (float model), 'q' (int8 tensor), 'dq' (dequantised int8 tensor),
     'fq' (float result of a QDQ op, still to be quantised).
     """
@@ -86,6 +89,7 @@ class _Act:
     layout: str
     kind: str
     order: str = "chw"
+    groups: int = 0   # 'grouped' / 'grouped_t' (a channel shuffle under way): the groups
 
 
 class _Poison:
@@ -142,7 +146,9 @@ def _same_quant(a: Quant, b: Quant) -> bool:
 
 # -- the importer -----------------------------------------------------------------------------
 
-class _Importer:
+class _Importer(GraphOpsMixin):
+    NodeError, Act, Const = _NodeError, _Act, _Const   # for the handler mixins
+
     def __init__(self, model: onnx.ModelProto, source: str, name: str | None):
         self.model = model
         self.source = source
@@ -182,8 +188,8 @@ class _Importer:
         inits = {i.name: i for i in g.initializer}
         inputs = [i for i in g.input if i.name not in inits]
         errs: list[str] = []
-        if len(g.output) != 1:
-            errs.append(f"graph has {len(g.output)} outputs, exactly one is supported")
+        if not 1 <= len(g.output) <= 8:
+            errs.append(f"graph has {len(g.output)} outputs, 1 to 8 are supported")
         if len(inputs) != 1:
             errs.append(f"graph has {len(inputs)} inputs, exactly one is supported")
         for i in inputs:
@@ -210,9 +216,7 @@ class _Importer:
             ok = (dom in ("", "ai.onnx") and n.op_type in _STD_OPS) or \
                  (dom == _MS and n.op_type in _MS_OPS)
             if not ok:
-                extra = " (branches may only merge through a residual Add)" \
-                    if n.op_type in ("Concat", "Sum", "Mul", "Split") else ""
-                unsupported.append((n.op_type, _node_name(n), f"op not supported{extra}"))
+                unsupported.append((n.op_type, _node_name(n), "op not supported"))
         if errs or unsupported:
             _fail("; ".join(errs + ([grouped(unsupported)] if unsupported else [])))
 
@@ -255,19 +259,26 @@ class _Importer:
                                      "input")
                 except (ValueError, _NodeError) as e:
                     self.errors.append(f"metadata input quantisation: {e}")
-        out_name = g.output[0].name
-        out = self.vals.get(out_name)
-        if not self.errors:
+        out_tids = []
+        for vo in g.output if not self.errors else ():
+            out_name = vo.name
+            out = self.vals.get(out_name)
             if not isinstance(out, _Act):
                 self.errors.append(f"graph output '{out_name}' is not a computed feature map")
             elif not self.layers:
                 self.errors.append("network has no layers")
-            elif out.tid != len(self.layers):
-                self.errors.append(f"graph output '{out_name}' is not the last layer's output")
+            elif out.tid == 0:
+                self.errors.append(f"graph output '{out_name}' is the network input")
+            elif out.tid in out_tids:
+                self.errors.append(f"graph output '{out_name}' repeats another output")
             elif out.kind == "fq":
                 self.errors.append(f"graph output '{out_name}' of a quantised model is not quantised")
             elif out.layout not in ("nchw", "flat", "nhwc_out"):
                 self.errors.append(f"graph output '{out_name}' has an unsupported layout")
+            else:
+                out_tids.append(out.tid)
+        if not self.errors and len(self.layers) not in out_tids:
+            self.errors.append("the last layer's output is not a graph output")
         if self.quantized and not self.errors:
             for t in range(len(self.layers) + 1):
                 if t not in self.tq:
@@ -284,7 +295,8 @@ class _Importer:
                                        if not self.source.startswith("<") else "onnx_model")
         net = Network(name=name, input_shape=self.input_shape, layers=self.layers, dtype=dtype,
                       input_quant=tensor_quant[0] if tensor_quant else None,
-                      tensor_quant=tensor_quant, source=self.source)
+                      tensor_quant=tensor_quant, source=self.source,
+                      outputs=tuple(out_tids) if len(out_tids) > 1 else ())
         try:
             net.validate()
         except ValueError as e:
@@ -524,11 +536,15 @@ class _Importer:
 
     # ---- geometry ---------------------------------------------------------------------------
     @staticmethod
-    def _window(a: dict, h: int, w: int, kh: int, kw: int, pool: bool):
+    def _window(a: dict, h: int, w: int, kh: int, kw: int, pool: bool, maxpool: bool = False):
         if "kernel_shape" in a and list(a["kernel_shape"]) != [kh, kw]:
             raise _NodeError(f"kernel_shape {list(a['kernel_shape'])} does not match the weight")
-        if any(d != 1 for d in a.get("dilations", [1, 1])):
-            raise _NodeError(f"dilations {list(a['dilations'])} not supported")
+        dil = [int(d) for d in a.get("dilations", [1, 1])]
+        if len(dil) != 2 or min(dil) < 1:
+            raise _NodeError(f"dilations {dil} not supported (2-D, >= 1)")
+        if pool and dil != [1, 1]:
+            raise _NodeError(f"pooling with dilations {dil} not supported")
+        kh, kw = (kh - 1) * dil[0] + 1, (kw - 1) * dil[1] + 1   # the rows / columns spanned
         sh, sw = (list(a.get("strides", [1, 1])) + [1, 1])[:2]
         if len(a.get("strides", [1, 1])) != 2:
             raise _NodeError("only 2-D windows are supported")
@@ -553,12 +569,25 @@ class _Importer:
         if min(pad) < 0:
             raise _NodeError("negative padding not supported")
         if max(pad[0], pad[2]) >= kh or max(pad[1], pad[3]) >= kw:
-            raise _NodeError(f"padding {list(pad)} must be smaller than the kernel {kh}x{kw}")
+            raise _NodeError(f"padding {list(pad)} must be smaller than the (dilated) kernel "
+                             f"{kh}x{kw}")
         if pool and a.get("ceil_mode", 0):
+            # ceil_mode: one more window where the last one would start inside the input or its
+            # leading padding (ONNX / PyTorch rule); it is padding at the bottom / right.  Only a
+            # max pool ignores padding taps; an average pool's count would change.
+            extra = []
             for size, k, s, p0, p1 in ((h, kh, sh, pad[0], pad[2]), (w, kw, sw, pad[1], pad[3])):
                 span = size + p0 + p1 - k
-                if span % s:
-                    raise _NodeError("ceil_mode=1 changes the output size; not supported")
+                out = -(-span // s) + 1
+                if (out - 1) * s >= size + p0:
+                    out -= 1
+                extra.append((out - 1) * s + k - (size + p0 + p1))
+            if any(extra) and not maxpool:
+                raise _NodeError("ceil_mode=1 changes the output size of an average pool; not "
+                                 "supported")
+            pad = (pad[0], pad[1], pad[2] + max(0, extra[0]), pad[3] + max(0, extra[1]))
+            if max(pad[0], pad[2]) >= kh or max(pad[1], pad[3]) >= kw:
+                raise _NodeError(f"ceil_mode padding {list(pad)} reaches the kernel size")
         ho = (h + pad[0] + pad[2] - kh) // sh + 1
         wo = (w + pad[1] + pad[3] - kw) // sw + 1
         if ho < 1 or wo < 1:
@@ -594,7 +623,10 @@ class _Importer:
         if isinstance(x, _Const):
             self.vals[n.output[0]] = _Const(np.transpose(x.value, perm or None))
             return
-        if perm == [0, 3, 1, 2] and x.layout == "nhwc":
+        shuffled = self.grouped_transpose(x, perm)
+        if shuffled is not None:
+            self._alias(n, shuffled)
+        elif perm == [0, 3, 1, 2] and x.layout == "nhwc":
             self._alias(n, _Act(x.tid, x.shape, "nchw", x.kind))
         elif perm == [0, 2, 3, 1] and x.layout == "nchw":
             self._alias(n, _Act(x.tid, x.shape, "nhwc_out", x.kind))
@@ -617,7 +649,13 @@ class _Importer:
                 raise _NodeError(f"Flatten axis {ax} not supported")
         if dims is None or any(not isinstance(d, int) for d in dims):
             raise _NodeError("output shape is unknown (shape inference could not resolve it)")
-        if len(dims) == 2 and dims == [1, h * w * c]:
+        dims = list(dims)
+        grouped_view = self.grouped_view(x, dims)
+        if grouped_view is not None:
+            self._alias(n, grouped_view)
+        elif self.shuffle_from(n, x, dims) is not None:
+            pass
+        elif len(dims) == 2 and dims == [1, h * w * c]:
             if x.layout == "nchw":
                 order = "chw"
             elif x.layout == "flat":
@@ -702,7 +740,14 @@ class _Importer:
         """Fold a ReLU (act "relu") or ReLU6 ("relu6") into the producing layer.  Relu then
         Clip(0, 6) (or the reverse) is ReLU6.  ``fbounds``: the float bounds of a float-domain
         Clip / Relu (quantised later by the QuantizeLinear that follows, QDQ); ``ibounds``: the
-        int8 bounds of a Clip / Relu on an int8 tensor (QOperator)."""
+        int8 bounds of a Clip / Relu on an int8 tensor (QOperator).  A float Relu / Clip that
+        cannot fold (the network input, a tensor also read elsewhere, a concat / slice /
+        shuffle, which have no clamp) becomes a standalone clip layer."""
+        if x.kind == "float" and (x.tid == 0 or self._uses(self.root[x.tid]) != 1 or
+                                  self.layers[x.tid - 1].op in (CONCAT, SLICE, SHUFFLE)):
+            lo, hi = fbounds if fbounds is not None else (0.0, np.inf)
+            self.standalone_clip(n, x, lo, min(hi, _FLT_MAX))
+            return
         layer = self._foldable(x, n.op_type)
         if layer.act != "none":
             act = "relu6" if "relu6" in (layer.act, act) else "relu"
@@ -784,8 +829,10 @@ class _Importer:
                              f"{c} input channels")
         stride, pad, (ho, wo) = self._window(a, h, wd, kh, kw, pool=False)
         op = DW if groups == c == cout and groups > 1 else CONV
+        dil = tuple(int(d) for d in a.get("dilations", [1, 1]))
         return Layer(op=op, in_shape=(h, wd, c), out_shape=(ho, wo, cout), kernel=(kh, kw),
-                     stride=stride, pad=pad, groups=groups, src=x.tid, name=n.name or "")
+                     stride=stride, pad=pad, groups=groups, srcs=(x.tid,), name=n.name or "",
+                     dilation=dil)
 
     def _int_bias(self, b, in_q: Quant, w_q: Quant, cout: int) -> np.ndarray | None:
         if b is None:
@@ -868,9 +915,12 @@ class _Importer:
             raise _NodeError("training-mode BatchNormalization not supported")
         if x.kind != "float":
             raise _NodeError("BatchNormalization in a quantised model must be folded beforehand")
+        eps = float(a.get("epsilon", 1e-5))
+        if x.tid == 0 or self._uses(self.root[x.tid]) != 1 or \
+                self.layers[x.tid - 1].op not in (CONV, DW) or self.layers[x.tid - 1].act != "none":
+            self.standalone_batchnorm(n, x, ins, eps)   # no conv to fold into
+            return
         layer = self._foldable(x, "BatchNormalization")
-        if layer.op not in (CONV, DW) or layer.act != "none":
-            raise _NodeError("BatchNormalization must directly follow a convolution")
         gamma, beta, mean, var = (self._const(v).real().reshape(-1) for v in ins[1:5])
         eps = float(a.get("epsilon", 1e-5))
         k = gamma / np.sqrt(var + eps)
@@ -892,8 +942,8 @@ class _Importer:
         if x.tid == y.tid:
             raise _NodeError("Add of a tensor with itself not supported")
         main, skip = (x, y) if x.tid > y.tid else (y, x)
-        return Layer(op=ADD, in_shape=main.shape, out_shape=main.shape, src=main.tid,
-                     src2=skip.tid, name=n.name or "")
+        return Layer(op=ADD, in_shape=main.shape, out_shape=main.shape, srcs=(main.tid,
+                     skip.tid), name=n.name or "")
 
     def _op_Add(self, n, ins, a):
         x, y = ins[0], ins[1]
@@ -941,9 +991,10 @@ class _Importer:
             raise _NodeError("kernel_shape must have 2 entries")
         if a.get("storage_order", 0):
             raise _NodeError("storage_order=1 not supported")
-        stride, pad, (ho, wo) = self._window(a, h, w, ks[0], ks[1], pool=True)
+        stride, pad, (ho, wo) = self._window(a, h, w, ks[0], ks[1], pool=True,
+                                                maxpool=op == MAXPOOL)
         return Layer(op=op, in_shape=(h, w, c), out_shape=(ho, wo, c), kernel=(ks[0], ks[1]),
-                     stride=stride, pad=pad, groups=1, src=x.tid, name=n.name or "",
+                     stride=stride, pad=pad, groups=1, srcs=(x.tid,), name=n.name or "",
                      count_include_pad=bool(a.get("count_include_pad", 0)) if op == AVGPOOL
                      else False)
 
@@ -986,7 +1037,7 @@ class _Importer:
         x = self._need4d(x)
         h, w, c = x.shape
         layer = Layer(op=GAP, in_shape=(h, w, c), out_shape=(1, 1, c), kernel=(h, w),
-                      src=x.tid, name=n.name or "")
+                      srcs=(x.tid,), name=n.name or "")
         out = self._new_tensor(layer, n.output[0], "nchw" if keep else "flat", kind, quant=quant,
                                order="hwc")
         self._check_inferred(n.output[0], out)
@@ -1033,7 +1084,7 @@ class _Importer:
             raise _NodeError(f"weight has {k} inputs, the flattened map has {h * w * c}")
         if x.order == "chw" and h * w > 1 and c > 1:
             w_nk = w_nk.reshape(cout, c, h, w).transpose(0, 2, 3, 1).reshape(cout, k)
-        layer = Layer(op=DENSE, in_shape=(h, w, c), out_shape=(1, 1, cout), src=x.tid,
+        layer = Layer(op=DENSE, in_shape=(h, w, c), out_shape=(1, 1, cout), srcs=(x.tid,),
                       name=n.name or "")
         layer.weight = np.ascontiguousarray(w_nk)
         return layer

@@ -2,7 +2,7 @@
 
 The flatbuffer is read with the generated reader of the PyPI ``tflite`` package.
 
-Supported (single subgraph, one input, one output, batch 1, int8 activations):
+Supported (single subgraph, one input, 1 to 8 outputs, batch 1, int8 activations):
 
 * CONV_2D (also grouped), DEPTHWISE_CONV_2D (depth multiplier 1), FULLY_CONNECTED, ADD (same
   shapes, no broadcasting), MAX_POOL_2D, AVERAGE_POOL_2D, MEAN over H and W.  Per-tensor or
@@ -20,7 +20,15 @@ Supported (single subgraph, one input, one output, batch 1, int8 activations):
   TFLite's row-major reshape of NHWC gives), at the tail, or not changing H, W, C: an alias.
 * SOFTMAX at the tail: ``net.tail_softmax`` (:class:`~msfopt.ir.TailSoftmax`: beta and the output
   quantisation), not a layer.
-* QUANTIZE at the input / DEQUANTIZE (or QUANTIZE) at the output: recorded, not layers.
+* QUANTIZE at the input / DEQUANTIZE (or QUANTIZE to another type) at the output: recorded, not
+  layers.  An int8 -> int8 QUANTIZE anywhere is an ACT ``quantize`` layer.
+* Graph ops (:mod:`msfopt.importers.tflite_graph_ops`, the table there says what each becomes):
+  HARD_SWISH, LOGISTIC, TANH, LEAKY_RELU, RELU, RELU6 (ACT layers), MUL (of two activations with
+  [1,1,C] / scalar broadcast, or by an int8 constant), ADD of a constant int8 scalar (an ACT
+  ``affine`` table of TFLM's AddFunc), CONCATENATION on the channels or on axis 1 of [1, N, k]
+  tensors (the IR's width; equal quantisation, as TFLM requires), RESIZE_NEAREST_NEIGHBOR /
+  RESIZE_BILINEAR, TRANSPOSE_CONV, and a RESHAPE that really changes the shape (a detector head
+  [1, H, W, A k] -> [1, H W A, k]: a RESHAPE layer, the same bytes).
 
 The returned :class:`~msfopt.ir.Network` has ``requant="fixed"`` (TFLite Micro's integer-only
 arithmetic) and ``provenance`` (:class:`~msfopt.ir.Provenance`, for messages and tests):
@@ -36,9 +44,10 @@ underflows to 0: same outputs); a negative scale becomes positive with that chan
 weights and int32 bias negated (accumulator and multiplier both flip sign: bit-identical).
 
 Fixed-point requantisation data are not stored in the IR: the code generator computes them from
-the IR's quantisation parameters the way TFLite / TFLM do.  The int8 clamp of each layer's fused activation is stored once, as ``layer.act_min`` /
-``layer.act_max``, computed like TFLM's ``CalculateActivationRangeQuantized`` (float32
-``6.0f / scale``, ``TfLiteRound`` = round half away from zero): see :func:`tflm_activation_range`.
+the IR's quantisation parameters the way TFLite / TFLM do.  The int8 clamp of each layer's fused
+activation is stored once, as ``layer.act_min`` / ``layer.act_max``, computed like TFLM's
+``CalculateActivationRangeQuantized`` (float32 ``6.0f / scale``, ``TfLiteRound`` = round half away
+from zero): see :func:`tflm_activation_range`.
 
 Anything else raises :class:`msfopt.importers.UnsupportedModelError` with a single line: the
 offending operators grouped by op type and reason, with counts and the first few operator indices
@@ -54,6 +63,7 @@ import numpy as np
 
 from msfopt import ir
 from msfopt.importers import UnsupportedModelError, grouped
+from msfopt.importers.tflite_graph_ops import GRAPH_OPS, GraphOpsMixin, graph_options
 
 # TFLite TensorType values (schema.fbs)
 _FLOAT32, _INT32, _UINT8, _INT64, _INT16, _INT8 = 0, 2, 3, 4, 7, 9
@@ -70,7 +80,7 @@ _SAME, _VALID = 0, 1
 _LAYER_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MAX_POOL_2D",
               "AVERAGE_POOL_2D", "MEAN"}
 _PLUMBING = {"PAD", "PADV2", "RESHAPE", "SOFTMAX", "QUANTIZE", "DEQUANTIZE"}
-SUPPORTED_OPS = tuple(sorted(_LAYER_OPS | _PLUMBING))
+SUPPORTED_OPS = tuple(sorted(_LAYER_OPS | _PLUMBING | GRAPH_OPS))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -126,7 +136,9 @@ def _options(name: str, op) -> dict:
            "FULLY_CONNECTED": tflite.FullyConnectedOptions, "ADD": tflite.AddOptions,
            "MAX_POOL_2D": tflite.Pool2DOptions, "AVERAGE_POOL_2D": tflite.Pool2DOptions,
            "MEAN": tflite.ReducerOptions, "SOFTMAX": tflite.SoftmaxOptions}.get(name)
-    if cls is None or table is None:
+    if cls is None:
+        return graph_options(name, table)
+    if table is None:
         return {}
     o = cls()
     o.Init(table.Bytes, table.Pos)
@@ -227,6 +239,8 @@ class _Skip(Exception):
 def _hwc(shape: tuple[int, ...]) -> tuple[int, int, int] | None:
     if len(shape) == 4 and shape[0] == 1:
         return (shape[1], shape[2], shape[3])
+    if len(shape) == 3 and shape[0] == 1:   # [1, N, k] (a detector's boxes): one row of N
+        return (1, shape[1], shape[2])
     if len(shape) == 2 and shape[0] == 1:
         return (1, 1, shape[1])
     if len(shape) == 1:
@@ -246,7 +260,9 @@ def _quant_equal(a: _T, b: _T) -> bool:
             and np.array_equal(a.zero_point, b.zero_point))
 
 
-class _Converter:
+class _Converter(GraphOpsMixin):
+    Skip = _Skip  # the graph-op mixin raises it
+
     def __init__(self, model: _Model, name: str, source: str):
         self.m = model
         self.name = name
@@ -277,6 +293,14 @@ class _Converter:
     # -- helpers -------------------------------------------------------------------------------
     def T(self, t: int) -> _T:
         return self.m.tensors[t]
+
+    @staticmethod
+    def same_quant(a: _T, b: _T) -> bool:
+        return _quant_equal(a, b)
+
+    @staticmethod
+    def activation_range(act: str, q: ir.Quant) -> tuple[int, int]:
+        return tflm_activation_range(act, q.scale[0], q.zero_point[0])
 
     def const(self, t: int, what: str) -> np.ndarray:
         if t < 0:
@@ -491,12 +515,12 @@ class _Converter:
         if (op_kind == ir.AVGPOOL and not any(pad) and (kh, kw) == (ih, iw)
                 and (oh, ow) == (1, 1)):
             layer = ir.Layer(op=ir.GAP, in_shape=(ih, iw, ic), out_shape=(1, 1, ic), act=act,
-                             src=src, gap_rounding="tflm-avgpool")
+                             srcs=(src,), gap_rounding="tflm-avgpool")
         else:
             layer = ir.window_layer(op_kind, (ih, iw, ic), cout, (kh, kw), (sh, sw), pad,
                                     groups=groups if op_kind == ir.CONV else None, act=act,
                                     count_include_pad=count_include_pad)
-            layer.src = src
+            layer.srcs = (src,)
             layer.weight, layer.bias, layer.w_quant = weight, bias, w_q
         out_q = self.check_out(op, layer)
         self.add_layer(op, layer, out_q)
@@ -531,7 +555,7 @@ class _Converter:
         wgt, bias, w_q = self.weight_quant(op.inputs[1], np.ascontiguousarray(wgt),
                                            self.bias(op, cout), "weights")
         layer = ir.Layer(op=ir.DENSE, in_shape=(h, w, c), out_shape=(1, 1, cout),
-                         act=self.act(o), src=src, weight=wgt, bias=bias, w_quant=w_q)
+                         act=self.act(o), srcs=(src,), weight=wgt, bias=bias, w_quant=w_q)
         out_q = self.check_out(op, layer)
         self.add_layer(op, layer, out_q)
 
@@ -540,6 +564,12 @@ class _Converter:
             raise _Skip("options missing")
         if len(op.inputs) != 2:
             raise _Skip(f"{len(op.inputs)} inputs")
+        consts = [self.is_const(t) for t in op.inputs]
+        if all(consts):
+            raise _Skip("both summands are constants")
+        if any(consts):
+            x, k = op.inputs if consts[1] else op.inputs[::-1]
+            return self.add_constant(op, x, k)
         a, _, _ = self.get(op.inputs[0], "first input")
         b, _, _ = self.get(op.inputs[1], "second input")
         for t, what in ((op.inputs[0], "first input"), (op.inputs[1], "second input")):
@@ -549,8 +579,8 @@ class _Converter:
             raise _Skip(f"broadcasting add of {list(sa)} and {list(sb)}")
         # src: the main path (the most recent tensor), src2: the skip tensor (the older one)
         src, src2 = (a, b) if a >= b else (b, a)
-        layer = ir.Layer(op=ir.ADD, in_shape=sa, out_shape=sa, act=self.act(op.opt), src=src,
-                         src2=src2)
+        layer = ir.Layer(op=ir.ADD, in_shape=sa, out_shape=sa, act=self.act(op.opt), srcs=(src,
+                         src2))
         out_q = self.check_out(op, layer)
         self.add_layer(op, layer, out_q)
 
@@ -563,7 +593,7 @@ class _Converter:
         if axes != [1, 2]:
             raise _Skip(f"mean over axes {axes} (only over H and W)")
         h, w, c = self.shape_of(src)
-        layer = ir.Layer(op=ir.GAP, in_shape=(h, w, c), out_shape=(1, 1, c), src=src,
+        layer = ir.Layer(op=ir.GAP, in_shape=(h, w, c), out_shape=(1, 1, c), srcs=(src,),
                          gap_rounding="tflm-mean")
         out_q = self.check_out(op, layer)
         self.add_layer(op, layer, out_q)
@@ -619,6 +649,13 @@ class _Converter:
               or (cons and all(c in ("FULLY_CONNECTED", "RESHAPE") for c in cons))
               or all(c in ("SOFTMAX", "DEQUANTIZE", "QUANTIZE") for c in cons)
               and (self.shape_of(src)[:2] == (1, 1) or not cons))
+        if not ok and _hwc(ot.shape) is not None and _quant_equal(it, ot):
+            # a real change of shape (e.g. a detector head [1, H, W, A k] -> [1, H W A, k]): the
+            # same bytes under the new shape, a RESHAPE layer (in place when the input dies)
+            layer = ir.Layer(op=ir.RESHAPE, in_shape=self.shape_of(src),
+                             out_shape=_hwc(ot.shape), srcs=(src,))
+            self.add_layer(op, layer, self.check_out(op, layer))
+            return
         if not ok:
             raise _Skip(f"reshape {list(it.shape)} -> {list(ot.shape)} feeding "
                         f"{', '.join(cons) or 'the output'}")
@@ -643,13 +680,15 @@ class _Converter:
             self.input_dtype = _TYPE_NAMES.get(self.T(t_in).type, str(self.T(t_in).type))
             self.alias[t_out] = (0, (0, 0, 0, 0), None)
             self.input_quant_t = t_out
-        elif t_out in self.m.outputs:
+        elif t_out not in self.m.outputs or self.consumers.get(t_out) or \
+                self.T(t_out).type == self.T(t_in).type == _INT8:
+            self.requantize(op)   # int8 -> int8: an ACT quantize layer
+            return
+        else:
             src, _, _ = self.get(t_in, "input")
             self.out_edge_op = op
             self.output_dtype = _TYPE_NAMES.get(self.T(t_out).type, str(self.T(t_out).type))
             self.alias[t_out] = (src, (0, 0, 0, 0), None)
-        else:
-            raise _Skip("requantisation inside the network")
         self.folded.append(op.index)
 
     def dequantize(self, op: _Op):
@@ -668,9 +707,9 @@ class _Converter:
         graph_problems = []
         if m.n_subgraphs != 1:
             graph_problems.append(f"{m.n_subgraphs} subgraphs (only 1 supported)")
-        if len(m.inputs) != 1 or len(m.outputs) != 1:
+        if len(m.inputs) != 1 or not 1 <= len(m.outputs) <= 8:
             graph_problems.append(f"{len(m.inputs)} inputs and {len(m.outputs)} outputs "
-                                  "(need 1 and 1)")
+                                  "(need 1 input and 1 to 8 outputs)")
         if not m.ops:
             graph_problems.append("no operators")
         if graph_problems:
@@ -695,7 +734,7 @@ class _Converter:
                     "FULLY_CONNECTED": self.dense, "ADD": self.add, "MEAN": self.mean,
                     "PAD": self.pad, "PADV2": self.pad, "RESHAPE": self.reshape,
                     "SOFTMAX": self.softmax_op, "QUANTIZE": self.quantize,
-                    "DEQUANTIZE": self.dequantize}
+                    "DEQUANTIZE": self.dequantize, **self.graph_handlers()}
         for op in m.ops:
             h = handlers.get(op.name)
             if h is None:
@@ -723,9 +762,16 @@ class _Converter:
         n = len(self.layers)
         if n == 0:
             self.fail(["no conv / pool / dense / add layer"])
+        out_ids = []
+        for out_t in m.outputs:
+            if out_t not in self.alias or self.alias[out_t][0] in (0, *out_ids):
+                self.fail([f"model output (tensor {out_t}) is not a layer's output of its own"])
+            out_ids.append(self.alias[out_t][0])
+        if n not in out_ids:
+            self.fail(["the last layer's output is not a model output"])
+        if self.softmax is not None and len(out_ids) > 1:
+            self.fail([f"op {self.softmax.index} SOFTMAX on a model with several outputs"])
         out_t = m.outputs[0]
-        if out_t not in self.alias or self.alias[out_t][0] != n:
-            self.fail([f"model output (tensor {out_t}) is not the last layer's output"])
         tail_softmax = None
         if self.softmax is not None:
             if self.softmax_in != n:
@@ -746,7 +792,8 @@ class _Converter:
         net = ir.Network(name=self.name, input_shape=self.tquant_shape[0], layers=self.layers,
                          dtype="int8", input_quant=self.tquant[0], tensor_quant=self.tquant,
                          source=self.source, requant="fixed", tail_softmax=tail_softmax,
-                         provenance=provenance)
+                         provenance=provenance,
+                         outputs=tuple(out_ids) if len(out_ids) > 1 else ())
         try:
             net.validate()
         except ir.IRError as e:

@@ -1,0 +1,110 @@
+/* msf_s8_eltwise.h - see the section comment below (included by msf_runtime.h). */
+#ifndef MSF_S8_ELTWISE_H
+#define MSF_S8_ELTWISE_H
+
+/* Broadcast of a binary elementwise op's second input (msf_mul_s8, msf_binary_f32): same shape,
+ * one value per channel (a 1 x 1 x C view: squeeze-excite gates), or one value (a 1 x 1 x 1 view). */
+enum { MSF_BCAST_NONE = 0, MSF_BCAST_CHANNEL = 1, MSF_BCAST_SCALAR = 2 };
+
+/* ===========================================================================================
+ * int8 elementwise ops: unary lookup tables, PReLU, Mul.
+ *
+ * All kernels compute the output region [oy0, oy1) x [ox0, ox1), all channels, through views;
+ * out may alias in / in1 (same geometry: every element is read before it is written).  They
+ * count no MACs (msfopt.ir.Layer.macs_per_output() is 0 for these ops).  The parameters are
+ * computed in Python by msfopt.mcu_runtime.eltwise_params (the code generator emits them).
+ *
+ * -------------------------------------------------------------------------------------------
+ * Unary ops (msf_lut_s8).  Once its parameters are fixed, every int8 unary op is a function of
+ * the int8 input value alone, so it runs as a 256-entry table:  out = table[x + 128].
+ * The tables are exact transcriptions of the frameworks' arithmetic:
+ *   eltwise_params.tflm_table(op, in_scale, in_zp, out_scale, out_zp, **attrs): TFLite Micro
+ *     reference kernels, int8: HARD_SWISH (HardSwishPrepare + reference_ops::HardSwish, int16
+ *     fixed point), LOGISTIC / TANH (frexp input multiplier, CalculateInputRadius, gemmlowp
+ *     logistic / tanh on Q4.27, RoundingDivideByPOT by 23 / 24; LOGISTIC needs out_zp = -128,
+ *     both ignore the output scale), LEAKY_RELU (alpha; two QuantizeMultiplier multipliers from
+ *     float32 in_scale * alpha / out_scale and in_scale / out_scale), QUANTIZE int8 -> int8
+ *     (reference_ops::Requantize), RELU (requantise, clamp at out_zp), RELU6 (TFLM clamps the
+ *     raw input to [in_zp, round(6 / in_scale) + in_zp] without requantising).
+ *   eltwise_params.ort_table(op, x_scale, x_zp, y_scale, y_zp, path, **attrs): onnxruntime
+ *     1.32, x86-64 with FMA3: y = QuantizeLinear(f(DequantizeLinear(x))) in float32 with
+ *     DQ = x_scale * (float)(x - x_zp), Q = rne(clamp(v / y_scale, -128 - y_zp, 127 - y_zp)) +
+ *     y_zp, f = MLAS's FMA3 logistic / tanh rational approximations (FMAs emulated exactly),
+ *     LeakyRelu, HardSigmoid (alpha * x + beta, two roundings), HardSwish (x * HardSigmoid(x;
+ *     1/6, 1/2)), Clip, Relu or identity.  QLinearSigmoid / QLinearLeakyRelu build their table
+ *     the same way (QlinearBuildLookupTable); DQ -> Sigmoid / LeakyRelu -> Q is fused into them.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct {
+    const int8_t *table; /* 256 entries: out = table[x + 128] */
+} msf_lut_s8_params;
+
+void msf_lut_s8(const msf_lut_s8_params *p, const msf_view *in, msf_view *out, int32_t oy0,
+                int32_t oy1, int32_t ox0, int32_t ox1);
+
+/* -------------------------------------------------------------------------------------------
+ * PReLU with one slope per channel (alpha tensor [1, 1, C] / [C]) or one slope for all.
+ *   mode MSF_RQ_FIXED: TFLM reference PRELU (reference_ops::BroadcastPrelu4DSlow, int8):
+ *       v = x - in_zp
+ *       v >= 0: r = MultiplyByQuantizedMultiplier(v, mul1, shift1)
+ *       v <  0: r = MultiplyByQuantizedMultiplier(v * (alpha_q[c] - alpha_zp), mul2, shift2)
+ *       out = clamp(r + out_zp, -128, 127)
+ *     (mul1, shift1) = QuantizeMultiplier(float64(in_scale) / float64(out_scale)),
+ *     (mul2, shift2) = QuantizeMultiplier(float64(in_scale) * float64(alpha_scale) /
+ *     float64(out_scale))  (eltwise_params.prelu_params_tflm).
+ *   mode MSF_RQ_FLOAT: onnxruntime DQ -> PRelu -> Q (ORT does not fuse it; float32):
+ *       v = in_scale * (float)(x - in_zp);  v = v > 0 ? v : v * alpha_f[c]
+ *       out = rne(clamp(v / out_scale, -128 - out_zp, 127 - out_zp)) + out_zp
+ *     (eltwise_params.prelu_params_ort).
+ * ------------------------------------------------------------------------------------------- */
+typedef struct {
+    int32_t mode;            /* MSF_RQ_FIXED (TFLM) or MSF_RQ_FLOAT (ORT) */
+    int32_t per_channel;     /* 1: alpha has C entries (by channel); 0: entry 0 for all */
+    int32_t in_zp, alpha_zp, out_zp; /* alpha_zp: MSF_RQ_FIXED only */
+    const int8_t *alpha_q;   /* MSF_RQ_FIXED: int8 slopes (their own scale / zero point) */
+    int32_t mul1, shift1;    /* MSF_RQ_FIXED: v >= 0 multiplier (Q31, TFLite shift sign) */
+    int32_t mul2, shift2;    /* MSF_RQ_FIXED: v < 0 multiplier */
+    const float *alpha_f;    /* MSF_RQ_FLOAT: float32 slopes */
+    float in_scale, out_scale; /* MSF_RQ_FLOAT: np.float32 scales */
+} msf_prelu_s8_params;
+
+void msf_prelu_s8(const msf_prelu_s8_params *p, const msf_view *in, msf_view *out, int32_t oy0,
+                  int32_t oy1, int32_t ox0, int32_t ox1);
+
+/* -------------------------------------------------------------------------------------------
+ * Mul, int8: out = in1 * in2 (each with its own quantisation); in2 broadcast per bcast:
+ * MSF_BCAST_NONE (same shape as out), MSF_BCAST_CHANNEL (in2 is a 1 x 1 x C view, read at
+ * (0, 0, c)), MSF_BCAST_SCALAR (in2 is a 1 x 1 x 1 view).  A constant operand is a view on a
+ * const array.  With d = (in1 - in1_zp) * (in2 - in2_zp) (exact int32):
+ *   mode MSF_RQ_FIXED: TFLM reference MUL (reference_integer_ops::MulElementwise; the broadcast
+ *       kernel BroadcastMul6DSlow does the same per element):
+ *       out = clamp(MultiplyByQuantizedMultiplier(d, out_mul, out_shift) + out_zp,
+ *                   act_min, act_max)
+ *       (out_mul, out_shift) = QuantizeMultiplier(float64(s1) * float64(s2) / float64(s_out)),
+ *       act_min / act_max = CalculateActivationRangeQuantized of the fused activation
+ *       (eltwise_params.mul_params_tflm).
+ *   mode MSF_RQ_FLOAT: onnxruntime QLinearMul (MLAS SSE2 kernel on x86-64; also what ORT runs
+ *       for DQ -> Mul -> Q, which it fuses into QLinearMul), float32:
+ *       ratio = np.float32(np.float32(s1 * s2) / s_out)
+ *       v = (float)d * ratio + (float)out_zp          (multiply, then add: two roundings)
+ *       q = rne(v) saturated to int8 (|v| >= 2^31 gives -128, like cvtps2dq + packs)
+ *       out = clamp(q, act_min, act_max)              (act: -128 / 127 for plain QLinearMul)
+ *   mode MSF_RQ_FLOAT_QDQ: the unfused float chain (ORT_DISABLE_ALL):
+ *       v = (in1_scale * (float)(a - in1_zp)) * (in2_scale * (float)(b - in2_zp))
+ *       out = clamp(rne(clamp(v / out_scale, -128 - out_zp, 127 - out_zp)) + out_zp,
+ *                   act_min, act_max)
+ *   (eltwise_params.mul_params_ort(..., path="qlinear" / "unfused")).
+ * ------------------------------------------------------------------------------------------- */
+typedef struct {
+    int32_t mode;              /* MSF_RQ_FIXED, MSF_RQ_FLOAT or MSF_RQ_FLOAT_QDQ */
+    int32_t bcast;             /* MSF_BCAST_* for in2 */
+    int32_t in1_zp, in2_zp, out_zp;
+    int32_t act_min, act_max;  /* int8 clamp applied last */
+    int32_t out_mul, out_shift; /* MSF_RQ_FIXED (Q31 multiplier, TFLite shift sign) */
+    float ratio;               /* MSF_RQ_FLOAT */
+    float in1_scale, in2_scale, out_scale; /* MSF_RQ_FLOAT_QDQ */
+} msf_mul_s8_params;
+
+void msf_mul_s8(const msf_mul_s8_params *p, const msf_view *in1, const msf_view *in2,
+                msf_view *out, int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1);
+
+#endif /* MSF_S8_ELTWISE_H */

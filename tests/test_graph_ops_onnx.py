@@ -1,0 +1,202 @@
+"""Random small float32 ONNX graphs with branches (hypothesis), written with onnx.helper: Concat
+of parallel branches, Split / Slice on channels, the channel shuffle Reshape -> Transpose ->
+Reshape, squeeze-excite Mul gates, standalone activations (PRelu, LeakyRelu, HardSigmoid,
+HardSwish, Sigmoid, Tanh, BatchNormalization after a non-conv), ceil-mode max pooling and dilated
+convolutions.  Each is imported, planned (unfused and minimum RAM), generated as C, built for the
+host and compared with onnxruntime on the ORIGINAL graph (float32 within 1e-4)."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper, numpy_helper
+
+from test_residual import independent_liveness_check
+
+from msfopt import oracles
+from msfopt.importers.onnx_import import load_onnx
+from msfopt.mcu_runtime.codegen import generate
+from msfopt.mcu_runtime.hostrun import build_host, run_host
+from msfopt.solver import solve
+
+
+class _G:
+    """A float32 NCHW graph under construction (shapes tracked as (C, H, W))."""
+
+    def __init__(self, rng, c, h, w):
+        self.rng, self.nodes, self.inits, self.k = rng, [], [], 0
+        self.cur, self.shape = "x", (c, h, w)
+
+    def name(self, p):
+        self.k += 1
+        return f"{p}{self.k}"
+
+    def const(self, arr):
+        n = self.name("k")
+        self.inits.append(numpy_helper.from_array(np.asarray(arr, np.float32), n))
+        return n
+
+    def node(self, op, ins, n_out=1, **attrs):
+        outs = [self.name(op.lower()) for _ in range(n_out)]
+        self.nodes.append(helper.make_node(op, ins, outs, **attrs))
+        return outs if n_out > 1 else outs[0]
+
+    def conv(self, x, cin, cout, k=1, s=1, p=0, d=1, group=1):
+        wgt = self.rng.standard_normal((cout, cin // group, k, k)).astype(np.float32) * 0.4
+        b = self.rng.standard_normal(cout).astype(np.float32) * 0.1
+        return self.node("Conv", [x, self.const(wgt), self.const(b)], kernel_shape=[k, k],
+                         strides=[s, s], pads=[p] * 4, dilations=[d, d], group=group)
+
+    def model(self):
+        c, h, w = self.shape
+        g = helper.make_graph(
+            self.nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1] + list(
+                self.in_shape))],
+            [helper.make_tensor_value_info(self.cur, TensorProto.FLOAT, [1, c, h, w])],
+            self.inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+        m.ir_version = 8
+        onnx.checker.check_model(m)
+        return m
+
+
+def _step(g: _G, kind: str):
+    """Append one pattern to the graph (updates g.cur / g.shape)."""
+    c, h, w = g.shape
+    x = g.cur
+    if kind == "concat":           # two branches (1x1 conv, 3x3 conv) joined on channels
+        a = g.conv(x, c, 2, 1)
+        b = g.conv(x, c, 3, 3, p=1)
+        g.cur, g.shape = g.node("Concat", [a, b], axis=1), (5, h, w)
+    elif kind == "split" and c >= 2:   # split, a conv on one half, concat back, shuffle
+        c0 = c // 2
+        a, b = g.node("Split", [x, g.inits_int([c0, c - c0])], n_out=2, axis=1)
+        b = g.conv(b, c - c0, c - c0, 3, p=1)
+        y = g.node("Concat", [a, b], axis=1)
+        if c % 2 == 0:
+            r = g.node("Reshape", [y, g.inits_int([1, 2, c // 2, h, w])])
+            t = g.node("Transpose", [r], perm=[0, 2, 1, 3, 4])
+            y = g.node("Reshape", [t, g.inits_int([1, c, h, w])])
+        g.cur = y
+    elif kind == "slice" and c >= 2:
+        g.cur = g.node("Slice", [x, g.inits_int([1]), g.inits_int([c]), g.inits_int([1])])
+        g.shape = (c - 1, h, w)
+    elif kind == "se":             # GAP -> 1x1 -> relu -> 1x1 -> HardSigmoid -> Mul
+        p = g.node("GlobalAveragePool", [x])
+        r = g.node("Relu", [g.conv(p, c, 2, 1)])
+        gate = g.node("HardSigmoid", [g.conv(r, 2, c, 1)], alpha=1.0 / 6, beta=0.5)
+        g.cur = g.node("Mul", [x, gate])
+    elif kind == "swish":
+        g.cur = g.node("Mul", [x, g.node("Sigmoid", [x])])
+    elif kind in ("PRelu",):
+        g.cur = g.node("PRelu", [x, g.const(g.rng.uniform(-0.5, 0.5, (c, 1, 1)))])
+    elif kind in ("LeakyRelu", "HardSwish", "Tanh", "HardSigmoid"):
+        g.cur = g.node(kind, [x])
+    elif kind == "bn":             # BatchNormalization after a non-conv (here: a Tanh)
+        t = g.node("Tanh", [x])
+        prm = [g.const(v) for v in (g.rng.uniform(0.5, 1.5, c), g.rng.standard_normal(c),
+                                    g.rng.standard_normal(c), g.rng.uniform(0.5, 2.0, c))]
+        g.cur = g.node("BatchNormalization", [t] + prm)
+    elif kind == "pool" and h >= 3 and w >= 3:   # ceil-mode max pool
+        g.cur = g.node("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+        g.shape = (c, -(-(h - 3) // 2) + 1, -(-(w - 3) // 2) + 1)
+        if (g.shape[1] - 1) * 2 >= h:
+            g.shape = (c, g.shape[1] - 1, g.shape[2])
+        if (g.shape[2] - 1) * 2 >= w:
+            g.shape = (c, g.shape[1], g.shape[2] - 1)
+    elif kind == "dilated" and h >= 5 and w >= 5:
+        g.cur = g.conv(x, c, c, 3, p=2, d=2)
+    else:                          # a plain conv keeps the chain going
+        g.cur = g.conv(x, c, c + 1, 3, p=1)
+        g.shape = (c + 1, h, w)
+
+
+def _inits_int(self, vals):
+    n = self.name("i")
+    self.inits.append(numpy_helper.from_array(np.asarray(vals, np.int64), n))
+    return n
+
+
+_G.inits_int = _inits_int
+
+KINDS = ["concat", "split", "slice", "se", "swish", "PRelu", "LeakyRelu", "HardSwish", "Tanh",
+         "HardSigmoid", "bn", "pool", "dilated", "conv"]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                    HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(st.sampled_from(KINDS), min_size=2, max_size=5),
+       c=st.integers(2, 4), h=st.integers(5, 9), w=st.integers(5, 9), seed=st.integers(0, 999))
+def test_random_graph_runs_like_onnxruntime(tmp_path_factory, kinds, c, h, w, seed):
+    rng = np.random.default_rng(seed)
+    g = _G(rng, c, h, w)
+    g.in_shape = (c, h, w)
+    g.cur = g.conv("x", c, c, 1)   # the network input feeds one conv (no op on the input)
+    for k in kinds:
+        _step(g, k)
+    path = tmp_path_factory.mktemp("g") / "g.onnx"
+    onnx.save(g.model(), path)
+    net = load_onnx(path)
+    xs = [rng.standard_normal(net.input_shape).astype(np.float32) for _ in range(2)]
+    ref = oracles.reference(net, xs, path)
+    assert ref.oracle == oracles.ORT
+    unfused = [(i, i, "unfused", 0) for i in range(net.n_layers)]
+    for tag, blocks in (("unfused", unfused),
+                        ("min-ram", solve(net, objective="ram", check=True).blocks)):
+        gen = generate(net, blocks, path.parent / tag)
+        independent_liveness_check(net, gen.schedules, "arena")
+        exe = build_host(gen)
+        for x, want in zip(xs, ref.ys):
+            ok, fig = oracles.compare(run_host(gen, exe, x), want, net.dtype)
+            assert ok, f"{kinds} {tag}: {fig}"
+
+
+def _two_head_model(rng):
+    """A detector-like graph: a backbone, a head on the early feature map (output 0) and a
+    deeper head (output 1, produced last), each its own graph output."""
+    g = _G(rng, 3, 12, 12)
+    g.in_shape = (3, 12, 12)
+    f1 = g.node("Relu", [g.conv("x", 3, 6, 3, s=2, p=1)])           # 6 x 6 x 6
+    head0 = g.node("Sigmoid", [g.conv(f1, 6, 4, 3, p=1)])           # 4 x 6 x 6
+    f2 = g.node("Relu", [g.conv(f1, 6, 8, 3, s=2, p=1)])            # 8 x 3 x 3
+    head1 = g.conv(f2, 8, 5, 1)                                     # 5 x 3 x 3
+    graph = helper.make_graph(
+        g.nodes, "two_heads", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                             [1, 3, 12, 12])],
+        [helper.make_tensor_value_info(head0, TensorProto.FLOAT, [1, 4, 6, 6]),
+         helper.make_tensor_value_info(head1, TensorProto.FLOAT, [1, 5, 3, 3])], g.inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m
+
+
+def test_two_outputs_every_io_mode(tmp_path):
+    """Several graph outputs: the importer keeps them in the model's order, the plan keeps both
+    alive to the end, the generated code writes them back to back (MSF_OUTPUT_<k>_* macros) and
+    the host run equals onnxruntime on both, with the outputs in the arena or outside it."""
+    from msfopt.mcu_runtime.hostrun import split_outputs
+    rng = np.random.default_rng(7)
+    path = tmp_path / "two.onnx"
+    onnx.save(_two_head_model(rng), path)
+    net = load_onnx(path)
+    assert len(net.output_ids) == 2 and net.output_ids[1] == net.n_layers
+    xs = [rng.standard_normal(net.input_shape).astype(np.float32) for _ in range(3)]
+    ref = oracles.reference(net, xs, path)
+    for io in ("arena", "external", "input-external"):
+        plan = solve(net, objective="ram", io=io, check=True)
+        gen = generate(net, plan.blocks, tmp_path / io, io=io)
+        independent_liveness_check(net, gen.schedules, io)
+        assert gen.output_shapes == ((6, 6, 4), (3, 3, 5))
+        hdr = (gen.out_dir / "msf_model.h").read_text()
+        assert "#define MSF_N_OUTPUTS 2" in hdr and "#define MSF_OUTPUT_1_OFFSET 144" in hdr
+        assert "#define MSF_OUTPUT_ELEMS 189" in hdr
+        exe = build_host(gen, guard=8)
+        for x, want in zip(xs, ref.ys):
+            y = run_host(gen, exe, x)
+            ok, fig = oracles.compare(y, want, net.dtype)
+            assert ok, f"io={io}: {fig}"
+            a, b = split_outputs(gen, y)
+            assert a.shape == (6, 6, 4) and b.shape == (3, 3, 5)
+            assert np.all((a > 0) & (a < 1))   # output 0 is the sigmoid head
