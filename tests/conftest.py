@@ -91,3 +91,19 @@ def pytest_runtest_makereport(item, call):
 def pytest_make_collect_report(collector):
     outcome = yield
     _no_skip(outcome.get_result())
+
+
+@pytest.fixture(autouse=True)
+def no_bounds_failures(request):
+    """A test that uses a bounds-checked runtime library (a ``lib`` fixture whose hook records
+    the failures in ``lib._msgs``) fails when one of its view accesses left its buffer."""
+    if "lib" not in request.fixturenames:
+        yield
+        return
+    lib = request.getfixturevalue("lib")
+    if not hasattr(lib, "_msgs"):
+        yield
+        return
+    before = lib.msf_bounds_failures()
+    yield
+    assert lib.msf_bounds_failures() == before, lib._msgs[-3:]

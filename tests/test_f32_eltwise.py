@@ -79,17 +79,6 @@ def lib():
     return lib
 
 
-@pytest.fixture(autouse=True)
-def no_bounds_failures(request):
-    if "lib" not in request.fixturenames:
-        yield
-        return
-    lib = request.getfixturevalue("lib")
-    before = lib.msf_bounds_failures()
-    yield
-    assert lib.msf_bounds_failures() == before, lib._msgs[-3:]
-
-
 @pytest.fixture(scope="module")
 def arr(tmp_path_factory):
     """exp / sigmoid / tanh over whole arrays: a 3-line loop around the library's functions, linked

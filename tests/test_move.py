@@ -49,17 +49,6 @@ def lib():
     return _load(["-fsanitize=undefined", "-fno-sanitize-recover=all", "-DMSF_CHECK_BOUNDS"])
 
 
-@pytest.fixture(autouse=True)
-def no_bounds_failures(request):
-    if "lib" not in request.fixturenames:
-        yield
-        return
-    lib = request.getfixturevalue("lib")
-    before = lib.msf_bounds_failures()
-    yield
-    assert lib.msf_bounds_failures() == before, lib._msgs[-3:]
-
-
 @pytest.fixture(scope="module")
 def lib_checked():
     """A second build (-DMSF_CHECK_BOUNDS without UBSan: its own library file, its own failure

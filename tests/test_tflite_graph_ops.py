@@ -34,7 +34,7 @@ from msfopt.mcu_runtime.hostrun import build_host, run_host  # noqa: E402
 from msfopt.solver import solve  # noqa: E402
 from tflite_builder import ACT, BO, OP, SAME, VALID, ModelWriter  # noqa: E402
 from test_graph_models import GUARD, _elf_arena  # noqa: E402
-from test_tflite_import import (_conv_weights, conv_opts, mean_opts,  # noqa: E402
+from test_tflite_import import (_conv_weights, add_opts, conv_opts, mean_opts,  # noqa: E402
                                 reshape_opts)
 from test_tflm_exact import softmax_opts  # noqa: E402
 
@@ -55,14 +55,6 @@ def mul_opts(act="none"):
         tflite.MulOptionsAddFusedActivationFunction(b, ACT[act])
         return tflite.MulOptionsEnd(b)
     return BO.MulOptions, f
-
-
-def add_opts(act="none"):
-    def f(b):
-        tflite.AddOptionsStart(b)
-        tflite.AddOptionsAddFusedActivationFunction(b, ACT[act])
-        return tflite.AddOptionsEnd(b)
-    return BO.AddOptions, f
 
 
 def concat_opts(axis=3, act="none"):
