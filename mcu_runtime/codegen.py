@@ -526,7 +526,7 @@ def default_rq(net: Network) -> str:
     return net.requant
 
 
-def _chain_schedules(net: Network, blocks, io: str) -> list[BlockSchedule]:
+def chain_schedules(net: Network, blocks, io: str) -> list[BlockSchedule]:
     """The block schedules of ``blocks`` (a Plan's blocks or (first, last, mode, tile) tuples),
     checked to chain over every layer."""
     keys = [b if isinstance(b, tuple) else (b.first_layer, b.last_layer, b.mode, b.tile)
@@ -707,7 +707,7 @@ def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = 
     rq = rq or default_rq(net)
     if rq not in ("float", "fixed"):
         raise CodegenError("rq must be 'float' or 'fixed'")
-    scheds = _chain_schedules(net, blocks, io)
+    scheds = chain_schedules(net, blocks, io)
     lay = plan_layout(net, scheds, io)
     _check_alignment(net, lay)
     n = net.n_layers
@@ -781,4 +781,4 @@ def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = 
                      output_shape=net.tensor_shape(net.output_ids[0]),
                      output_shapes=tuple(net.tensor_shape(t) for t in net.output_ids),
                      dtype=net.dtype, io=io, rq=rq, weight_bytes=em.weight_bytes,
-                     extra={"fallback_layout": lay.fallback})
+                     extra={"fallback_layout": lay.fallback, "layout_method": lay.method})

@@ -48,10 +48,20 @@ def c_comment_text(text, limit: int = _COMMENT_MAX) -> str:
     return s
 
 
+#: element type of each C type a constant array may be packed from
+_PACKABLE = {"float": np.float32, "int8_t": np.int8, "uint8_t": np.uint8, "int16_t": np.int16,
+             "int32_t": np.int32}
+#: constant arrays of at least this many elements are written packed (:func:`c_packed_array`)
+PACK_MIN_ELEMS = 64
+
+
 def c_array(ctype: str, name: str, values, per_line: int = 24, const: bool = True,
             section: str | None = None) -> str:
-    """A ``static [const] ctype name[N]`` array of ``values`` (one 0 when empty)."""
+    """A ``static [const] ctype name[N]`` array of ``values`` (one 0 when empty); a large
+    constant array of a packable type is written by :func:`c_packed_array` (same C name)."""
     vals = np.asarray(values).ravel()
+    if const and ctype in _PACKABLE and vals.size >= PACK_MIN_ELEMS:
+        return c_packed_array(ctype, name, vals)
     if ctype == "float":
         items = [c_float(v) for v in vals]
     else:
@@ -61,6 +71,32 @@ def c_array(ctype: str, name: str, values, per_line: int = 24, const: bool = Tru
     lines = [", ".join(items[k:k + per_line]) for k in range(0, len(items), per_line)]
     q = "static const " if const else "static "
     return f"{q}{ctype} {name}[{len(items)}] = {{\n    " + ",\n    ".join(lines) + "\n};\n"
+
+
+def c_packed_array(ctype: str, name: str, values, per_line: int = 8) -> str:
+    """A constant array of ``values`` as 64-bit little-endian words of their bytes: the union
+    ``name_u`` of ``uint64_t u[K]`` (initialised) and ``ctype v[N]``, and ``#define name
+    (name_u.v)`` so that the rest of the generated code uses ``name`` as an ordinary array.
+
+    Why: a compiler's cost is per initialiser element; eight int8 weights (two floats) per
+    element make the weight arrays of a large model compile several times faster (measured:
+    1 M floats 4.5 s as float literals, 2.1 s as words).  The bytes are exactly the values'
+    (floats bit for bit, no decimal round trip).  Every supported target is little-endian; the
+    text stops a big-endian build with #error."""
+    dt = np.dtype(_PACKABLE[ctype]).newbyteorder("<")
+    vals = np.asarray(values).ravel()
+    if ctype == "float" and not np.all(np.isfinite(vals.astype(np.float32))):
+        raise CodegenError(f"non-finite float constant in {name}")
+    raw = vals.astype(dt).tobytes()
+    raw += b"\0" * (-len(raw) % 8)
+    words = np.frombuffer(raw, dtype="<u8").tolist()
+    items = [f"0x{w:x}u" for w in words]
+    lines = [", ".join(items[k:k + per_line]) for k in range(0, len(items), per_line)]
+    return ("#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__\n"
+            "#error \"packed constant arrays need a little-endian target\"\n#endif\n"
+            f"static const union {{ uint64_t u[{len(items)}]; {ctype} v[{vals.size}]; }} "
+            f"{name}_u = {{{{\n    " + ",\n    ".join(lines) + f"\n}}}};\n"
+            f"#define {name} ({name}_u.v)\n")
 
 
 def c_float(v) -> str:
