@@ -1,10 +1,13 @@
 """Arena layout: every full tensor and scratch region of a plan gets a byte offset in one static
-arena (:func:`plan_layout`), searched at exactly the plan's peak RAM first."""
+arena (:func:`plan_layout`), placed at exactly the plan's peak RAM: by a fast placement search
+first, by CP-SAT (:mod:`msfopt.layout_exact`) when the fast search misses, first-fit on a larger
+arena only when neither packs."""
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
 
+from . import layout_exact
 from .ir import Network
 from .schedule import BlockSchedule, Liveness
 
@@ -25,11 +28,19 @@ class ArenaLayout:
     arena_bytes: int                              # the linked object's size (aligned extent)
     tensor_offset: dict[int, int]                 # tensor id -> offset (arena tensors only)
     ring_offsets: list[tuple[int, ...]]           # per block, offsets of its rings
-    fallback: bool                                # True when the two-ended layout did not fit
+    fallback: bool                                # True when no layout packs at the peak
+    method: str = "fast"                          # "fast" | "cpsat" | "first-fit"
+    cpsat_seconds: float = 0.0                    # wall time of the CP-SAT solve (0: not run)
+    cpsat_status: str = ""                        # "packed" | "infeasible" | "timeout" | ""
+
+
+#: when False, plan_layout skips the CP-SAT stage (the layout of before issue 13; benchmarks)
+USE_CPSAT = True
 
 
 def plan_layout(net: Network, schedules: list[BlockSchedule], io: str = "arena",
-                node_budget: int = 20000) -> ArenaLayout:
+                node_budget: int = 20000,
+                time_limit: float = layout_exact.DEFAULT_TIME_LIMIT) -> ArenaLayout:
     """Assign arena offsets to every full tensor and scratch region of a plan (blocks in
     execution order).  A tensor keeps its offset for its whole life.
 
@@ -39,8 +50,11 @@ def plan_layout(net: Network, schedules: list[BlockSchedule], io: str = "arena",
     end away from the block's input, which packs any chain exactly with no backtracking; a second
     search prefers low ends, which keeps runs of in-place blocks packed), an in-place output
     over a dying input, the scratch region at either end of a gap.  Only if no
-    placement exists within ``node_budget`` steps does it fall back to first-fit on a growing
-    arena (``fallback``; ``arena_bytes`` is then larger than the peak)."""
+    placement exists within ``node_budget`` steps is the placement solved exactly by CP-SAT at
+    the peak (``method`` "cpsat", deterministic, ``time_limit`` deterministic seconds).  Only
+    when CP-SAT proves that nothing packs at the peak, or stops at its limit, does it fall back
+    to first-fit on a growing arena (``fallback``, ``method`` "first-fit"; ``arena_bytes`` is
+    then larger than the peak)."""
     # the linked arena object is the peak rounded up to ARENA_ALIGN anyway: search within that
     peak = aligned_arena(max(s.ram_bytes for s in schedules))
     res = None
@@ -48,11 +62,75 @@ def plan_layout(net: Network, schedules: list[BlockSchedule], io: str = "arena",
         res = _search_layout(net, schedules, io, peak, node_budget, prefer)
         if res is not None:
             break
-    if res is None:
-        res = _search_layout(net, schedules, io, None, node_budget)
+    if res is not None:
+        return res
+    status, secs = "", 0.0
+    if USE_CPSAT:
+        prob, tensors, scratch_of = layout_problem(net, schedules, io, peak)
+        ex = layout_exact.solve_layout(prob, time_limit)
+        status, secs = ex.status, ex.seconds
+        if ex.status == "packed":
+            offs = {t: ex.offsets[i] for t, i in sorted(tensors.items())}
+            rings = []
+            for k, s in enumerate(schedules):
+                if not s.rings:
+                    rings.append(())
+                    continue
+                base = ex.offsets[scratch_of[k]] if k in scratch_of else 0
+                rings.append(tuple(base + r.offset for r in s.rings))
+            return ArenaLayout(arena_bytes=peak, tensor_offset=offs, ring_offsets=rings,
+                               fallback=False, method="cpsat", cpsat_seconds=secs,
+                               cpsat_status=status)
+    res = _search_layout(net, schedules, io, None, node_budget)
     if res is None:  # pragma: no cover - an unbounded arena always fits
         raise AssertionError("unbounded layout failed")
+    res.method, res.cpsat_seconds, res.cpsat_status = "first-fit", secs, status
     return res
+
+
+def layout_problem(net: Network, schedules: list[BlockSchedule], io: str, target: int):
+    """The plan's placement as a :class:`layout_exact.LayoutProblem` at ``target`` bytes, with
+    exactly the fast search's rules: a tensor lives from the block that writes it (the network
+    input: from block 0) to the last block that reads it (graph outputs: to the end); a block's
+    scratch region (when it has rings) lives during the block; an output with in-place options
+    sits over one of its dying inputs -- an unfused block may also write it fresh, a fused
+    in-place block must overwrite.  Uncounted tensors (io="external") are not in the arena.
+    Returns (problem, tensor id -> rect index, block -> scratch rect index)."""
+    live = Liveness(net, io)
+    n = net.n_layers
+    firsts = [s.first for s in schedules]
+    rects: list[layout_exact.Rect] = []
+    tensors: dict[int, int] = {}
+    scratch_of: dict[int, int] = {}
+    aliases = []
+
+    def end_of(t: int) -> int:
+        if t == n:
+            return len(schedules) - 1
+        e = 0
+        for k, f in enumerate(firsts):
+            if f <= live.last_use[t]:
+                e = k
+        return e
+
+    if live.counted[0]:
+        tensors[0] = len(rects)
+        rects.append(layout_exact.Rect(live.tbytes[0], 0, end_of(0)))
+    for k, s in enumerate(schedules):
+        out_t = s.last + 1
+        if live.counted[out_t]:
+            tensors[out_t] = i = len(rects)
+            rects.append(layout_exact.Rect(live.tbytes[out_t], k, max(k, end_of(out_t))))
+            srcs = tuple(tensors[t] for t in s.inplace_options if t in tensors
+                         and rects[tensors[t]].end == k)
+            if srcs:
+                aliases.append(layout_exact.Alias(i, srcs, s.mode == "unfused"))
+        if s.rings and s.scratch_bytes:
+            scratch_of[k] = len(rects)
+            rects.append(layout_exact.Rect(s.scratch_bytes, k, k))
+    unit = 4 if net.elem_bytes == 4 else 1
+    return (layout_exact.LayoutProblem(tuple(rects), tuple(aliases), int(target), unit),
+            tensors, scratch_of)
 
 
 def _gaps(alloc, limit):
