@@ -1,4 +1,5 @@
-"""Matplotlib figures: the Pareto front and solver timing charts (matplotlib is optional)."""
+"""Matplotlib figures: the Pareto front, solver timing charts and the memory timeline of a plan
+(matplotlib is optional)."""
 from __future__ import annotations
 
 from .errors import InputError
@@ -123,5 +124,56 @@ def plot_scaling(path, rows: list[dict], title: str) -> None:
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+    _save(fig, path)
+    plt.close(fig)
+
+
+#: fills of the RAM roles of :mod:`msfopt.report` (lightness steps; rings hatched)
+_ROLE_STYLE = {"input": ("#1d3f6e", ""), "held": ("#6f93c0", ""), "output": ("#c4d7ee", ""),
+               "ring": ("#ffffff", "///")}
+
+
+def plot_timeline(path, blocks: list[dict], budget: int | None = None, title: str = "") -> None:
+    """The memory timeline of a plan: one bar per block in execution order (width = its est.
+    cycles), stacked by the live tensors and rings of :func:`msfopt.report.timeline`, the RAM
+    budget as a dashed line and the peak block outlined."""
+    plt = _plt()
+    from matplotlib.patches import Patch
+    from .report import ROLE_NAMES
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    total = max(1, blocks[-1]["x1"]) if blocks else 1
+    minw = total * 0.002          # a block of few cycles stays visible
+    scale = 1e6 if total >= 5e6 else 1e3
+    peak = max((b["ram_bytes"] for b in blocks), default=0)
+    ydiv, yunit = (1024, "KiB") if max(peak, budget or 0) >= 4096 else (1, "B")
+    for b in blocks:
+        x0, w = b["x0"] / scale, max(b["x1"] - b["x0"], minw) / scale
+        base = 0
+        for s in b["segments"]:
+            color, hatch = _ROLE_STYLE[s["role"]]
+            ax.bar(x0, s["bytes"] / ydiv, width=w, bottom=base / ydiv, align="edge",
+                   color=color, hatch=hatch, edgecolor="black" if hatch else "white",
+                   linewidth=0.3)
+            base += s["bytes"]
+        if b["peak"]:
+            ax.bar(x0, b["ram_bytes"] / ydiv, width=w, align="edge", fill=False,
+                   edgecolor="black", linewidth=2.0)
+            ax.annotate(f"peak: block {b['index']} (layers {b['label']})\n{b['ram_bytes']:,} B",
+                        (x0 + w / 2, b["ram_bytes"] / ydiv), xytext=(0, 6),
+                        textcoords="offset points", ha="center", fontsize=8, fontweight="bold")
+    if budget:
+        ax.axhline(budget / ydiv, ls="--", color="black", lw=1.2)
+        ax.text(total / scale, budget / ydiv, f"RAM budget {budget:,} B", ha="right",
+                va="bottom", fontsize=8)
+    ax.set_xlim(0, total / scale * 1.01)
+    ax.set_ylim(0, max(peak, budget or 0) / ydiv * 1.18 or 1)
+    ax.set_xlabel(f"execution order: cumulative est. cycles "
+                  f"({'millions' if scale == 1e6 else 'thousands'}), bar width = block's cycles")
+    ax.set_ylabel(f"RAM ({yunit})")
+    ax.set_title(title)
+    handles = [Patch(facecolor=_ROLE_STYLE[r][0], hatch=_ROLE_STYLE[r][1], edgecolor="black",
+                     label=ROLE_NAMES[r]) for r in ("input", "held", "output", "ring")]
+    ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.9)
+    ax.grid(True, axis="y", alpha=0.3)
     _save(fig, path)
     plt.close(fig)

@@ -30,6 +30,8 @@ PKGS=(
   gcc libc6-dev binutils valgrind
   # Python venv support for the README's commands on a fresh Debian 12
   python3 python3-venv python3-pip
+  # headless browser of the plan-report test (tests/test_report.py renders the page)
+  chromium
 )
 if [ "${MSFOPT_WITH_LIBC:-0}" = "1" ]; then
   PKGS+=(libnewlib-arm-none-eabi picolibc-arm-none-eabi picolibc-riscv64-unknown-elf
@@ -59,7 +61,7 @@ fail=0
 for t in arm-none-eabi-gcc arm-none-eabi-size arm-none-eabi-nm \
          riscv64-unknown-elf-gcc riscv64-unknown-elf-size riscv64-unknown-elf-nm \
          xtensa-lx106-elf-gcc xtensa-lx106-elf-size xtensa-lx106-elf-nm \
-         qemu-system-arm qemu-system-riscv32 qemu-system-xtensa gcc size nm valgrind; do
+         qemu-system-arm qemu-system-riscv32 qemu-system-xtensa gcc size nm valgrind chromium; do
   if ! command -v "$t" >/dev/null 2>&1; then echo "install_toolchains.sh: missing $t" >&2; fail=1; fi
 done
 [ "$fail" -eq 0 ] || exit 1
