@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("solve", help="find the best fusion plan for a model")
     add_solve_args(p)
     p.add_argument("--json", metavar="FILE|-", help="write the plan as JSON (- for stdout)")
+    p.add_argument("--plot", metavar="FILE", help="write the plan's memory timeline as a PNG")
 
     sub.add_parser("models", help="list the built-in zoo models")
 
@@ -45,15 +46,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_solve(args) -> int:
-    from .solver import solve
+    from .order import solve
     ram, mo, lb, tiles = parse_numbers(args)
+    if args.plot:
+        from .cli_report import check_out_file
+        check_out_file(args.plot)
     if args.objective != "ram" and (mo is not None or lb is not None):
         raise InputError("--max-overhead/--latency-budget go with --objective ram")
-    plan = solve(cli_model(args), objective=args.objective, ram=ram, max_overhead=mo,
+    net = cli_model(args)
+    plan = solve(net, objective=args.objective, ram=ram, max_overhead=mo,
                  latency_budget=lb, backend=args.backend, cost_model=args.cost_model, io=args.io,
                  mcu=args.mcu, check=not args.no_check, time_limit=args.time_limit,
                  threads=args.threads, modes=args.modes_list, tiles=tiles,
-                 patches=args.patches_list, max_depth=args.max_depth)
+                 patches=args.patches_list, max_depth=args.max_depth, order=args.order)
+    net = plan.network(net)
+    if args.plot:
+        _plot_timeline(args, net, plan, ram)
     if args.json == "-":
         sys.stdout.write(plan.to_json() + "\n")
         return 0
@@ -65,6 +73,20 @@ def cmd_solve(args) -> int:
             raise InputError(f"cannot write {args.json}: {exc.strerror}") from None
         console().print(f"plan written to {shown(args.json)}")
     return 0
+
+
+def _plot_timeline(args, net, plan, ram) -> None:
+    """``solve --plot``: the memory timeline of the plan (matplotlib PNG)."""
+    from .plots import plot_timeline
+    from .report import block_schedules, timeline
+    blocks = timeline(net, plan, block_schedules(net, plan))
+    if ram is None and args.mcu is not None:
+        from .mcu import get_profile
+        ram = get_profile(args.mcu).ram_bytes
+    plot_timeline(args.plot, blocks, budget=ram,
+                  title=f"{one_line(net.name)}: memory timeline ({plan.peak_ram_bytes:,} B peak)")
+    if args.json != "-":
+        console().print(f"memory timeline written to {shown(args.plot)}")
 
 
 def cmd_models(args) -> int:
@@ -125,7 +147,7 @@ def cmd_mcus(args) -> int:
 
 COMMANDS = {"solve": cmd_solve, "models": cmd_models, "inspect": cmd_inspect, "mcus": cmd_mcus}
 #: modules adding sub-commands: each has add_parsers(sub) -> {name: handler}
-EXTENSIONS = ["msfopt.cli_solvers", "msfopt.cli_codegen"]
+EXTENSIONS = ["msfopt.cli_solvers", "msfopt.cli_codegen", "msfopt.cli_report"]
 
 
 def main(argv=None) -> int:

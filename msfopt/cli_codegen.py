@@ -151,7 +151,7 @@ def _move_into_place(tmp: Path, out: Path) -> None:
 
 def cmd_codegen(args) -> int:
     from .plan import Plan
-    from .solver import solve
+    from .order import solve
     from .mcu_runtime.codegen import generate
     from .mcu_runtime.ctext import CodegenError
     out = _check_out_dir(args.out, args.force)
@@ -164,6 +164,7 @@ def cmd_codegen(args) -> int:
             raise InputError("code generation needs a plan made with --cost-model runtime")
         if plan.model != net.name:
             raise InputError(f"plan {args.plan} is for {plan.model}, not {net.name}")
+        net = plan.network(net)
         plan.validate(net)
         io = plan.io
     else:
@@ -172,7 +173,9 @@ def cmd_codegen(args) -> int:
         plan = solve(net, objective=args.objective, ram=ram, max_overhead=mo, latency_budget=lb,
                      backend=args.backend, io=args.io, mcu=args.mcu, check=not args.no_check,
                      time_limit=args.time_limit, threads=args.threads, modes=args.modes_list,
-                     tiles=tiles, patches=args.patches_list, max_depth=args.max_depth)
+                     tiles=tiles, patches=args.patches_list, max_depth=args.max_depth,
+                     order=args.order)
+        net = plan.network(net)
         io = args.io
     try:
         tmp = _staging_dir(out)

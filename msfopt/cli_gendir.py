@@ -80,6 +80,7 @@ def load_generated(d: str):
     plan = Plan.load(out / "plan.json")
     if plan.model != net.name:
         raise InputError(f"{out / 'plan.json'} is for {plan.model}, not {net.name}")
+    net = plan.network(net)
     plan.validate(net, io=meta["io"])
     try:
         gen = generate(net, plan.blocks, out, io=meta["io"], rq=meta["rq"])

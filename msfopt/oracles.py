@@ -307,7 +307,10 @@ def reexport_reference(net, xs, timeout: float = DEFAULT_TIMEOUT) -> Reference:
     from .export_onnx import to_onnx
     xs = _as_list(xs)
     mode = "float" if net.dtype == "float32" else "int8"
-    model = to_onnx(net, mode=mode, nhwc_io=True)
+    try:
+        model = to_onnx(net, mode=mode, nhwc_io=True)
+    except ValueError as exc:   # an op the re-export does not write (the graph ops)
+        raise OracleError(f"not re-exported: {exc}") from None
     dt = np.float32 if net.dtype == "float32" else np.int8
     shape = net.tensor_shape(net.n_layers)
     with tempfile.TemporaryDirectory(prefix="msfopt-reexport-") as td:

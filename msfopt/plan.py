@@ -57,6 +57,9 @@ class Plan:
     schema_version: int = SCHEMA_VERSION
     # the graph outputs in the model's order: {"tensor": id, "shape": [H, W, C]}
     outputs: list = field(default_factory=list)
+    # the execution order (the model's op index run at each position; the blocks' layer indices
+    # are positions in it); None: the model file's order
+    order: list | None = None
 
     @property
     def setting(self) -> str:
@@ -106,6 +109,16 @@ class Plan:
             return Plan.from_dict(d)
         except InputError as exc:
             raise InputError(f"plan file {path}: {exc}") from None
+
+    def network(self, net):
+        """``net`` as this plan executes it: reordered by :attr:`order` (checked to be a
+        topological order of ``net``'s ops), or ``net`` itself."""
+        if self.order is None:
+            return net
+        from .order import reorder
+        if not all(isinstance(o, int) and not isinstance(o, bool) for o in self.order):
+            raise InputError("plan order must be a list of op indices")
+        return reorder(net, self.order)
 
     def validate(self, net, io: str | None = None) -> "Plan":
         """Check that the plan's blocks execute ``net``: see :func:`validate_blocks`.
