@@ -457,3 +457,12 @@ def test_cpsat_layout_runs_bit_exact_in_c(which, tmp_path):
     assert gen.tensor_offsets == lay.tensor_offset
     assert header_arena(gen) == gen.arena_bytes == lay.arena_bytes
     assert np.array_equal(y, original_reference(net, x))
+    if which == "rejects":
+        # on the MCU too: the linked arena object (nm -S) is the CP-SAT layout's, bit-exact
+        from conftest import require_tools
+        from msfopt.mcu_runtime.mcurun import run_target
+        from msfopt.mcu_runtime.toolchain import missing_tools
+        require_tools(missing_tools("cortex-m4"), "toolchain")
+        r = run_target(gen, "cortex-m4", x, original_reference(net, x))
+        assert r.exit_code == 0 and r.bit_exact, r.verdict
+        assert r.arena_bytes == lay.arena_bytes == plan.arena_bytes
