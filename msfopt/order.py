@@ -170,15 +170,17 @@ class _Variant:
 def fusable_chains(net: Network) -> list[list[int]]:
     """The maximal chains of ops that fused blocks may span, as the chain model's
     ``Liveness.fused_legal`` defines them: consecutive pipeline ops (window ops, standalone
-    activations) where each reads only its predecessor's output and is its only reader; a global
-    average pool may end one (the streaming GAP tail)."""
+    activations) where each reads only its predecessor's output and is its only reader, that
+    output not being a graph output; a global average pool may end one (the streaming GAP
+    tail)."""
     cons = net.consumers()
+    outs = set(net.output_ids)
     nxt = {}
     for b, L in enumerate(net.layers):
         if len(L.srcs) != 1 or L.srcs[0] == 0 or L.op not in PIPELINE_OPS + (GAP,):
             continue
         a = L.srcs[0] - 1
-        if net.layers[a].op in PIPELINE_OPS and cons[a + 1] == [b]:
+        if net.layers[a].op in PIPELINE_OPS and cons[a + 1] == [b] and a + 1 not in outs:
             nxt[a] = b
     heads = sorted(set(range(net.n_layers)) - set(nxt.values()))
     chains = []
@@ -308,7 +310,7 @@ def build_order_dag(net: Network, io: str = "arena", cycle_model: CycleModel | N
                                     or not counted[t_in] or not counted[v.ops[-1] + 1]:
                                 continue
                         elif v.overwrites_input == "sole":
-                            if cons[t_in] != [o] or not counted[t_in] \
+                            if cons[t_in] != [o] or t_in in outs or not counted[t_in] \
                                     or not counted[v.ops[-1] + 1]:
                                 continue
                         r = base + v.scratch + (0 if v.overwrites_input

@@ -104,13 +104,14 @@ class Liveness:
 
     def fused_legal(self, i: int, j: int) -> bool:
         """Layers i..j form a chain of window ops and standalone activations whose intermediates
-        nobody else reads."""
+        nobody else reads (and that are not graph outputs: a block never writes its
+        intermediates)."""
         net = self.net
         for l in range(i, j + 1):
             L = net.layers[l]
             if L.op not in PIPELINE_OPS or L.srcs != (l,):
                 return False
-            if l > i and self.consumers[l] != [l]:
+            if l > i and (self.consumers[l] != [l] or l in self.outputs):
                 return False
         return True
 

@@ -287,3 +287,51 @@ def test_gap_tail_streams_the_last_map(net, p):
             assert s.rings[-1].bytes == 4 * C + min(p, H) * C * net.elem_bytes
             assert s.ram_bytes == (b.ram_bytes - net.tensor_bytes(j) + net.tensor_bytes(j + 1)
                                    + s.rings[-1].bytes)
+
+
+def test_graph_output_read_by_one_op_is_never_fused_over_or_overwritten(tmp_path):
+    """A tensor that is a graph output AND the only input of the next conv: no fused block may
+    keep it as a block-internal ring (it would never be written), and no in-place block may
+    write over it.  Every plan of the DAG, generated and run, equals onnxruntime on the original
+    file in both outputs."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from random_nets import all_paths
+    from msfopt import oracles
+    from msfopt.dag import build_dag
+    from msfopt.importers.onnx_import import load_onnx
+    from msfopt.mcu_runtime.codegen import generate
+    from msfopt.mcu_runtime.hostrun import build_host, run_host
+    rng = np.random.default_rng(4)
+
+    def conv(name, x, y, cin, cout, k):
+        w = numpy_helper.from_array(rng.standard_normal((cout, cin, k, k)).astype(np.float32),
+                                    name + "_w")
+        return w, helper.make_node("Conv", [x, name + "_w"], [y], pads=[k // 2] * 4)
+    inits, nodes = zip(conv("c1", "x", "a", 2, 3, 3), conv("c2", "a", "b", 3, 3, 3),
+                       conv("c3", "b", "c", 3, 2, 3))
+    g = helper.make_graph(
+        list(nodes), "outfuse",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 8])],
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 3, 8, 8]),
+         helper.make_tensor_value_info("c", TensorProto.FLOAT, [1, 2, 8, 8])],
+        initializer=list(inits))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    path = tmp_path / "outfuse.onnx"
+    onnx.save(m, str(path))
+    net = load_onnx(str(path))
+    assert net.output_ids == (1, 3)
+    dag = build_dag(net, io="arena", tiles=(1, 2), patches=(4,))
+    for e in range(dag.n_edges):
+        s = dag.schedules[e]
+        assert not (s.first < 1 <= s.last), f"{s.label} keeps the graph output 1 in a ring"
+        assert s.inplace != 1, f"{s.label} overwrites the graph output 1"
+    x = rng.standard_normal(net.input_shape).astype(np.float32)
+    want = oracles.reference(net, [x], path).y
+    for k, p in enumerate(all_paths(dag)):
+        blocks = [dag.schedules[e].key for e in p]
+        gen = generate(net, blocks, tmp_path / f"p{k}")
+        y = run_host(gen, build_host(gen), x)
+        ok, fig = oracles.compare(y, want, "float32")
+        assert ok, f"{[dag.schedules[e].label for e in p]}: {fig}"
