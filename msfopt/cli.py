@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="print a model's layer table")
     add_model_arg(p)
     add_io_arg(p)
+    p.add_argument("--plan", metavar="PLAN.json",
+                   help="show the layers in the plan's execution order with the block that runs "
+                        "each (the order and blocks of 'msfopt solve --json')")
 
     sub.add_parser("mcus", help="list the MCU profiles")
     for mod in EXTENSIONS:
@@ -107,22 +110,52 @@ def cmd_inspect(args) -> int:
     from rich.table import Table
     from .modes import unfused_schedule
     from .schedule import Liveness
+    plan = None
+    if args.plan:
+        from .plan import Plan
+        plan = Plan.load(args.plan)
     net = cli_model(args)
+    order = list(range(net.n_layers))
+    block_of: dict[int, str] = {}
+    if plan is not None:
+        if plan.model != net.name:
+            raise InputError(f"plan {args.plan} is for {plan.model}, not {net.name}")
+        file_net = net
+        net = plan.network(net)
+        plan.validate(net, io=args.io)
+        order = plan.order or order
+        for k, b in enumerate(plan.blocks):
+            for l in range(b.first_layer, b.last_layer + 1):
+                block_of[l] = f"{k} {b.mode}" + (f" p={b.tile}" if b.mode != "unfused" else "")
+        del file_net
     live = Liveness(net, args.io)
-    t = Table(title=f"{shown(net.name)} ({net.dtype}, input {'x'.join(map(str, net.input_shape))})",
-              title_justify="left")
-    for c in ("#", "op", "in", "out", "k", "s", "pad t,l,b,r", "act", "reads", "MACs",
-              "RAM unfused (B)"):
-        t.add_column(c, justify="right" if c in ("#", "MACs", "RAM unfused (B)") else "left")
+    title = f"{shown(net.name)} ({net.dtype}, input {'x'.join(map(str, net.input_shape))})"
+    if plan is not None:
+        moved = sum(1 for k, o in enumerate(order) if o != k)
+        title += (f": plan order ({moved} positions differ from the file's)" if plan.order
+                  else ": plan (the file's order)")
+    t = Table(title=title, title_justify="left")
+    cols = ["#", "op", "in", "out", "k", "s", "pad t,l,b,r", "act", "reads", "MACs",
+            "RAM unfused (B)"]
+    if plan is not None:
+        cols[1:1] = ["file op #"]
+        cols.append("block")
+    for c in cols:
+        t.add_column(c, justify="right" if c in ("#", "file op #", "MACs", "RAM unfused (B)")
+                     else "left")
     peak = 0
     for r in net.summary_rows():
         s = unfused_schedule(net, live, r["index"])
         peak = max(peak, s.ram_bytes)
         reads = "+".join(map(str, r["srcs"]))
-        t.add_row(str(r["index"]), r["op"], "x".join(map(str, r["in"])),
-                  "x".join(map(str, r["out"])), "x".join(map(str, r["kernel"])),
-                  "x".join(map(str, r["stride"])), ",".join(map(str, r["pad"])), r["act"], reads,
-                  f"{r['macs']:,}", f"{s.ram_bytes:,}")
+        row = [str(r["index"]), r["op"], "x".join(map(str, r["in"])),
+               "x".join(map(str, r["out"])), "x".join(map(str, r["kernel"])),
+               "x".join(map(str, r["stride"])), ",".join(map(str, r["pad"])), r["act"], reads,
+               f"{r['macs']:,}", f"{s.ram_bytes:,}"]
+        if plan is not None:
+            row[1:1] = [str(order[r["index"]])]
+            row.append(block_of.get(r["index"], ""))
+        t.add_row(*row)
     con = console()
     con.print(t)
     con.print(f"layers {net.n_layers}, MACs {net.vanilla_macs:,}, layer-by-layer peak {peak:,} B "
