@@ -93,6 +93,9 @@ class RunResult:
     status: str  # ok | nonzero | stack_overflow | fault | emulator_abort | signal
     command: list[str]
     stderr: str = ""
+    #: instructions from each call of the ``count_marks`` symbol to the next (for the generated
+    #: runtime's msf_block_boundary: one entry per block), None when not recorded
+    mark_deltas: list[int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -176,10 +179,13 @@ def _run_host(p: MCUProfile, elf: Path, timeout_s: float, count_instructions: bo
 
 
 def _plugin_args(p: MCUProfile, elf: Path, out: Path, count_window, count_function,
-                 count_range) -> list[str]:
-    """The plugin's ``out=``/``start=``/``stop=``/``lo=``/``hi=`` arguments (symbol addresses)."""
+                 count_range, count_marks=None) -> list[str]:
+    """The plugin's ``out=``/``start=``/``stop=``/``lo=``/``hi=``/``mark=`` arguments (symbol
+    addresses)."""
     args = [f"out={out}"]
     syms = symbols(p, elf)
+    if count_marks and count_marks in syms:
+        args.append(f"mark={syms[count_marks][0]:#x}")
     if count_window and count_window[0] in syms and count_window[1] in syms:
         args += [f"start={syms[count_window[0]][0]:#x}",
                  f"stop={syms[count_window[1]][0]:#x}"]
@@ -208,6 +214,7 @@ def run(
     count_window: tuple[str, str] | None = ("plat_count_begin", "plat_count_end"),
     count_function: str | None = None,
     count_range: tuple[str, str] | None = None,
+    count_marks: str | None = "msf_block_boundary",
 ) -> RunResult:
     """Run ``elf`` for ``target``: under QEMU (semihosting) for MCU targets, natively for
     ``host`` (under callgrind when counting, unless built with sanitizers).
@@ -218,7 +225,9 @@ def run(
     (callees included; defaults to ``plat_count_begin``/``plat_count_end`` when the
     program calls them); ``instructions_range`` counts instructions whose PC lies inside
     ``count_function`` (static extent, callees excluded) or between the two symbols of
-    ``count_range`` (e.g. ``("__rt_start", "__rt_end")`` for code in section ``.text.rt``).
+    ``count_range`` (e.g. ``("__rt_start", "__rt_end")`` for code in section ``.text.rt``);
+    ``mark_deltas`` the instructions between consecutive calls of ``count_marks`` (when the
+    program has that symbol: the generated runtime's block boundaries, one delta per block).
 
     Never hangs: after ``timeout_s`` the emulator's process group is killed and
     ``RunTimeout`` raised."""
@@ -246,7 +255,8 @@ def run(
         else:
             cmd += ["-semihosting"]
         if count_instructions:
-            args = _plugin_args(p, elf, plug_out, count_window, count_function, count_range)
+            args = _plugin_args(p, elf, plug_out, count_window, count_function, count_range,
+                                count_marks)
             cmd += ["-plugin", ",".join([str(plugin_path()), *args])]
         cmd += ["-kernel", str(elf)]
         rc, out, err, wall = _communicate(cmd, timeout_s, cwd=td)
@@ -259,7 +269,13 @@ def run(
     if rc not in (0, RC_QEMU_ABORT) and not guest and not plug and err.strip():
         first = err.strip().splitlines()[0]
         raise RunError(f"{p.qemu} failed (rc {rc}): {first}")
+    mk = re.search(r"^marks=([\d,]*)$", plug, re.M)
+    plug = re.sub(r"^marks=.*$", "", plug, flags=re.M)
     counts = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", plug)}
+    deltas = None
+    if mk is not None:
+        totals = [int(v) for v in mk.group(1).split(",") if v]
+        deltas = [b - a for a, b in zip(totals, totals[1:])]
     reports = _parse_reports(guest)
     windows = counts.get("windows", 0)
     return RunResult(
@@ -276,4 +292,5 @@ def run(
         status=_status(rc),
         command=cmd,
         stderr=err,
+        mark_deltas=deltas,
     )

@@ -56,7 +56,12 @@ def _run_json(path) -> dict:
         raise InputError(f"{path} is not a 'msfopt run --json' result")
     keep = ("target", "instructions", "stack_hwm", "stack_reserved", "total_ram", "arena_bytes",
             "verdict", "model")
-    return {k: d[k] for k in keep if k in d and isinstance(d[k], (int, str))}
+    out = {k: d[k] for k in keep if k in d and isinstance(d[k], (int, str))}
+    per = d.get("block_instructions")
+    if isinstance(per, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                     for v in per):
+        out["block_instructions"] = per
+    return out
 
 
 def _load_plan(args, net):

@@ -185,10 +185,16 @@ def _run_and_compare(args, meta, net, plan, gen, x) -> int:
         try:
             from .mcu import get_profile
             prof = get_profile(args.target)
-            est = sum(prof.cycle_model().cycles(net, s) for s in gen.schedules)
+            per = [prof.cycle_model().cycles(net, s) for s in gen.schedules]
+            est = sum(per)
             t.add_row("predicted instructions" + ("" if prof.calibrated else " (uncalibrated)"),
                       f"{est:,}" + (f" ({(est - r.instructions) / r.instructions:+.1%})"
                                     if r.instructions else ""))
+            result["block_predicted"] = per
+            if r.block_instructions:
+                errs = sorted(abs(p - m) / m for p, m in zip(per, r.block_instructions) if m)
+                t.add_row("blocks measured", f"{len(r.block_instructions)} blocks, median "
+                          f"|predicted - measured| {errs[len(errs) // 2]:.1%}" if errs else "-")
         except Exception:  # the estimate is informative only
             pass
         con.print(t)

@@ -64,6 +64,9 @@ class Reference:
     notes: list[str] = field(default_factory=list)
     #: int8 steps the generated C may differ by (1 on QDQ originals, see :func:`compare`)
     tolerance_steps: int = 0
+    #: ``ys`` are the host build's outputs of the same C, themselves within float tolerance of
+    #: the oracle (float32 targets reproduce the host build exactly, not the oracle's last bits)
+    via_host: bool = False
 
     @property
     def y(self) -> np.ndarray:

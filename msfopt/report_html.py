@@ -146,6 +146,11 @@ def _summary(d: dict) -> str:
 def _blocks_table(d: dict) -> str:
     head = ["#", "layers", "ops", "mode", "tile", "RAM (B)", "of which rings (B)", "MACs",
             "recomputed MACs", "est. cycles", "share of cycles"]
+    per = (d.get("measured") or {}).get("block_instructions")
+    if per is not None and len(per) != len(d["blocks"]):
+        per = None     # a run of another plan: not comparable block by block
+    if per is not None:
+        head += ["measured instructions", "est. vs measured"]
     total = max(1, d["plan"]["est_cycles"])
     out = ['<table class="blocks"><tr>' + "".join(
         f'<th class="{"l" if h in ("layers", "ops", "mode") else ""}">{esc(h)}</th>'
@@ -164,9 +169,19 @@ def _blocks_table(d: dict) -> str:
             f'<td data-value="{b["ram_bytes"]}">{b["ram_bytes"]:,}</td>'
             f'<td>{b["ring_bytes"]:,}</td><td data-value="{b["macs"]}">{b["macs"]:,}</td>'
             f'<td>{rec_txt}</td><td data-value="{b["est_cycles"]}">{b["est_cycles"]:,}</td>'
-            f'<td>{b["est_cycles"] / total:.1%}</td></tr>')
+            f'<td>{b["est_cycles"] / total:.1%}</td>'
+            + (f'<td data-key="measured.block.{b["index"]}" data-value="{per[b["index"]]}">'
+               f'{per[b["index"]]:,}</td><td>'
+               + (f'{(b["est_cycles"] - per[b["index"]]) / per[b["index"]]:+.1%}'
+                  if per[b["index"]] else "-") + '</td>' if per is not None else "")
+            + '</tr>')
     out.append("</table>")
-    if not d.get("measured"):
+    if per is not None:
+        out.append('<p class="note">Measured instructions per block: QEMU&#39;s instruction '
+                   'count between the runtime&#39;s block boundaries '
+                   '(<code>msf_block_boundary</code>), from the <code>--run-json</code> result; '
+                   'the stack is measured for the whole run only.</p>')
+    elif not d.get("measured"):
         out.append('<p class="note">Measured instructions and stack per block are not available: '
                    '<code>msfopt run</code> measures the whole model (pass its '
                    '<code>--json</code> result with <code>--run-json</code> to show the '

@@ -57,6 +57,12 @@ def check_run(r, plan, target, oracle=None):
     assert 0 < r.stack_hwm <= r.stack_reserved - GUARD          # painted need fits the reserve
     assert r.total_ram <= r.ram_size == prof.ram_size           # static + painted stack <= RAM
     assert r.instructions and r.instructions > 0
+    # per-block instructions (QEMU marks at msf_block_boundary): one per block, together all of
+    # msf_model_run but its input copy, output copy / softmax and call glue
+    per = r.block_instructions
+    assert per is not None and len(per) == len(plan.blocks) and min(per) > 0
+    glue = r.instructions - sum(per)
+    assert 0 <= glue <= 0.05 * r.instructions + 5000, (glue, r.instructions)
 
 
 def predicted(net, gen, target) -> int:

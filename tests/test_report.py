@@ -279,6 +279,33 @@ def test_report_from_plan_and_bad_input(work, tmp_path):
     assert not (tmp_path / "x.html").exists()
 
 
+def test_report_shows_measured_instructions_per_block(work, tmp_path):
+    """A real cortex-m4 run (``msfopt run --target cortex-m4 --json``) of the plan: the report
+    shows each block's measured instructions (QEMU counts between the runtime's block
+    boundaries) exactly as the run measured them; together they are the run's instructions
+    but for the input copy and call glue."""
+    from conftest import require_tools
+    from msfopt.mcu_runtime.toolchain import missing_tools
+    require_tools(missing_tools("cortex-m4"), "toolchain")
+    d = work["dir"]
+    code, _o, err = cli("codegen", work["model"], "--plan", d / "plan.json", "-o", tmp_path / "g")
+    assert code == 0, err
+    code, _o, err = cli("run", tmp_path / "g", "--target", "cortex-m4", "--json",
+                        tmp_path / "run.json")
+    assert code == 0, err
+    run = json.loads((tmp_path / "run.json").read_text())
+    per = run["block_instructions"]
+    assert len(per) == len(work["plan"]["blocks"]) and min(per) > 0
+    assert 0 <= run["instructions"] - sum(per) <= 0.05 * run["instructions"] + 5000
+    code, _o, err = cli("report", work["model"], "--plan", tmp_path / "g" / "plan.json",
+                        "--no-pareto", "--no-tflm", "--run-json", tmp_path / "run.json", "-o",
+                        tmp_path / "m.html")
+    assert code == 0, err
+    page = Page((tmp_path / "m.html").read_text())
+    assert [int(page.values[f"measured.block.{k}"]) for k in range(len(per))] == per
+    assert page.data["measured"]["block_instructions"] == per
+
+
 def _png_stats(path):
     import matplotlib.image as mpimg
     img = mpimg.imread(str(path))

@@ -9,9 +9,12 @@
  *   start=ADDR,stop=ADDR   dynamic window: count every instruction executed from reaching
  *                          `start` until reaching `stop` (callees included; summed over
  *                          repeated windows). E.g. the addresses of plat_count_begin/_end.
+ *   mark=ADDR              record the running total each time ADDR executes (at most
+ *                          MAX_MARKS), e.g. the generated runtime's msf_block_boundary
  *   out=PATH               write the result line to PATH instead of stderr
- * Result (one line):
+ * Result (one line, a second with marks=...):
  *   insns_total=N insns_in_range=M insns_window=W windows=K
+ *   marks=T0,T1,...        (only with mark=; the total before each execution of ADDR)
  *
  * The line is printed from a libc atexit() handler: a semihosting exit calls exit()
  * directly and QEMU's own plugin atexit callback never runs. Build:
@@ -44,7 +47,10 @@ void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn,
 __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 
 static uint64_t total, in_range, window, window_start, n_windows;
-static uint64_t lo, hi, start_pc = UINT64_MAX, stop_pc = UINT64_MAX;
+static uint64_t lo, hi, start_pc = UINT64_MAX, stop_pc = UINT64_MAX, mark_pc = UINT64_MAX;
+#define MAX_MARKS 65536
+static uint64_t marks[MAX_MARKS];
+static unsigned n_marks;
 static int in_window;
 static char out_path[4096];
 
@@ -58,6 +64,13 @@ static void report(void) {
   fprintf(f, "insns_total=%llu insns_in_range=%llu insns_window=%llu windows=%llu\n",
           (unsigned long long)total, (unsigned long long)in_range, (unsigned long long)window,
           (unsigned long long)n_windows);
+  if (mark_pc != UINT64_MAX) {
+    fprintf(f, "marks=");
+    for (unsigned i = 0; i < n_marks; i++) {
+      fprintf(f, i ? ",%llu" : "%llu", (unsigned long long)marks[i]);
+    }
+    fprintf(f, "\n");
+  }
   if (f != stderr) fclose(f);
 }
 
@@ -69,6 +82,10 @@ static void on_start(unsigned int vcpu, void *ud) {
     in_window = 1;
     window_start = total;
   }
+}
+static void on_mark(unsigned int vcpu, void *ud) {
+  (void)vcpu; (void)ud;
+  if (n_marks < MAX_MARKS) marks[n_marks++] = total;
 }
 static void on_stop(unsigned int vcpu, void *ud) {
   (void)vcpu; (void)ud;
@@ -87,6 +104,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     uint64_t pc = qemu_plugin_insn_vaddr(insn);
     if (pc == start_pc) qemu_plugin_register_vcpu_insn_exec_cb(insn, on_start, QEMU_PLUGIN_CB_NO_REGS, NULL);
     if (pc == stop_pc) qemu_plugin_register_vcpu_insn_exec_cb(insn, on_stop, QEMU_PLUGIN_CB_NO_REGS, NULL);
+    if (pc == mark_pc) qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_NO_REGS, NULL);
     qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &total, 1);
     if (pc >= lo && pc < hi)
       qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &in_range, 1);
@@ -103,6 +121,7 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
     else if (!strncmp(a, "hi=", 3)) hi = strtoull(a + 3, NULL, 0);
     else if (!strncmp(a, "start=", 6)) start_pc = strtoull(a + 6, NULL, 0);
     else if (!strncmp(a, "stop=", 5)) stop_pc = strtoull(a + 5, NULL, 0);
+    else if (!strncmp(a, "mark=", 5)) mark_pc = strtoull(a + 5, NULL, 0);
     else if (!strncmp(a, "out=", 4)) {
       strncpy(out_path, a + 4, sizeof out_path - 1);
     } else {

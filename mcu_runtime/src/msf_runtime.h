@@ -466,6 +466,8 @@ typedef struct {
 } msf_mem;
 void msf_run_block_mem(const msf_block *b, const msf_mem *m);
 void msf_model_run_blocks(const msf_block *blocks, int n, uint8_t *arena);
+/* called before block k and (k = n) after the last: the mark of per-block instruction counts */
+void msf_block_boundary(int32_t k);
 
 /* 0 if the descriptor is well formed, else a negative code (debug/test aid, never called by
  * msf_run_block): shapes chain, windows are consistent, and every tile row's row / column
