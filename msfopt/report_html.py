@@ -182,10 +182,10 @@ def _blocks_table(d: dict) -> str:
                    '(<code>msf_block_boundary</code>), from the <code>--run-json</code> result; '
                    'the stack is measured for the whole run only.</p>')
     elif not d.get("measured"):
-        out.append('<p class="note">Measured instructions and stack per block are not available: '
-                   '<code>msfopt run</code> measures the whole model (pass its '
-                   '<code>--json</code> result with <code>--run-json</code> to show the '
-                   'totals above).</p>')
+        out.append('<p class="note">No measurement shown: pass the result of <code>msfopt run '
+                   'DIR --target T --json RUN.json</code> for this plan with <code>--run-json '
+                   'RUN.json</code> to add the measured instructions of every block (QEMU) and '
+                   'the run&#39;s stack and RAM.</p>')
     return "".join(out)
 
 
