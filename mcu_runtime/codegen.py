@@ -350,6 +350,11 @@ class _Emitter:
                                                **_act_f32(L))
         xs, xz = self.quant(L.src)
         ys, yz = self.quant(i + 1)
+        if L.op == MAXPOOL and (xs, xz) != (ys, yz):
+            # the int8 max pool compares and copies: it cannot move values to another grid
+            raise CodegenError(f"layer {i} ({c_comment_text(L.name)}): int8 max pool whose output "
+                               f"quantisation differs from its input's is not supported (import "
+                               f"it as a max pool followed by a requantisation)")
         mode = "MSF_RQ_FIXED" if self.rq == "fixed" else \
             "MSF_RQ_FLOAT_QDQ" if L.avg_rounding == "qdq" else "MSF_RQ_FLOAT"
         return "msf_pool_s8_params", dict(

@@ -8,8 +8,14 @@ A mixin of :class:`msfopt.importers.onnx_import._Importer` (which owns the value
 handler turns one node into IR layers (:mod:`msfopt.ir`: CONCAT, SLICE, SHUFFLE, ACT, MUL).
 Float32 models, and the elementwise ops of int8 QDQ models (DequantizeLinear -> op ->
 QuantizeLinear: the layer's output quantisation is bound by the QuantizeLinear that follows, and
-the code generator reproduces onnxruntime's arithmetic).  Merges and splits of int8 tensors and
-the QOperator forms are still reported as unsupported.
+the code generator reproduces onnxruntime's arithmetic).
+
+Data movement on int8 tensors (Concat, Split, Slice, nearest Resize): in a QDQ island
+(DequantizeLinear -> op -> QuantizeLinear) and in com.microsoft QLinearConcat every input whose
+quantisation differs from the output's is first requantised by an ACT ``quantize`` layer (the
+table QuantizeLinear(DequantizeLinear(q)), which is what onnxruntime computes on both paths);
+the copy itself then moves bytes of one grid.  On QOperator int8 tensors (no Q / DQ around) the
+output shares the input's quantisation.
 """
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ from ..mcu_runtime import resize_params
 #: ONNX op types this mixin handles
 GRAPH_OPS = {"Concat", "Split", "Slice", "PRelu", "LeakyRelu", "HardSigmoid", "HardSwish",
              "Sigmoid", "Tanh", "Mul", "Resize", "ConvTranspose"}
+#: the most groups a ConvTranspose may have (each group becomes a slice and a transposed conv)
+MAX_CONVT_GROUPS = 16
 #: elementwise unary ONNX ops -> (ACT function, attribute defaults (alpha, beta))
 _UNARY = {"LeakyRelu": ("leaky", (0.01, 0.0)), "HardSigmoid": ("hardsigmoid", (0.2, 0.5)),
           "HardSwish": ("hardswish", (0.0, 0.0)), "Sigmoid": ("sigmoid", (0.0, 0.0)),
@@ -43,6 +51,68 @@ class GraphOpsMixin:
         if kind == "q":
             raise self.NodeError(f"{what} on int8 tensors (QOperator form) not supported yet")
         return kind
+
+    # ---- int8 data movement ---------------------------------------------------------------------
+    def _q_of(self, x):
+        q = self.tq.get(x.tid)
+        if q is None:
+            raise self.NodeError("quantisation of the input is unknown")
+        return q
+
+    def qdq_out_quant(self, name: str):
+        """The quantisation of the float output ``name`` of an op inside a QDQ island: that of
+        the QuantizeLinear node(s) reading it (all alike); the island must end there."""
+        cons = self.by_input.get(name, [])
+        if not cons or name in self.graph_outputs or \
+                any(c.op_type != "QuantizeLinear" for c in cons):
+            raise self.NodeError("output of an op on dequantised int8 tensors must be read only by "
+                                 "QuantizeLinear (QDQ)")
+        qs = []
+        for c in cons:
+            zp = self.vals.get(c.input[2]) if len(c.input) > 2 and c.input[2] else None
+            qs.append(self._scale_zp(self.vals.get(c.input[1]), zp, "QuantizeLinear",
+                                     tensor=c.output[0]))
+        if any(not self.same_quant(q, qs[0]) for q in qs[1:]):
+            raise self.NodeError("the QuantizeLinear nodes reading the output disagree")
+        return qs[0]
+
+    def requant_to(self, n, x, q, label=""):
+        """int8 tensor ``x`` on the grid ``q``: ``x`` itself when already there, else a new ACT
+        ``quantize`` layer (QuantizeLinear(DequantizeLinear(x)), onnxruntime's rounding)."""
+        if self.same_quant(self._q_of(x), q):
+            return x
+        base = n.name or n.output[0]
+        layer = Layer(op=ACT, in_shape=x.shape, out_shape=x.shape, srcs=(x.tid,), fn="quantize",
+                      name=f"{base}:requant{label}")
+        return self._new_tensor(layer, f"{n.output[0]}#requant{label}", x.layout, "q", quant=q,
+                                order=x.order)
+
+    def _copy_in(self, n, xs, kind: str, out_name: str):
+        """Inputs of an int8 data-movement op, all on the output's grid, and that grid:
+        QDQ ('fq') requantises to the following QuantizeLinear's; QOperator ('q') needs one
+        shared grid (None while still unknown).  Float: (xs, None)."""
+        if kind == "fq":
+            q = self.qdq_out_quant(out_name)
+            return [self.requant_to(n, x, q, f"{j}" if len(xs) > 1 else "")
+                    for j, x in enumerate(xs)], q
+        if kind == "q":
+            qs = [self.tq.get(x.tid) for x in xs]
+            if any(q is None for q in qs) and len(xs) > 1:
+                raise self.NodeError("int8 inputs of unknown quantisation")
+            if any(not self.same_quant(q, qs[0]) for q in qs[1:]):
+                raise self.NodeError("int8 inputs with different quantisation (requantising "
+                                     "them needs QLinearConcat or a QDQ island)")
+            return xs, qs[0]
+        return xs, None
+
+    def _copy_out(self, layer, out_name: str, kind: str, q, layout="nchw"):
+        """Append data-movement layer ``layer`` (its srcs on one grid ``q``) as ``out_name``."""
+        out = self._new_tensor(layer, out_name, layout, kind, quant=q)
+        if kind == "q" and q is None:   # shares the input's quantisation, bound later
+            self.qlink.setdefault(layer.src, set()).add(out.tid)
+            self.qlink.setdefault(out.tid, set()).add(layer.src)
+        self._check_inferred(out_name, out)
+        return out
 
     def _channel_axis(self, x, axis: int, what: str):
         if x.layout != "nchw":
@@ -81,32 +151,60 @@ class GraphOpsMixin:
     # ---- merge / split ------------------------------------------------------------------------
     def _op_Concat(self, n, ins, a):
         xs = [self._act(v, "Concat input") for v in ins]
-        self._float_only(xs, "Concat")
+        kind = self._data_kind(xs)
+        self._concat(n, xs, int(a.get("axis", 1)), kind)
+
+    def _concat(self, n, xs, axis: int, kind: str, q=None):
         for x in xs:
-            self._channel_axis(x, int(a.get("axis", 1)), "Concat")
+            self._channel_axis(x, axis, n.op_type)
         h, w, _ = xs[0].shape
         if any(x.shape[:2] != (h, w) for x in xs):
             raise self.NodeError(f"Concat of maps of different sizes {[x.shape for x in xs]}")
+        if q is None:
+            xs, q = self._copy_in(n, xs, kind, n.output[0])
         c = sum(x.shape[2] for x in xs)
         layer = Layer(op=CONCAT, in_shape=xs[0].shape, out_shape=(h, w, c),
                       srcs=tuple(x.tid for x in xs), name=n.name or "")
-        out = self._new_tensor(layer, n.output[0], "nchw", "float")
-        self._check_inferred(n.output[0], out)
+        self._copy_out(layer, n.output[0], kind, q)
 
-    def _slice_layer(self, n, x, c0: int, c1: int, out_name: str):
+    def _op_QLinearConcat(self, n, ins, a):
+        """com.microsoft QLinearConcat(Y_scale, Y_zp, (X, X_scale, X_zp)...): each input not
+        on Y's grid is requantised (onnxruntime's table of QuantizeLinear(DequantizeLinear))."""
+        if len(ins) < 5 or (len(ins) - 2) % 3:
+            raise self.NodeError(f"{len(ins)} inputs (expected Y_scale, Y_zero_point and "
+                                 "(X, X_scale, X_zero_point) triples)")
+        yq = self._scale_zp(ins[0], ins[1], "Y", tensor=n.output[0])
+        xs = []
+        for j in range(2, len(ins), 3):
+            x = self._act(ins[j], "QLinearConcat input")
+            if x.kind != "q":
+                raise self.NodeError("QLinearConcat inputs must be int8 tensors")
+            self._bind_quant(x, self._scale_zp(ins[j + 1], ins[j + 2], f"X{(j - 2) // 3}",
+                                               tensor=n.input[j]), "QLinearConcat input")
+            xs.append(x)
+        for x in xs:
+            self._channel_axis(x, int(a.get("axis", 1)), "QLinearConcat")
+        xs = [self.requant_to(n, x, yq, f"{j}") for j, x in enumerate(xs)]
+        self._concat(n, xs, int(a.get("axis", 1)), "q", q=yq)
+
+    def _slice_layer(self, n, x, c0: int, c1: int, out_name: str, kind: str = "float"):
         h, w, c = x.shape
+        (xr,), q = self._copy_in(n, [x], kind, out_name)
         if (c0, c1) == (0, c):
-            self.vals[out_name] = x
+            if xr is x:    # the same values on the same grid
+                self.vals[out_name] = x
+            else:          # only the requantisation remains
+                self.root[xr.tid] = out_name
+                self.vals[out_name] = self.Act(xr.tid, xr.shape, xr.layout, "fq", xr.order)
             return
-        layer = Layer(op=SLICE, in_shape=x.shape, out_shape=(h, w, c1 - c0), srcs=(x.tid,),
+        layer = Layer(op=SLICE, in_shape=x.shape, out_shape=(h, w, c1 - c0), srcs=(xr.tid,),
                       chan=(c0, c1), name=(n.name or "") + (f":{out_name}"
                                                              if len(n.output) > 1 else ""))
-        out = self._new_tensor(layer, out_name, "nchw", "float")
-        self._check_inferred(out_name, out)
+        self._copy_out(layer, out_name, kind, q)
 
     def _op_Split(self, n, ins, a):
         x = self._act(ins[0])
-        self._float_only([x], "Split")
+        kind = self._data_kind([x])
         self._channel_axis(x, int(a.get("axis", 0)), "Split")
         c = x.shape[2]
         if len(ins) > 1 and ins[1] is not None:
@@ -123,12 +221,12 @@ class GraphOpsMixin:
         c0 = 0
         for size, name in zip(sizes, n.output):
             if name:
-                self._slice_layer(n, x, c0, c0 + size, name)
+                self._slice_layer(n, x, c0, c0 + size, name, kind)
             c0 += size
 
     def _op_Slice(self, n, ins, a):
         x = self._act(ins[0])
-        self._float_only([x], "Slice")
+        kind = self._data_kind([x])
         if len(ins) < 3:
             raise self.NodeError("Slice needs starts and ends inputs (opset >= 10)")
         vec = [None if (k >= len(ins) or ins[k] is None) else
@@ -156,7 +254,7 @@ class GraphOpsMixin:
             if e <= b:
                 raise self.NodeError(f"empty Slice [{s0}, {e0}) of {size} channels")
             c0, c1 = b, e
-        self._slice_layer(n, x, c0, c1, n.output[0])
+        self._slice_layer(n, x, c0, c1, n.output[0], kind)
 
     # ---- channel shuffle: Reshape [1, g, C/g, H, W] -> Transpose(0, 2, 1, 3, 4) -> Reshape ----
     def grouped_view(self, x, dims):
@@ -189,10 +287,13 @@ class GraphOpsMixin:
         x = self._act(ins[0])
         if x.layout != "nchw":
             raise self.NodeError(f"Resize of a '{x.layout}' map not supported (NCHW only)")
-        kind = self._float_only([x], "Resize")
+        kind = self._data_kind([x])
         mode = self._str(a.get("mode", "nearest"))
         if mode not in ("nearest", "linear"):
             raise self.NodeError(f"Resize mode {mode!r} not supported (nearest, linear)")
+        if kind != "float" and mode != "nearest":
+            raise self.NodeError("int8 linear Resize not supported (onnxruntime's int8 "
+                                 "interpolation has no C kernel; nearest is a copy)")
         for attr, ok in (("antialias", 0), ("exclude_outside", 0)):
             if int(a.get(attr, ok)) != ok:
                 raise self.NodeError(f"Resize {attr}={a[attr]} not supported")
@@ -227,10 +328,10 @@ class GraphOpsMixin:
         spec = ResizeSpec(mode="nearest" if mode == "nearest" else "bilinear", framework="onnx",
                           coord=coord, nearest=nearest, scales=kw.get("scales"))
         oh, ow = p["out_hw"]
-        layer = Layer(op=RESIZE, in_shape=x.shape, out_shape=(oh, ow, c), srcs=(x.tid,),
+        (xr,), q = self._copy_in(n, [x], kind, n.output[0])
+        layer = Layer(op=RESIZE, in_shape=x.shape, out_shape=(oh, ow, c), srcs=(xr.tid,),
                       resize=spec, name=n.name or "")
-        out = self._new_tensor(layer, n.output[0], "nchw", kind)
-        self._check_inferred(n.output[0], out)
+        self._copy_out(layer, n.output[0], kind, q)
 
     @staticmethod
     def _str(v):
@@ -242,13 +343,18 @@ class GraphOpsMixin:
             raise self.NodeError(f"ConvTranspose of a '{x.layout}' map not supported")
         kind = self._float_only([x], "ConvTranspose")
         w = self._const(ins[1], "ConvTranspose weight").real()
-        if w.ndim != 4 or int(a.get("group", 1)) != 1:
-            raise self.NodeError("only 2-D ConvTranspose with group 1 is supported")
-        cin, cout, kh, kw_ = w.shape
+        groups = int(a.get("group", 1))
+        if w.ndim != 4:
+            raise self.NodeError("only 2-D ConvTranspose is supported")
+        cin, cout_g, kh, kw_ = w.shape
+        cout = cout_g * groups
         h, wd, c = x.shape
-        if cin != c:
-            raise self.NodeError(f"ConvTranspose weight {list(w.shape)} does not match {c} "
-                                 "input channels")
+        if cin != c or groups < 1 or c % groups:
+            raise self.NodeError(f"ConvTranspose weight {list(w.shape)} with group {groups} does "
+                                 f"not match {c} input channels")
+        if groups > MAX_CONVT_GROUPS:
+            raise self.NodeError(f"ConvTranspose with group {groups} not supported (at most "
+                                 f"{MAX_CONVT_GROUPS}: each group is its own layer)")
         try:
             geo = resize_params.convt_onnx_geometry(
                 (h, wd), (kh, kw_), strides=a.get("strides", (1, 1)),
@@ -266,12 +372,33 @@ class GraphOpsMixin:
         if len(ins) > 2 and ins[2] is not None:
             bias = self._const(ins[2], "ConvTranspose bias").real().reshape(cout).astype(
                 np.float32)
-        layer = Layer(op=CONVT, in_shape=x.shape, out_shape=(oh, ow, cout), kernel=(kh, kw_),
-                      stride=(geo["sh"], geo["sw"]), pad=(geo["pad_top"], geo["pad_left"], pb, pr),
-                      dilation=(geo["dh"], geo["dw"]), srcs=(x.tid,), name=n.name or "",
-                      weight=resize_params.convt_weights_from_onnx(w).astype(np.float32),
-                      bias=bias)
-        out = self._new_tensor(layer, n.output[0], "nchw", kind)
+        geom = dict(kernel=(kh, kw_), stride=(geo["sh"], geo["sw"]),
+                    pad=(geo["pad_top"], geo["pad_left"], pb, pr), dilation=(geo["dh"], geo["dw"]))
+        if groups == 1:
+            layer = Layer(op=CONVT, in_shape=x.shape, out_shape=(oh, ow, cout), srcs=(x.tid,),
+                          name=n.name or "", bias=bias,
+                          weight=resize_params.convt_weights_from_onnx(w).astype(np.float32),
+                          **geom)
+            out = self._new_tensor(layer, n.output[0], "nchw", kind)
+            self._check_inferred(n.output[0], out)
+            return
+        # group g > 1: the convolutions of the g channel groups are independent: SLICE the
+        # input channels of group j, a group-1 CONVT with its weights, CONCAT the outputs
+        cg, base, parts = c // groups, n.name or n.output[0], []
+        for j in range(groups):
+            sl = Layer(op=SLICE, in_shape=x.shape, out_shape=(h, wd, cg), srcs=(x.tid,),
+                       chan=(j * cg, (j + 1) * cg), name=f"{base}:in{j}")
+            xs = self._new_tensor(sl, f"{n.output[0]}#in{j}", "nchw", kind)
+            wj = w[j * cg:(j + 1) * cg]
+            layer = Layer(op=CONVT, in_shape=xs.shape, out_shape=(oh, ow, cout_g),
+                          srcs=(xs.tid,), name=f"{base}:g{j}",
+                          bias=None if bias is None else bias[j * cout_g:(j + 1) * cout_g],
+                          weight=resize_params.convt_weights_from_onnx(wj).astype(np.float32),
+                          **geom)
+            parts.append(self._new_tensor(layer, f"{n.output[0]}#g{j}", "nchw", kind).tid)
+        cat = Layer(op=CONCAT, in_shape=(oh, ow, cout_g), out_shape=(oh, ow, cout),
+                    srcs=tuple(parts), name=base)
+        out = self._new_tensor(cat, n.output[0], "nchw", kind)
         self._check_inferred(n.output[0], out)
 
     # ---- elementwise --------------------------------------------------------------------------

@@ -5,8 +5,18 @@ int8 QOperator models (QLinearConv, QLinearAdd, QLinear(Global)AveragePool, QGem
 QLinearMatMul, MaxPool/Clip on int8).  uint8 tensors are accepted and converted exactly to the
 equivalent int8 representation (q - 128, zero_point - 128).
 
-The graph must be a chain plus residual adds (layers may read any earlier tensor).  Every
-problem found is collected and reported in ONE line by :class:`UnsupportedModelError`.
+The graph is a DAG of ops over feature maps (layers may read any earlier tensor; the graph ops
+are in :mod:`.onnx_graph_ops`).  Every problem found is collected and reported in ONE line by
+:class:`UnsupportedModelError`.
+
+Pooling: GlobalMaxPool is a MAXPOOL whose window is the whole input; MaxPool / AveragePool
+``ceil_mode=1`` becomes extra bottom / right padding (an average pool then divides by its valid
+taps, which is onnxruntime's count when there are no explicit pads or count_include_pad=0).
+An int8 GlobalMaxPool inside a QDQ island whose QuantizeLinear is on another grid than its
+input is the max on the input's grid followed by an ACT ``quantize`` requantisation (a MaxPool
+stays one MAXPOOL with its own output quantisation, which the int8 C kernel does not yet
+requantise).  A Conv with group = C_in and C_out = m C_in (depthwise with a channel multiplier)
+is a grouped CONV.  Cast of a constant (fp16 initializers -> float32) is evaluated at import.
 
 Activations: Relu, Clip(0, 6) and Relu followed by Clip(0, 6) fold into the producing layer.  Its
 int8 clamp (``act_min`` / ``act_max``) is taken from the original graph: the int values of an
@@ -24,8 +34,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from ..ir import (ADD, AVGPOOL, CONCAT, CONV, DENSE, DW, GAP, MAXPOOL, SHUFFLE, SLICE, Layer,
-                  Network, Provenance, Quant, quantize_linear_s8)
+from ..ir import (ADD, AVGPOOL, CONCAT, CONV, DENSE, DW, GAP, MAXPOOL, RESIZE, SHUFFLE, SLICE,
+                  Layer, Network, Provenance, Quant, quantize_linear_s8)
 from . import UnsupportedModelError, grouped
 from .onnx_fold import fold_constants
 from .onnx_graph_ops import GRAPH_OPS, GraphOpsMixin
@@ -38,13 +48,14 @@ _STD_OPS = {
     "Conv", "BatchNormalization", "Relu", "Clip", "Add", "MaxPool", "AveragePool",
     "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Gemm",
     "MatMul", "Identity", "Dropout", "Transpose", "QuantizeLinear", "DequantizeLinear",
-    "QLinearConv", "QLinearMatMul", "Constant",
+    "QLinearConv", "QLinearMatMul", "Constant", "GlobalMaxPool", "Cast",
 } | GRAPH_OPS
-_MS_OPS = {"QLinearAdd", "QLinearGlobalAveragePool", "QLinearAveragePool", "QGemm"}
+_MS_OPS = {"QLinearAdd", "QLinearGlobalAveragePool", "QLinearAveragePool", "QGemm",
+           "QLinearConcat"}
 #: ops whose output is the same value as their input (a view); they do not "use" a tensor
 _VIEW_OPS = {"Identity", "Dropout", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose"}
 _QOPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QLinearAdd",
-         "QLinearGlobalAveragePool", "QLinearAveragePool", "QGemm"}
+         "QLinearGlobalAveragePool", "QLinearAveragePool", "QGemm", "QLinearConcat"}
 _FLT_MAX = 3.0e38
 
 
@@ -148,6 +159,7 @@ def _same_quant(a: Quant, b: Quant) -> bool:
 
 class _Importer(GraphOpsMixin):
     NodeError, Act, Const = _NodeError, _Act, _Const   # for the handler mixins
+    same_quant = staticmethod(_same_quant)
 
     def __init__(self, model: onnx.ModelProto, source: str, name: str | None):
         self.model = model
@@ -224,6 +236,12 @@ class _Importer(GraphOpsMixin):
         self.quantized = any(n.op_type in _QOPS for n in nodes) or \
             in_et in (TensorProto.INT8, TensorProto.UINT8)
         self.nodes = nodes
+        self.by_input: dict[str, list] = {}   # tensor name -> the live nodes reading it
+        for n in nodes:
+            for x in n.input:
+                if x:
+                    self.by_input.setdefault(x, []).append(n)
+        self.graph_outputs = {o.name for o in g.output}
         self._count_uses(g, nodes)
         for name, init in inits.items():
             self.vals[name] = _Const(numpy_helper.to_array(init))
@@ -536,7 +554,8 @@ class _Importer(GraphOpsMixin):
 
     # ---- geometry ---------------------------------------------------------------------------
     @staticmethod
-    def _window(a: dict, h: int, w: int, kh: int, kw: int, pool: bool, maxpool: bool = False):
+    def _window(a: dict, h: int, w: int, kh: int, kw: int, pool: bool,
+                ceil_extra: list | None = None):
         if "kernel_shape" in a and list(a["kernel_shape"]) != [kh, kw]:
             raise _NodeError(f"kernel_shape {list(a['kernel_shape'])} does not match the weight")
         dil = [int(d) for d in a.get("dilations", [1, 1])]
@@ -573,8 +592,10 @@ class _Importer(GraphOpsMixin):
                              f"{kh}x{kw}")
         if pool and a.get("ceil_mode", 0):
             # ceil_mode: one more window where the last one would start inside the input or its
-            # leading padding (ONNX / PyTorch rule); it is padding at the bottom / right.  Only a
-            # max pool ignores padding taps; an average pool's count would change.
+            # leading padding (ONNX / PyTorch rule); it is padding at the bottom / right.  A max
+            # pool ignores padding taps; an average pool then divides by the valid taps only
+            # (the caller checks count_include_pad, ``ceil_extra`` receives the extra rows /
+            # columns).
             extra = []
             for size, k, s, p0, p1 in ((h, kh, sh, pad[0], pad[2]), (w, kw, sw, pad[1], pad[3])):
                 span = size + p0 + p1 - k
@@ -582,9 +603,8 @@ class _Importer(GraphOpsMixin):
                 if (out - 1) * s >= size + p0:
                     out -= 1
                 extra.append((out - 1) * s + k - (size + p0 + p1))
-            if any(extra) and not maxpool:
-                raise _NodeError("ceil_mode=1 changes the output size of an average pool; not "
-                                 "supported")
+            if ceil_extra is not None:
+                ceil_extra[:] = [max(0, e) for e in extra]
             pad = (pad[0], pad[1], pad[2] + max(0, extra[0]), pad[3] + max(0, extra[1]))
             if max(pad[0], pad[2]) >= kh or max(pad[1], pad[3]) >= kw:
                 raise _NodeError(f"ceil_mode padding {list(pad)} reaches the kernel size")
@@ -749,6 +769,9 @@ class _Importer(GraphOpsMixin):
             self.standalone_clip(n, x, lo, min(hi, _FLT_MAX))
             return
         layer = self._foldable(x, n.op_type)
+        if x.kind != "float" and layer.op in (CONCAT, SLICE, SHUFFLE, RESIZE):
+            raise _NodeError(f"int8 {n.op_type} after a {layer.op} (a copy of int8 values has no "
+                             "clamp) not supported")
         if layer.act != "none":
             act = "relu6" if "relu6" in (layer.act, act) else "relu"
         tid = x.tid
@@ -991,25 +1014,80 @@ class _Importer(GraphOpsMixin):
             raise _NodeError("kernel_shape must have 2 entries")
         if a.get("storage_order", 0):
             raise _NodeError("storage_order=1 not supported")
+        extra: list = []
         stride, pad, (ho, wo) = self._window(a, h, w, ks[0], ks[1], pool=True,
-                                                maxpool=op == MAXPOOL)
+                                                ceil_extra=extra)
+        cip = op == AVGPOOL and bool(a.get("count_include_pad", 0))
+        if cip and any(extra):
+            if any(pad[:2]) or pad[2] != extra[0] or pad[3] != extra[1]:
+                raise _NodeError("AveragePool ceil_mode=1 with count_include_pad=1 and explicit "
+                                 "pads not supported (the divisor would count the pads but not "
+                                 "the ceil_mode extension)")
+            # no explicit pads: every tap onnxruntime counts is a valid one (it never counts
+            # the ceil_mode extension), so count_include_pad is moot
+            cip = False
         return Layer(op=op, in_shape=(h, w, c), out_shape=(ho, wo, c), kernel=(ks[0], ks[1]),
                      stride=stride, pad=pad, groups=1, srcs=(x.tid,), name=n.name or "",
-                     count_include_pad=bool(a.get("count_include_pad", 0)) if op == AVGPOOL
-                     else False)
+                     count_include_pad=cip)
 
     def _op_MaxPool(self, n, ins, a):
+        """MaxPool (and GlobalMaxPool).  Inside a QDQ island the max is taken on the input's
+        grid and then requantised by an ACT quantize when the QuantizeLinear's grid differs: the
+        int8 max pool kernel compares and copies, it cannot move values to another grid."""
         if len(n.output) > 1 and n.output[1]:
             raise _NodeError("MaxPool indices output not supported")
         x = self._act(ins[0])
         kind = self._data_kind([x])
         layer = self._pool(n, x, a, MAXPOOL)
+        cons = self.by_input.get(n.output[0], [])
+        if kind == "fq" and cons and \
+                all(c.op_type == "QuantizeLinear" for c in cons):
+            # DQ -> MaxPool -> Q: the max on the input's grid, then requantised to the Q's if
+            # that differs (exact: Q(DQ(.)) is monotone, so it commutes with max)
+            yq = self.qdq_out_quant(n.output[0])
+            pooled = self._new_tensor(layer, n.output[0] + "#max", "nchw", "q",
+                                      quant=self._in_quant(x, n.op_type))
+            y = self.requant_to(n, pooled, yq)
+            self.root[y.tid] = n.output[0]
+            out = _Act(y.tid, y.shape, "nchw", "fq")
+            self.vals[n.output[0]] = out
+            self._check_inferred(n.output[0], out)
+            return
         q = self.tq.get(x.tid) if kind == "q" else None
         out = self._new_tensor(layer, n.output[0], "nchw", kind, quant=q)
         if kind == "q" and q is None:  # quantisation not known yet: shared with the input
             self.qlink.setdefault(x.tid, set()).add(out.tid)
             self.qlink.setdefault(out.tid, set()).add(x.tid)
         self._check_inferred(n.output[0], out)
+
+    def _op_GlobalMaxPool(self, n, ins, a):
+        """GlobalMaxPool = a MAXPOOL whose window is the whole (unpadded) input -> 1 x 1 x C.
+        In a QDQ island the max is taken on the input's grid, then requantised to the
+        QuantizeLinear's if that differs (exact: Q(DQ(.)) is monotone, so it commutes with max)."""
+        x = self._need4d(self._act(ins[0]))
+        h, w, _ = x.shape
+        self._op_MaxPool(n, ins, dict(kernel_shape=[h, w], strides=[1, 1]))
+
+    def _op_Cast(self, n, ins, a):
+        """Cast of a constant (fp16 weights -> float32, index types): evaluated here; a Cast of
+        a feature map only when it keeps the element type."""
+        to = int(a.get("to", 0))
+        x = ins[0]
+        if isinstance(x, _Const):
+            if x.quant is not None:
+                raise _NodeError("Cast of a dequantised constant not supported")
+            try:
+                dt = onnx.helper.tensor_dtype_to_np_dtype(to)
+            except Exception:  # noqa: BLE001 - unknown / non-numeric target type
+                raise _NodeError(f"Cast to type {to} not supported") from None
+            self.vals[n.output[0]] = _Const(np.asarray(x.value).astype(dt))
+            return
+        x = self._act(x)
+        src_et = self.elem.get(n.input[0])
+        if src_et is None or src_et != to:
+            raise _NodeError(f"Cast of a feature map to {TensorProto.DataType.Name(to)} not "
+                             "supported (only casts of constants, e.g. fp16 weights)")
+        self._alias(n, x)
 
     def _op_AveragePool(self, n, ins, a):
         x = self._act(ins[0])
@@ -1034,6 +1112,8 @@ class _Importer(GraphOpsMixin):
         self._new_tensor(layer, n.output[0], "nchw", "q", quant=yq)
 
     def _gap(self, n, x: _Act, kind: str, keep: bool, quant=None):
+        if x.layout == "halfmean":
+            x = _Act(x.tid, x.shape, "nchw", x.kind)
         x = self._need4d(x)
         h, w, c = x.shape
         layer = Layer(op=GAP, in_shape=(h, w, c), out_shape=(1, 1, c), kernel=(h, w),
@@ -1059,19 +1139,45 @@ class _Importer(GraphOpsMixin):
         yq = self._scale_zp(ins[3], ins[4] if len(ins) > 4 else None, "y", tensor=n.output[0])
         self._gap(n, x, "q", True, quant=yq)
 
-    def _op_ReduceMean(self, n, ins, a):
-        x = self._act(ins[0])
-        kind = self._data_kind([x])
-        if kind == "q":
-            raise _NodeError("ReduceMean on int8 not supported")
+    def _mean_axes(self, n, ins, a, rank: int) -> list[int]:
         if len(ins) > 1 and ins[1] is not None:
             axes = [int(v) for v in self._const(ins[1], "axes").value.reshape(-1)]
         else:
             axes = list(a.get("axes", []))
-        axes = sorted(ax + 4 if ax < 0 else ax for ax in axes)
+        return sorted(ax + rank if ax < 0 else ax for ax in axes)
+
+    def _op_ReduceMean(self, n, ins, a):
+        """ReduceMean over H and W of an NCHW map: GAP.  Float: also two consecutive means, one
+        over W (or H) read only by one over the other (PyTorch ``x.mean(3).mean(2)``): one GAP
+        (the mean of equal-sized row means is the mean)."""
+        x = self._act(ins[0])
+        kind = self._data_kind([x])
+        if kind == "q":
+            raise _NodeError("ReduceMean on int8 not supported")
+        keep = bool(a.get("keepdims", 1))
+        if x.layout == "halfmean":   # the second of two means, checked by the first
+            self._gap(n, x, kind, keep)
+            return
+        axes = self._mean_axes(n, ins, a, 4)
+        if x.layout == "nchw" and axes in ([2], [3]) and kind == "float":
+            # the other spatial axis in this mean's output: 2 or 3 (keepdims), 2 (else)
+            other = ([3] if axes == [2] else [2]) if keep else [2]
+            cons = self.by_input.get(n.output[0], [])
+            if len(cons) == 1 and cons[0].op_type == "ReduceMean" and \
+                    n.output[0] not in self.graph_outputs:
+                c = cons[0]
+                c_ins = [self.vals.get(v) if v else None for v in c.input]
+                try:
+                    c_axes = self._mean_axes(c, c_ins, _attrs(c), 4 if keep else 3)
+                except _NodeError:
+                    c_axes = None
+                if c_axes == other:
+                    self._alias(n, _Act(x.tid, x.shape, "halfmean", kind))
+                    return
         if x.layout != "nchw" or axes != [2, 3]:
-            raise _NodeError(f"ReduceMean over axes {axes} not supported (only H, W of NCHW)")
-        self._gap(n, x, kind, bool(a.get("keepdims", 1)))
+            raise _NodeError(f"ReduceMean over axes {axes} not supported (only H, W of NCHW, or "
+                             "a float mean over W then H)")
+        self._gap(n, x, kind, keep)
 
     # ---- dense ------------------------------------------------------------------------------
     def _dense_layer(self, n, x: _Act, w_nk: np.ndarray) -> Layer:

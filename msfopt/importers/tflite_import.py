@@ -4,7 +4,8 @@ The flatbuffer is read with the generated reader of the PyPI ``tflite`` package.
 
 Supported (single subgraph, one input, 1 to 8 outputs, batch 1, int8 activations):
 
-* CONV_2D (also grouped), DEPTHWISE_CONV_2D (depth multiplier 1), FULLY_CONNECTED, ADD (same
+* CONV_2D (also grouped), DEPTHWISE_CONV_2D (a depth multiplier m > 1 becomes a CONV with
+  groups = C_in and m C_in outputs, the same arithmetic), FULLY_CONNECTED, ADD (same
   shapes, no broadcasting), MAX_POOL_2D, AVERAGE_POOL_2D, MEAN over H and W.  Per-tensor or
   per-channel int8 weights, int32 bias, fused activation NONE / RELU / RELU6, dilation 1.
   SAME padding is made explicit exactly as TFLite computes it
@@ -62,6 +63,7 @@ from pathlib import Path
 import numpy as np
 
 from msfopt import ir
+from msfopt.mcu_runtime import eltwise_params
 from msfopt.importers import UnsupportedModelError, grouped
 from msfopt.importers.tflite_graph_ops import GRAPH_OPS, GraphOpsMixin, graph_options
 
@@ -468,12 +470,20 @@ class _Converter(GraphOpsMixin):
                 op_kind = ir.CONV
             else:
                 one, kh, kw, cout = w.shape
-                if one != 1 or cout != ic:
-                    raise _Skip(f"depth multiplier {cout // max(ic, 1)} (only 1 is supported)")
+                if one != 1 or cout % max(ic, 1) or cout < ic:
+                    raise _Skip(f"filter {list(w.shape)} for {ic} input channels")
+                oc = self.T(op.outputs[0]).shape[-1] if self.T(op.outputs[0]).shape else None
+                if oc != cout:
+                    raise _Skip(f"depth multiplier {cout // ic} gives {cout} channels, the output "
+                                f"tensor has {oc}")
+                # output channel o reads input channel o // m; OHWI (cout, kh, kw, 1) either way
                 weight = np.ascontiguousarray(w.transpose(3, 1, 2, 0))
                 if wt.scale is not None and len(wt.scale) > 1 and wt.qdim != 3:
                     raise _Skip(f"filter quantised along axis {wt.qdim}")
-                op_kind = ir.DW
+                if cout == ic:
+                    op_kind = ir.DW
+                else:   # depth multiplier m > 1: a grouped conv, groups = C_in, C_out = m C_in
+                    op_kind, groups = ir.CONV, ic
             bias = self.bias(op, cout)
             weight, bias, w_q = self.weight_quant(op.inputs[1], weight, bias, "filter")
         else:
@@ -673,9 +683,21 @@ class _Converter(GraphOpsMixin):
         self.softmax_quant = self.quant(op.outputs[0], "output")
         self.folded.append(op.index)
 
+    def _u8_shift_only(self, t_u8: int, t_s8: int) -> bool:
+        """A uint8 <-> int8 QUANTIZE that only moves the zero point by 128 (same scale): the
+        bytes differ by 128 exactly, no requantisation."""
+        a, b = self.T(t_u8), self.T(t_s8)
+        return (a.scale is not None and b.scale is not None and len(a.scale) == len(b.scale) == 1
+                and np.float32(a.scale[0]) == np.float32(b.scale[0])
+                and int(a.zero_point[0]) - 128 == int(b.zero_point[0]))
+
     def quantize(self, op: _Op):
         t_in, t_out = op.inputs[0], op.outputs[0]
         if t_in == self.input_t and t_in not in self.alias:
+            if self.T(t_in).type == _UINT8 and not self._u8_shift_only(t_in, t_out):
+                raise _Skip("uint8 model input requantised to another scale / zero point (only "
+                            "the zero point shift by 128 is supported: the generated code takes "
+                            "the int8 input)")
             self.act_tensor(t_out, "output")
             self.input_dtype = _TYPE_NAMES.get(self.T(t_in).type, str(self.T(t_in).type))
             self.alias[t_out] = (0, (0, 0, 0, 0), None)
@@ -688,6 +710,25 @@ class _Converter(GraphOpsMixin):
             src, _, _ = self.get(t_in, "input")
             self.out_edge_op = op
             self.output_dtype = _TYPE_NAMES.get(self.T(t_out).type, str(self.T(t_out).type))
+            ot = self.T(t_out)
+            if ot.type == _UINT8 and self.T(t_in).type == _INT8 and \
+                    not self._u8_shift_only(t_out, t_in):
+                # int8 -> uint8 on another grid: TFLM's Requantize, which on the uint8 grid
+                # shifted by -128 is the int8 -> int8 requantisation (an ACT quantize layer)
+                it = self.act_tensor(t_in, "input")
+                if ot.scale is None or len(ot.scale) != 1:
+                    raise _Skip("uint8 output is not quantised per tensor")
+                out_q = ir.Quant.of(ot.scale, int(ot.zero_point[0]) - 128)
+                try:
+                    eltwise_params.tflm_table("quantize", it.scale[0], it.zero_point[0],
+                                              out_q.scale[0], out_q.zero_point[0])
+                except ValueError as e:
+                    raise _Skip(str(e)) from None
+                shape = self.shape_of(src)
+                layer = ir.Layer(op=ir.ACT, in_shape=shape, out_shape=shape, srcs=(src,),
+                                 fn="quantize")
+                self.add_layer(op, layer, out_q)
+                return
             self.alias[t_out] = (src, (0, 0, 0, 0), None)
         self.folded.append(op.index)
 
