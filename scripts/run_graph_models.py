@@ -2,7 +2,9 @@
 """The real-world graph models (``../shared/models``) under QEMU on cortex-m4 and rv32imac.
 
 One ONNX model of each graph structure (squeeze-excite, concat, channel shuffle, U-Net, PReLU,
-dilated int8 convolutions) is imported from the user's ORIGINAL file, planned as a fused
+dilated int8 convolutions), and the int8 TFLite graph models (``TFLITE_MODELS``: squeeze-excite
+with hard-swish tables, EfficientNet's swish gates, a U-Net with resize + concat, a detector
+with two outputs), is imported from the user's ORIGINAL file, planned as a fused
 minimum-RAM plan (``solve(net, objective="ram", io="external")``: input and weights read from
 flash, output in a caller buffer), generated as C, cross-built and run under QEMU on one
 deterministic input.  Each row reports the model, the target (and the memory map it ran with),
@@ -10,8 +12,9 @@ the plan, the predicted arena against the arena object linked in the ELF (``nm -
 ``msf_arena_u``), the instructions executed in ``msf_model_run`` (QEMU plugin: instructions, not
 cycles), the times and the result against the oracle:
 
-* int8 (``kws_cnn_49x10_int8_qop.onnx``): the image compares its output with onnxruntime's on
-  the original file, byte for byte (``mcurun.expected_reference``).
+* int8 (``kws_cnn_49x10_int8_qop.onnx``, the TFLite models): the image compares its output with
+  onnxruntime's / tflite-micro's on the original file, byte for byte
+  (``mcurun.expected_reference``; every output of the detector, back to back).
 * float32: onnxruntime's float output cannot be matched bit for bit (the image compares exactly),
   so the output is checked in two links: the host build of the same generated C is compared with
   onnxruntime on the original file by ``msfopt.oracles.compare`` (within 1e-4), and the image
@@ -54,8 +57,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from msfopt import oracles  # noqa: E402
-from msfopt.importers.onnx_import import load_onnx  # noqa: E402
 from msfopt.mcu import MCUProfile, get_profile  # noqa: E402
+from msfopt.models import load_model  # noqa: E402
 from msfopt.mcu_runtime import mcurun  # noqa: E402
 from msfopt.mcu_runtime.codegen import generate  # noqa: E402
 from msfopt.mcu_runtime.hostrun import build_host, run_host  # noqa: E402
@@ -71,6 +74,13 @@ MODELS = {
     "U-Net": "torch_unet_lrelu_r64.onnx",
     "PReLU": "tv_mobilenet_v2_w0.5_prelu_r96.onnx",
     "dilation": "kws_cnn_49x10_int8_qop.onnx",
+}
+#: the int8 TFLite graph models (tflite-micro is their oracle): structure -> file
+TFLITE_MODELS = {
+    "squeeze-excite int8": "keras_mobilenet_v3_small_r96_int8.tflite",
+    "swish gates int8": "keras_efficientnet_b0_r96_int8.tflite",
+    "U-Net int8": "keras_unet_r96_int8.tflite",
+    "two outputs int8": "keras_ssdlite_mbv2_a0.35_r128_2heads_int8.tflite",
 }
 TARGETS = ("cortex-m4", "rv32imac")
 INPUT_SEED = 1
@@ -150,7 +160,7 @@ def plan_label(plan) -> str:
 def prepare(structure: str, file: str, out_dir: Path, models_dir: Path = SHARED_MODELS) -> Prepared:
     t0 = time.perf_counter()
     path = models_dir / file
-    net = load_onnx(path)
+    net = load_model(str(path))
     plan = solve(net, objective="ram", io="external", check=False)
     t1 = time.perf_counter()
     gen = generate(net, blocks_of(plan), out_dir, io="external")
@@ -291,7 +301,7 @@ def run_all(files, targets, base: Path, jobs: int = 2, log=None):
     """Every (model, target): the models are prepared one at a time (import, plan, generate,
     oracle, host build) while up to ``jobs`` target builds + QEMU runs proceed in parallel.
     Returns ``({file: Prepared | Exception}, {(file, target): Row | Exception})``."""
-    by_file = {f: s for s, f in MODELS.items()}
+    by_file = {f: s for s, f in {**MODELS, **TFLITE_MODELS}.items()}
     files = sorted(files, key=lambda f: ORDER.index(f) if f in ORDER else len(ORDER))
     preps: dict = {}
     futs = {}
@@ -325,8 +335,9 @@ def run_all(files, targets, base: Path, jobs: int = 2, log=None):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", default=",".join(MODELS.values()),
-                    help="comma-separated model files of ../shared/models")
+    ap.add_argument("--models", default=",".join([*MODELS.values(), *TFLITE_MODELS.values()]),
+                    help="comma-separated model files of ../shared/models (default: the ONNX "
+                         "and the TFLite graph models)")
     ap.add_argument("--targets", default=",".join(TARGETS))
     ap.add_argument("--out", default=None, help="work directory (default: a temporary one)")
     ap.add_argument("--jobs", type=int, default=2, help="target builds/runs in parallel")
