@@ -102,10 +102,13 @@ def add_solve_args(p: argparse.ArgumentParser, objective: bool = True) -> None:
                    help=f"recompute output patch sizes, comma-separated (default "
                         f"{_csv(DEFAULT_PATCHES)})")
     p.add_argument("--max-depth", type=int, help="longest fused block considered (layers)")
-    p.add_argument("--order", default="auto", choices=["auto", "exact", "fixed"],
+    p.add_argument("--order", default="auto", choices=["auto", "exact", "compact", "fixed"],
                    help="execution order: exact = search every order jointly with the fusion "
-                        "(branched models), fixed = the model file's order; auto (default): exact "
-                        "for branched models under the runtime cost model, fixed otherwise")
+                        "(the order DAG over executed-op states), compact = a CP-SAT model over "
+                        "positions (wide graphs; time limit, gap reported), fixed = the model "
+                        "file's order; auto (default): exact for branched models under the "
+                        "runtime cost model, compact when their states are too many, fixed for "
+                        "chains")
 
 
 def parse_numbers(args):
@@ -186,10 +189,15 @@ def print_plan(plan) -> None:
     if plan.layout_rejected:
         con.print(f"layout          {plan.layout_rejected} better plan(s) skipped: their arena "
                   f"layout does not pack at their peak")
-    if plan.dag.get("order_method") == "exact":
+    om = plan.dag.get("order_method")
+    if om in ("exact", "compact"):
         moved = sum(1 for k, o in enumerate(plan.order or []) if o != k)
-        con.print(f"order           searched jointly: {plan.dag.get('order_states'):,} states, "
-                  f"{plan.dag.get('order_edges'):,} edges, "
+        how = (f"{plan.dag.get('order_states'):,} states, {plan.dag.get('order_edges'):,} edges"
+               if om == "exact" else
+               f"compact CP-SAT model, {plan.dag.get('order_edges'):,} block variants, "
+               f"{plan.dag.get('order_status')}" + (
+                   f" (gap {plan.dag['order_gap']:.1%})" if plan.dag.get("order_gap") else ""))
+        con.print(f"order           searched jointly ({how}), "
                   f"{plan.dag.get('order_seconds', 0) * 1000:.1f} ms; "
                   + (f"the order differs from the file's at {moved} positions" if moved
                      else "the file's order is optimal"))

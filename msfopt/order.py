@@ -48,7 +48,7 @@ from .schedule import IO_MODES, INPUT_OUTSIDE, Liveness
 
 #: order DAGs with more states than this are not built (the CLI then keeps the file's order)
 MAX_STATES = 200_000
-ORDER_METHODS = ("auto", "exact", "fixed")
+ORDER_METHODS = ("auto", "exact", "compact", "fixed")
 
 
 class TooManyStates(InputError):
@@ -203,7 +203,7 @@ def _chain_network(net: Network, chain: list[int]) -> Network:
         net.layers[chain[0]].srcs[0]), layers=layers, dtype=net.dtype)
 
 
-def _fused_variants(net: Network, cm: CycleModel, modes, tiles, patches, max_depth):
+def fused_variants(net: Network, cm: CycleModel, modes, tiles, patches, max_depth):
     """Every fused variant of every block inside a maximal chain, keyed by its first op."""
     by_first: dict[int, list[_Variant]] = {}
     fused_modes = tuple(m for m in modes if m != "unfused")
@@ -244,7 +244,7 @@ def build_order_dag(net: Network, io: str = "arena", cycle_model: CycleModel | N
     pred_mask = [sum(1 << (t - 1) for t in L.srcs if t > 0) for L in net.layers]
     full = (1 << n) - 1
     last_op = n - 1 if net.tail_softmax is not None else None
-    fused = _fused_variants(net, cm, modes, tiles, patches, max_depth)
+    fused = fused_variants(net, cm, modes, tiles, patches, max_depth)
     # a fused variant may start at op c only from a state whose newest tensor is c's input
     fusable_reader = [any(L2.srcs == (t,) and c in fused for c, L2 in
                           ((c, net.layers[c]) for c in cons[t])) for t in range(n + 1)]
@@ -390,6 +390,9 @@ class OrderResult:
     edges: int
     dag_seconds: float
     seconds: float
+    method: str = "exact"          # "exact" (the order DAG) or "compact" (msfopt.order_compact)
+    status: str = "optimal"        # compact: "feasible" when its time limit stopped it
+    gap: float | None = None       # compact: relative gap of the objective when not optimal
 
 
 def best_order(net: Network, objective: str = "latency", ram=None, max_overhead=None,
@@ -424,13 +427,14 @@ def best_order(net: Network, objective: str = "latency", ram=None, max_overhead=
 
 
 def resolve_method(net: Network, method: str, cost_model: str = "runtime") -> str:
-    """``auto``: the exact order search for branched networks under the runtime cost model, the
-    file's order for chains (they have one order) and for the paper's cost model (chains)."""
+    """``auto``: the exact order search for branched networks under the runtime cost model (the
+    compact CP-SAT model when the states exceed ``max_states``), the file's order for chains
+    (they have one order) and for the paper's cost model (chains)."""
     if method not in ORDER_METHODS:
         raise InputError(f"--order must be one of {', '.join(ORDER_METHODS)}")
-    if method == "exact" and cost_model != "runtime":
-        raise InputError("--order exact needs the runtime cost model (the paper's model is for "
-                         "chains)")
+    if method in ("exact", "compact") and cost_model != "runtime":
+        raise InputError(f"--order {method} needs the runtime cost model (the paper's model is "
+                         f"for chains)")
     if method == "auto":
         return "fixed" if net.is_chain or cost_model != "runtime" else "exact"
     return method
@@ -459,29 +463,27 @@ def solve(model, order: str = "auto", max_states: int = MAX_STATES, **kw):
     if ram is None and kw.get("mcu") is not None:
         from .mcu import get_profile
         ram = get_profile(kw["mcu"]).ram_bytes
+    from .order_compact import compact_order
+    args = dict(objective=kw.get("objective", "latency"), ram=ram,
+                max_overhead=kw.get("max_overhead"), latency_budget=kw.get("latency_budget"),
+                io=kw.get("io", "arena"), cycle_model=cm, modes=kw.get("modes") or FUSED_MODES,
+                tiles=kw.get("tiles") or DEFAULT_TILES,
+                patches=kw.get("patches") or DEFAULT_PATCHES, max_depth=kw.get("max_depth"),
+                max_states=max_states, backend=kw.get("backend", "cpsat"),
+                check=kw.get("check", True), time_limit=kw.get("time_limit", 60.0))
     try:
-        res = best_order(net, objective=kw.get("objective", "latency"), ram=ram,
-                         max_overhead=kw.get("max_overhead"),
-                         latency_budget=kw.get("latency_budget"), io=kw.get("io", "arena"),
-                         cycle_model=cm, modes=kw.get("modes") or FUSED_MODES,
-                         tiles=kw.get("tiles") or DEFAULT_TILES,
-                         patches=kw.get("patches") or DEFAULT_PATCHES,
-                         max_depth=kw.get("max_depth"), max_states=max_states,
-                         backend=kw.get("backend", "cpsat"), check=kw.get("check", True),
-                         time_limit=kw.get("time_limit", 60.0))
-    except TooManyStates as exc:
+        res = (compact_order if method == "compact" else best_order)(net, **args)
+    except TooManyStates:
         if order == "exact":
             raise
-        plan = solver.solve(net, **kw)
-        plan.dag["order_method"] = "fixed"
-        plan.note = (plan.note + " " if plan.note else "") + f"order: {exc}"
-        return plan
+        res = compact_order(net, **args)    # auto: too many states for the exact search
     plan = solver.solve(res.net, **kw)
     ident = res.order == list(range(net.n_layers))
     plan.order = None if ident else list(res.order)
     plan.model = net.name
-    plan.dag.update(order_method="exact", order_states=res.states, order_edges=res.edges,
-                    order_seconds=round(res.seconds, 6))
+    plan.dag.update(order_method=res.method, order_states=res.states, order_edges=res.edges,
+                    order_seconds=round(res.seconds, 6), order_status=res.status,
+                    order_gap=res.gap)
     if sorted(res.key) != sorted((plan.peak_ram_bytes, plan.macs, plan.est_cycles)):
         # the order search does not see arena layouts: the chosen order's best plan whose
         # layout packs is worse than its optimum (another order's might pack better)

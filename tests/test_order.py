@@ -300,3 +300,20 @@ def test_cli_order_end_to_end(tmp_path):
     assert [int(r[2]) for r in rows] == plan["order"]
     cli("codegen", model, "--plan", tmp_path / "p.json", "-o", tmp_path / "gen")
     assert "output matches the reference" in cli("run", tmp_path / "gen")
+
+
+def test_auto_takes_the_compact_model_when_states_are_too_many():
+    """``order="auto"``: the order DAG when its states fit, the compact CP-SAT model beyond
+    ``max_states`` -- with the same optimum where both prove one; "exact" refuses instead."""
+    from msfopt.synthetic_graphs import inception_like
+    net = inception_like(blocks=2, branches=4, depth=3)
+    exact = morder.solve(net, objective="ram", order="auto", backend="graph", check=False)
+    assert exact.dag["order_method"] == "exact" and exact.dag["order_states"] > 100
+    compact = morder.solve(net, objective="ram", order="auto", max_states=100, backend="graph",
+                           check=False, time_limit=30)
+    assert compact.dag["order_method"] == "compact"
+    if compact.dag["order_status"] == "optimal":
+        assert compact.peak_ram_bytes == exact.peak_ram_bytes
+    assert compact.peak_ram_bytes >= exact.peak_ram_bytes
+    with pytest.raises(morder.TooManyStates):
+        morder.solve(net, objective="ram", order="exact", max_states=100, check=False)
