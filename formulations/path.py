@@ -41,6 +41,31 @@ class PathProgram:
     through: list[float] | None = None   # per DAG edge: least latency of a 0 -> N path via it
     tertiary: dict[int, int] | None = None   # the last tie-break (var -> coeff)
     ram: list[int] | None = None             # per DAG edge RAM (for the third stage)
+    second_bound: int | None = None          # upper bound of the second objective on any plan
+
+    def combined(self, limit: int = 2 ** 62) -> tuple[MIP, int] | None:
+        """The first two stages as one program: minimise ``c * first + second`` with
+        ``c = second_bound + 1``.  Every plan has 0 <= second <= second_bound < c, so the combined
+        optimum has the least first objective and, among those, the least second -- exactly the
+        two-stage answer.  Returns (program, c), or None when some term of the objective could
+        leave int64 (the sum of |coefficient| x |bound| over the variables exceeds ``limit``): the
+        solver then runs the stages one by one.  Only for exact integer solvers (CP-SAT); an LP-based
+        solver's tolerances do not resolve the second objective under such a scale."""
+        if self.second_bound is None:
+            return None
+        c = int(self.second_bound) + 1
+        obj: dict[int, int] = {}
+        for k, v in self.first_objective.items():
+            obj[k] = obj.get(k, 0) + c * int(v)
+        for k, v in self.second_objective.items():
+            obj[k] = obj.get(k, 0) + int(v)
+        vars_ = self.mip.vars
+        if sum(abs(v) * max(abs(vars_[k].lb), abs(vars_[k].ub)) for k, v in obj.items()) > limit:
+            return None
+        m = self.mip.copy()
+        m.name = self.mip.name + "/lexicographic"
+        m.minimize(obj)
+        return m, c
 
     def add_no_good(self, path: list[int]) -> None:
         """Exclude exactly the plan ``path`` (DAG edge ids) from this program and its stages."""
@@ -70,6 +95,11 @@ class PathProgram:
         m.minimize(self.second_objective)
         if self.kind == "latency" and self.through is not None:
             _fix_by_latency(m, self.x, self.through, first_value)
+        if self.kind == "ram":
+            # the peak is bounded by its optimum: no edge above it can be on the path
+            for e, k in self.x.items():
+                if self.ram[e] > first_value:
+                    m.vars[k] = replace(m.vars[k], ub=0)
         return m
 
     def decode(self, dag, values) -> list[int]:
@@ -91,28 +121,38 @@ class PathProgram:
 def _base(dag, name: str, keep) -> tuple[MIP, dict[int, int], int]:
     m = MIP(name)
     x = {}
+    src, dst, tile = dag.src.tolist(), dag.dst.tolist(), dag.tile
     for e in range(dag.n_edges):
         if keep(e):
-            x[e] = m.add_var(f"x_{int(dag.src[e])}_{int(dag.dst[e])}_{dag.mode[e]}{dag.tile[e]}_{e}",
-                             0, 1)
+            x[e] = m.add_var(f"x_{src[e]}_{dst[e]}_{dag.mode[e]}{tile[e]}_{e}", 0, 1)
     ram = dag.ram.tolist()
     peak = m.add_var("P", 0, max(ram) if ram else 0)
     n = dag.n_nodes
     out = [dict() for _ in range(n)]
     inc = [dict() for _ in range(n)]
+    by_src = _by_source(dag, x)
     for e, k in x.items():
-        out[int(dag.src[e])][k] = 1
-        inc[int(dag.dst[e])][k] = -1
+        out[src[e]][k] = 1
+        inc[dst[e]][k] = -1
     for v in range(n):
         rhs = 1 if v == 0 else (-1 if v == n - 1 else 0)
         m.add({**out[v], **inc[v]}, EQ, rhs, f"flow_{v}")
     for v in range(n - 1):
-        terms = {k: ram[e] for e, k in x.items() if dag.src[e] == v}
+        terms = {k: ram[e] for e, k in by_src[v]}
         if terms:
             row = {peak: 1}
             row.update({k: -r for k, r in terms.items()})
             m.add(row, GE, 0, f"peak_{v}")
     return m, x, peak
+
+
+def _by_source(dag, x: dict[int, int]) -> list[list[tuple[int, int]]]:
+    """Per node v: the (edge, variable) pairs of the kept edges leaving v, in edge order."""
+    src = dag.src.tolist()
+    groups: list[list[tuple[int, int]]] = [[] for _ in range(dag.n_nodes)]
+    for e, k in x.items():
+        groups[src[e]].append((e, k))
+    return groups
 
 
 def _through_bounds(dag, metric: str, keep) -> list[float]:
@@ -134,6 +174,21 @@ def _through_bounds(dag, metric: str, keep) -> list[float]:
     return [pre[src[e]] + w[e] + suf[dst[e]] if keep(e) else inf for e in range(dag.n_edges)]
 
 
+def _longest(dag, metric: str, allowed=None) -> int:
+    """The largest total ``metric`` weight of any 0 -> N path (over the edges ``allowed`` says
+    True for, default all; 0 when there is none): an upper bound of that weight on every plan."""
+    w = dag.weight(metric).tolist()
+    src, dst = dag.src.tolist(), dag.dst.tolist()
+    best = [-1] * dag.n_nodes
+    best[0] = 0
+    for e in sorted(range(dag.n_edges), key=lambda e: src[e]):
+        if allowed is not None and not allowed(e):
+            continue
+        if best[src[e]] >= 0 and best[src[e]] + w[e] > best[dst[e]]:
+            best[dst[e]] = best[src[e]] + w[e]
+    return max(best[-1], 0)
+
+
 def _fix_by_latency(m: MIP, x: dict[int, int], through: list[float], budget) -> None:
     """Exact presolve: an edge on no plan within the latency budget is fixed to 0 (LP-based
     solvers otherwise struggle with a latency row at its exact optimum: HiGHS > 60 s on the 320K
@@ -143,25 +198,33 @@ def _fix_by_latency(m: MIP, x: dict[int, int], through: list[float], budget) -> 
             m.vars[k] = replace(m.vars[k], ub=0)   # a copy: MIP.copy() shares Var objects
 
 
-def latency_program(dag, metric: str, ram_cap: float) -> PathProgram:
-    """P2; ``ram_cap`` may be math.inf (no capacity rows then)."""
+def latency_program(dag, metric: str, ram_cap: float, upper=None) -> PathProgram:
+    """P2; ``ram_cap`` may be math.inf (no capacity rows then).  ``upper``: (latency, peak) of
+    a plan known to satisfy the query (e.g. the unfused one): every edge whose least latency
+    through it exceeds that latency is fixed to 0 (exact bound fixing: no plan using it can tie
+    the known one)."""
     ram = dag.ram.tolist()
     w = dag.weight(metric).tolist()
     m, x, peak = _base(dag, f"P2_min_{metric}", lambda e: ram[e] <= ram_cap)
+    by_src = _by_source(dag, x)
     for v in range(dag.n_nodes - 1 if ram_cap != float("inf") else 0):
-        terms = {k: ram[e] for e, k in x.items() if dag.src[e] == v}
+        terms = {k: ram[e] for e, k in by_src[v]}
         if terms:
             m.add(terms, LE, int(ram_cap), f"ram_capacity_{v}")
     lat = {k: w[e] for e, k in x.items()}
     m.minimize(lat)
     through = _through_bounds(dag, metric, lambda e: ram[e] <= ram_cap)
+    if upper is not None:
+        _fix_by_latency(m, x, through, upper[0])
     return PathProgram("latency", m, x, peak, lat, lat, {peak: 1}, through,
-                       _tertiary(dag, metric, x), ram)
+                       _tertiary(dag, metric, x), ram, second_bound=m.vars[peak].ub)
 
 
 def minmax_ram_program(dag, metric: str, budget: int | None,
-                       ram_cap: float = math.inf) -> PathProgram:
-    """P1; ``budget`` None means no latency row, ``ram_cap`` math.inf no RAM capacity."""
+                       ram_cap: float = math.inf, upper=None) -> PathProgram:
+    """P1; ``budget`` None means no latency row, ``ram_cap`` math.inf no RAM capacity.
+    ``upper``: (latency, peak) of a plan known to satisfy the query: every edge with more RAM
+    than that peak is fixed to 0 (no plan using it can tie the known one)."""
     w = dag.weight(metric).tolist()
     m, x, peak = _base(dag, f"P1_minmax_ram_{metric}", lambda e: True)
     lat = {k: w[e] for e, k in x.items()}
@@ -173,13 +236,15 @@ def minmax_ram_program(dag, metric: str, budget: int | None,
     m.minimize({peak: 1})
     if through is None:
         through = _through_bounds(dag, metric, lambda e: True)
-    if not math.isinf(ram_cap):
+    cap = ram_cap if upper is None else min(ram_cap, upper[1])
+    if not math.isinf(cap):
         ram = dag.ram.tolist()
         for e, k in x.items():
-            if ram[e] > ram_cap:
+            if ram[e] > cap:
                 m.vars[k] = replace(m.vars[k], ub=0)
     return PathProgram("ram", m, x, peak, lat, {peak: 1}, lat, through,
-                       _tertiary(dag, metric, x), dag.ram.tolist())
+                       _tertiary(dag, metric, x), dag.ram.tolist(),
+                       second_bound=_longest(dag, metric))
 
 
 def _tertiary(dag, metric: str, x: dict[int, int]) -> dict[int, int]:

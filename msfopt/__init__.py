@@ -18,6 +18,12 @@ def solve(*args, **kwargs):
     return _solve(*args, **kwargs)
 
 
+def solve_many(models_or_dags, queries, processes=1, **common):
+    """See :func:`msfopt.batch.solve_many`: every query on every model, DAGs built once."""
+    from .batch import solve_many as _many
+    return _many(models_or_dags, queries, processes=processes, **common)
+
+
 def load_model(spec, dtype="int8"):
     """Zoo name, .onnx or .tflite path -> :class:`msfopt.ir.Network`."""
     from .models import load_model as _load
@@ -30,5 +36,5 @@ def build_dag(net, **kwargs):
     return _build(net, **kwargs)
 
 
-__all__ = ["solve", "load_model", "build_dag", "MsfoptError", "InputError", "InfeasibleError",
+__all__ = ["solve", "solve_many", "load_model", "build_dag", "MsfoptError", "InputError", "InfeasibleError",
            "CrossCheckError", "SolverError", "__version__"]

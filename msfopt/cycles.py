@@ -76,26 +76,38 @@ class CycleModel:
             return "pointwise" if layer.kernel == (1, 1) and layer.op == CONV else "conv"
         return layer.op
 
-    def cycles(self, net: Network, s: "BlockSchedule") -> int:
+    def layer_table(self, net: Network) -> list[tuple]:
+        """Per layer, the constants :meth:`cycles` reads (computed once per network; the
+        arithmetic on them is the same, so the result is identical bit for bit)."""
+        return [self._entry(net, layer) for layer in net.layers]
+
+    def _entry(self, net: Network, layer) -> tuple:
+        h, w, c = layer.out_shape
+        if layer.op in (ADD, ACT, MUL):
+            # elementwise: priced like the residual add (not yet calibrated apart from it)
+            return (0, h * w * c * self.add_per_elem)
+        if layer.op in (CONCAT, SLICE, SHUFFLE, RESIZE, RESHAPE):   # data movement
+            return (0, h * w * c * net.elem_bytes * self.copy_per_byte)
+        k = self.kind(layer)
+        return (1, self.cpm[k], k == "conv", layer.in_shape[2], layer.macs_per_output(),
+                self.cpo.get(k, 0.0), self.unclamped_out if unclamped(layer) else 0.0)
+
+    def cycles(self, net: Network, s: "BlockSchedule", table: list[tuple] | None = None) -> int:
+        """Estimated cycles of block ``s``; ``table`` is :meth:`layer_table` of ``net`` (built
+        here when not given)."""
         total = 0.0
         extra = self.fused_out if pipelined(s) else 0.0
+        conv_tap = self.conv_tap
         for l, m in zip(range(s.first, s.last + 1), s.layer_macs):
-            layer = net.layers[l]
-            h, w, c = layer.out_shape
-            if layer.op in (ADD, ACT, MUL):
-                # elementwise: priced like the residual add (not yet calibrated apart from it)
-                total += h * w * c * self.add_per_elem
+            t = table[l] if table is not None else self._entry(net, net.layers[l])
+            if t[0] == 0:
+                total += t[1]
                 continue
-            if layer.op in (CONCAT, SLICE, SHUFFLE, RESIZE, RESHAPE):   # data movement
-                total += h * w * c * net.elem_bytes * self.copy_per_byte
-                continue
-            k = self.kind(layer)
-            total += m * self.cpm[k]
-            if k == "conv":
-                total += conv_taps(layer, m) * self.conv_tap
-            mpo = layer.macs_per_output()
+            _, cpm, is_conv, c_in, mpo, cpo, uncl = t
+            total += m * cpm
+            if is_conv:
+                total += m / c_in * conv_tap
             if mpo > 0:
-                total += (m / mpo) * (self.cpo.get(k, 0.0) + extra
-                                      + (self.unclamped_out if unclamped(layer) else 0.0))
+                total += (m / mpo) * (cpo + extra + uncl)
         total += s.calls * self.per_call + s.copy_bytes * self.copy_per_byte
         return int(round(total))

@@ -105,7 +105,10 @@ def build_dag(net: Network, cost_model: str = "runtime", io: str = "arena",
               patches=DEFAULT_PATCHES, max_depth: int | None = None,
               prune: bool = True) -> FusionDAG:
     """Build the DAG.  ``prune`` drops a fused variant when a parallel edge (same layers) is no
-    worse in RAM, MACs and cycles (exact for every objective and tie-break msfopt solves)."""
+    worse in RAM, MACs and cycles, and does not generate fused blocks that the unfused layers
+    beat in all three (:class:`msfopt.modes.GrowthBound`, which keeps a long chain's DAG linear
+    in its depth); both are exact for every objective and tie-break msfopt solves.
+    ``prune=False`` builds every candidate (the reference the tests compare with)."""
     import time
     t0 = time.perf_counter()
     if cost_model not in COST_MODELS:
@@ -121,10 +124,11 @@ def build_dag(net: Network, cost_model: str = "runtime", io: str = "arena",
         cm = None
     else:
         cm = cycle_model or CycleModel()
+        table = cm.layer_table(net)
         for s in block_schedules(net, io, modes=modes, tiles=tiles, patches=patches,
-                                 max_depth=max_depth):
-            rows.append((s.first, s.last + 1, s.ram_bytes, s.macs, cm.cycles(net, s), s.mode,
-                         s.tile, s))
+                                 max_depth=max_depth, cycle_model=cm if prune else None):
+            rows.append((s.first, s.last + 1, s.ram_bytes, s.macs, cm.cycles(net, s, table),
+                         s.mode, s.tile, s))
         if prune:
             rows = _prune(rows)
     rows.sort(key=lambda r: (r[0], r[1], r[5], r[6]))

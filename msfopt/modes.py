@@ -117,6 +117,136 @@ def inplace_schedule(net: Network, live: Liveness, l: int) -> BlockSchedule | No
                          copy_bytes=net.tensor_bytes(l + 1))
 
 
+class FastLiveness(Liveness):
+    """:class:`~msfopt.schedule.Liveness` with the same answers, made cheap for the generators:
+    ``fused_legal`` in O(1) from each layer's first legal block start, ``resident`` from cached
+    per-layer lists of the tensors alive at a block's first layer."""
+
+    def __init__(self, net: Network, io: str = "arena"):
+        super().__init__(net, io)
+        n = net.n_layers
+        ok = [L.op in PIPELINE_OPS and L.srcs == (l,) for l, L in enumerate(net.layers)]
+        # start[j]: the least i with fused_legal(i, j) (j + 1 when layer j cannot be in a block);
+        # fused_legal(i, j) holds iff every layer of i..j is ok and tensors i+1..j have one reader
+        start = []
+        for j in range(n):
+            if not ok[j]:
+                start.append(j + 1)
+            elif j > 0 and ok[j - 1] and self.consumers[j] == [j] and j not in self.outputs:
+                start.append(start[j - 1])
+            else:
+                start.append(j)
+        self.run_start = start
+        self._alive: dict[int, list[int]] = {}
+
+    def fused_legal(self, i: int, j: int) -> bool:
+        return self.run_start[j] <= i <= j
+
+    def resident(self, i: int, j: int) -> list[int]:
+        alive = self._alive.get(i)
+        if alive is None:
+            alive = [t for t in range(i + 1) if self.last_use[t] >= i
+                     and (self.consumers[t] or t in self.outputs)]
+            self._alive[i] = alive
+        return alive + [j + 1]
+
+
+class GrowthBound:
+    """Exact pruning of long fused blocks: a block that the plain unfused layers beat in every
+    metric is never generated, and neither is any longer block it certifies.
+
+    Claim.  Let B = [l'..j] be a block of mode hcache, hcache-ip, linebuffer or recompute inside
+    the legal run [a..j] (:attr:`FastLiveness.run_start`), and U the unfused path over the same
+    layers.  Suppose (i) no unfused layer of [a..j] is in-place (so U is made of non-in-place
+    edges, the kind ``dag._prune`` never lets an in-place variant remove), (ii) every layer
+    m in (a..j] reads every row and column of its input ((H_out - 1) s - pad + k >= H_in and
+    s <= k, the same for widths) and every layer's MACs are H*W*C*macs_per_output, (iii) every layer of B
+    is called at least twice per block (hcache: tile rows x W >= 2; recompute: patches >= 2),
+    (iv) every cycle-model coefficient is >= 0 and ``per_call`` >= 1, and (v) the RAM lower bound
+    ``out(j+1) + min_{l' in [a..l]} in(l') + R(l)`` is at least the largest unfused RAM in [a..j],
+    where R(l) is the ring/scratch bytes of [l..j] (every longer block of the same mode and tile
+    ending at j holds these rings, identical because the backward sweep from j is the same, plus
+    more) and ``in``/``out`` are counted tensor bytes (no ``out`` for hcache-ip, which writes
+    over its input).  Then for every l' <= l, U has peak <= ram(B) (v), MACs <= MACs(B) (by (ii)
+    layer j's output tiling covers it exactly and each earlier layer's computed rows and columns
+    cover its whole output, so each layer does at least its unfused MACs), and cycles < cycles(B):
+    per layer the fused cost is the unfused cost plus non-negative terms (recomputed outputs,
+    ``fused_out``, copies) plus ``per_call`` x (calls - 1) >= 1 (iii, iv), so even after rounding
+    each unfused layer to an integer the sum stays strictly below the block's rounded total (with
+    integral terms: at most equal).  Replacing B by U in any plan therefore keeps every
+    constraint (RAM cap, latency budget) and never worsens the lexicographic key of any objective
+    msfopt solves (latency, MACs or RAM first, then the other two; with two or more calls per
+    layer strictly better, since cycles drop), so some optimal plan avoids B: dropping it changes
+    no optimal (latency, peak, tertiary) value.  The sweep over
+    l = j, j-1, ... stops at the first l where the claim holds.
+
+    The one assumption outside the cost model: the plan with U packs in the arena whenever the
+    plan with B does (U's tensors form a chain segment, which ``plan_layout``'s far-end placement
+    packs exactly).  With the bound, a 300-layer chain has O(n) edges instead of O(n^2)."""
+
+    def __init__(self, net: Network, live: FastLiveness, cycle_model):
+        n = net.n_layers
+        self.ok = cycle_model is not None and _coefficients_ok(cycle_model)
+        # every per-layer cycle term an integer: then a block called once per layer (one patch,
+        # one line-buffer column...) costs at least the unfused layers' rounded sum
+        self.integral = self.ok and _coefficients_integral(cycle_model)
+        ru, inb = [], []
+        good, wide = [], []
+        for q, L in enumerate(net.layers):
+            u = unfused_schedule(net, live, q)
+            ru.append(u.ram_bytes)
+            inb.append(live.tbytes[q] if live.counted[q] else 0)
+            mpo = L.macs_per_output()
+            h, w, c = L.out_shape
+            g = not u.inplace_options and L.macs == h * w * c * mpo
+            wide.append(w >= 2)
+            good.append(g)
+        self.out_b = [live.tbytes[t] if live.counted[t] else 0 for t in range(n + 1)]
+        # prefix (from each run's start) max unfused RAM, min input bytes, all-conditions flags
+        self.max_ru, self.min_in, self.all_ok, self.all_wide = [], [], [], []
+        start = live.run_start
+        for q in range(n):
+            L = net.layers[q]
+            first = start[q] >= q
+            reads_all = True
+            if not first and L.op in PIPELINE_OPS:
+                (H_i, W_i, _), (H_o, W_o, _) = L.in_shape, L.out_shape
+                reads_all = ((H_o - 1) * L.sh - L.pad[0] + L.ekh >= H_i
+                             and (W_o - 1) * L.sw - L.pad[1] + L.ekw >= W_i
+                             and L.sh <= L.ekh and L.sw <= L.ekw)
+            if first:
+                self.max_ru.append(ru[q])
+                self.min_in.append(inb[q])
+                self.all_ok.append(good[q])
+                self.all_wide.append(wide[q])
+            else:
+                self.max_ru.append(max(self.max_ru[q - 1], ru[q]))
+                self.min_in.append(min(self.min_in[q - 1], inb[q]))
+                self.all_ok.append(self.all_ok[q - 1] and good[q] and reads_all)
+                self.all_wide.append(self.all_wide[q - 1] and wide[q])
+
+    def stops(self, j: int, l: int, scratch_lb: int, calls_per_layer_ok: bool,
+              out_counted: bool = True) -> bool:
+        """Whether block [l..j] and every longer one of the same mode and tile ending at j are
+        beaten by the unfused layers (the claim above); ``scratch_lb`` is R(l)."""
+        if not (self.ok and self.all_ok[j] and (calls_per_layer_ok or self.integral)):
+            return False
+        lb = (self.out_b[j + 1] if out_counted else 0) + self.min_in[l] + scratch_lb
+        return lb >= self.max_ru[j]
+
+
+def _coefficients_integral(cm) -> bool:
+    vals = list(cm.cpm.values()) + list(cm.cpo.values()) + [
+        cm.add_per_elem, cm.copy_per_byte, cm.fused_out, cm.unclamped_out, cm.per_call]
+    return all(float(v).is_integer() for v in vals) and cm.conv_tap == 0
+
+
+def _coefficients_ok(cm) -> bool:
+    vals = list(cm.cpm.values()) + list(cm.cpo.values()) + [
+        cm.add_per_elem, cm.copy_per_byte, cm.fused_out, cm.unclamped_out, cm.conv_tap]
+    return all(v >= 0 for v in vals) and cm.per_call >= 1
+
+
 def _block_starts(live: Liveness, j: int, max_depth: int | None):
     """First layers l = j, j-1, ... of the legal fused blocks [l..j], longest last."""
     for l in range(j, -1, -1):
@@ -140,7 +270,8 @@ def _out_delay(lo_next, p: int, h_out: int, out_row: int, in_row: int) -> int | 
 
 def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
                      max_depth: int | None = None, mode: str = "hcache",
-                     emit_single: bool = False) -> list[BlockSchedule]:
+                     emit_single: bool = False,
+                     bound: GrowthBound | None = None) -> list[BlockSchedule]:
     """All fused column-pipeline blocks [i..j] (i < j) ending at layer j with output tiles of
     ``tile`` rows, computed by one backward sweep (vectorised over tile rows).  ``mode``
     "linebuffer" is the same pipeline with one tile row of full height: every layer keeps a ring
@@ -163,7 +294,11 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
     calls = 0
     ring_list: list[Ring] = []      # rings of layers l+1 (added when l becomes an inner layer)
     eb = net.elem_bytes
+    ring_sum = 0
     for l in _block_starts(live, j, max_depth):
+        if bound is not None and l < j and bound.stops(
+                j, l, ring_sum, n_rows >= 2 or bound.all_wide[j], out_counted=not inplace_out):
+            break
         L = net.layers[l]
         _, W_o, C_o = L.out_shape
         rows_out = hi - lo
@@ -183,7 +318,8 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
                 rings=rings, tensor_bytes=tb, ram_bytes=tb + scratch,
                 macs=sum(lm), calls=calls, layer_macs=lm, tile_rows=n_rows,
                 scratch_bytes=scratch))
-        elif l < j and n_rows > 1 and live.consumers[l] == [l] and live.counted[l] \
+        elif l < j and n_rows > 1 and live.consumers[l] == [l] and l not in live.outputs \
+                and live.counted[l] \
                 and live.counted[j + 1] and net.tensor_bytes(j + 1) <= net.tensor_bytes(l):
             _, W_j, C_j = Lj.out_shape
             d = _out_delay(lo[1:], p, H_out, W_j * C_j, W_l * C_l)
@@ -205,6 +341,7 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
         rows = int((hi - lo).max())
         rb = cols * rows * C_l * eb
         ring_list.append(Ring(layer=l, rows=rows, cols=cols, channels=C_l, bytes=rb))
+        ring_sum += rb
     return out
 
 
@@ -215,7 +352,7 @@ def gap_tail_schedules(net: Network, live: Liveness, j: int, tile: int,
     every produced column to per-channel sums (4 B per channel) and never stores its input map.
     The GAP's ring holds the sums and one staging column of its input (tile rows x 1 x C)."""
     L = net.layers[j]
-    if L.op != GAP or L.src != j or j < 1 or live.consumers[j] != [j]:
+    if L.op != GAP or L.src != j or j < 1 or live.consumers[j] != [j] or j in live.outputs:
         return []
     if L.gap_rounding == "tflm-avgpool":
         return []   # TFLM's whole-input average pool keeps its own (non-GAP) rounding kernel
@@ -240,7 +377,8 @@ def gap_tail_schedules(net: Network, live: Liveness, j: int, tile: int,
 
 
 def recompute_schedules(net: Network, live: Liveness, j: int, patch: int,
-                        max_depth: int | None = None) -> list[BlockSchedule]:
+                        max_depth: int | None = None,
+                        bound: GrowthBound | None = None) -> list[BlockSchedule]:
     """All fused recompute blocks [i..j] ending at layer j (MCUNetV2 style): output patches of
     ``patch`` x ``patch`` pixels, each computed through every layer from its receptive field
     (rows and columns clipped at the borders), nothing cached.  Layer k's input patch buffer
@@ -261,6 +399,11 @@ def recompute_schedules(net: Network, live: Liveness, j: int, patch: int,
     layer_macs: list[int] = []
     bufs: list[Ring] = []   # input patch buffers of layers l+1 .. j (latest first)
     for l in _block_starts(live, j, max_depth):
+        if bound is not None and l < j:
+            sizes = [0] + [b.bytes for b in bufs] + [0]
+            lb = max(sizes[k] + sizes[k + 1] for k in range(len(sizes) - 1))
+            if bound.stops(j, l, lb, n_r * n_c >= 2):
+                break
         L = net.layers[l]
         C_o = L.out_shape[2]
         layer_macs.append(int((yhi - ylo).sum()) * int((xhi - xlo).sum()) * C_o
@@ -291,11 +434,15 @@ def recompute_schedules(net: Network, live: Liveness, j: int, patch: int,
 
 
 def block_schedules(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAULT_TILES,
-                    patches=DEFAULT_PATCHES, max_depth: int | None = None) -> list[BlockSchedule]:
+                    patches=DEFAULT_PATCHES, max_depth: int | None = None,
+                    cycle_model=None) -> list[BlockSchedule]:
     """Every candidate block variant of the network: all unfused layers, plus every legal fused
     block for each requested mode (hcache with each tile height in ``tiles``, linebuffer,
-    recompute with each patch size in ``patches``)."""
-    live = Liveness(net, io)
+    recompute with each patch size in ``patches``).  With ``cycle_model``, blocks that the
+    unfused layers beat in RAM, MACs and cycles under that model are not generated
+    (:class:`GrowthBound`: exact, no optimum is lost)."""
+    live = FastLiveness(net, io)
+    bound = GrowthBound(net, live, cycle_model) if cycle_model is not None else None
     scheds = [unfused_schedule(net, live, l) for l in range(net.n_layers)]
     for mode in modes:
         if mode not in FUSED_MODES:
@@ -308,16 +455,17 @@ def block_schedules(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DE
         for m in ("hcache", "hcache-ip"):
             if m in modes:
                 for p in tiles:
-                    scheds.extend(hcache_schedules(net, live, j, p, max_depth, mode=m))
+                    scheds.extend(hcache_schedules(net, live, j, p, max_depth, mode=m,
+                                                   bound=bound))
         if "hcache-gap" in modes:
             for p in tuple(tiles) + (LINEBUFFER_TILE,):
                 scheds.extend(gap_tail_schedules(net, live, j, p, max_depth))
         if "linebuffer" in modes:
             scheds.extend(hcache_schedules(net, live, j, LINEBUFFER_TILE, max_depth,
-                                           mode="linebuffer"))
+                                           mode="linebuffer", bound=bound))
         if "recompute" in modes:
             for p in patches:
-                scheds.extend(recompute_schedules(net, live, j, p, max_depth))
+                scheds.extend(recompute_schedules(net, live, j, p, max_depth, bound=bound))
     # identical keys arise when a tile/patch is clamped to the output size: keep one
     seen = {}
     for s in scheds:

@@ -6,6 +6,8 @@ import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from .dag import FusionDAG, build_dag
 from .errors import CrossCheckError, InfeasibleError, InputError, SolverError
 from .ir import Network
@@ -114,8 +116,10 @@ def graph_answer(dag: FusionDAG, q: Query, accept=None) -> Answer:
     else:
         r, rejected = graph.best_accepted(dag, search, _key_of(q), accept,
                                           max_paths=MAX_LAYOUT_REJECTS)
-        fallback = r is None and rejected >= MAX_LAYOUT_REJECTS
-        if fallback:   # none of the best plans packs at its peak: the best one, laid out larger
+        # none of the best MAX_LAYOUT_REJECTS plans -- or no plan at all, when there are fewer --
+        # packs at its peak: the best one, laid out larger
+        fallback = r is None and rejected > 0
+        if fallback:
             r = search()
     secs = time.perf_counter() - t0
     if r is None or not r.feasible:
@@ -125,22 +129,38 @@ def graph_answer(dag: FusionDAG, q: Query, accept=None) -> Answer:
                   layout_fallback=accept is not None and fallback)
 
 
-def _program(dag: FusionDAG, q: Query):
+def _program(dag: FusionDAG, q: Query, accept=None):
+    upper = _known_plan(dag, q, accept)
     if q.kind == "latency":
-        return latency_program(dag, q.metric, q.ram_cap)
-    return minmax_ram_program(dag, q.metric, q.budget_int, q.ram_cap)
+        return latency_program(dag, q.metric, q.ram_cap, upper)
+    return minmax_ram_program(dag, q.metric, q.budget_int, q.ram_cap, upper)
+
+
+def _known_plan(dag: FusionDAG, q: Query, accept=None) -> tuple[int, int] | None:
+    """(latency, peak) of the unfused plan when it satisfies the query (and ``accept`` takes it):
+    an upper bound the formulations fix variables against (exact presolve; the plan is the
+    trivial one, not the referee's answer)."""
+    van = dag.vanilla_path()
+    if not dag.is_path(van):
+        return None
+    tot = dag.totals(van)
+    if tot["peak"] > q.ram_cap or tot[q.metric] > q.budget:
+        return None
+    if accept is not None and not accept(van):
+        return None
+    return tot[q.metric], tot["peak"]
 
 
 def ilp_answer(dag: FusionDAG, q: Query, backend_name: str, time_limit: float = 60.0,
                threads: int = 1, accept=None) -> Answer:
-    """Three-stage lexicographic solve with ``backend_name``; with ``accept``, a plan it rejects
+    """Lexicographic solve (:func:`_ilp_rounds`) with ``backend_name``; with ``accept``, a plan it rejects
     is excluded by a no-good cut and the program re-solved, until a plan is accepted.  The time
     limit and the reported seconds cover every stage and every round."""
     backend = backends.get_backend(backend_name)
     if not backend.available():
         raise SolverError(f"backend {backend_name} is not available on this machine")
     t0 = time.perf_counter()
-    prog = _program(dag, q)
+    prog = _program(dag, q, accept)
     rejected = 0
     best = None     # the first (best) answer, kept for the layout fallback
     while True:
@@ -150,6 +170,11 @@ def ilp_answer(dag: FusionDAG, q: Query, backend_name: str, time_limit: float = 
                               f"rejected for their layout, without an accepted plan")
         left = max(left, 0.01 * time_limit)
         ans = _ilp_rounds(dag, q, prog, backend, backend_name, left, threads)
+        if ans.status == INFEASIBLE and best is not None:
+            # every plan was cut: none packs at its peak -- the best one, laid out larger
+            ans = best
+            ans.layout_fallback = True
+            break
         if ans.status == INFEASIBLE or accept is None or accept(ans.path):
             break
         best = best or ans
@@ -166,42 +191,78 @@ def ilp_answer(dag: FusionDAG, q: Query, backend_name: str, time_limit: float = 
 
 
 def _ilp_rounds(dag, q, prog, backend, backend_name, time_limit, threads) -> Answer:
+    """One lexicographic solve of ``prog``: (first objective, second objective, tertiary).
+
+    With CP-SAT (exact integer arithmetic) the first two stages of P2 become one program with the
+    objective ``c * latency + peak`` (:meth:`PathProgram.combined`, exact when it fits in int64),
+    then the tertiary stage.  P1, every other backend, and CP-SAT when the combination does not
+    fit solve the three stages one after the other.  (Measured on the zoo: combining P1's peak
+    with its latency, or its latency with the tertiary, makes CP-SAT slower, up to its time limit
+    when a latency budget row is present: the scaled objective weakens its LP bound.)"""
     t0 = time.perf_counter()
-    s1 = backend.solve(prog.mip, time_limit=time_limit, threads=threads)
+    exact = backend_name in EXACT_INTEGER_BACKENDS
+    tert = graph.tertiary_metric(q.metric)
+    comb = prog.combined() if exact and prog.kind == "latency" else None
+    s1 = backend.solve(comb[0] if comb is not None else prog.mip, time_limit=time_limit,
+                       threads=threads)
     if s1.status == INFEASIBLE:
         return Answer(INFEASIBLE, [], None, None, time.perf_counter() - t0)
     if not s1.has_solution:
         raise SolverError(f"{backend_name}: {s1.status} {s1.message}".strip())
     values, status, gap, gap_of = s1.values, s1.status, None, None
+
+    def third():                    # latency and peak fixed at their optimum
+        tot = dag.totals(prog.decode(dag, values))
+        return prog.third_stage(tot[q.metric], tot["peak"])
+
+    # the tertiary weight equals the latency weight on every edge (the paper's cost model, where
+    # cycles are MACs): fixing the latency fixes it, so its stage is skipped
+    tail = [] if np.array_equal(dag.weight(tert), dag.weight(q.metric)) else [third]
     if s1.status != OPTIMAL:
         gap, gap_of = s1.gap, "primary"
+        if comb is not None:
+            gap = _primary_gap(prog.mip.evaluate(prog.first_objective, values), s1.bound, comb[1])
+        stages = []
+    elif comb is not None:
+        stages = tail
     else:
         first = prog.mip.evaluate(prog.first_objective, s1.values)
-        for stage in (lambda: prog.second_stage(first), None):
-            left = time_limit - (time.perf_counter() - t0)
-            if stage is None:           # third stage: latency and peak fixed at their optimum
-                path = prog.decode(dag, values)
-                tot = dag.totals(path)
-                m = prog.third_stage(tot[q.metric], tot["peak"])
-            else:
-                m = stage()
-            if left <= 0:
-                status, gap, gap_of = FEASIBLE, None, "tiebreak"
-                break
-            s = backend.solve(m, time_limit=left, threads=threads)
-            if s.has_solution:
-                values = s.values
-            if s.status != OPTIMAL:
-                # the primary objective is proven optimal; a tie-break stage stopped early
-                status, gap_of = FEASIBLE, "tiebreak"
-                gap = s.gap if s.has_solution else None
-                break
+        stages = [lambda: prog.second_stage(first)] + tail
+    for stage in stages:
+        left = time_limit - (time.perf_counter() - t0)
+        if left <= 0:
+            status, gap, gap_of = FEASIBLE, None, "tiebreak"
+            break
+        s = backend.solve(stage(), time_limit=left, threads=threads)
+        if s.has_solution:
+            values = s.values
+        if s.status != OPTIMAL:
+            # the primary objective is proven optimal; a tie-break stage stopped early
+            status, gap_of = FEASIBLE, "tiebreak"
+            gap = s.gap if s.has_solution else None
+            break
     path = prog.decode(dag, values)
     tot = dag.totals(path)
     lat = tot[q.metric]
     prim, sec = (lat, tot["peak"]) if q.kind == "latency" else (tot["peak"], lat)
     return Answer(status, path, prim, sec, time.perf_counter() - t0, gap,
-                  tertiary=tot[graph.tertiary_metric(q.metric)], gap_of=gap_of)
+                  tertiary=tot[tert], gap_of=gap_of)
+
+
+#: backends whose arithmetic is exact on integers: they take the first two lexicographic stages
+#: as one combined objective
+EXACT_INTEGER_BACKENDS = ("cpsat",)
+
+
+def _primary_gap(value: int, bound: float | None, c: int) -> float | None:
+    """The primary objective's relative gap from a combined solve's bound ``c * first + second``
+    (0 <= second < c, so the least first objective is at least floor(bound / c))."""
+    if bound is None or not math.isfinite(bound):
+        return None
+    lb = math.floor(bound / c)
+    if value == 0:
+        return 0.0
+    return max(0.0, (value - lb) / abs(value))
 
 
 def answer(dag: FusionDAG, q: Query, backend: str, time_limit: float = 60.0,

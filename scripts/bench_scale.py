@@ -1,20 +1,30 @@
 #!/usr/bin/env python3
-"""Scaling benchmark on synthetic chains (msfopt.synthetic): 100, 300 and 1000 layers by default.
+"""Scaling benchmark on synthetic chains (msfopt.synthetic).
 
-For each chain: DAG size, variables / constraints / non-zeros of each formulation (P2: min latency
+First, the acceptance run: ``msfopt.solve`` with DEFAULT options (runtime cost model, every
+mode, unlimited depth, CP-SAT, cross-check by graph search) on float chains of 3x3 convs
+(``synthetic.conv_chain``: 8 channels, 16x16, every tenth depthwise) of ``--layers`` layers
+(100 / 300 / 1000 / 2000), each in its own process: DAG size and build time, solve and
+cross-check time, whole wall time and the process's peak RSS.
+
+Then the per-backend detail on the inverted-bottleneck chains (``synthetic.synthetic_chain``,
+``--detail-layers``, skip with ``--detail-layers ''``).  For each chain: DAG size, variables / constraints / non-zeros of each formulation (P2: min latency
 s.t. peak <= 1.25 x the smallest feasible peak; P1: min peak s.t. latency <= 1.10 x the least
 latency), and the solve time of graph search and of every ILP backend on both (two-stage
 lexicographic solves, each with --time-limit).  Reports how time grows (log-log slope between
 consecutive sizes) and the largest chain each backend solves interactively (<= 1 s).
 
-Usage: python scripts/bench_scale.py [--layers 100,300,1000] [--max-depth 16] [--time-limit 30]
+Usage: python scripts/bench_scale.py [--layers 100,300,1000,2000] [--detail-layers 100,300,1000]
+                                     [--max-depth 16] [--time-limit 30]
                                      [--cost-model msfcnn|runtime] [--out-dir results] [--plot]
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,9 +45,55 @@ def nnz(mip) -> int:
     return sum(len(c.coeffs) for c in mip.constraints)
 
 
+#: one default-options solve of a conv chain, in a fresh process (its own peak RSS)
+_CHILD = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+import msfopt
+from msfopt.synthetic import conv_chain
+net = conv_chain(int(sys.argv[1]))
+plan = msfopt.solve(net)
+wall = time.perf_counter() - t0
+print(json.dumps({"layers": int(sys.argv[1]), "edges": plan.dag["edges"],
+                  "build_s": plan.dag["build_seconds"], "solve_s": plan.solve_seconds,
+                  "check_s": plan.cross_check["seconds"], "wall_s": wall,
+                  "status": plan.status, "agree": plan.cross_check["agree"],
+                  "backend": plan.backend, "peak": plan.peak_ram_bytes,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def default_solves(sizes, con) -> list[str]:
+    """The acceptance table: default ``msfopt.solve`` on conv chains; returns its markdown."""
+    t = Table(title="msfopt.solve, default options, float 3x3 conv chains (8 ch, 16x16, every "
+                    "tenth depthwise)", title_justify="left")
+    cols = ("layers", "edges", "DAG build", "solve (cpsat)", "cross-check (graph)", "whole",
+            "peak RSS", "status")
+    for c in cols:
+        t.add_column(c, justify="right")
+    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for n in sizes:
+        p = subprocess.run([sys.executable, "-c", _CHILD, str(n)], capture_output=True, text=True)
+        if p.returncode != 0:
+            cells = [str(n), "-", "-", "-", "-", "-", "-", p.stderr.strip().splitlines()[-1][:60]]
+        else:
+            r = json.loads(p.stdout.strip().splitlines()[-1])
+            status = r["status"] + (", agree" if r["agree"] else f", DISAGREE ({r['backend']})")
+            cells = [str(n), f"{r['edges']:,}", f"{r['build_s']:.2f} s", f"{r['solve_s']:.2f} s",
+                     f"{r['check_s']:.2f} s", f"{r['wall_s']:.1f} s",
+                     f"{r['rss_mb'] / 1024:.2f} GiB", status]
+        t.add_row(*cells)
+        md.append("| " + " | ".join(cells) + " |")
+        con.print(t) if n == sizes[-1] else None
+    return md
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--layers", default="100,300,1000")
+    ap.add_argument("--layers", default="100,300,1000,2000",
+                    help="conv-chain lengths of the default-options run ('' to skip)")
+    ap.add_argument("--detail-layers", default="100,300,1000",
+                    help="bottleneck-chain lengths of the per-backend detail ('' to skip)")
     ap.add_argument("--max-depth", type=int, default=16,
                     help="longest fused block (layers); 0 = unlimited")
     ap.add_argument("--cost-model", default="msfcnn", choices=["msfcnn", "runtime"])
@@ -49,12 +105,18 @@ def main(argv=None) -> int:
     ap.add_argument("--plot", action="store_true", help="write bench_scale.png")
     args = ap.parse_args(argv)
     con = Console(highlight=False)
-    sizes = [int(x) for x in args.layers.split(",")]
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    md0 = default_solves([int(x) for x in args.layers.split(",") if x], con) if args.layers else []
+    if md0:
+        (out / "bench_scale_default.md").write_text("\n".join(md0) + "\n")
+        con.print(f"wrote {out / 'bench_scale_default.md'}")
+    sizes = [int(x) for x in args.detail_layers.split(",") if x]
+    if not sizes:
+        return 0
     backends = [b for b in args.backends.split(",") if b]
     depth = None if args.max_depth == 0 else args.max_depth
     metric = "macs" if args.cost_model == "msfcnn" else "cycles"
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
 
     size_rows, solve_rows = [], []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -107,7 +169,7 @@ def main(argv=None) -> int:
         md.append("| " + " | ".join(cells) + " |")
     con.print(t)
 
-    t2 = Table(title=f"solve time (two-stage, limit {args.time_limit:g} s per stage)",
+    t2 = Table(title=f"solve time (lexicographic, limit {args.time_limit:g} s per query)",
                title_justify="left")
     t2.add_column("backend")
     for n in sizes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
@@ -128,6 +128,9 @@ KINDS = ["concat", "split", "slice", "se", "swish", "PRelu", "LeakyRelu", "HardS
                                                                     HealthCheck.function_scoped_fixture])
 @given(kinds=st.lists(st.sampled_from(KINDS), min_size=2, max_size=5),
        c=st.integers(2, 4), h=st.integers(5, 9), w=st.integers(5, 9), seed=st.integers(0, 999))
+# found by CI: the only plan of this graph cannot be laid out at its peak (400 B; CP-SAT proves
+# it), which once made the solver answer "infeasible" instead of the plan laid out larger
+@example(kinds=["split", "split"], c=2, h=5, w=5, seed=0)
 def test_random_graph_runs_like_onnxruntime(tmp_path_factory, kinds, c, h, w, seed):
     rng = np.random.default_rng(seed)
     g = _G(rng, c, h, w)

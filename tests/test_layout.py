@@ -466,3 +466,37 @@ def test_cpsat_layout_runs_bit_exact_in_c(which, tmp_path):
         r = run_target(gen, "cortex-m4", x, original_reference(net, x))
         assert r.exit_code == 0 and r.bit_exact, r.verdict
         assert r.arena_bytes == lay.arena_bytes == plan.arena_bytes
+
+
+def test_every_plan_rejected_returns_the_best_laid_out_larger():
+    """A graph whose every plan (here: its only one) cannot be laid out at its peak: the solver
+    returns the best plan with its larger first-fit arena (noted), not "infeasible" -- on every
+    backend -- and a RAM budget below that arena is infeasible."""
+    from msfopt.errors import InfeasibleError
+    from msfopt.ir import CONCAT, SHUFFLE, SLICE, Layer
+    s = (5, 5, 2)
+    half = (5, 5, 1)
+    layers = [window_layer(CONV, s, 2, 1, 1, 0)]
+
+    def shuffle_block(t):      # split, conv on one half, concat, channel shuffle
+        return [Layer(op=SLICE, in_shape=s, out_shape=half, srcs=(t,), chan=(0, 1)),
+                Layer(op=SLICE, in_shape=s, out_shape=half, srcs=(t,), chan=(1, 2)),
+                window_layer(CONV, half, 1, 1, 1, 0),
+                Layer(op=CONCAT, in_shape=half, out_shape=s, axis=2),
+                Layer(op=SHUFFLE, in_shape=s, out_shape=s, groups=2)]
+    for base in (1, 6):
+        blk = shuffle_block(base)
+        blk[2].srcs = (base + 2,)
+        blk[3].srcs = (base + 1, base + 3)
+        blk[4].srcs = (base + 4,)
+        layers += blk
+    net = Network(name="allrejected", input_shape=s, layers=layers,
+                  dtype="float32").validate()
+    _, dag, _ = solver.prepare(net, io="arena")
+    assert len(all_paths(dag)) == 1
+    for backend in ("graph", "cpsat", "cbc"):
+        plan = solver.solve(net, objective="ram", backend=backend, dag=dag)
+        assert plan.peak_ram_bytes == 400 and plan.arena_bytes > 400, backend
+        assert plan.layout_rejected == 1 and "layout" in plan.note
+    with pytest.raises(InfeasibleError):
+        solver.solve(net, objective="ram", ram=plan.arena_bytes - 4, dag=dag)
