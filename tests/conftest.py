@@ -14,6 +14,16 @@ SHARED_MODELS = HERE.parent.parent / "shared" / "models"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def examples(n: int) -> int:
+    """A hypothesis test's example count: ``n`` times ``MSFOPT_HYPOTHESIS_SCALE`` (default 1;
+    scripts/nightly.sh runs the random tests with more examples)."""
+    try:
+        scale = max(1, int(os.environ.get("MSFOPT_HYPOTHESIS_SCALE", "1")))
+    except ValueError:
+        scale = 1
+    return n * scale
+
+
 def toolchains_required() -> bool:
     """MSFOPT_REQUIRE_TOOLCHAINS set to anything but '' / '0' (CI): every resource a test needs
     must be there; a missing one fails the test instead of skipping it."""

@@ -10,6 +10,7 @@ import re
 import numpy as np
 import onnx
 import pytest
+from conftest import examples
 from hypothesis import given, settings, strategies as st
 
 from msfopt import oracles
@@ -191,7 +192,7 @@ def test_onnx_residual_gap_dense_model(dtype, io, tmp_path):
 
 # -- differential fuzz: random chains, random plans ----------------------------------------------
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(net=chains(max_layers=6, max_hw=24, tail=True), dtype=st.sampled_from(["int8", "float32"]),
        io=st.sampled_from(["arena", "external"]), seed=st.integers(0, 1000), data=st.data())
 def test_random_chain_random_plan_matches_onnxruntime(net, dtype, io, seed, data, tmp_path_factory):

@@ -11,6 +11,7 @@ import math
 import random
 
 import pytest
+from conftest import examples
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from msfopt import solver
@@ -40,7 +41,7 @@ def _brute(dag, q, accept):
     return best
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(net=chains(max_layers=6), io=st.sampled_from(["arena", "external"]),
        which=st.sampled_from(["latency", "macs", "ram"]), seed=st.integers(0, 10**6),
        reject_frac=st.sampled_from([0.0, 0.3, 0.7, 0.95]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+from conftest import examples
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
@@ -124,7 +125,7 @@ KINDS = ["concat", "split", "slice", "se", "swish", "PRelu", "LeakyRelu", "HardS
          "HardSigmoid", "bn", "pool", "dilated", "conv"]
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                     HealthCheck.function_scoped_fixture])
 @given(kinds=st.lists(st.sampled_from(KINDS), min_size=2, max_size=5),
        c=st.integers(2, 4), h=st.integers(5, 9), w=st.integers(5, 9), seed=st.integers(0, 999))

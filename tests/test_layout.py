@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import examples
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from msfopt import layout, layout_exact, solver
@@ -121,7 +122,7 @@ def placement_problems(draw):
     return rects, aliases, unit
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problem=placement_problems())
 def test_cpsat_packs_at_the_brute_force_optimum(problem):
     """CP-SAT packs exactly at the brute-force minimum arena (a valid placement) and proves that

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import onnx
 import pytest
+from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -256,7 +257,7 @@ def random_net(draw):
     return ir.Network("rand", (h, w, c), layers, dtype="float32").validate()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(net=random_net(), seed=st.integers(0, 1000))
 def test_random_chain_round_trip(net, seed):
     f = init_weights(net, seed=seed, dtype="float32")

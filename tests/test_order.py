@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from random_nets import all_paths
 
 from msfopt import order as morder
@@ -142,7 +143,7 @@ def order_dag_edges(od):
     return out
 
 
-@settings(max_examples=int(__import__("os").environ.get("ORDER_EXAMPLES", "300")), deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=list(HealthCheck))
 @given(net=dag_nets(), io=st.sampled_from(["arena", "external"]), data=st.data())
 def test_order_dag_equals_brute_force_over_orders_and_partitions(net, io, data):
     edges, plans = brute_force(net, io)

@@ -14,9 +14,9 @@ test_order.py).
 from __future__ import annotations
 
 import itertools
-import os
 
 import pytest
+from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,7 +47,7 @@ def _chain_totals(net, io, order, blocks, stages):
     return keys
 
 
-@settings(max_examples=int(os.environ.get("ORDER_COMPACT_EXAMPLES", "100")), deadline=None,
+@settings(max_examples=examples(100), deadline=None,
           suppress_health_check=list(HealthCheck))
 @given(net=dag_nets(), io=st.sampled_from(["arena", "external"]), data=st.data())
 def test_compact_equals_downset_search(net, io, data):

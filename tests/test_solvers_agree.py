@@ -1,6 +1,7 @@
 """Differential test: CP-SAT, CBC and exact graph search give the same optimum on random chains."""
 import math
 
+from conftest import examples
 from hypothesis import given, settings, strategies as st
 
 from msfopt.backends import graph
@@ -23,7 +24,7 @@ def _check(dag, q):
     return ref
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(net=chains(), cost_model=st.sampled_from(["runtime", "msfcnn"]),
        io=st.sampled_from(["arena", "external"]), frac=st.floats(0.0, 1.2),
        f=st.sampled_from([1.0, 1.05, 1.2, 1.5, 2.0, math.inf]),
