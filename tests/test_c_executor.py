@@ -412,7 +412,10 @@ def test_too_small_ring_trips_the_bounds_check(lib, mode):
     model = dict(dtype="int8", layers=layers, in_shape=(12, 10, 3), segs=[(0, 3, 2, mode)],
                  seed=3)
     n_fail, msgs = run_model(lib, model, fused=True, shrink=2)
-    assert n_fail > 0 and msgs and all("outside its buffer" in m for m in msgs)
+    # every failure is an access outside its buffer, or the depthwise fast path noticing that
+    # such a (redirected) access no longer matches its precomputed tap offsets
+    assert n_fail > 0 and any("outside its buffer" in m for m in msgs), set(msgs)
+    assert all("outside its buffer" in m or m == "dw fast offset" for m in msgs), set(msgs)
     ok = run_model(lib, model, fused=True)   # the schedule's own sizes: clean
     assert ok[0].size == int(np.prod(layers[-1]["out_shape"]))
 

@@ -116,7 +116,9 @@ int32_t msf_requant_s8(const msf_requant *rq, int32_t acc, int32_t ch, int32_t o
 {
     int32_t idx = rq->per_channel ? ch : 0;
     if (rq->mode == MSF_RQ_FIXED) {
-        int32_t r = msf_mbqm(acc, rq->qmul[idx], rq->qshift[idx]) + out_zp;
+        /* + zero point in wrapping int32 (what the compiled TFLM reference does; no UB) */
+        int32_t r = (int32_t)((uint32_t)msf_mbqm(acc, rq->qmul[idx], rq->qshift[idx]) +
+                              (uint32_t)out_zp);
         return msf_clamp_i32(r, -128, 127);
     } else {
         /* ORT MlasRequantizeOutput: float(acc) * scale, clamp to [-128-zp, 127-zp], RNE, +zp */

@@ -1,8 +1,9 @@
 /* msf_s8_conv.c - int8 convolution kernels (standard / grouped and depthwise) working
- * through msf_view. */
-#include "msf_internal.h"
+ * through msf_view: the reference loops (every tap through msf_vofs) and the dispatchers that
+ * send interior pixels to the fast inner loops (msf_s8_convfast.c, msf_s8_dwfast.c). */
+#include "msf_s8_fast.h"
 
-void msf_conv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *out,
+void msf_conv2d_s8_ref(const msf_conv_s8_params *p, const msf_view *in, msf_view *out,
                    int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1)
 {
     const msf_window *w = &p->win;
@@ -21,7 +22,6 @@ void msf_conv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *ou
     if (oy1 <= oy0 || ox1 <= ox0) {
         return;
     }
-    MSF_ADD_MACS((int64_t)(oy1 - oy0) * (ox1 - ox0) * out->C * wstride);
     for (oy = oy0; oy < oy1; oy++) {
         const int32_t iy0 = oy * w->sh - w->pad_top;
         int32_t ky_lo, ky_hi;
@@ -53,8 +53,8 @@ void msf_conv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *ou
     }
 }
 
-void msf_dwconv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *out,
-                     int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1)
+void msf_dwconv2d_s8_ref(const msf_conv_s8_params *p, const msf_view *in, msf_view *out,
+                         int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1)
 {
     const msf_window *w = &p->win;
     const int32_t dh = w->dil_h > 1 ? w->dil_h : 1; /* dilation */
@@ -70,7 +70,6 @@ void msf_dwconv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *
     if (oy1 <= oy0 || ox1 <= ox0) {
         return;
     }
-    MSF_ADD_MACS((int64_t)(oy1 - oy0) * (ox1 - ox0) * C * ksz);
     for (oy = oy0; oy < oy1; oy++) {
         const int32_t iy0 = oy * w->sh - w->pad_top;
         int32_t ky_lo, ky_hi;
@@ -95,4 +94,100 @@ void msf_dwconv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *
             }
         }
     }
+}
+
+/* Output coordinates [*lo, *hi) whose window (kernel k, stride s, leading pad) lies inside an
+ * input extent of `size` (no dilation). */
+static void interior_range(int32_t size, int32_t k, int32_t s, int32_t pad, int32_t *lo,
+                           int32_t *hi)
+{
+    *lo = (pad + s - 1) / s;
+    *hi = size - k + pad >= 0 ? (size - k + pad) / s + 1 : 0;
+}
+
+/* Fast path of one output row's columns [ox, ox1) (all inside the interior): runs of pixels
+ * whose input windows and outputs do not cross a ring wrap go to msf_convk_s8_run / 1x1, a
+ * pixel whose window wraps goes to the reference loop. */
+static void conv_row_fast(const msf_conv_s8_params *p, const msf_view *in, msf_view *out,
+                          int32_t oy, int32_t ox, int32_t ox1)
+{
+    const msf_window *w = &p->win;
+    const int32_t cin = in->C, cout = out->C;
+    const int32_t iy0 = oy * w->sh - w->pad_top;
+    const int8_t *x = (const int8_t *)in->data;
+    int8_t *y = (int8_t *)out->data;
+    while (ox < ox1) {
+        const int32_t ix = ox * w->sw - w->pad_left;
+        const int32_t si = in->xcap == in->W ? ix : ix % in->xcap;
+        const int32_t so = out->xcap == out->W ? ox : ox % out->xcap;
+        int32_t n, nin;
+        if (si + w->kw > in->xcap) { /* the window wraps around the ring */
+            msf_conv2d_s8_ref(p, in, out, oy, oy + 1, ox, ox + 1);
+            ox++;
+            continue;
+        }
+        nin = (in->xcap - w->kw - si) / w->sw + 1;
+        n = MSF_MIN(nin, out->xcap - so);
+        n = MSF_MIN(n, ox1 - ox);
+#ifdef MSF_CHECK_BOUNDS
+        (void)msf_vofs(in, iy0 + w->kh - 1, ix + (n - 1) * w->sw + w->kw - 1);
+        (void)msf_vofs(out, oy, ox + n - 1);
+#endif
+        if (w->kh == 1 && w->kw == 1) {
+            msf_conv1x1_s8_run(p, cin, cout, x + msf_vofs(in, iy0, ix), w->sw * cin,
+                               y + msf_vofs(out, oy, ox), cout, n);
+        } else {
+            msf_convk_s8_run(p, cout, x + msf_vofs(in, iy0, ix), w->sw * cin, in->xcap * cin,
+                             w->kh, w->kw * cin, y + msf_vofs(out, oy, ox), cout, n);
+        }
+        ox += n;
+    }
+}
+
+void msf_conv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *out,
+                   int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1)
+{
+    const msf_window *w = &p->win;
+    const int32_t groups = p->groups > 0 ? p->groups : 1;
+    int32_t fy0, fy1, fx0, fx1, oy;
+
+    if (oy1 <= oy0 || ox1 <= ox0) {
+        return;
+    }
+    MSF_ADD_MACS((int64_t)(oy1 - oy0) * (ox1 - ox0) * out->C *
+                 (w->kh * w->kw * (in->C / groups)));
+    if (!MSF_FAST_KERNELS || groups != 1 || w->dil_h > 1 || w->dil_w > 1 || p->w_zp != 0) {
+        msf_conv2d_s8_ref(p, in, out, oy0, oy1, ox0, ox1);
+        return;
+    }
+    interior_range(in->H, w->kh, w->sh, w->pad_top, &fy0, &fy1);
+    interior_range(in->W, w->kw, w->sw, w->pad_left, &fx0, &fx1);
+    fy0 = MSF_MAX(fy0, oy0);
+    fy1 = MSF_MIN(fy1, oy1);
+    fx0 = MSF_MAX(fx0, ox0);
+    fx1 = MSF_MIN(fx1, ox1);
+    if (fy0 >= fy1 || fx0 >= fx1) {
+        msf_conv2d_s8_ref(p, in, out, oy0, oy1, ox0, ox1);
+        return;
+    }
+    msf_conv2d_s8_ref(p, in, out, oy0, fy0, ox0, ox1);  /* top border rows */
+    msf_conv2d_s8_ref(p, in, out, fy1, oy1, ox0, ox1);  /* bottom border rows */
+    if (w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && fx0 == 0 && fx1 == out->W &&
+        in->W == out->W && in->xcap == in->W && out->xcap == out->W) {
+        /* 1x1 stride 1 over whole rows of full views: the rows are one contiguous run */
+        const int32_t n = (fy1 - fy0) * out->W;
+        const int32_t iy = fy0 - w->pad_top;
+#ifdef MSF_CHECK_BOUNDS
+        (void)msf_vofs(in, iy + fy1 - fy0 - 1, in->W - 1);
+        (void)msf_vofs(out, fy1 - 1, out->W - 1);
+#endif
+        msf_conv1x1_s8_run(p, in->C, out->C, (const int8_t *)in->data + msf_vofs(in, iy, 0),
+                           in->C, (int8_t *)out->data + msf_vofs(out, fy0, 0), out->C, n);
+    } else {
+        for (oy = fy0; oy < fy1; oy++) {
+            conv_row_fast(p, in, out, oy, fx0, fx1);
+        }
+    }
+    msf_conv2d_s8_ref(p, in, out, fy0, fy1, ox0, fx0);  /* left border columns */
+    msf_conv2d_s8_ref(p, in, out, fy0, fy1, fx1, ox1);  /* right border columns */
 }

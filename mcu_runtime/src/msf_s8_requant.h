@@ -1,0 +1,126 @@
+/* msf_s8_requant.h - inlined int8 requantisation for the fast kernels (not part of the public
+ * API).  Bit-exact with msf_requant_s8 (msf_quant.c) followed by the activation clamp:
+ *
+ *  MSF_RQ_FIXED: TFLite's MultiplyByQuantizedMultiplier.  Without the saturating corner
+ *    (a == b == INT32_MIN), gemmlowp's SaturatingRoundingDoublingHighMul equals
+ *    floor((a * b + 2^30) / 2^31) for either sign of a * b (the negative nudge 1 - 2^30 followed
+ *    by a truncating division gives the same floor), so it is one 32x32->64 multiply-add and a
+ *    shift.  RoundingDivideByPOT(x, e) = (x >> e) + ((x & mask) > (mask >> 1) + (x < 0)),
+ *    branch-free.  qmul == INT32_MIN (never produced by QuantizeMultiplier, but representable)
+ *    takes the reference.
+ *  MSF_RQ_FLOAT: ORT's float32 multiply, then round half to even by adding and subtracting
+ *    1.5 * 2^23 (exact for |v| < 2^22; larger products take the reference), + zero point.
+ *  The int8 saturation and the activation clamp are merged into one clamp when
+ *    -128 <= act_min <= act_max <= 127; other clamps take the reference.
+ *
+ * The per-channel values are read once per channel (msf_rqc_load) and applied to every
+ * accumulator of that channel (msf_rqc_apply). */
+#ifndef MSF_S8_REQUANT_H
+#define MSF_S8_REQUANT_H
+
+#include "msf_internal.h"
+
+typedef struct {
+    int32_t mode;    /* MSF_RQ_FIXED or MSF_RQ_FLOAT */
+    int32_t mul;     /* fixed: Q31 multiplier */
+    int32_t lsh;     /* fixed: left shift max(shift, 0) */
+    int32_t rsh;     /* fixed: right shift max(-shift, 0) */
+    float fmul;      /* float: multiplier */
+    int32_t fbound;  /* float: |acc| <= fbound guarantees |acc * fmul| < 2^22 (fast rounding) */
+    int32_t zp;      /* output zero point */
+    int32_t lo, hi;  /* the saturation to int8 and the activation clamp merged into one */
+    int32_t slow;    /* 1: every value through the reference (msf_requant_s8 + clamp) */
+    const msf_requant *rq;
+    int32_t ch, act_min, act_max;
+} msf_rqc;
+
+/* Parameters of output channel ch (entry 0 when the requantisation is per tensor). */
+static inline void msf_rqc_load(const msf_requant *rq, int32_t ch, int32_t out_zp,
+                                int32_t act_min, int32_t act_max, msf_rqc *c)
+{
+    int32_t idx = rq->per_channel ? ch : 0;
+    c->mode = rq->mode;
+    c->zp = out_zp;
+    c->rq = rq;
+    c->ch = ch;
+    c->act_min = act_min;
+    c->act_max = act_max;
+    /* clamp(clamp(r, -128, 127), act_min, act_max) == clamp(r, act_min, act_max) when
+     * -128 <= act_min <= act_max <= 127 (always, for the generator's clamps) */
+    c->slow = !(act_min >= -128 && act_min <= act_max && act_max <= 127);
+    c->lo = act_min;
+    c->hi = act_max;
+    c->mul = 0;
+    c->lsh = 0;
+    c->rsh = 0;
+    c->fmul = 0.0f;
+    c->fbound = 0;
+    if (rq->mode == MSF_RQ_FIXED) {
+        int32_t s = rq->qshift[idx];
+        c->mul = rq->qmul[idx];
+        c->lsh = s > 0 ? s : 0;
+        c->rsh = s > 0 ? 0 : -s;
+        if (c->mul == INT32_MIN || s > 31 || s < -31) {
+            c->slow = 1; /* SRDHM's saturating corner / shifts outside the reference's range */
+        }
+    } else {
+        float m = rq->fmul[idx];
+        float a = m < 0.0f ? -m : m;
+        c->fmul = m;
+        if (a > 0.0f) {
+            float b = 2097152.0f / a; /* 2^21 / |fmul| */
+            c->fbound = b >= 2147483520.0f ? 0x7FFFFF80 : (b >= 1.0f ? (int32_t)b : 0);
+        } else if (a == 0.0f) {
+            c->fbound = 0x7FFFFF80;
+        } /* NaN: fbound 0, every non-zero accumulator takes the reference */
+    }
+}
+
+/* The reference: msf_requant_s8 then the activation clamp (rare corners only). */
+static inline int32_t msf_rqc_ref(const msf_rqc *c, int32_t acc)
+{
+    return msf_clamp_i32(msf_requant_s8(c->rq, acc, c->ch, c->zp), c->act_min, c->act_max);
+}
+
+/* Requantised, saturated and activation-clamped int8 value of accumulator acc; `mode` is
+ * c->mode (a compile-time constant in the loops specialised per mode by the kernels).
+ *  fixed: MultiplyByQuantizedMultiplier (see the top of this file) + zero point (wrapping
+ *         int32 like the reference), one clamp;
+ *  float: for |acc * fmul| < 2^22, round half to even by the 1.5 * 2^23 addition (exact in the
+ *         default round-to-nearest-even mode, the mode the float multiply itself runs in), then
+ *         one integer clamp: clamp(rne(v), lo - zp, hi - zp) == rne(clamp(v, lo - zp, hi - zp))
+ *         for integer bounds (rounding is monotonic and fixes integers); larger values take the
+ *         reference. */
+static inline int32_t msf_rqc_apply_m(const msf_rqc *c, int32_t acc, int32_t mode)
+{
+    int32_t r;
+    if (c->slow) {
+        return msf_rqc_ref(c, acc);
+    }
+    if (mode == MSF_RQ_FIXED) {
+        int32_t xs = (int32_t)((uint32_t)acc << c->lsh), q, e = c->rsh, mask, thr;
+        /* arithmetic right shift of a negative int64: arithmetic on every supported compiler */
+        q = (int32_t)(((int64_t)xs * (int64_t)c->mul + ((int64_t)1 << 30)) >> 31);
+        mask = (int32_t)(((uint32_t)1 << e) - 1u);
+        thr = (mask >> 1) - (q >> 31);              /* + 1 for a negative q */
+        q = (q >> e) + ((q & mask) > thr ? 1 : 0);
+        r = (int32_t)((uint32_t)q + (uint32_t)c->zp); /* wraps like the reference */
+    } else {
+        const float magic = 12582912.0f;             /* 1.5 * 2^23 */
+        float v, t;
+        if ((uint32_t)acc + (uint32_t)c->fbound > 2u * (uint32_t)c->fbound) {
+            return msf_rqc_ref(c, acc);
+        }
+        v = (float)acc * c->fmul;
+        t = (v + magic) - magic;
+        r = (int32_t)t + c->zp;
+    }
+    return r < c->lo ? c->lo : (r > c->hi ? c->hi : r);
+}
+
+static inline int32_t msf_rqc_apply(const msf_rqc *c, int32_t acc)
+{
+    return msf_rqc_apply_m(c, acc, c->mode);
+}
+
+#endif /* MSF_S8_REQUANT_H */

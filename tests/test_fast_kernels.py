@@ -1,0 +1,37 @@
+"""The fast int8 kernels (mcu_runtime/src/msf_s8_convfast.c, msf_s8_dwfast.c, the inlined
+requantisation of msf_s8_requant.h) equal the reference loops (msf_conv2d_s8_ref,
+msf_dwconv2d_s8_ref, msf_requant_s8) byte for byte on the MCU cores themselves: the differential
+harness mcu_runtime/tests_c/fast_diff.c (random shapes, strides, pads, dilations, groups, zero
+points, per-channel fixed / float requantisation, output regions, ring views; every output byte
+and the untouched bytes around the region compared) cross-built and run under QEMU on
+cortex-m4 (the SXTB16/SMLAD path, __ARM_FEATURE_DSP) and on cortex-m0 / rv32imac (the portable
+path).  The host build of the same cases (ASan + UBSan) runs as tests_c/test_fast_kernels.c with
+the other C unit tests (tests/test_c_kernels.py).  End-to-end bit-exactness against
+tflite-micro / onnxruntime is tests/test_mcu_runs.py and tests/test_c_kernels.py."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import require_tools
+
+from msfopt.mcu_runtime.crossbuild import build
+from msfopt.mcu_runtime.qemu import run
+from msfopt.mcu_runtime.runtime_files import SOURCES, SRC_DIR
+from msfopt.mcu_runtime.toolchain import missing_tools
+
+TESTS_C = Path(__file__).resolve().parents[1] / "mcu_runtime" / "tests_c"
+CASES = 120
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0", "rv32imac"])
+def test_fast_kernels_equal_reference_on_target(target, tmp_path):
+    require_tools(missing_tools(target), f"toolchain for {target}")
+    srcs = [TESTS_C / "fast_diff_mcu.c", *(SRC_DIR / s for s in SOURCES)]
+    b = build(target, srcs, [SRC_DIR, TESTS_C], tmp_path / target,
+              defines={"FD_CASES": CASES},
+              extra_cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wvla"], name="fastdiff")
+    r = run(target, b, timeout_s=240, count_instructions=False)
+    assert r.reports.get("cases") == CASES, r.stdout
+    assert r.reports.get("failures") == 0, r.stdout
+    assert r.exit_code == 0, r.stdout
