@@ -39,3 +39,26 @@ def conv_chain(n_layers: int, hw: int = 16, channels: int = 8, dtype: str = "flo
     specs = [(DW, 0, 3, 1, 1) if (i + 1) % dw_every == 0 else (CONV, channels, 3, 1, 1)
              for i in range(n_layers)]
     return chain(f"conv-chain-{n_layers}", (hw, hw, channels), specs, dtype=dtype)
+
+
+def random_window_chain(rng: random.Random, hw=(5, 10), channels=(1, 8), layers=(3, 7),
+                        max_out: int = 8, name: str = "random") -> Network:
+    """A small random chain of window layers (conv, depthwise, average / max pool; 1x1 / 3x3 /
+    asymmetric kernels, stride 1, random leading padding) drawn from ``rng``: the layout tests'
+    and scripts/bench_layout.py's plans.  ``hw``, ``channels``, ``layers``: inclusive ranges."""
+    from .ir import AVGPOOL, MAXPOOL, window_layer
+    shape = (rng.randint(*hw), rng.randint(*hw), rng.randint(*channels))
+    out = []
+    for _ in range(rng.randint(*layers)):
+        op = rng.choice((CONV, DW, AVGPOOL, MAXPOOL))
+        kh = rng.choice([1, 3]) if op in (CONV, DW) else rng.choice([2, 3])
+        kw = rng.choice([1, kh])
+        L = window_layer(op, shape, rng.randint(1, max_out) if op == CONV else None, (kh, kw), 1,
+                         (rng.randint(0, kh // 2), rng.randint(0, kw // 2)))
+        if min(L.out_shape[:2]) < 2:
+            break
+        out.append(L)
+        shape = L.out_shape
+    if not out:
+        out.append(window_layer(CONV, shape, 2, 1, 1, 0))
+    return Network(name=name, input_shape=out[0].in_shape, layers=out).validate()

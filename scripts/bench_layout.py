@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 from msfopt import layout, solver, zoo  # noqa: E402
 from msfopt.backends import graph  # noqa: E402
 from msfopt.errors import MsfoptError  # noqa: E402
-from msfopt.ir import AVGPOOL, CONV, DW, MAXPOOL, Network, window_layer  # noqa: E402
+from msfopt.ir import Network  # noqa: E402
+from msfopt.synthetic import random_window_chain  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "models"
 
@@ -54,21 +55,7 @@ def _models(spec: str) -> list[str]:
 
 
 def _random_chain(rng, k):
-    shape = (rng.randint(5, 10), rng.randint(5, 10), rng.randint(1, 8))
-    layers = []
-    for _ in range(rng.randint(3, 7)):
-        op = rng.choice((CONV, DW, AVGPOOL, MAXPOOL))
-        kh = rng.choice([1, 3]) if op in (CONV, DW) else rng.choice([2, 3])
-        kw = rng.choice([1, kh])
-        L = window_layer(op, shape, rng.randint(1, 8) if op == CONV else None, (kh, kw), 1,
-                         (rng.randint(0, kh // 2), rng.randint(0, kw // 2)))
-        if min(L.out_shape[:2]) < 2:
-            break
-        layers.append(L)
-        shape = L.out_shape
-    if not layers:
-        layers.append(window_layer(CONV, shape, 2, 1, 1, 0))
-    return Network(name=f"random{k}", input_shape=layers[0].in_shape, layers=layers).validate()
+    return random_window_chain(rng, name=f"random{k}")
 
 
 def _queries(dag):

@@ -24,6 +24,7 @@ from msfopt.dag import build_dag
 from msfopt.ir import AVGPOOL, CONV, DW, MAXPOOL, Network, window_layer
 from msfopt.layout import aligned_arena, plan_layout
 from msfopt.layout_exact import Alias, LayoutProblem, Rect, solve_layout
+from msfopt.synthetic import random_window_chain
 
 sys.path.insert(0, str(Path(__file__).parent))
 from random_nets import all_paths  # noqa: E402
@@ -313,22 +314,8 @@ def test_checker_catches_overlaps():
 
 
 def _random_chain(rng):
-    ops = (CONV, DW, AVGPOOL, MAXPOOL)
-    shape = (rng.randint(5, 9), rng.randint(5, 9), rng.randint(1, 3))
-    layers = []
-    for _ in range(rng.randint(2, 5)):
-        op = rng.choice(ops)
-        k = rng.choice([1, 3]) if op in (CONV, DW) else rng.choice([2, 3])
-        kw = rng.choice([1, k])
-        L = window_layer(op, shape, rng.randint(1, 4) if op == CONV else None, (k, kw), 1,
-                         (rng.randint(0, k // 2), rng.randint(0, kw // 2)))
-        if min(L.out_shape[:2]) < 2:
-            break
-        layers.append(L)
-        shape = L.out_shape
-    if not layers:
-        layers.append(window_layer(CONV, shape, 2, 1, 1, 0))
-    return Network(name="r", input_shape=layers[0].in_shape, layers=layers).validate()
+    return random_window_chain(rng, hw=(5, 9), channels=(1, 3), layers=(2, 5), max_out=4,
+                               name="r")
 
 
 def test_every_layout_of_small_random_chains_is_valid_and_exact():
