@@ -33,7 +33,6 @@ code generation, oracles) then runs the reordered network unchanged.
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass, field, replace
 
@@ -44,7 +43,7 @@ from .dag import FusionDAG
 from .errors import InputError
 from .ir import ELEMENTWISE_OPS, GAP, PIPELINE_OPS, RESHAPE, Network
 from .modes import DEFAULT_PATCHES, DEFAULT_TILES, FUSED_MODES, block_schedules, unfused_schedule
-from .schedule import IO_MODES, INPUT_OUTSIDE, Liveness
+from .schedule import IO_MODES, Liveness
 
 #: order DAGs with more states than this are not built (the CLI then keeps the file's order)
 MAX_STATES = 200_000

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from msfopt import layout, layout_exact, solver
 from msfopt.dag import build_dag
-from msfopt.ir import AVGPOOL, CONV, DW, MAXPOOL, Network, window_layer
+from msfopt.ir import AVGPOOL, CONV, DW, Network, window_layer
 from msfopt.layout import aligned_arena, plan_layout
 from msfopt.layout_exact import Alias, LayoutProblem, Rect, solve_layout
 from msfopt.synthetic import random_window_chain

@@ -14,7 +14,6 @@ generated as C, built for the host and run; every output equals tflite-micro's o
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
