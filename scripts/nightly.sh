@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export MSFOPT_HYPOTHESIS_SCALE="${MSFOPT_HYPOTHESIS_SCALE:-10}"
 export MSF_CHECK_BOUNDS=1
+export MSFOPT_ORDER_FULL="${MSFOPT_ORDER_FULL:-1}"   # order tests: 9-op nets, every backend, compact
 PY="${PYTHON:-.venv/bin/python}"
 exec "$PY" -m pytest -q -p no:cacheprovider \
   tests/test_graph_ops_onnx.py::test_random_graph_runs_like_onnxruntime \

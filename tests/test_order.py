@@ -30,10 +30,14 @@ KINDS = ("conv", "conv1", "dw", "pool", "act", "add", "concat")
 #: every execution mode, with two H-cache tiles and two recompute patches (the brute force builds
 #: one chain DAG per topological order: fewer variants keep 300 examples within the suite's time)
 VARIANTS = dict(tiles=(1, 2), patches=(2, 4))
+#: MSFOPT_ORDER_FULL=1 (scripts/nightly.sh): nets of up to 9 ops, every backend -- graph search,
+#: CP-SAT, CBC and the compact CP-SAT model -- on both queries of every example
+FULL = __import__("os").environ.get("MSFOPT_ORDER_FULL", "") not in ("", "0")
+MAX_OPS = 9 if FULL else 7
 
 
 @st.composite
-def dag_nets(draw, max_ops=7):
+def dag_nets(draw, max_ops=MAX_OPS):
     """A random DAG CNN: each op reads recent tensors (branches), adds and concats join them;
     every tensor nobody reads is a graph output (several outputs happen)."""
     h = draw(st.integers(3, 7))
@@ -161,9 +165,9 @@ def test_order_dag_equals_brute_force_over_orders_and_partitions(net, io, data):
     # solve) one of them in about half the examples, to keep the suite's time: over the
     # examples every backend meets both objectives
     for b in ("graph", "cpsat", "cbc"):
-        if b == "cbc" and not data.draw(st.booleans(), label="cbc runs"):
+        if b == "cbc" and not FULL and not data.draw(st.booleans(), label="cbc runs"):
             continue
-        which = ("ram", "latency") if b == "graph" else (data.draw(
+        which = ("ram", "latency") if b == "graph" or FULL else (data.draw(
             st.sampled_from(["ram", "latency"]), label=f"{b} query"),)
         if "ram" in which:
             a = answer(dag, make_query(dag, "ram"), b)
@@ -172,6 +176,12 @@ def test_order_dag_equals_brute_force_over_orders_and_partitions(net, io, data):
             a = answer(dag, make_query(dag, "latency", cap), b)
             assert a.key == want_lat, f"{b}: min latency under {cap} {a.key} != {want_lat}"
     assert want_ram[0] == min_peak
+    if FULL:   # the compact CP-SAT order model on the same example (no state enumeration)
+        from msfopt.order_compact import solve_compact
+        for q, want in ((make_query(dag, "ram"), want_ram),
+                        (make_query(dag, "latency", cap), want_lat)):
+            c = solve_compact(net, q, io=io, **VARIANTS)
+            assert c.status == "optimal" and c.key == want, f"compact: {c.key} != {want}"
     # the chosen order, re-planned by the chain model, reaches the same optimum
     res = morder.best_order(net, objective="ram", io=io, check=False, **VARIANTS)
     chain = build_dag(res.net, io=io, **VARIANTS)
