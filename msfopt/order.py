@@ -319,6 +319,8 @@ def build_order_dag(net: Network, io: str = "arena", cycle_model: CycleModel | N
                     nd2 = done
                     for q in ops:
                         nd2 |= 1 << q
+                    if last_op is not None and last_op in ops and nd2 != full:
+                        continue    # a tail softmax follows the model's last op: it runs last
                     if nd2 not in live_bytes:
                         live_bytes[nd2] = live_after(done, nd2, ops)
                     dkey = (nd2, newest(ops[-1] + 1, nd2))
@@ -327,8 +329,8 @@ def build_order_dag(net: Network, io: str = "arena", cycle_model: CycleModel | N
                         levels[bin(nd2).count("1")].append(dkey)
                         if len(index) > max_states:
                             raise TooManyStates(
-                                f"{net.name}: more than {max_states:,} execution states; "
-                                f"plan the file's order (--order fixed)")
+                                f"{net.name}: more than {max_states:,} execution states "
+                                f"(use --order compact, or --order fixed for the file's order)")
                     rows.append((key, dkey, r, m, c, mode, tile, ops, sch))
     # number the states level by level (edges go from |S| to a larger |S|)
     k = 0
