@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import toolchains_required
+from conftest import require_tools
 from onnx_helpers import G
 
 SECTIONS = ("summary", "timeline", "layout", "blocks", "pareto", "graph")
@@ -284,7 +284,6 @@ def test_report_shows_measured_instructions_per_block(work, tmp_path):
     shows each block's measured instructions (QEMU counts between the runtime's block
     boundaries) exactly as the run measured them; together they are the run's instructions
     but for the input copy and call glue."""
-    from conftest import require_tools
     from msfopt.mcu_runtime.toolchain import missing_tools
     require_tools(missing_tools("cortex-m4"), "toolchain")
     d = work["dir"]
@@ -330,11 +329,7 @@ def test_solve_plot(work, tmp_path):
 
 def _chromium():
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        msg = "chromium missing: apt-get install chromium (scripts/install_toolchains.sh)"
-        if toolchains_required():
-            pytest.fail(f"{msg} (MSFOPT_REQUIRE_TOOLCHAINS=1: required)", pytrace=False)
-        pytest.skip(msg)
+    require_tools([] if exe else ["chromium"], "headless browser")
     return exe
 
 
