@@ -42,14 +42,22 @@ class CBCBackend(Backend):
             else:
                 prob += expr == c.rhs, f"c{i}"
         # integral data: an absolute gap below 1 proves optimality
-        solver = _cbc_cmd(msg=False, timeLimit=float(time_limit), threads=max(1, int(threads)),
-                                   gapRel=0.0, gapAbs=0.5)
-        try:
+        def run(options):
+            solver = _cbc_cmd(msg=False, timeLimit=float(time_limit), threads=max(1, int(threads)),
+                              gapRel=0.0, gapAbs=0.5, options=options)
             prob.solve(solver)
+            return prob.status
+
+        try:
+            st = run([])
+            if st == pulp.LpStatusInfeasible and time.perf_counter() - t0 < 0.9 * time_limit:
+                # CBC 2.10.3's preprocessing (Cgl) can wrongly call a feasible path program
+                # infeasible ("Pre-processing says infeasible", seen on a 4-op order DAG whose
+                # edges all have the same RAM): an infeasibility claim is re-checked without it
+                st = run(["preprocess off"])
         except pulp.PulpSolverError as exc:  # pragma: no cover - solver binary problems
             return Solution(ERROR, None, None, None, time.perf_counter() - t0, str(exc))
         secs = time.perf_counter() - t0
-        st = prob.status
         sol_status = getattr(prob, "sol_status", None)
         if st == pulp.LpStatusInfeasible:
             if secs >= 0.9 * float(time_limit):

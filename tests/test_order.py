@@ -189,6 +189,24 @@ def test_order_dag_equals_brute_force_over_orders_and_partitions(net, io, data):
     assert graph_answer(chain, make_query(chain, "ram")).key == want_ram
 
 
+def test_cbc_infeasibility_claims_are_rechecked():
+    """Found by the brute force above (CI): two convs off the input, two dw off the first, three
+    outputs, io external -- every order DAG edge needs 112 B, and CBC 2.10.3's preprocessing called
+    the min-RAM program infeasible.  The minimum here is written down by hand: the input and
+    every output are external, so the arena holds one 4x7x1 float tensor (112 B) at most."""
+    s = (4, 7, 1)
+    layers = [window_layer(CONV, s, 1, 3, 1, 1), window_layer(CONV, s, 1, 3, 1, 1),
+              window_layer(DW, s, None, 3, 1, 1), window_layer(DW, s, None, 3, 1, 1)]
+    for L, src in zip(layers, (0, 0, 1, 1)):
+        L.srcs = (src,)
+    net = Network(name="cbc-preprocess", input_shape=s, layers=layers, dtype="float32",
+                  outputs=(2, 3, 4)).validate()
+    dag = morder.build_order_dag(net, io="external", **VARIANTS)
+    for b in ("graph", "cbc"):
+        a = answer(dag, make_query(dag, "ram"), b)
+        assert a.status == "optimal" and a.key[0] == 112, (b, a.status, a.key)
+
+
 def test_reorder_keeps_outputs_and_rejects_bad_orders():
     net = _two_branch()
     r = morder.reorder(net, [1, 0, 2])
