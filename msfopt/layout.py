@@ -1,7 +1,8 @@
 """Arena layout: every full tensor and scratch region of a plan gets a byte offset in one static
 arena (:func:`plan_layout`), placed at exactly the plan's peak RAM: by a fast placement search
-first, by CP-SAT (:mod:`msfopt.layout_exact`) when the fast search misses, first-fit on a larger
-arena only when neither packs."""
+first, by CP-SAT (:mod:`msfopt.layout_exact`) when the fast search misses.  Only when CP-SAT proves
+that nothing packs at the peak is the arena larger: the smallest one CP-SAT finds between the peak
+and first-fit's (or first-fit's, when CP-SAT finds nothing smaller)."""
 from __future__ import annotations
 
 import sys
@@ -29,9 +30,9 @@ class ArenaLayout:
     tensor_offset: dict[int, int]                 # tensor id -> offset (arena tensors only)
     ring_offsets: list[tuple[int, ...]]           # per block, offsets of its rings
     fallback: bool                                # True when no layout packs at the peak
-    method: str = "fast"                          # "fast" | "cpsat" | "first-fit"
+    method: str = "fast"                  # "fast" | "cpsat" | "cpsat-min" | "first-fit"
     cpsat_seconds: float = 0.0                    # wall time of the CP-SAT solve (0: not run)
-    cpsat_status: str = ""                        # "packed" | "infeasible" | "timeout" | ""
+    cpsat_status: str = ""                # "packed" | "infeasible" | "timeout" | "optimal" | ""
 
 
 #: when False, plan_layout skips the CP-SAT stage (the layout of before issue 13; benchmarks)
@@ -52,9 +53,11 @@ def plan_layout(net: Network, schedules: list[BlockSchedule], io: str = "arena",
     over a dying input, the scratch region at either end of a gap.  Only if no
     placement exists within ``node_budget`` steps is the placement solved exactly by CP-SAT at
     the peak (``method`` "cpsat", deterministic, ``time_limit`` deterministic seconds).  Only
-    when CP-SAT proves that nothing packs at the peak, or stops at its limit, does it fall back
-    to first-fit on a growing arena (``fallback``, ``method`` "first-fit"; ``arena_bytes`` is
-    then larger than the peak)."""
+    when CP-SAT proves that nothing packs at the peak, or stops at its limit, is the arena
+    larger than the peak (``fallback``): first-fit on a growing arena, and -- when CP-SAT proved
+    the peak infeasible -- CP-SAT minimising the arena between the peak and first-fit's
+    (``method`` "cpsat-min" when that is smaller, ``cpsat_status`` "optimal" when proven
+    smallest; otherwise ``method`` "first-fit")."""
     # the linked arena object is the peak rounded up to ARENA_ALIGN anyway: search within that
     peak = aligned_arena(max(s.ram_bytes for s in schedules))
     res = None
@@ -70,22 +73,43 @@ def plan_layout(net: Network, schedules: list[BlockSchedule], io: str = "arena",
         ex = layout_exact.solve_layout(prob, time_limit)
         status, secs = ex.status, ex.seconds
         if ex.status == "packed":
-            offs = {t: ex.offsets[i] for t, i in sorted(tensors.items())}
-            rings = []
-            for k, s in enumerate(schedules):
-                if not s.rings:
-                    rings.append(())
-                    continue
-                base = ex.offsets[scratch_of[k]] if k in scratch_of else 0
-                rings.append(tuple(base + r.offset for r in s.rings))
-            return ArenaLayout(arena_bytes=peak, tensor_offset=offs, ring_offsets=rings,
-                               fallback=False, method="cpsat", cpsat_seconds=secs,
-                               cpsat_status=status)
+            lay = _from_offsets(schedules, ex.offsets, tensors, scratch_of, peak)
+            lay.method, lay.cpsat_seconds, lay.cpsat_status = "cpsat", secs, status
+            return lay
     res = _search_layout(net, schedules, io, None, node_budget)
     if res is None:  # pragma: no cover - an unbounded arena always fits
         raise AssertionError("unbounded layout failed")
     res.method, res.cpsat_seconds, res.cpsat_status = "first-fit", secs, status
+    if USE_CPSAT and status == "infeasible" and res.arena_bytes > peak + ARENA_ALIGN:
+        # proven: nothing packs at the peak.  The smallest arena lies between the peak (+ one
+        # alignment step) and first-fit's; CP-SAT finds it (proven when it finishes in time)
+        prob, tensors, scratch_of = layout_problem(net, schedules, io, peak + ARENA_ALIGN)
+        mn = layout_exact.minimize_layout(prob, res.arena_bytes, time_limit)
+        secs += mn.seconds
+        if mn.offsets is not None and aligned_arena(mn.arena) < res.arena_bytes:
+            lay = _from_offsets(schedules, mn.offsets, tensors, scratch_of,
+                                aligned_arena(mn.arena))
+            lay.fallback, lay.method = True, "cpsat-min"
+            lay.cpsat_seconds, lay.cpsat_status = secs, mn.status
+            return lay
+        if mn.status == "optimal":
+            res.cpsat_status = "infeasible; first-fit optimal"
+        res.cpsat_seconds = secs
     return res
+
+
+def _from_offsets(schedules, offsets, tensors, scratch_of, arena_bytes) -> ArenaLayout:
+    """An :class:`ArenaLayout` from CP-SAT's offsets per rect of :func:`layout_problem`."""
+    offs = {t: offsets[i] for t, i in sorted(tensors.items())}
+    rings = []
+    for k, s in enumerate(schedules):
+        if not s.rings:
+            rings.append(())
+            continue
+        base = offsets[scratch_of[k]] if k in scratch_of else 0
+        rings.append(tuple(base + r.offset for r in s.rings))
+    return ArenaLayout(arena_bytes=arena_bytes, tensor_offset=offs, ring_offsets=rings,
+                       fallback=False)
 
 
 def layout_problem(net: Network, schedules: list[BlockSchedule], io: str, target: int):

@@ -15,6 +15,11 @@ rectangle covers it); an unfused block may instead write a fresh buffer, alive f
 The solve is deterministic (one worker, a fixed seed and a *deterministic* time limit), so the same
 plan always gets the same offsets: the solver's acceptance check, ``make_plan`` and the code
 generator see one layout.  Results are cached by problem.
+
+When nothing packs at the peak, :func:`minimize_layout` solves the same model as an optimisation:
+the smallest arena (highest byte used) between the peak and a known packing (first-fit's), so a
+plan whose buffers fragment still gets the smallest arena that exists, proven when CP-SAT
+finishes.
 """
 from __future__ import annotations
 
@@ -77,7 +82,35 @@ def solve_layout(prob: LayoutProblem, time_limit: float = DEFAULT_TIME_LIMIT) ->
     return res
 
 
-def _solve(prob: LayoutProblem, time_limit: float) -> ExactResult:
+def minimize_layout(prob: LayoutProblem, upper: int,
+                    time_limit: float = DEFAULT_TIME_LIMIT) -> ExactResult:
+    """The smallest arena for ``prob``'s buffers: at least ``prob.target`` (a lower bound, e.g.
+    the plan's peak), at most ``upper`` (an arena a packing is known to fit).  ``status`` is
+    "optimal" (proven smallest), "packed" (a packing below ``upper``, not proven smallest),
+    "timeout" (none better than ``upper`` found) or "infeasible" (not even ``upper`` packs);
+    ``arena`` is the highest byte used.  Cached like :func:`solve_layout`."""
+    key = ("min", prob, int(upper), float(time_limit))
+    hit = _cache.get(key)
+    if hit is not None:
+        return MinResult(hit.status, hit.offsets, hit.arena, 0.0)
+    res = _solve(prob, time_limit, upper=int(upper))
+    if len(_cache) >= _CACHE_MAX:
+        _cache.clear()
+    _cache[key] = res
+    return res
+
+
+@dataclass(frozen=True)
+class MinResult:
+    status: str                       # "optimal" | "packed" | "timeout" | "infeasible"
+    offsets: tuple[int, ...] | None   # byte offset per rect when a packing was found
+    arena: int | None                 # its highest byte used
+    seconds: float
+
+
+def _solve(prob: LayoutProblem, time_limit: float, upper: int | None = None):
+    """Feasibility at ``prob.target`` (``upper`` None: an :class:`ExactResult`) or the smallest
+    extent between ``prob.target`` and ``upper`` (a :class:`MinResult`)."""
     from ortools.sat.python import cp_model
 
     t0 = time.perf_counter()
@@ -90,8 +123,10 @@ def _solve(prob: LayoutProblem, time_limit: float) -> ExactResult:
     g = max(g, 1)
     if any(r.size % prob.unit for r in rects):
         raise ValueError("every buffer size must be a multiple of the alignment unit")
-    cap = prob.target // g
+    cap = (prob.target if upper is None else upper) // g
     if any(r.size // g > cap for r in rects):
+        if upper is not None:
+            return MinResult("infeasible", None, None, time.perf_counter() - t0)
         return ExactResult("infeasible", None, time.perf_counter() - t0)
 
     m = cp_model.CpModel()
@@ -133,6 +168,12 @@ def _solve(prob: LayoutProblem, time_limit: float) -> ExactResult:
             box(i, r.start + 1)
         m.AddExactlyOne(lits)
     m.AddNoOverlap2D(ts, xs)
+    if upper is not None:     # minimise the highest byte used, from the peak up
+        top = m.NewIntVar(-(-prob.target // g), cap, "top")
+        for i, r in enumerate(rects):
+            if r.size:
+                m.Add(top >= x[i] + r.size // g)
+        m.Minimize(top)
 
     solver = cp_model.CpSolver()
     p = solver.parameters
@@ -142,6 +183,14 @@ def _solve(prob: LayoutProblem, time_limit: float) -> ExactResult:
     p.max_time_in_seconds = 4.0 * float(time_limit) + 1.0   # a safety net only
     st = solver.Solve(m)
     secs = time.perf_counter() - t0
+    if upper is not None:
+        if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            offs = tuple(int(solver.Value(v)) * g for v in x)
+            top_b = max([o + r.size for o, r in zip(offs, rects)] + [0])
+            return MinResult("optimal" if st == cp_model.OPTIMAL else "packed", offs, top_b,
+                             secs)
+        return MinResult("infeasible" if st == cp_model.INFEASIBLE else "timeout", None, None,
+                         secs)
     if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return ExactResult("packed", tuple(int(solver.Value(v)) * g for v in x), secs)
     if st == cp_model.INFEASIBLE:

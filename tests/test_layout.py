@@ -197,7 +197,7 @@ def check_plan_layout(net: Network, scheds, io: str, lay) -> None:
         assert all(o % 4 == 0 for o in offs)
     assert lay.arena_bytes % layout.ARENA_ALIGN == 0
     peak = aligned_arena(max(s.ram_bytes for s in scheds))
-    if lay.method == "first-fit":
+    if lay.method in ("first-fit", "cpsat-min"):
         assert lay.fallback and lay.arena_bytes > peak
     else:
         assert not lay.fallback and lay.arena_bytes == peak
@@ -270,9 +270,10 @@ def _infeasible_net():
     return Network(name="nopack", input_shape=(9, 9, 7), layers=[l0, l1, l2, l3]).validate()
 
 
-def test_cpsat_infeasible_falls_back_to_first_fit():
-    """A plan CP-SAT proves cannot pack at its peak (the brute force agrees): first-fit,
-    ``fallback`` set, still valid, larger than the peak; the solver rejects it."""
+def test_cpsat_infeasible_gets_the_smallest_larger_arena():
+    """A plan CP-SAT proves cannot pack at its peak (the brute force agrees): ``fallback`` set,
+    still valid, larger than the peak -- and exactly the smallest arena that exists (the brute
+    force's minimum over every placement), which CP-SAT proves; the solver rejects the plan."""
     net = _infeasible_net()
     dag = build_dag(net, io="arena", tiles=(1, 2), patches=(2, 4))
     want = ["0 inplace(p=1)", "1", "2 inplace(p=1)", "3"]
@@ -281,11 +282,20 @@ def test_cpsat_infeasible_falls_back_to_first_fit():
     peak = aligned_arena(max(s.ram_bytes for s in scheds))
     assert peak == 784
     lay = plan_layout(net, scheds, "arena")
-    assert lay.fallback and lay.method == "first-fit" and lay.cpsat_status == "infeasible"
-    assert lay.arena_bytes > peak
+    assert lay.fallback and lay.arena_bytes > peak
     check_plan_layout(net, scheds, "arena", lay)
     prob, _, _ = layout.layout_problem(net, scheds, "arena", peak)
-    assert _brute_min_arena(prob.rects, prob.aliases, prob.unit) > peak
+    best = _brute_min_arena(prob.rects, prob.aliases, prob.unit)
+    assert best > peak
+    assert lay.arena_bytes == aligned_arena(best), (lay.method, lay.arena_bytes, best)
+    assert lay.cpsat_status in ("optimal", "infeasible; first-fit optimal")
+    # without the minimisation it was first-fit's arena (the old fallback)
+    layout.USE_CPSAT = False
+    try:
+        old = plan_layout(net, scheds, "arena")
+    finally:
+        layout.USE_CPSAT = True
+    print("first-fit", old.arena_bytes, "minimum", lay.arena_bytes)
     assert not solver.layout_acceptor(dag)(path)
 
 
@@ -323,7 +333,7 @@ def test_every_layout_of_small_random_chains_is_valid_and_exact():
     the plan's peak; a first-fit fallback only where the brute force confirms that nothing
     packs at the peak."""
     rng = random.Random(13)
-    methods = {"fast": 0, "cpsat": 0, "first-fit": 0}
+    methods = {"fast": 0, "cpsat": 0, "cpsat-min": 0, "first-fit": 0}
     for _ in range(30):
         net = _random_chain(rng)
         for io in ("arena", "external"):
@@ -333,11 +343,13 @@ def test_every_layout_of_small_random_chains_is_valid_and_exact():
                 lay = plan_layout(net, scheds, io)
                 check_plan_layout(net, scheds, io, lay)
                 methods[lay.method] += 1
-                if lay.method == "first-fit":
+                if lay.fallback:
                     prob, _, _ = layout.layout_problem(net, scheds, io, 0)
                     if len(prob.rects) <= 7:
-                        assert _brute_min_arena(prob.rects, prob.aliases, prob.unit) > \
-                            aligned_arena(max(s.ram_bytes for s in scheds))
+                        best = _brute_min_arena(prob.rects, prob.aliases, prob.unit)
+                        assert best > aligned_arena(max(s.ram_bytes for s in scheds))
+                        if lay.cpsat_status in ("optimal", "infeasible; first-fit optimal"):
+                            assert lay.arena_bytes == aligned_arena(best)
     assert methods["fast"] > 0
 
 
@@ -418,18 +430,21 @@ def test_solver_no_longer_rejects_plans_cpsat_packs(backend):
     check_plan_layout(net, scheds, "arena", lay)
 
 
-@pytest.mark.parametrize("which", ["miss", "rejects"])
+@pytest.mark.parametrize("which", ["miss", "rejects", "min"])
 def test_cpsat_layout_runs_bit_exact_in_c(which, tmp_path):
-    """A plan laid out by CP-SAT, generated as C (sanitised host build with guard zones) and run:
+    """A plan laid out by CP-SAT -- at its peak, or ("min") in the smallest larger arena when
+    nothing packs at the peak -- generated as C (sanitised host build with guard zones) and run:
     bit-exact with onnxruntime on the original ONNX file, arena as laid out."""
     from msfopt.weights import init_weights
     from test_codegen import header_arena, original_file_net, original_reference, rand_input, \
         run_plan
-    built = init_weights(_miss_net() if which == "miss" else _reject_net(), seed=5)
+    built = init_weights({"miss": _miss_net, "rejects": _reject_net,
+                          "min": _infeasible_net}[which](), seed=5)
     net = original_file_net(built, tmp_path / "net.onnx", "int8")
     dag = build_dag(net, io="arena", tiles=(1, 2), patches=(2, 4))
-    if which == "miss":
-        want = ["0", "1 inplace(p=1)", "2-3 recompute(p=4)"]
+    if which != "rejects":
+        want = (["0", "1 inplace(p=1)", "2-3 recompute(p=4)"] if which == "miss" else
+                ["0 inplace(p=1)", "1", "2 inplace(p=1)", "3"])
         path = [p for p in all_paths(dag) if [dag.schedules[e].label for e in p] == want][0]
     else:
         plan = solver.solve(net, objective="ram", max_overhead=1.0, backend="graph", dag=dag)
@@ -438,7 +453,7 @@ def test_cpsat_layout_runs_bit_exact_in_c(which, tmp_path):
                 == (b.first_layer, b.last_layer, b.mode, b.tile)]
     scheds = [dag.schedules[e] for e in path]
     lay = plan_layout(net, scheds, "arena")
-    assert lay.method == "cpsat"
+    assert lay.method == ("cpsat-min" if which == "min" else "cpsat")
     blocks = [(s.first, s.last, s.mode, s.tile) for s in scheds]
     x = rand_input(net, 3)
     gen, y = run_plan(net, blocks, tmp_path, "g", "arena", x, sanitize=True)
