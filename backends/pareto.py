@@ -12,7 +12,8 @@ criteria are monotone along a path).
 
 ``front_by_sweep`` computes the same front a second, independent way: the epsilon-constraint
 method with one exact P2 dynamic program per front point (cap below the previous point's peak).
-(:mod:`msfopt.pareto_confirm` checks the points with integer programs through the solve driver.)
+(:mod:`msfopt.pareto_confirm` proves the points, and that none is missing, with epsilon-constraint
+path programs solved by an ILP backend.)
 """
 from __future__ import annotations
 

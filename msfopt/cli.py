@@ -22,7 +22,10 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``command`` (a sub-command name), only the extension module that
+    defines it is imported (start-up time: ``msfopt solve`` needs none of them), every other
+    command still parses."""
     ap = _Parser(prog="msfopt", description="Plan patch-based layer fusion of CNNs for MCU RAM.")
     ap.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
@@ -43,9 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "each (the order and blocks of 'msfopt solve --json')")
 
     sub.add_parser("mcus", help="list the MCU profiles")
-    for mod in EXTENSIONS:
+    wanted = [m for m, cmds in EXTENSIONS.items() if command in cmds]
+    if command is None or (command not in COMMANDS and not wanted):
+        wanted = list(EXTENSIONS)       # help, or an unknown command: every command is listed
+    for mod in wanted:
         COMMANDS.update(importlib.import_module(mod).add_parsers(sub))
     return ap
+
+
+def _command_of(argv) -> str | None:
+    """The sub-command word of ``argv`` (the first argument not starting with '-'), if any."""
+    for a in argv:
+        if not a.startswith("-"):
+            return a
+    return None
 
 
 def cmd_solve(args) -> int:
@@ -74,7 +88,7 @@ def cmd_solve(args) -> int:
             plan.save(args.json)
         except OSError as exc:
             raise InputError(f"cannot write {args.json}: {exc.strerror}") from None
-        console().print(f"plan written to {shown(args.json)}")
+        sys.stdout.write(f"plan written to {one_line(args.json)}\n")
     return 0
 
 
@@ -179,12 +193,19 @@ def cmd_mcus(args) -> int:
 
 
 COMMANDS = {"solve": cmd_solve, "models": cmd_models, "inspect": cmd_inspect, "mcus": cmd_mcus}
-#: modules adding sub-commands: each has add_parsers(sub) -> {name: handler}
-EXTENSIONS = ["msfopt.cli_solvers", "msfopt.cli_codegen", "msfopt.cli_report"]
+#: modules adding sub-commands (each has add_parsers(sub) -> {name: handler}) and the commands
+#: each adds, so that a command imports only its own module (tests check the names match)
+EXTENSIONS = {"msfopt.cli_solvers": ("compare", "pareto"),
+              "msfopt.cli_codegen": ("codegen", "build", "run", "export-onnx"),
+              "msfopt.cli_report": ("report",)}
+#: the commands defined here
+CORE_COMMANDS = tuple(COMMANDS)
 
 
 def main(argv=None) -> int:
-    ap = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    ap = build_parser(_command_of(argv))
     args = ap.parse_args(argv)
     try:
         return COMMANDS[args.cmd](args)

@@ -155,40 +155,63 @@ def int_list(text, what, limit: int = 1 << 16):
     return vals
 
 
+def text_table(title: str, columns, rows) -> str:
+    """A box-drawn table as text (the layout of rich's default table, without importing rich:
+    ``msfopt solve`` prints one per query and rich costs more start-up time than the solve).
+    ``columns``: (header, "left" | "right"); ``rows``: lists of cell strings."""
+    widths = [max([len(h)] + [len(r[k]) for r in rows]) for k, (h, _) in enumerate(columns)]
+
+    def line(cells, bar):
+        out = []
+        for k, c in enumerate(cells):
+            out.append(c.rjust(widths[k]) if columns[k][1] == "right" else c.ljust(widths[k]))
+        return bar + bar.join(f" {c} " for c in out) + bar
+
+    def rule(left, mid, right, fill):
+        return left + mid.join(fill * (w + 2) for w in widths) + right
+
+    width = sum(widths) + 3 * len(widths) + 1
+    lines = [title.ljust(width) if len(title) < width else title,
+             rule("┏", "┳", "┓", "━"), line([h for h, _ in columns], "┃"),
+             rule("┡", "╇", "┩", "━")]
+    lines += [line(r, "│") for r in rows]
+    lines.append(rule("└", "┴", "┘", "─"))
+    return "\n".join(lines)
+
+
 def print_plan(plan) -> None:
-    from rich.table import Table
-    con = console()
+    """The plan as a table and a summary, plain text (untrusted names through :func:`one_line`)."""
+    out: list[str] = []
+    con = out.append
     unit = "B" if plan.cost_model == "runtime" else "B (elements)"
-    t = Table(title=f"{shown(plan.model)}: {len(plan.blocks)} blocks, objective {plan.objective}",
-              title_justify="left")
-    for col, just in (("block", "left"), ("layers", "left"), ("mode", "left"), ("RAM", "right"),
-                      ("MACs", "right"), ("est. cycles", "right")):
-        t.add_column(col, justify=just)
+    cols = (("block", "left"), ("layers", "left"), ("mode", "left"), ("RAM", "right"),
+            ("MACs", "right"), ("est. cycles", "right"))
+    rows = []
     for k, b in enumerate(plan.blocks):
         mode = b.mode if b.mode == "unfused" else f"{b.mode} p={b.tile}"
-        peak = b.ram_bytes == plan.peak_ram_bytes
-        t.add_row(str(k), b.label, mode, (f"[bold]{b.ram_bytes:,}[/bold]" if peak else f"{b.ram_bytes:,}"),
-                  f"{b.macs:,}", f"{b.est_cycles:,}")
-    con.print(t)
-    con.print(f"peak RAM        {plan.peak_ram_bytes:,} {unit}"
-              + (f"   (vanilla {plan.vanilla_peak_bytes:,})" if plan.vanilla_peak_bytes else ""))
+        rows.append([str(k), one_line(b.label), mode, f"{b.ram_bytes:,}", f"{b.macs:,}",
+                     f"{b.est_cycles:,}"])
+    con(text_table(f"{one_line(plan.model)}: {len(plan.blocks)} blocks, objective "
+                   f"{plan.objective}", cols, rows))
+    con(f"peak RAM        {plan.peak_ram_bytes:,} {unit}"
+        + (f"   (vanilla {plan.vanilla_peak_bytes:,})" if plan.vanilla_peak_bytes else ""))
     if plan.arena_bytes is not None:
-        con.print(f"arena           {plan.arena_bytes:,} B (io={plan.io})")
+        con(f"arena           {plan.arena_bytes:,} B (io={plan.io})")
     else:
-        con.print(f"io              {plan.io}")
-    con.print(f"MACs            {plan.macs:,}   F = {plan.mac_overhead:.6f} "
-              f"(vanilla {plan.vanilla_macs:,})")
-    con.print(f"est. cycles     {plan.est_cycles:,}" + (f"   (vanilla {plan.vanilla_cycles:,})"
-                                                      if plan.cost_model == "runtime" else ""))
-    con.print(f"cost model      {plan.cost_model}" + (f", mcu {plan.mcu}" if plan.mcu else ""))
-    con.print(f"setting         {plan.setting}")
+        con(f"io              {plan.io}")
+    con(f"MACs            {plan.macs:,}   F = {plan.mac_overhead:.6f} "
+        f"(vanilla {plan.vanilla_macs:,})")
+    con(f"est. cycles     {plan.est_cycles:,}" + (f"   (vanilla {plan.vanilla_cycles:,})"
+                                                  if plan.cost_model == "runtime" else ""))
+    con(f"cost model      {plan.cost_model}" + (f", mcu {plan.mcu}" if plan.mcu else ""))
+    con(f"setting         {plan.setting}")
     status = plan.status + (f" ({plan.gap_of or 'primary'} gap {plan.gap:.2%})"
                             if plan.gap is not None and plan.status == "feasible" else "")
-    con.print(f"solver          {plan.backend}, {status}, {plan.solve_seconds * 1000:.1f} ms; DAG "
-              f"{plan.dag.get('nodes')} nodes, {plan.dag.get('edges')} edges")
+    con(f"solver          {plan.backend}, {status}, {plan.solve_seconds * 1000:.1f} ms; DAG "
+        f"{plan.dag.get('nodes')} nodes, {plan.dag.get('edges')} edges")
     if plan.layout_rejected:
-        con.print(f"layout          {plan.layout_rejected} better plan(s) skipped: their arena "
-                  f"layout does not pack at their peak")
+        con(f"layout          {plan.layout_rejected} better plan(s) skipped: their arena "
+            f"layout does not pack at their peak")
     om = plan.dag.get("order_method")
     if om in ("exact", "compact"):
         moved = sum(1 for k, o in enumerate(plan.order or []) if o != k)
@@ -197,15 +220,16 @@ def print_plan(plan) -> None:
                f"compact CP-SAT model, {plan.dag.get('order_edges'):,} block variants, "
                f"{plan.dag.get('order_status')}" + (
                    f" (gap {plan.dag['order_gap']:.1%})" if plan.dag.get("order_gap") else ""))
-        con.print(f"order           searched jointly ({how}), "
-                  f"{plan.dag.get('order_seconds', 0) * 1000:.1f} ms; "
-                  + (f"the order differs from the file's at {moved} positions" if moved
-                     else "the file's order is optimal"))
+        con(f"order           searched jointly ({how}), "
+            f"{plan.dag.get('order_seconds', 0) * 1000:.1f} ms; "
+            + (f"the order differs from the file's at {moved} positions" if moved
+               else "the file's order is optimal"))
     if plan.note:
-        con.print(f"note            {plan.note}")
+        con(f"note            {one_line(plan.note)}")
     cc = plan.cross_check
     if cc:
-        mark = "[green]agree[/green]" if cc["agree"] else "[red]DISAGREE[/red]"
-        con.print(f"cross-check     {cc['backend']}: {mark} (objective {cc['objective']:,})")
+        mark = "agree" if cc["agree"] else "DISAGREE"
+        con(f"cross-check     {cc['backend']}: {mark} (objective {cc['objective']:,})")
     else:
-        con.print("cross-check     skipped (--no-check)")
+        con("cross-check     skipped (--no-check)")
+    sys.stdout.write("\n".join(out) + "\n")

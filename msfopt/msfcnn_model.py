@@ -74,41 +74,98 @@ def fused_edge(net: Network, i: int, j: int) -> tuple[int, int] | None:
     return ram, macs
 
 
-def _fusable(net: Network, i: int, j: int) -> bool:
-    for l in range(i, j + 1):
-        L = net.layers[l]
-        if L.op not in WINDOW_OPS or L.srcs != (l,):
-            return False
-    return True
+#: networks of up to this many layers (every zoo model) get every feasible block, as the paper
+#: enumerates them (its DAG edge counts are part of the reproduction); longer ones get the exact
+#: bound of :func:`edges`
+BOUND_ABOVE_LAYERS = 100
 
 
-def edges(net: Network, max_depth: int | None = None):
+def edges(net: Network, max_depth: int | None = None, bound: bool | None = None):
     """Yield (i, j, mode, ram_elements, macs) for every feasible block of the DAG, with the
-    network-boundary adjustments applied."""
+    network-boundary adjustments applied, ordered by (i, j).
+
+    With ``bound`` (default None: when the network has more than :data:`BOUND_ABOVE_LAYERS`
+    layers) the fused blocks that the plain unfused layers dominate are not generated, decided
+    before the block's RAM is computed.  Claim: let B = [l..j] be a fused
+    block of a fusable run [a..j], t_m, S_m the tile recursion from j (identical for every block
+    ending at j: it runs backwards from t_{j+1} = 1) and U(m) the unfused edge RAM of layer m.
+
+    * RAM.  The cache heights satisfy h_m >= t_m for m in [l..j]: h_l = t_l, and if h_m >= t_m
+      then h_{m+1} = (h_m - k_m + pads) // s_m + 1 >= (t_m - k_m) // s_m + 1 = t_{m+1} (pads >= 0,
+      t_m - k_m = (t_{m+1} - 1) s_m).  So ram(B) >= in(l) + out(j) + sum_{m=l..j} k_m t_m C_m
+      (in / out: the boundary tensors as counted, 0 at the network's ends).
+    * MACs.  Layer m's MACs in any block ending at j, f_m = R_m W_{m+1} t_{m+1} C_{m+1} mu_m,
+      depend only on t and S, so macs(B) = sum_{m=l..j} f_m exactly.
+
+    If that RAM bound is >= the largest U(m) of the run up to j (m in [a..j], so >= the largest of
+    [l..j]) and sum_{m=l..j} f_m >= sum_{m=l..j} MACs_m, replacing B by the unfused layers l..j in
+    any plan gives a peak no higher and MACs (the cycles of this cost model) no higher, so every
+    constraint (RAM cap, MAC budget) still holds and no objective gets worse: no optimal
+    (latency, peak) value, and no Pareto point, is lost (the returned plan may differ among tied
+    optima).  The run-wide maximum (not the block's own) keeps the short blocks the paper's
+    published settings use, which tie with their unfused layers; it removes the long blocks whose
+    rings outgrow every unfused layer of the run -- in a run of 1x1 layers, where tiles never grow,
+    every block longer than that.  Blocks whose first tile exceeds their input are infeasible
+    (t only grows backwards, so for a fixed start every longer block is too).  ``bound=False``:
+    every feasible block, as the paper's search enumerates them."""
     n = net.n_layers
-    last_in = net.tensor_elems(0)
-    last_out = net.tensor_elems(n)
+    if bound is None:
+        bound = n > BOUND_ABOVE_LAYERS
+    E = [net.tensor_elems(t) for t in range(n + 1)]
+    cnt_in = [0] + E[1:n]                  # counted input of a block starting at l
+    cnt_out = E[1:n] + [0]                 # counted output of a block ending at j
+    unf = [cnt_in[m] + cnt_out[m] for m in range(n)]
+    lay = net.layers
+    fus = [L.op in WINDOW_OPS and L.srcs == (m,) for m, L in enumerate(lay)]
+    run_max = [0] * n                      # max unfused RAM over the fusable run up to m
+    for m in range(n):
+        run_max[m] = max(unf[m], run_max[m - 1]) if m > 0 and fus[m] and fus[m - 1] else unf[m]
+    # per-layer scalars once (the sweep below reads them O(n * depth) times)
+    kh = [L.ekh for L in lay]
+    sh = [L.sh for L in lay]
+    pad = [L.pad[0] for L in lay]
+    shp = [net.tensor_shape(m) for m in range(n)]
+    wc_mu = [L.out_shape[1] * L.out_shape[2] * L.macs_per_output() for L in lay]
+    lmacs = [L.macs for L in lay]
+    side = [0] * n          # largest min(H, W) of a block start in the fusable run up to m
+    for m in range(n):
+        side[m] = max(min(shp[m][:2]), side[m - 1] if m > 0 and fus[m] and fus[m - 1] else 0)
+    found: dict[int, list[tuple]] = {i: [] for i in range(n)}
     for i in range(n):
-        for j in range(i, n):
-            if max_depth is not None and j - i + 1 > max_depth:
+        found[i].append((i, i, "unfused", unf[i], lmacs[i]))
+    for j in range(n):
+        if not fus[j]:
+            continue
+        t, S = 1, 1
+        ring = 0
+        fm = 0                      # sum of f_m over [l..j]
+        um = 0                      # sum of unfused MACs over [l..j]
+        for l in range(j, -1, -1):
+            if not fus[l] or (max_depth is not None and j - l + 1 > max_depth):
                 break
-            if i == j:
-                ram = net.tensor_elems(i) + net.tensor_elems(i + 1)
-                macs = net.layers[i].macs
-                mode = "unfused"
-            else:
-                if not _fusable(net, i, j):
-                    break
-                r = fused_edge(net, i, j)
-                if r is None:
-                    break  # t_i only grows with j: no longer block starting at i is feasible
-                ram, macs = r
-                mode = "hcache"
-            if i == 0:
-                ram -= last_in
+            H_l, W_l, C_l = shp[l]
+            t_next = t
+            t = (t - 1) * sh[l] + kh[l]
+            S *= sh[l]
+            R = (H_l + 2 * pad[l] - t) // S + 1
+            fm += R * t_next * wc_mu[l]
+            um += lmacs[l]
+            ring += kh[l] * t * C_l
+            if t > side[l]:
+                break               # t only grows backwards: no earlier start fits either
+            if l == j or t > H_l or t > W_l:
+                continue            # the block itself, or infeasible (an earlier start may fit)
+            if bound and cnt_in[l] + cnt_out[j] + ring >= run_max[j] and fm >= um:
+                continue            # dominated by the unfused layers (claim above)
+            ram, macs = fused_edge(net, l, j)
+            if l == 0:
+                ram -= E[0]
             if j == n - 1:
-                ram -= last_out
-            yield i, j, mode, ram, macs
+                ram -= E[n]
+            found[l].append((l, j, "hcache", ram, macs))
+    for i in range(n):
+        found[i].sort(key=lambda e: e[1])
+        yield from found[i]
 
 
 def vanilla_peak(net: Network) -> int:
