@@ -231,6 +231,17 @@ class _Emitter:
                 alpha_zp=p["alpha_zp"], out_zp=p["out_zp"], alpha_q=alpha_q, mul1=p["mul1"],
                 shift1=p["shift1"], mul2=p["mul2"], shift2=p["shift2"], alpha_f=alpha_f,
                 in_scale=c_float(p["in_scale"]), out_scale=c_float(p["out_scale"]))
+        if _add_const_per_channel(L):
+            if self.rq != "fixed" or L.w_quant.per_channel:
+                raise CodegenError(f"layer {i} ({L.name}): an int8 per-channel constant add is "
+                                   "TFLite's ADD (rq fixed, the constant on one grid)")
+            p = eltwise_params.add_const_params_tflm(
+                xs, xz, L.w_quant.scale[0], L.w_quant.zero_point[0], np.asarray(L.bias), ys, yz)
+            return "msf_prelu_s8_params", dict(
+                mode="MSF_ELT_ADD_CONST", per_channel=1, in_zp=xz, out_zp=yz,
+                mul1=p["mul1"], shift1=p["shift1"], mul2=p["mul2"], shift2=p["shift2"],
+                addend=self.arr("int32_t", f"{name}_addend", p["addend"]),
+                left_shift=p["left_shift"], act_min=L.act_min, act_max=L.act_max)
         if L.fn == "affine":
             table = self._add_const_table(i, xs, xz, ys, yz)
         else:
@@ -339,7 +350,19 @@ class _Emitter:
                       weights=f"{name}_w", bias=b, rq=rq)
         if L.op == DENSE:
             return "msf_dense_s8_params", fields
+        fields["bias_zp"] = self.bias_zp(name, w, L.bias, xz) if wzp == 0 else "0"
         return "msf_conv_s8_params", dict(win=_window(L), groups=L.groups, **fields)
+
+    def bias_zp(self, name, w, bias, in_zp: int) -> str:
+        """The folded accumulator start bias[c] - in_zp * sum(w[c]) of a conv / depthwise layer
+        (weights OHWI, every tap of output channel c), wrapped to int32 exactly as the kernels'
+        int32 sums wrap, so the fast kernels need no per-run weight sums (4 B of flash per
+        output channel)."""
+        w = np.asarray(w, dtype=np.int64)
+        s = w.reshape(w.shape[0], -1).sum(axis=1)
+        b = np.zeros(w.shape[0], np.int64) if bias is None else np.asarray(bias, np.int64)
+        v = (b.reshape(-1) - int(in_zp) * s + 2**31) % 2**32 - 2**31
+        return self.arr("int32_t", f"{name}_bzp", v.astype(np.int32))
 
     def _pool_params(self, i: int) -> tuple[str, dict]:
         """MAXPOOL / AVGPOOL (the int8 avgpool's rounding: ORT, ONNX QDQ or TFLM)."""
@@ -424,11 +447,13 @@ def _resize_fields(net: Network, i: int) -> dict:
     (h, w, _), (oh, ow, _) = L.in_shape, L.out_shape
     try:
         if r.framework == "onnx":
-            if net.dtype == "int8" and r.mode == "bilinear":
-                raise ValueError("int8 bilinear resize with ONNX semantics is not supported")
             kw = dict(scales=r.scales) if r.scales is not None else dict(sizes=(oh, ow))
             p = resize_params.onnx_resize_params(r.mode, (h, w), coord=r.coord,
                                                  nearest_mode=r.nearest, **kw)
+            if net.dtype == "int8" and r.mode == "bilinear":
+                qi, qo = net.quant_of(L.src), net.quant_of(i + 1)
+                p.update(resize_params.onnx_s8_bilinear_fields(
+                    L.qdq, (qi.scale[0], qi.zero_point[0]), (qo.scale[0], qo.zero_point[0])))
         else:
             q = {}
             if net.dtype == "int8":
@@ -442,8 +467,11 @@ def _resize_fields(net: Network, i: int) -> dict:
         raise CodegenError(f"layer {i} ({L.name}): {e}") from None
     if tuple(p["out_hw"]) != (oh, ow):
         raise CodegenError(f"layer {i} ({L.name}): resize gives {p['out_hw']}, the IR {oh}x{ow}")
-    fields = {k: p[k] for k in resize_params.RESIZE_FIELDS}
-    fields["scale_h"], fields["scale_w"] = c_float(p["scale_h"]), c_float(p["scale_w"])
+    fields = {k: p[k] for k in resize_params.RESIZE_FIELDS + resize_params.ONNX_S8_FIELDS
+              if k in p}
+    for k in ("scale_h", "scale_w", "in_scale", "out_scale"):
+        if k in fields:
+            fields[k] = c_float(fields[k])
     return fields
 #: IR ACT function -> (TFLM table op, ONNX / onnxruntime table op)
 _S8_TABLE_OPS = {"hardswish": ("hard_swish", "hard_swish"), "sigmoid": ("logistic", "sigmoid"),
@@ -490,8 +518,15 @@ def _s8_table(L, rq: str, xs, xz, ys, yz):
     return eltwise_params.ort_table(op, xs, xz, ys, yz, path="qdq", **attrs)
 
 
+def _add_const_per_channel(L) -> bool:
+    """An int8 TFLite ADD of a [C] constant (ACT affine, no slope): msf_prelu_s8's
+    MSF_ELT_ADD_CONST mode (a scalar constant is a 256-entry table)."""
+    return L.op == ACT and L.fn == "affine" and L.weight is None and L.w_quant is not None \
+        and L.bias is not None and np.asarray(L.bias).size > 1
+
+
 def _op_code(L) -> str:
-    if L.op == ACT and L.fn == "prelu":
+    if L.op == ACT and L.fn == "prelu" or _add_const_per_channel(L):
         return "MSF_OP_PRELU"
     if L.op == CONCAT and L.axis == 1:
         return "MSF_OP_CONCAT_W"

@@ -540,3 +540,23 @@ def mul_params_ort(s1, zp1, s2, zp2, s_out, zp_out, bcast: int = MSF_BCAST_NONE,
                     out_shift=0, ratio=0.0, in1_scale=float(_f32(s1)),
                     in2_scale=float(_f32(s2)), out_scale=float(_f32(s_out)))
     raise ValueError(f"unknown path {path!r}")
+
+
+def add_const_params_tflm(x_scale, x_zp, k_scale, k_zp, k_values, y_scale, y_zp) -> dict:
+    """msf_prelu_s8_params (mode MSF_ELT_ADD_CONST) of TFLite's int8 ADD(x, k) with a constant
+    ``k`` of one int8 value per channel on grid (k_scale, k_zp): TFLM's AddPrepare multipliers
+    (``requant.add_fixed_params``, left shift 20) and, per channel, the constant's summand of
+    reference_integer_ops::AddFunc, RoundingDivideByPOT(SRDHM((k - k_zp) << 20, m2), -shift2),
+    which does not depend on x.  mul1 / shift1 are the input's, mul2 / shift2 the output's."""
+    from .requant import add_fixed_params
+    p = add_fixed_params(x_scale, k_scale, y_scale)
+    ls = p["left_shift"]
+
+    def scaled(d: int, mul: int, shift: int) -> int:
+        v = (d << ls) & 0xFFFFFFFF
+        v = v - (1 << 32) if v >= 1 << 31 else v
+        return rdbpot(srdhm32(v, mul), -shift)
+    addend = np.array([scaled(int(v) - int(k_zp), p["in2_mul"], p["in2_shift"])
+                       for v in np.asarray(k_values).astype(np.int64).reshape(-1)], np.int32)
+    return dict(left_shift=ls, mul1=p["in1_mul"], shift1=p["in1_shift"], mul2=p["out_mul"],
+                shift2=p["out_shift"], addend=addend, in_zp=int(x_zp), out_zp=int(y_zp))

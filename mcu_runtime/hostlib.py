@@ -119,7 +119,8 @@ class ConvS8(C.Structure):
     _fields_ = [("win", Window), ("groups", C.c_int32), ("in_zp", C.c_int32),
                 ("w_zp", C.c_int32), ("out_zp", C.c_int32), ("act_min", C.c_int32),
                 ("act_max", C.c_int32), ("weights", C.POINTER(C.c_int8)),
-                ("bias", C.POINTER(C.c_int32)), ("rq", Requant)]
+                ("bias", C.POINTER(C.c_int32)), ("rq", Requant),
+                ("bias_zp", C.POINTER(C.c_int32))]   # optional: NULL unless set
 
 
 class ConvF32(C.Structure):

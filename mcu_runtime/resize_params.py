@@ -32,6 +32,9 @@ MODES = {"nearest": MSF_RESIZE_NEAREST, "linear": MSF_RESIZE_BILINEAR,
 
 RESIZE_FIELDS = ("mode", "framework", "coord", "nearest", "align_corners", "half_pixel_centers",
                  "scale_h", "scale_w", "scale10_h", "scale10_w")
+#: the trailing msf_resize_params fields read only by an ONNX int8 bilinear resize
+ONNX_S8_FIELDS = ("onnx_s8", "in_scale", "out_scale", "in_zp", "out_zp")
+MSF_RESIZE_S8_QDQ, MSF_RESIZE_S8_TRUNC = 1, 2
 
 
 def _mode(mode) -> int:
@@ -77,6 +80,21 @@ def onnx_resize_params(mode, in_hw: Sequence[int], *, coord: str = "half_pixel",
                 nearest=NEAREST.get(nearest_mode, 0) if m == MSF_RESIZE_NEAREST else 0,
                 align_corners=0, half_pixel_centers=0, scale_h=float(s[0]), scale_w=float(s[1]),
                 scale10_h=0, scale10_w=0, out_hw=(out[0], out[1]))
+
+
+def onnx_s8_bilinear_fields(qdq: bool, in_quant, out_quant) -> dict:
+    """:data:`ONNX_S8_FIELDS` of an int8 bilinear ONNX Resize as onnxruntime 1.32 runs it
+    (measured bit-exact, every coordinate mode): ``qdq`` (DequantizeLinear -> Resize ->
+    QuantizeLinear, kept in float32 by ORT) dequantises with ``in_quant``, interpolates in
+    float32 and quantises with ``out_quant`` (round half to even); otherwise (ORT's Resize on an
+    int8 tensor) the float32 sum of the raw values is truncated toward zero and the grids are
+    not used.  ``in_quant`` / ``out_quant``: (scale, zero point)."""
+    (si, zi), (so, zo) = in_quant, out_quant
+    if qdq and (not np.float32(si) > 0 or not np.float32(so) > 0):
+        raise ValueError("int8 bilinear Resize needs positive scales")
+    return dict(onnx_s8=MSF_RESIZE_S8_QDQ if qdq else MSF_RESIZE_S8_TRUNC,
+                in_scale=float(np.float32(si)), out_scale=float(np.float32(so)),
+                in_zp=int(zi), out_zp=int(zo))
 
 
 def _tflite_float_scale(n_in: int, n_out: int, align_corners: bool) -> float:

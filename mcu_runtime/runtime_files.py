@@ -11,4 +11,4 @@ SOURCES = ("msf_quant.c", "msf_s8_conv.c", "msf_s8_convfast.c", "msf_s8_dwfast.c
            "msf_move.c", "msf_resize.c", "msf_convt.c", "msf_executor.c")
 HEADERS = ("msf_runtime.h", "msf_internal.h", "msf_config.h", "msf_s8_eltwise.h",
            "msf_f32_eltwise.h", "msf_move.h", "msf_resize.h", "msf_convt.h", "msf_s8_requant.h",
-           "msf_s8_fast.h")
+           "msf_s8_fast.h", "msf_s8_opsfast.h")

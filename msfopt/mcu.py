@@ -98,19 +98,9 @@ class MCUProfile:
         return bool((self.cycles or {}).get("calibrated", False))
 
     def cycle_model(self) -> CycleModel:
-        c = self.cycles or {}
-        base = CycleModel()
-        cpm = {k: float(c.get(k, c.get("pool", v) if k in ("maxpool", "avgpool") else v))
-               for k, v in base.cpm.items()}
-        cpo = {k: float(c[f"{k}_out"]) for k in KINDS if f"{k}_out" in c}
-        return CycleModel(name=self.name, cpm=cpm,
-                          add_per_elem=float(c.get("add_per_elem", base.add_per_elem)),
-                          per_call=float(c.get("overhead_per_call", base.per_call)),
-                          cpo=cpo,
-                          copy_per_byte=float(c.get("copy_per_byte", base.copy_per_byte)),
-                          fused_out=float(c.get("fused_out", base.fused_out)),
-                          unclamped_out=float(c.get("unclamped_out", base.unclamped_out)),
-                          conv_tap=float(c.get("conv_tap", base.conv_tap)))
+        """The profile's calibrated cycle model (every term of :class:`CycleModel`; one reader of
+        the table: :meth:`CycleModel.from_table`)."""
+        return CycleModel.from_table(self.name, self.cycles)
 
 
 _TARGET_KEYS = {f.name for f in dataclasses.fields(MCUProfile)} - {"name", "kind", "target",

@@ -10,7 +10,7 @@ msf_model_run (plat_count_begin .. plat_count_end).  Every run's output is check
 against the oracle (tflite-micro) by the image itself; a mismatch aborts the benchmark.
 
 Usage: python scripts/bench_kernels.py [--model PATH] [--targets cortex-m4,cortex-m0,rv32imac]
-       [--plans unfused,fastest] [--no-functions]
+       [--plans unfused,fastest] [--no-functions] [--function-plans unfused,min-ram]
 """
 import argparse
 import sys
@@ -43,13 +43,16 @@ CMSIS = {
 }
 # kernel functions (static PC ranges) attributed to each layer type
 FUNCS = {
-    "conv (stem 3x3 s2)": ["msf_conv2d_s8", "msf_convk_s8_run", "msf_conv2d_s8_ref"],
-    "depthwise": ["msf_dwconv2d_s8", "dw_run", "dw_wrapped_pixel",
-                  "msf_dwconv2d_s8_ref"],
+    "conv (stem 3x3 s2)": ["msf_conv2d_s8", "conv_run_at", "conv_row_fast",
+                           "msf_convk_s8_run", "msf_conv2d_s8_ref"],
+    "depthwise": ["msf_dwconv2d_s8", "dw_flush", "dw_flush.part.0", "msf_dwconv2d_s8_ref"],
     "pointwise 1x1": ["msf_conv1x1_s8_run"],
     "average pool": ["msf_avgpool_s8", "msf_gap_core_s8"],
     "dense": ["msf_dense_s8"],
     "requant out of line": ["msf_requant_s8", "msf_mbqm", "msf_srdhm", "msf_rdbpot"],
+    "executor (fused flow, copies)": ["run_fused", "run_patches", "run_inplace", "run_region",
+                                      "msf_run_block_mem", "copy_bytes", "flush_tile_row",
+                                      "memcpy", "memset"],
 }
 
 
@@ -82,6 +85,8 @@ def main() -> int:
     ap.add_argument("--plans", default="unfused,fastest")
     ap.add_argument("--no-functions", action="store_true",
                     help="whole-network totals only (no per-function runs)")
+    ap.add_argument("--function-plans", default="unfused",
+                    help="plans that get the per-layer-type (per kernel function) table")
     args = ap.parse_args()
     from msfopt.importers.tflite_import import load_tflite
     con = Console()
@@ -116,9 +121,9 @@ def main() -> int:
                 totals.add_row(target, plan, f"{n:,}", f"{n / total_macs:.2f}",
                                f"{n / CMSIS['whole network'][0]:.2f}x")
                 con.print(f"{target} {plan}: {n:,} instructions ({n / total_macs:.2f}/MAC)")
-                if args.no_functions or plan != "unfused":
+                if args.no_functions or plan not in args.function_plans.split(","):
                     continue
-                per = Table(title=f"{target}, unfused: instructions per layer type "
+                per = Table(title=f"{target}, {plan}: instructions per layer type "
                                   f"(kernel functions' own PC ranges)")
                 for c in ("layer type", "MACs", "msfopt instr", "instr/MAC",
                           "CMSIS-NN instr/MAC (m4)", "ratio"):

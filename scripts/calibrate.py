@@ -9,7 +9,11 @@ the instructions executed inside ``msf_model_run``.  The model
     est = sum_layers MACs x c_kind + outputs x (c_kind_out + fused_out if pipelined
                                                + unclamped_out if no clamping activation)
           + add elements x add_per_elem + kernel calls x overhead_per_call
-          + copied bytes x copy_per_byte + k x k conv taps x conv_tap (msfopt.cycles.CycleModel)
+          + copied bytes x copy_per_byte + k x k conv taps x conv_tap
+          + border MACs of k x k conv / depthwise x conv_border / dw_border
+          + runs x output channels of conv / depthwise kernels x run_ch
+          + k x k conv / depthwise MACs in pipelines x fused_conv_mac / fused_dw_mac
+                                                            (msfopt.cycles.CycleModel)
 
 is linear in its coefficients; they are fitted by non-negative least squares on the *relative*
 error (each micro-model weighs the same).  A few held-out models (not in the fit) check it.
@@ -40,7 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from msfopt.ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, window_layer  # noqa: E402
-from msfopt.cycles import KINDS, CycleModel, conv_taps, pipelined, unclamped  # noqa: E402
+from msfopt.cycles import (KINDS, CycleModel, border_fraction, conv_taps, layer_runs,  # noqa: E402
+                           pipelined, unclamped)
 
 TOML = ROOT / "msfopt" / "data" / "mcus.toml"
 
@@ -54,7 +59,8 @@ FAMILIES = {
     "xtensa": ("xtensa-lx106", ["xtensa-lx106"]),
 }
 FEATURES = [*KINDS, *(f"{k}_out" for k in KINDS), "add_per_elem", "overhead_per_call",
-            "copy_per_byte", "fused_out", "unclamped_out", "conv_tap"]
+            "copy_per_byte", "fused_out", "unclamped_out", "conv_tap", "conv_border",
+            "dw_border", "run_ch", "fused_conv_mac", "fused_dw_mac"]
 
 
 # --------------------------------------------------------------------------- micro-models
@@ -211,6 +217,13 @@ def block_features(net: Network, scheds) -> dict[str, float]:
         f["copy_per_byte"] += s.copy_bytes
         for l, m in zip(range(s.first, s.last + 1), s.layer_macs):
             L = net.layers[l]
+            k = CycleModel.kind(L) if L.op != ADD else None
+            if k in ("conv", "dw"):
+                f[f"{k}_border"] += m * border_fraction(L)
+                if pipelined(s):
+                    f[f"fused_{k}_mac"] += m
+            if k in ("conv", "pointwise", "dw"):
+                f["run_ch"] += L.out_shape[2] * layer_runs(L, s, s.last - s.first + 1, m)
             if L.op == ADD:
                 h, w, c = L.out_shape
                 f["add_per_elem"] += h * w * c
@@ -298,14 +311,23 @@ def nnls(A: np.ndarray, b: np.ndarray, max_iter: int = 1000) -> np.ndarray:
     return x
 
 
-def fit(records: list[dict]) -> dict[str, float]:
-    """Non-negative least squares on relative residuals. Coefficients whose regressor is
-    absent from the suite stay 0."""
+#: lower bounds of fitted coefficients: msfopt.modes.GrowthBound prunes fused blocks only for
+#: a per-call overhead >= 1 instruction (a call does cost that), so the fit keeps it there
+FLOORS = {"overhead_per_call": 1.0}
+
+
+def fit(records: list[dict], floors: dict[str, float] | None = None) -> dict[str, float]:
+    """Non-negative least squares on relative residuals, each coefficient at least its floor
+    (``FLOORS`` by default: the floor's share is subtracted from the counts, the rest fitted
+    non-negative).  Coefficients whose regressor is absent from the suite stay at the floor."""
+    floors = FLOORS if floors is None else floors
+    lo = np.array([floors.get(k, 0.0) for k in FEATURES])
     A = np.array([[r["features"][k] for k in FEATURES] for r in records], dtype=float)
     y = np.array([r["instructions"] for r in records], dtype=float)
     Aw = A / y[:, None]
     scale = np.maximum(Aw.max(axis=0), 1e-30)          # column scaling: better conditioning
-    coef = nnls(Aw / scale, np.ones_like(y)) / scale
+    rhs = np.ones_like(y) - Aw @ lo
+    coef = nnls(Aw / scale, rhs) / scale + lo
     return {k: float(v) for k, v in zip(FEATURES, coef)}
 
 
@@ -344,7 +366,17 @@ def cycles_block(target: str, family: str, rep: str, coef: dict, stats: dict) ->
               f"unclamped_out = {_fmt(coef['unclamped_out'])}         # per output of a layer "
               f"with no clamping activation",
               f"conv_tap = {_fmt(coef['conv_tap'])}              # per kernel tap of a k x k "
-              f"conv output"]
+              f"conv output",
+              f"conv_border = {_fmt(coef['conv_border'])}           # per MAC of a clipped-window "
+              f"(border) k x k conv output",
+              f"dw_border = {_fmt(coef['dw_border'])}             # per MAC of a border depthwise "
+              f"output",
+              f"run_ch = {_fmt(coef['run_ch'])}                # per output channel of a run of "
+              f"output pixels",
+              f"fused_conv_mac = {_fmt(coef['fused_conv_mac'])}        # per k x k conv MAC in a "
+              f"column / patch pipeline",
+              f"fused_dw_mac = {_fmt(coef['fused_dw_mac'])}          # per depthwise MAC in a "
+              f"column / patch pipeline"]
     return "\n".join(lines) + "\n"
 
 

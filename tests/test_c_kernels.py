@@ -665,3 +665,24 @@ def test_freestanding_cross_compile(cc, tmp_path):
         subprocess.run([cc, *hostlib.STRICT_FLAGS, "-O2", "-ffreestanding", "-c",
                         str(runtime_files.SRC_DIR / src), "-o", str(tmp_path / (src + ".o"))],
                         check=True, capture_output=True, text=True)
+
+
+# -- fast pool / add / dense / GAP paths on the MCU cores ------------------------------------------
+
+@pytest.mark.parametrize("target", ["cortex-m4", "rv32imac"])
+def test_fast_ops_equal_reference_on_target(target, tmp_path):
+    """The fast pool / add / dense / GAP loops (mcu_runtime/tests_c/ops_diff.c: random shapes,
+    zero points, requantisation corners, ring views) equal the reference loops byte for byte on
+    cortex-m4 (SMLAD dense, hardware-FMA float add) and rv32imac (portable C) under QEMU."""
+    from msfopt.mcu_runtime.crossbuild import build
+    from msfopt.mcu_runtime.qemu import run
+    from msfopt.mcu_runtime.toolchain import missing_tools
+    require_tools(missing_tools(target), f"toolchain for {target}")
+    srcs = [TESTS_C / "ops_diff_mcu.c", *(runtime_files.SRC_DIR / s for s in runtime_files.SOURCES)]
+    b = build(target, srcs, [runtime_files.SRC_DIR, TESTS_C], tmp_path / target,
+              defines={"OD_CASES": 300},
+              extra_cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wvla"], name="opsdiff")
+    r = run(target, b, timeout_s=240, count_instructions=False)
+    assert r.reports.get("cases") == 300, r.stdout
+    assert r.reports.get("failures") == 0, r.stdout
+    assert r.exit_code == 0, r.stdout

@@ -219,6 +219,57 @@ void msf_resize_f32(const msf_resize_params *p, const msf_view *in, msf_view *ou
     }
 }
 
+/* One int8 value as ORT's float bilinear sees it: dequantised (QDQ) or the integer itself */
+static float onnx_s8_in(const msf_resize_params *p, int8_t q)
+{
+    return p->onnx_s8 == MSF_RESIZE_S8_QDQ ? (float)((int32_t)q - p->in_zp) * p->in_scale
+                                           : (float)q;
+}
+
+/* ORT QuantizeLinear (MlasQuantizeLinear, int8) or static_cast<int8_t> of the float sum */
+static int8_t onnx_s8_out(const msf_resize_params *p, float v)
+{
+    if (p->onnx_s8 == MSF_RESIZE_S8_QDQ) {
+        float q = v / p->out_scale;
+        q = msf_clamp_f32(q, (float)(-128 - p->out_zp), (float)(127 - p->out_zp));
+        return (int8_t)(msf_round_half_even(q) + p->out_zp);
+    }
+    return (int8_t)msf_clamp_i32(rz_trunc(v), -128, 127);
+}
+
+/* ONNX int8 bilinear: msf_resize_f32's float32 taps and sum over onnx_s8_in values */
+static void onnx_bilinear_s8(const msf_resize_params *p, const msf_view *in, msf_view *out,
+                             float sh, float sw, int32_t oy0, int32_t oy1, int32_t ox0,
+                             int32_t ox1)
+{
+    const int8_t *x = (const int8_t *)in->data;
+    int8_t *y = (int8_t *)out->data;
+    const int32_t C = out->C;
+    int32_t oy, ox, c;
+    MSF_ADD_MACS((int64_t)(oy1 - oy0) * (ox1 - ox0) * C * 4);
+    for (oy = oy0; oy < oy1; oy++) {
+        rz_tap ty;
+        bilinear_tap(p, oy, sh, 0, in->H, out->H, 0, &ty);
+        for (ox = ox0; ox < ox1; ox++) {
+            rz_tap tx;
+            const int8_t *p00, *p01, *p10, *p11;
+            int8_t *yp = y + msf_vofs(out, oy, ox);
+            bilinear_tap(p, ox, sw, 0, in->W, out->W, 0, &tx);
+            p00 = x + msf_vofs(in, ty.i0, tx.i0);
+            p01 = x + msf_vofs(in, ty.i0, tx.i1);
+            p10 = x + msf_vofs(in, ty.i1, tx.i0);
+            p11 = x + msf_vofs(in, ty.i1, tx.i1);
+            for (c = 0; c < C; c++) {
+                const float v = tx.w0 * ty.w0 * onnx_s8_in(p, p00[c]) +
+                                tx.w1 * ty.w0 * onnx_s8_in(p, p01[c]) +
+                                tx.w0 * ty.w1 * onnx_s8_in(p, p10[c]) +
+                                tx.w1 * ty.w1 * onnx_s8_in(p, p11[c]);
+                yp[c] = onnx_s8_out(p, v);
+            }
+        }
+    }
+}
+
 void msf_resize_s8(const msf_resize_params *p, const msf_view *in, msf_view *out, int32_t oy0,
                    int32_t oy1, int32_t ox0, int32_t ox1)
 {
@@ -246,7 +297,11 @@ void msf_resize_s8(const msf_resize_params *p, const msf_view *in, msf_view *out
         }
         return;
     }
-    /* bilinear int8: TFLM ResizeBilinearInteger (whatever p->framework says) */
+    if (p->framework == MSF_RESIZE_ONNX) {
+        onnx_bilinear_s8(p, in, out, sh, sw, oy0, oy1, ox0, ox1);
+        return;
+    }
+    /* bilinear int8: TFLM ResizeBilinearInteger */
     MSF_ADD_MACS((int64_t)(oy1 - oy0) * (ox1 - ox0) * C * 4);
     for (oy = oy0; oy < oy1; oy++) {
         rz_tap ty;

@@ -40,9 +40,16 @@
  *     y = d2x * d2y * X[i1y,i1x] + d1x * d2y * X[i1y,i2x] + d2x * d1y * X[i2y,i1x]
  *         + d1x * d1y * X[i2y,i2x]      (float32, left to right: ORT's UpsampleBilinear order)
  *   extrapolation / tf_crop_and_resize / antialias / exclude_outside / cubic: not supported.
- *   int8 (msf_resize_s8): nearest only (a pure copy, ORT's Resize on int8 maps indices the
- *   same way); bilinear int8 of ONNX is not supported: msf_resize_s8 in bilinear mode always
- *   applies TFLM's ResizeBilinearInteger below (scale10_h / scale10_w), whatever `framework`.
+ *   int8 (msf_resize_s8) nearest: a pure copy (ORT's Resize on int8 maps indices the same way).
+ *   int8 bilinear: the float32 bilinear above on the int8 values, as ORT computes it (measured
+ *   bit-exact on onnxruntime 1.32 for every coordinate mode), by `onnx_s8`:
+ *     MSF_RESIZE_S8_QDQ    DequantizeLinear -> Resize -> QuantizeLinear, which ORT keeps in
+ *                          float32 (its QDQ selectors leave a linear Resize alone):
+ *                          X = (float)(q - in_zp) * in_scale; y = the bilinear sum;
+ *                          out = rne(clamp(y / out_scale, -128 - out_zp, 127 - out_zp)) + out_zp
+ *     MSF_RESIZE_S8_TRUNC  ORT's Resize on an int8 tensor (UpsampleBilinear<int8_t>):
+ *                          X = (float)q, out = static_cast<int8_t>(y): truncated toward zero
+ *                          (y lies in the inputs' range: a convex combination)
  *
  * framework = MSF_RESIZE_TFLM: TFLite Micro reference kernels (`align_corners`,
  * `half_pixel_centers` are the op's options; coord / nearest are ignored).  int8 requires
@@ -89,6 +96,9 @@ enum {
     MSF_NEAREST_CEIL = 3
 };
 
+#define MSF_RESIZE_S8_QDQ 1   /* onnx_s8: ORT's DQ -> float Resize -> Q */
+#define MSF_RESIZE_S8_TRUNC 2 /* onnx_s8: ORT's int8 Resize (float sum truncated) */
+
 typedef struct {
     int32_t mode;               /* MSF_RESIZE_NEAREST / MSF_RESIZE_BILINEAR */
     int32_t framework;          /* MSF_RESIZE_ONNX (onnxruntime) / MSF_RESIZE_TFLM (TFLite Micro) */
@@ -100,6 +110,11 @@ typedef struct {
                                    TFLM nearest / float bilinear: the reference kernel's float
                                    scale (in / out, or (in - 1) / (out - 1) with align_corners) */
     int32_t scale10_h, scale10_w; /* TFLM int8 bilinear: height_scale_10 / width_scale_10 */
+    /* ONNX int8 bilinear only (read by msf_resize_s8 for framework ONNX, mode BILINEAR):
+     * MSF_RESIZE_S8_QDQ / MSF_RESIZE_S8_TRUNC, the input / output grids (QDQ) */
+    int32_t onnx_s8;
+    float in_scale, out_scale;
+    int32_t in_zp, out_zp;
 } msf_resize_params;
 
 void msf_resize_f32(const msf_resize_params *p, const msf_view *in, msf_view *out, int32_t oy0,

@@ -192,6 +192,12 @@ typedef struct {
     const int8_t *weights;    /* OHWI: (C_out, kh, kw, C_in/groups); depthwise (C, kh, kw, 1) */
     const int32_t *bias;      /* C_out entries or NULL */
     msf_requant rq;
+    /* Optional (NULL: the kernels derive it at run time): C_out entries
+     * bias_zp[c] = bias[c] - in_zp * (sum of output channel c's weights over all taps), in
+     * wrapping int32 arithmetic, precomputed by the code generator when w_zp == 0.  The fast
+     * kernels start full-window accumulators there and multiply raw int8 values; it never
+     * changes a result (sum (x - zp) w == sum x w - zp sum w modulo 2^32). */
+    const int32_t *bias_zp;
 } msf_conv_s8_params;
 
 typedef struct {

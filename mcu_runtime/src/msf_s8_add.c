@@ -1,5 +1,7 @@
 /* msf_s8_add.c - int8 elementwise add (residual connections) working through msf_view. */
 #include "msf_internal.h"
+#include "msf_s8_fast.h"
+#include "msf_s8_opsfast.h"
 
 static int32_t add_one_s8(const msf_add_s8_params *p, int32_t a, int32_t b)
 {
@@ -21,8 +23,8 @@ static int32_t add_one_s8(const msf_add_s8_params *p, int32_t a, int32_t b)
     }
 }
 
-void msf_add_s8(const msf_add_s8_params *p, const msf_view *in1, const msf_view *in2,
-                msf_view *out, int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1)
+void msf_add_s8_ref(const msf_add_s8_params *p, const msf_view *in1, const msf_view *in2,
+                    msf_view *out, int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1)
 {
     const int8_t *a = (const int8_t *)in1->data;
     const int8_t *b = (const int8_t *)in2->data;
@@ -38,6 +40,107 @@ void msf_add_s8(const msf_add_s8_params *p, const msf_view *in1, const msf_view 
                 int32_t r = add_one_s8(p, ap[c], bp[c]);
                 yp[c] = (int8_t)msf_clamp_i32(r, p->act_min, p->act_max);
             }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Fast path: runs of pixels contiguous in all three views (split where a ring wraps) are one
+ * flat loop over run x C elements with plain pointers; the fixed-point steps are inlined.
+ *  SRDHM(a, b) = floor((a * b + 2^30) / 2^31) except for a == b == INT32_MIN (see
+ *  msf_s8_requant.h); the shifted inputs (x - zp) << left_shift are below 2^29 in magnitude, the
+ *  sum of two scaled inputs then stays in int32, and multipliers == INT32_MIN or exponents
+ *  outside [0, 31] take the reference.  On cores with a hardware single-precision FMA the
+ *  float mode's two fused multiply-adds are that instruction (correctly rounded, like the
+ *  emulation msf_fmaf); elsewhere it stays msf_fmaf. */
+static inline int32_t add_mbqm(int32_t x, int32_t mul, int32_t e)
+{
+    int32_t q = (int32_t)(((int64_t)x * (int64_t)mul + ((int64_t)1 << 30)) >> 31);
+    int32_t mask = (int32_t)(((uint32_t)1 << e) - 1u);
+    int32_t thr = (mask >> 1) - (q >> 31);
+    return (q >> e) + ((q & mask) > thr ? 1 : 0);
+}
+
+#if defined(__ARM_FEATURE_FMA) && defined(__ARM_FP) && (__ARM_FP & 4)
+#define MSF_ADD_FMAF(a, b, c) __builtin_fmaf((a), (b), (c))
+#else
+#define MSF_ADD_FMAF(a, b, c) msf_fmaf((a), (b), (c))
+#endif
+
+static void add_run_fixed(const msf_add_s8_params *p, const int8_t *a, const int8_t *b, int8_t *y,
+                          int32_t n)
+{
+    const int32_t z1 = p->in1_zp, z2 = p->in2_zp, ls = p->left_shift;
+    const int32_t m1 = p->in1_mul, m2 = p->in2_mul, mo = p->out_mul;
+    const int32_t e1 = -p->in1_shift, e2 = -p->in2_shift, eo = -p->out_shift, zo = p->out_zp;
+    const int32_t lo = MSF_MAX(p->act_min, -128), hi = MSF_MIN(p->act_max, 127);
+    int32_t i;
+    for (i = 0; i < n; i++) {
+        int32_t a1 = (int32_t)((uint32_t)((int32_t)a[i] - z1) << ls);
+        int32_t b1 = (int32_t)((uint32_t)((int32_t)b[i] - z2) << ls);
+        int32_t r = add_mbqm(add_mbqm(a1, m1, e1) + add_mbqm(b1, m2, e2), mo, eo) + zo;
+        y[i] = (int8_t)(r < lo ? lo : (r > hi ? hi : r));
+    }
+}
+
+static void add_run_float(const msf_add_s8_params *p, const int8_t *a, const int8_t *b, int8_t *y,
+                          int32_t n)
+{
+    const float m1 = p->mul1, m2 = p->mul2, fb = p->fbias, magic = 12582912.0f; /* 1.5 * 2^23 */
+    const int32_t lo = p->act_min, hi = p->act_max;
+    int32_t i;
+    for (i = 0; i < n; i++) {
+        float v = MSF_ADD_FMAF((float)a[i], m1, MSF_ADD_FMAF((float)b[i], m2, fb));
+        int32_t r;
+        /* reference: NaN / out of int32 -> -128, else rne(clamp(v, -128, 127)); the clamp
+         * first makes the 1.5 * 2^23 rounding exact (round-to-nearest-even mode) */
+        if (!(v > -128.0f)) {
+            r = -128;              /* below the range, or NaN */
+        } else if (v >= 127.0f) {
+            r = v < 2147483648.0f ? 127 : -128; /* the reference's int32 overflow case */
+        } else {
+            r = (int32_t)((v + magic) - magic);
+        }
+        y[i] = (int8_t)msf_clamp_i32(r, lo, hi);
+    }
+}
+
+/* whether the fixed-point fast loop is exact for these parameters */
+static int add_fixed_ok(const msf_add_s8_params *p)
+{
+    return p->left_shift >= 0 && p->left_shift <= 20 && p->in1_mul != INT32_MIN &&
+           p->in2_mul != INT32_MIN && p->out_mul != INT32_MIN && p->in1_shift <= 0 &&
+           p->in1_shift >= -31 && p->in2_shift <= 0 && p->in2_shift >= -31 &&
+           p->out_shift <= 0 && p->out_shift >= -31 && p->act_min >= -128 &&
+           p->act_max <= 127 && p->act_min <= p->act_max;
+}
+
+void msf_add_s8(const msf_add_s8_params *p, const msf_view *in1, const msf_view *in2,
+                msf_view *out, int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1)
+{
+    const int8_t *a = (const int8_t *)in1->data;
+    const int8_t *b = (const int8_t *)in2->data;
+    int8_t *y = (int8_t *)out->data;
+    const int32_t C = out->C;
+    int32_t oy, ox;
+    if (!MSF_FAST_KERNELS || (p->mode == MSF_RQ_FIXED && !add_fixed_ok(p)) ||
+        (p->mode != MSF_RQ_FIXED && !(p->act_min >= -128 && p->act_max <= 127))) {
+        msf_add_s8_ref(p, in1, in2, out, oy0, oy1, ox0, ox1);
+        return;
+    }
+    for (oy = oy0; oy < oy1; oy++) {
+        for (ox = ox0; ox < ox1;) {
+            int32_t n = MSF_MIN(ox1 - ox, msf_vspan(in1, ox));
+            n = MSF_MIN(n, msf_vspan(in2, ox));
+            n = MSF_MIN(n, msf_vspan(out, ox));
+            if (p->mode == MSF_RQ_FIXED) {
+                add_run_fixed(p, a + msf_vofs(in1, oy, ox), b + msf_vofs(in2, oy, ox),
+                              y + msf_vofs(out, oy, ox), n * C);
+            } else {
+                add_run_float(p, a + msf_vofs(in1, oy, ox), b + msf_vofs(in2, oy, ox),
+                              y + msf_vofs(out, oy, ox), n * C);
+            }
+            ox += n;
         }
     }
 }

@@ -105,41 +105,61 @@ static void interior_range(int32_t size, int32_t k, int32_t s, int32_t pad, int3
     *hi = size - k + pad >= 0 ? (size - k + pad) / s + 1 : 0;
 }
 
-/* Fast path of one output row's columns [ox, ox1) (all inside the interior): runs of pixels
- * whose input windows and outputs do not cross a ring wrap go to msf_convk_s8_run / 1x1, a
- * pixel whose window wraps goes to the reference loop. */
+/* Fast run of n output pixels starting at (oy, ox), dy / dx apart (one row stretch or one
+ * column stretch, all inside the interior, outputs not crossing a ring wrap): the window's
+ * first column sits at input slot si; a window that wraps around the input ring (si + kw >
+ * xcap) is read as two contiguous pieces per window row, the same for every pixel of the run
+ * (the caller makes runs that way). */
+static void conv_run_at(const msf_conv_s8_params *p, const msf_view *in, msf_view *out,
+                        int32_t oy, int32_t ox, int32_t dy, int32_t dx, int32_t n, int32_t si)
+{
+    const msf_window *w = &p->win;
+    const int32_t cin = in->C, cout = out->C;
+    const int32_t iy0 = oy * w->sh - w->pad_top, ix = ox * w->sw - w->pad_left;
+    const int32_t xstep = (dy * w->sh * in->xcap + dx * w->sw) * cin;
+    const int32_t ystep = (dy * out->xcap + dx) * cout;
+    const int8_t *x = (const int8_t *)in->data + msf_vofs(in, iy0, ix);
+    int8_t *y = (int8_t *)out->data + msf_vofs(out, oy, ox);
+    const int32_t la = si + w->kw > in->xcap ? (in->xcap - si) * cin : w->kw * cin;
+#ifdef MSF_CHECK_BOUNDS
+    {
+        const int32_t ly = iy0 + (n - 1) * dy * w->sh, lx = ix + (n - 1) * dx * w->sw;
+        (void)msf_vofs(in, ly + w->kh - 1, lx + w->kw - 1);
+        (void)msf_vofs(in, ly + w->kh - 1, lx);
+        (void)msf_vofs(out, oy + (n - 1) * dy, ox + (n - 1) * dx);
+    }
+#endif
+    if (w->kh == 1 && w->kw == 1) {
+        msf_conv1x1_s8_run(p, cin, cout, x, xstep, y, ystep, n);
+    } else {
+        msf_convk_s8_run(p, cout, x, xstep, in->xcap * cin, w->kh, w->kw * cin, la,
+                         -si * cin, y, ystep, n);
+    }
+}
+
+/* Input ring slot of input column ix. */
+static int32_t in_slot(const msf_view *in, int32_t ix)
+{
+    return in->xcap == in->W ? ix : ix % in->xcap;
+}
+
+/* One output row's columns [ox, ox1) (all inside the interior): runs of pixels whose windows
+ * do not wrap and whose outputs do not cross a ring wrap; a pixel whose window wraps is a run
+ * of its own. */
 static void conv_row_fast(const msf_conv_s8_params *p, const msf_view *in, msf_view *out,
                           int32_t oy, int32_t ox, int32_t ox1)
 {
     const msf_window *w = &p->win;
-    const int32_t cin = in->C, cout = out->C;
-    const int32_t iy0 = oy * w->sh - w->pad_top;
-    const int8_t *x = (const int8_t *)in->data;
-    int8_t *y = (int8_t *)out->data;
     while (ox < ox1) {
-        const int32_t ix = ox * w->sw - w->pad_left;
-        const int32_t si = in->xcap == in->W ? ix : ix % in->xcap;
+        const int32_t si = in_slot(in, ox * w->sw - w->pad_left);
         const int32_t so = out->xcap == out->W ? ox : ox % out->xcap;
-        int32_t n, nin;
-        if (si + w->kw > in->xcap) { /* the window wraps around the ring */
-            msf_conv2d_s8_ref(p, in, out, oy, oy + 1, ox, ox + 1);
-            ox++;
-            continue;
+        int32_t n = 1;
+        if (si + w->kw <= in->xcap) {
+            n = (in->xcap - w->kw - si) / w->sw + 1;
+            n = MSF_MIN(n, out->xcap - so);
+            n = MSF_MIN(n, ox1 - ox);
         }
-        nin = (in->xcap - w->kw - si) / w->sw + 1;
-        n = MSF_MIN(nin, out->xcap - so);
-        n = MSF_MIN(n, ox1 - ox);
-#ifdef MSF_CHECK_BOUNDS
-        (void)msf_vofs(in, iy0 + w->kh - 1, ix + (n - 1) * w->sw + w->kw - 1);
-        (void)msf_vofs(out, oy, ox + n - 1);
-#endif
-        if (w->kh == 1 && w->kw == 1) {
-            msf_conv1x1_s8_run(p, cin, cout, x + msf_vofs(in, iy0, ix), w->sw * cin,
-                               y + msf_vofs(out, oy, ox), cout, n);
-        } else {
-            msf_convk_s8_run(p, cout, x + msf_vofs(in, iy0, ix), w->sw * cin, in->xcap * cin,
-                             w->kh, w->kw * cin, y + msf_vofs(out, oy, ox), cout, n);
-        }
+        conv_run_at(p, in, out, oy, ox, 0, 1, n, si);
         ox += n;
     }
 }
@@ -156,7 +176,8 @@ void msf_conv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *ou
     }
     MSF_ADD_MACS((int64_t)(oy1 - oy0) * (ox1 - ox0) * out->C *
                  (w->kh * w->kw * (in->C / groups)));
-    if (!MSF_FAST_KERNELS || groups != 1 || w->dil_h > 1 || w->dil_w > 1 || p->w_zp != 0) {
+    if (!MSF_FAST_KERNELS || groups != 1 || w->dil_h > 1 || w->dil_w > 1 || p->w_zp != 0 ||
+        in->xcap < w->kw) {
         msf_conv2d_s8_ref(p, in, out, oy0, oy1, ox0, ox1);
         return;
     }
@@ -172,17 +193,31 @@ void msf_conv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *ou
     }
     msf_conv2d_s8_ref(p, in, out, oy0, fy0, ox0, ox1);  /* top border rows */
     msf_conv2d_s8_ref(p, in, out, fy1, oy1, ox0, ox1);  /* bottom border rows */
-    if (w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && fx0 == 0 && fx1 == out->W &&
-        in->W == out->W && in->xcap == in->W && out->xcap == out->W) {
-        /* 1x1 stride 1 over whole rows of full views: the rows are one contiguous run */
-        const int32_t n = (fy1 - fy0) * out->W;
+    if (w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && w->pad_left == 0 &&
+        fx1 - fx0 == in->xcap && in->xcap == out->xcap) {
+        /* 1x1 stride 1 over every column the views hold (whole rows of full views, a
+         * recompute patch filling its ring): input pixel k of the held rows feeds output pixel
+         * k, so the rows are one contiguous run from ring slot 0 (column x0) on */
+        const int32_t cap = in->xcap;
+        const int32_t x0 = fx0 + (cap - fx0 % cap) % cap;
+        const int32_t n = (fy1 - fy0) * cap;
         const int32_t iy = fy0 - w->pad_top;
 #ifdef MSF_CHECK_BOUNDS
-        (void)msf_vofs(in, iy + fy1 - fy0 - 1, in->W - 1);
-        (void)msf_vofs(out, fy1 - 1, out->W - 1);
+        (void)msf_vofs(in, iy + fy1 - fy0 - 1, fx0);
+        (void)msf_vofs(in, iy + fy1 - fy0 - 1, fx1 - 1);
+        (void)msf_vofs(out, fy1 - 1, fx0);
+        (void)msf_vofs(out, fy1 - 1, fx1 - 1);
 #endif
-        msf_conv1x1_s8_run(p, in->C, out->C, (const int8_t *)in->data + msf_vofs(in, iy, 0),
-                           in->C, (int8_t *)out->data + msf_vofs(out, fy0, 0), out->C, n);
+        msf_conv1x1_s8_run(p, in->C, out->C, (const int8_t *)in->data + msf_vofs(in, iy, x0),
+                           in->C, (int8_t *)out->data + msf_vofs(out, fy0, x0), out->C, n);
+    } else if (fx1 - fx0 < fy1 - fy0) {
+        /* narrow regions (a fused block's column calls): one run down each column, every
+         * window of it wrapping around the input ring at the same place (or none) */
+        int32_t ox;
+        for (ox = fx0; ox < fx1; ox++) {
+            conv_run_at(p, in, out, fy0, ox, 1, 0, fy1 - fy0,
+                        in_slot(in, ox * w->sw - w->pad_left));
+        }
     } else {
         for (oy = fy0; oy < fy1; oy++) {
             conv_row_fast(p, in, out, oy, fx0, fx1);

@@ -1,22 +1,26 @@
 /* msf_s8_convfast.c - fast int8 convolution inner kernels (groups 1, no dilation) over a run of
- * output pixels whose windows are fully inside the input and contiguous in memory.
+ * output pixels whose windows are fully inside the input.
  *
- * A run is n output pixels of one output row (or, for a 1x1 stride-1 layer over full views,
- * several whole rows): pixel i reads window row ky at x + i * xstep + ky * xrow, each a
- * contiguous run of L = kw * C_in bytes (OHWI weights are contiguous the same way), and writes
- * its C_out outputs at y + i * ystep.  The caller (msf_conv2d_s8) splits the output region so
- * that neither the input windows nor the output pixels of a run cross a ring-buffer wrap, and
- * sends the border pixels (clipped windows) to the reference loop.
+ * A run is n output pixels at a constant stride: a stretch of one output row, a stretch of one
+ * output column (the column calls of the fused modes), or, for a 1x1 stride-1 layer over full
+ * views, several whole rows.  Pixel i reads window row ky at x + i * xstep + ky * xrow, a
+ * contiguous run of L = kw * C_in bytes (OHWI weights are contiguous the same way) -- or, when
+ * the window wraps around an input ring, two contiguous pieces (the slots up to the ring's end,
+ * then the ring's first slots) -- and writes its C_out outputs at y + i * ystep.  The caller
+ * (msf_conv2d_s8) splits the output region so that the outputs of a run do not cross a ring
+ * wrap and every window of a run wraps at the same place, and sends the border pixels (clipped
+ * windows) to the reference loop.
  *
- * Blocking: output channels in pairs outermost (the weight sums and the requantisation
+ * Blocking: output channels in pairs outermost (accumulator starts and requantisation
  * parameters once per channel and run), then two output pixels x two output channels per inner
- * loop (each loaded operand feeds two accumulators).  The input zero point is folded into the
- * accumulator start, bias - in_zp * sum(w), so the loops multiply raw int8 values.  With the
- * ARMv7E-M / ARMv8-M DSP extension, four bytes per step through SXTB16 (two sign-extended
+ * loop (each loaded operand feeds two accumulators), odd pixel / channel tails one by one.  The
+ * input zero point is folded into the accumulator start, bias - in_zp * sum(w) (precomputed by
+ * the code generator: msf_conv_s8_params.bias_zp), so the loops multiply raw int8 values.  With
+ * the ARMv7E-M / ARMv8-M DSP extension, four bytes per step through SXTB16 (two sign-extended
  * halfword lanes, the odd bytes with the ROR #8 form) + SMLAD (two MACs); without it, a byte
  * loop with pointer increments.  Accumulation order differs from the reference but int32
- * addition is exact (wrap-around is associative), so the result is
- * bit-identical; requantisation is msf_s8_requant.h's inlined copy. */
+ * addition is exact (wrap-around is associative), so the result is bit-identical;
+ * requantisation is msf_s8_requant.h's inlined copy. */
 #include "msf_s8_requant.h"
 #include "msf_s8_fast.h"
 
@@ -39,25 +43,17 @@ static MSF_ALWAYS_INLINE int32_t sxtb16_ror8(uint32_t v)
 }
 
 /* Two pixels (x0, x1) x two channels (w0, w1), L bytes each, raw products (the input zero
- * point is folded into the accumulators' start values by the caller). */
+ * point is folded into the accumulators' start values). */
 static MSF_ALWAYS_INLINE void dot22(const int8_t *x0, const int8_t *x1, const int8_t *w0,
-                                    const int8_t *w1, int32_t L, int32_t *acc, int32_t off,
-                                    int32_t zoff)
+                                    const int8_t *w1, int32_t L, int32_t *acc)
 {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
     int32_t k = 0;
     for (; k + 4 <= L; k += 4) {
         uint32_t xa = msf_ld32(x0 + k), xb = msf_ld32(x1 + k);
         uint32_t wa = msf_ld32(w0 + k), wb = msf_ld32(w1 + k);
         int32_t xae = __sxtb16((int32_t)xa), xao = sxtb16_ror8(xa);
         int32_t xbe = __sxtb16((int32_t)xb), xbo = sxtb16_ror8(xb);
-        if (zoff) {
-            xae = __sadd16(xae, off2);
-            xao = __sadd16(xao, off2);
-            xbe = __sadd16(xbe, off2);
-            xbo = __sadd16(xbo, off2);
-        }
         int32_t wae = __sxtb16((int32_t)wa), wao = sxtb16_ror8(wa);
         int32_t wbe = __sxtb16((int32_t)wb), wbo = sxtb16_ror8(wb);
         a00 = __smlad(xae, wae, a00);
@@ -70,7 +66,7 @@ static MSF_ALWAYS_INLINE void dot22(const int8_t *x0, const int8_t *x1, const in
         a11 = __smlad(xbo, wbo, a11);
     }
     for (; k < L; k++) {
-        int32_t va = x0[k] + (zoff ? off : 0), vb = x1[k] + (zoff ? off : 0);
+        int32_t va = x0[k], vb = x1[k];
         a00 += va * w0[k];
         a01 += va * w1[k];
         a10 += vb * w0[k];
@@ -84,26 +80,21 @@ static MSF_ALWAYS_INLINE void dot22(const int8_t *x0, const int8_t *x1, const in
 
 /* One pixel x two channels. */
 static MSF_ALWAYS_INLINE void dot12(const int8_t *x0, const int8_t *w0, const int8_t *w1,
-                                    int32_t L, int32_t *acc, int32_t off, int32_t zoff)
+                                    int32_t L, int32_t *acc)
 {
     int32_t a0 = acc[0], a1 = acc[1];
-    const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
     int32_t k = 0;
     for (; k + 4 <= L; k += 4) {
         uint32_t xa = msf_ld32(x0 + k);
         uint32_t wa = msf_ld32(w0 + k), wb = msf_ld32(w1 + k);
         int32_t xae = __sxtb16((int32_t)xa), xao = sxtb16_ror8(xa);
-        if (zoff) {
-            xae = __sadd16(xae, off2);
-            xao = __sadd16(xao, off2);
-        }
         a0 = __smlad(xae, __sxtb16((int32_t)wa), a0);
         a0 = __smlad(xao, sxtb16_ror8(wa), a0);
         a1 = __smlad(xae, __sxtb16((int32_t)wb), a1);
         a1 = __smlad(xao, sxtb16_ror8(wb), a1);
     }
     for (; k < L; k++) {
-        int32_t va = x0[k] + (zoff ? off : 0);
+        int32_t va = x0[k];
         a0 += va * w0[k];
         a1 += va * w1[k];
     }
@@ -127,16 +118,12 @@ static MSF_ALWAYS_INLINE int32_t wsum(const int8_t *w0, int32_t L)
 }
 #else
 static MSF_ALWAYS_INLINE void dot22(const int8_t *x0, const int8_t *x1, const int8_t *w0,
-                                    const int8_t *w1, int32_t L, int32_t *acc, int32_t off,
-                                    int32_t zoff)
+                                    const int8_t *w1, int32_t L, int32_t *acc)
 {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     const int8_t *end = x0 + L;
-    if (!zoff) {
-        off = 0;
-    }
     while (x0 != end) {
-        int32_t va = *x0++ + off, vb = *x1++ + off;
+        int32_t va = *x0++, vb = *x1++;
         int32_t wa = *w0++, wb = *w1++;
         a00 += va * wa;
         a01 += va * wb;
@@ -150,15 +137,12 @@ static MSF_ALWAYS_INLINE void dot22(const int8_t *x0, const int8_t *x1, const in
 }
 
 static MSF_ALWAYS_INLINE void dot12(const int8_t *x0, const int8_t *w0, const int8_t *w1,
-                                    int32_t L, int32_t *acc, int32_t off, int32_t zoff)
+                                    int32_t L, int32_t *acc)
 {
     int32_t a0 = acc[0], a1 = acc[1];
     const int8_t *end = x0 + L;
-    if (!zoff) {
-        off = 0;
-    }
     while (x0 != end) {
-        int32_t va = *x0++ + off;
+        int32_t va = *x0++;
         a0 += va * *w0++;
         a1 += va * *w1++;
     }
@@ -178,49 +162,51 @@ static MSF_ALWAYS_INLINE int32_t wsum(const int8_t *w0, int32_t L)
 
 /* One pixel x one channel. */
 static MSF_ALWAYS_INLINE int32_t dot11(const int8_t *x0, const int8_t *w0, int32_t L,
-                                       int32_t a, int32_t off, int32_t zoff)
+                                       int32_t a)
 {
     int32_t k;
-    if (!zoff) {
-        off = 0;
-    }
     for (k = 0; k < L; k++) {
-        a += ((int32_t)x0[k] + off) * w0[k];
+        a += (int32_t)x0[k] * w0[k];
     }
     return a;
 }
 
-/* Start value of output channel oc's accumulator: bias + (-in_zp) * sum of its weights, so
- * that the loops multiply raw int8 values: sum (x - zp) w = sum x w - zp sum w (exact in
- * wrapping int32 arithmetic, the same value as the reference's sum). */
-static MSF_ALWAYS_INLINE int32_t acc_init(const msf_conv_s8_params *p, int32_t oc,
-                                          int32_t KL, int32_t zoff)
+/* Start value of output channel oc's accumulator: bias - in_zp * sum of its weights, so that
+ * the loops multiply raw int8 values: sum (x - zp) w = sum x w - zp sum w (exact in wrapping
+ * int32 arithmetic, the same value as the reference's sum).  Generated models carry it
+ * precomputed (p->bias_zp); hand-built params get it from the weights here. */
+static MSF_ALWAYS_INLINE int32_t acc_init(const msf_conv_s8_params *p, int32_t oc, int32_t KL)
 {
-    int32_t a = p->bias ? p->bias[oc] : 0;
-    if (!zoff && p->in_zp != 0) {
+    int32_t a;
+    if (p->bias_zp) {
+        return p->bias_zp[oc];
+    }
+    a = p->bias ? p->bias[oc] : 0;
+    if (p->in_zp != 0) {
         a = (int32_t)((uint32_t)a + (uint32_t)(-p->in_zp) *
                                         (uint32_t)wsum(p->weights + oc * KL, KL));
     }
     return a;
 }
 
-/* The run, for kh window rows of L bytes (kh and L are constants after inlining into the
- * specialised entry points below).  Output channels in pairs outermost (weight sums and
- * requantisation parameters once per channel and run), pixels in pairs inside. */
+/* The run, for kh window rows of L bytes; each window row is la contiguous bytes at the row
+ * start and, when the window wraps around an input ring (la < L), L - la more at offset xb
+ * from it (the ring's first slot).  Output channels in pairs outermost (accumulator starts
+ * and requantisation parameters once per channel and run), pixels in pairs inside. */
 static MSF_ALWAYS_INLINE void conv_run(const msf_conv_s8_params *p, int32_t cout,
                                        const int8_t *x, int32_t xstep, int32_t xrow,
-                                       int32_t kh, int32_t L, int8_t *y, int32_t ystep,
-                                       int32_t n, int32_t mode, int32_t zoff)
+                                       int32_t kh, int32_t L, int32_t la, int32_t xb,
+                                       int8_t *y, int32_t ystep, int32_t n, int32_t mode)
 {
     const int32_t KL = kh * L;
-    const int32_t off = -p->in_zp;
+    const int32_t lb = L - la;
     const int8_t *wt = p->weights;
     int32_t i, oc, ky;
     msf_rqc r0, r1;
     for (oc = 0; oc + 2 <= cout; oc += 2) {
         const int8_t *w0 = wt + oc * KL;
         const int8_t *w1 = w0 + KL;
-        const int32_t b0 = acc_init(p, oc, KL, zoff), b1 = acc_init(p, oc + 1, KL, zoff);
+        const int32_t b0 = acc_init(p, oc, KL), b1 = acc_init(p, oc + 1, KL);
         const int8_t *xa = x;
         int8_t *ya = y + oc;
         msf_rqc_load(&p->rq, oc, p->out_zp, p->act_min, p->act_max, &r0);
@@ -230,8 +216,12 @@ static MSF_ALWAYS_INLINE void conv_run(const msf_conv_s8_params *p, int32_t cout
             acc[0] = acc[2] = b0;
             acc[1] = acc[3] = b1;
             for (ky = 0; ky < kh; ky++) {
-                dot22(xa + ky * xrow, xa + xstep + ky * xrow, w0 + ky * L, w1 + ky * L, L, acc,
-                      off, zoff);
+                const int8_t *xr = xa + ky * xrow;
+                dot22(xr, xr + xstep, w0 + ky * L, w1 + ky * L, la, acc);
+                if (lb) {
+                    dot22(xr + xb, xr + xstep + xb, w0 + ky * L + la, w1 + ky * L + la, lb,
+                          acc);
+                }
             }
             ya[0] = (int8_t)msf_rqc_apply_m(&r0, acc[0], mode);
             ya[1] = (int8_t)msf_rqc_apply_m(&r1, acc[1], mode);
@@ -245,7 +235,11 @@ static MSF_ALWAYS_INLINE void conv_run(const msf_conv_s8_params *p, int32_t cout
             acc[0] = b0;
             acc[1] = b1;
             for (ky = 0; ky < kh; ky++) {
-                dot12(xa + ky * xrow, w0 + ky * L, w1 + ky * L, L, acc, off, zoff);
+                const int8_t *xr = xa + ky * xrow;
+                dot12(xr, w0 + ky * L, w1 + ky * L, la, acc);
+                if (lb) {
+                    dot12(xr + xb, w0 + ky * L + la, w1 + ky * L + la, lb, acc);
+                }
             }
             ya[0] = (int8_t)msf_rqc_apply_m(&r0, acc[0], mode);
             ya[1] = (int8_t)msf_rqc_apply_m(&r1, acc[1], mode);
@@ -253,58 +247,40 @@ static MSF_ALWAYS_INLINE void conv_run(const msf_conv_s8_params *p, int32_t cout
     }
     if (oc < cout) {
         const int8_t *w0 = wt + oc * KL;
-        const int32_t b0 = acc_init(p, oc, KL, zoff);
+        const int32_t b0 = acc_init(p, oc, KL);
         msf_rqc_load(&p->rq, oc, p->out_zp, p->act_min, p->act_max, &r0);
         for (i = 0; i < n; i++) {
             int32_t a = b0;
             for (ky = 0; ky < kh; ky++) {
-                a = dot11(x + i * xstep + ky * xrow, w0 + ky * L, L, a, off, zoff);
+                const int8_t *xr = x + i * xstep + ky * xrow;
+                a = dot11(xr, w0 + ky * L, la, a);
+                if (lb) {
+                    a = dot11(xr + xb, w0 + ky * L + la, lb, a);
+                }
             }
             y[i * ystep + oc] = (int8_t)msf_rqc_apply_m(&r0, a, mode);
         }
     }
 }
 
-/* Short runs (a column of a fused block) add the input zero point to every input value instead
- * of folding it through the weight sums, which would cost C_in adds per channel and run. */
-#define MSF_SHORT_RUN 4
-
 void msf_conv1x1_s8_run(const msf_conv_s8_params *p, int32_t cin, int32_t cout,
                         const int8_t *x, int32_t xstep, int8_t *y, int32_t ystep, int32_t n)
 {
-    const int32_t zoff = n < MSF_SHORT_RUN && p->in_zp != 0;
     if (p->rq.mode == MSF_RQ_FIXED) {
-        if (zoff) {
-            conv_run(p, cout, x, xstep, 0, 1, cin, y, ystep, n, MSF_RQ_FIXED, 1);
-        } else {
-            conv_run(p, cout, x, xstep, 0, 1, cin, y, ystep, n, MSF_RQ_FIXED, 0);
-        }
+        conv_run(p, cout, x, xstep, 0, 1, cin, cin, 0, y, ystep, n, MSF_RQ_FIXED);
     } else {
-        if (zoff) {
-            conv_run(p, cout, x, xstep, 0, 1, cin, y, ystep, n, MSF_RQ_FLOAT, 1);
-        } else {
-            conv_run(p, cout, x, xstep, 0, 1, cin, y, ystep, n, MSF_RQ_FLOAT, 0);
-        }
+        conv_run(p, cout, x, xstep, 0, 1, cin, cin, 0, y, ystep, n, MSF_RQ_FLOAT);
     }
 }
 
 void msf_convk_s8_run(const msf_conv_s8_params *p, int32_t cout, const int8_t *x,
-                      int32_t xstep, int32_t xrow, int32_t kh, int32_t L, int8_t *y,
-                      int32_t ystep, int32_t n)
+                      int32_t xstep, int32_t xrow, int32_t kh, int32_t L, int32_t la,
+                      int32_t xb, int8_t *y, int32_t ystep, int32_t n)
 {
-    const int32_t zoff = n < MSF_SHORT_RUN && p->in_zp != 0;
     if (p->rq.mode == MSF_RQ_FIXED) {
-        if (zoff) {
-            conv_run(p, cout, x, xstep, xrow, kh, L, y, ystep, n, MSF_RQ_FIXED, 1);
-        } else {
-            conv_run(p, cout, x, xstep, xrow, kh, L, y, ystep, n, MSF_RQ_FIXED, 0);
-        }
+        conv_run(p, cout, x, xstep, xrow, kh, L, la, xb, y, ystep, n, MSF_RQ_FIXED);
     } else {
-        if (zoff) {
-            conv_run(p, cout, x, xstep, xrow, kh, L, y, ystep, n, MSF_RQ_FLOAT, 1);
-        } else {
-            conv_run(p, cout, x, xstep, xrow, kh, L, y, ystep, n, MSF_RQ_FLOAT, 0);
-        }
+        conv_run(p, cout, x, xstep, xrow, kh, L, la, xb, y, ystep, n, MSF_RQ_FLOAT);
     }
 }
 #else

@@ -1,5 +1,6 @@
 /* msf_s8_eltwise.c - int8 elementwise kernels: 256-entry lookup tables (every unary op), PReLU,
- * Mul (see msf_s8_eltwise.h for the exact arithmetic of each mode). */
+ * Mul, the TFLM ADD of a per-channel constant (see msf_s8_eltwise.h for the exact arithmetic of
+ * each mode). */
 #include "msf_internal.h"
 
 void msf_lut_s8(const msf_lut_s8_params *p, const msf_view *in, msf_view *out, int32_t oy0,
@@ -31,6 +32,13 @@ static int32_t quantize_f32_s8(float v, float scale, int32_t zp)
 
 static int32_t prelu_one(const msf_prelu_s8_params *p, int32_t x, int32_t k)
 {
+    if (p->mode == MSF_ELT_ADD_CONST) {
+        /* TFLM reference_integer_ops::AddFunc, the constant's side precomputed (addend) */
+        const int32_t x1 = (int32_t)((uint32_t)(x - p->in_zp) << p->left_shift);
+        const int32_t a = msf_rdbpot(msf_srdhm(x1, p->mul1), -p->shift1);
+        const int32_t r = msf_rdbpot(msf_srdhm(a + p->addend[k], p->mul2), -p->shift2);
+        return msf_clamp_i32(r + p->out_zp, p->act_min, p->act_max);
+    }
     if (p->mode == MSF_RQ_FIXED) {
         /* TFLM reference_ops::BroadcastPrelu4DSlow */
         int32_t v = x - p->in_zp;

@@ -55,9 +55,20 @@ void msf_lut_s8(const msf_lut_s8_params *p, const msf_view *in, msf_view *out, i
  *       v = in_scale * (float)(x - in_zp);  v = v > 0 ? v : v * alpha_f[c]
  *       out = rne(clamp(v / out_scale, -128 - out_zp, 127 - out_zp)) + out_zp
  *     (eltwise_params.prelu_params_ort).
+ *   mode MSF_ELT_ADD_CONST: TFLite ADD(x, k) of an int8 constant k with one value per channel
+ *       (a [C] constant, per-tensor quantised or per channel: TFLM's ADD reads the tensor's
+ *       params, i.e. its first scale / zero point), reference_integer_ops::AddFunc with the
+ *       constant side precomputed per channel (eltwise_params.add_const_params_tflm):
+ *       a = RoundingDivideByPOT(SRDHM((x - in_zp) << left_shift, mul1), -shift1)
+ *       out = clamp(RoundingDivideByPOT(SRDHM(a + addend[c], mul2), -shift2) + out_zp,
+ *                   act_min, act_max)
+ *       addend[c] = RoundingDivideByPOT(SRDHM((k[c] - k_zp) << left_shift, in2 mul), -in2 shift)
+ *     (only the fields from `addend` on and in_zp, out_zp, mul1/2, shift1/2 are read).
  * ------------------------------------------------------------------------------------------- */
+#define MSF_ELT_ADD_CONST 16 /* msf_prelu_s8_params.mode: TFLM ADD of a per-channel constant */
+
 typedef struct {
-    int32_t mode;            /* MSF_RQ_FIXED (TFLM) or MSF_RQ_FLOAT (ORT) */
+    int32_t mode;            /* MSF_RQ_FIXED (TFLM), MSF_RQ_FLOAT (ORT) or MSF_ELT_ADD_CONST */
     int32_t per_channel;     /* 1: alpha has C entries (by channel); 0: entry 0 for all */
     int32_t in_zp, alpha_zp, out_zp; /* alpha_zp: MSF_RQ_FIXED only */
     const int8_t *alpha_q;   /* MSF_RQ_FIXED: int8 slopes (their own scale / zero point) */
@@ -65,6 +76,9 @@ typedef struct {
     int32_t mul2, shift2;    /* MSF_RQ_FIXED: v < 0 multiplier */
     const float *alpha_f;    /* MSF_RQ_FLOAT: float32 slopes */
     float in_scale, out_scale; /* MSF_RQ_FLOAT: np.float32 scales */
+    /* MSF_ELT_ADD_CONST only (mul1 / shift1: the input's, mul2 / shift2: the output's) */
+    const int32_t *addend;   /* C entries: the constant's scaled summand per channel */
+    int32_t left_shift, act_min, act_max;
 } msf_prelu_s8_params;
 
 void msf_prelu_s8(const msf_prelu_s8_params *p, const msf_view *in, msf_view *out, int32_t oy0,

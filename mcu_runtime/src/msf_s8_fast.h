@@ -49,12 +49,13 @@ void msf_dwconv2d_s8_ref(const msf_conv_s8_params *p, const msf_view *in, msf_vi
                          int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1);
 
 /* msf_s8_convfast.c: n output pixels, see the file comment there (groups 1, weights' zero
- * point 0, no dilation, windows inside the input, no ring wrap inside the run).  The depthwise
- * fast path (msf_s8_dwfast.c) is msf_dwconv2d_s8 itself. */
+ * point 0, no dilation, windows inside the input).  A convk window row is la bytes at its start
+ * and L - la more at offset xb (a window wrapping around an input ring; la == L otherwise).
+ * The depthwise fast path (msf_s8_dwfast.c) is msf_dwconv2d_s8 itself. */
 void msf_conv1x1_s8_run(const msf_conv_s8_params *p, int32_t cin, int32_t cout,
                         const int8_t *x, int32_t xstep, int8_t *y, int32_t ystep, int32_t n);
 void msf_convk_s8_run(const msf_conv_s8_params *p, int32_t cout, const int8_t *x,
-                      int32_t xstep, int32_t xrow, int32_t kh, int32_t L, int8_t *y,
-                      int32_t ystep, int32_t n);
+                      int32_t xstep, int32_t xrow, int32_t kh, int32_t L, int32_t la,
+                      int32_t xb, int8_t *y, int32_t ystep, int32_t n);
 
 #endif /* MSF_S8_FAST_H */

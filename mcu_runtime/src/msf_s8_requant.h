@@ -9,7 +9,8 @@
  *    branch-free.  qmul == INT32_MIN (never produced by QuantizeMultiplier, but representable)
  *    takes the reference.
  *  MSF_RQ_FLOAT: ORT's float32 multiply, then round half to even by adding and subtracting
- *    1.5 * 2^23 (exact for |v| < 2^22; larger products take the reference), + zero point.
+ *    1.5 * 2^23 (exact for |v| < 2^22: the product itself is tested; larger products and NaN
+ *    take the reference), + zero point.
  *  The int8 saturation and the activation clamp are merged into one clamp when
  *    -128 <= act_min <= act_max <= 127; other clamps take the reference.
  *
@@ -26,70 +27,61 @@ typedef struct {
     int32_t lsh;     /* fixed: left shift max(shift, 0) */
     int32_t rsh;     /* fixed: right shift max(-shift, 0) */
     float fmul;      /* float: multiplier */
-    int32_t fbound;  /* float: |acc| <= fbound guarantees |acc * fmul| < 2^22 (fast rounding) */
     int32_t zp;      /* output zero point */
-    int32_t lo, hi;  /* the saturation to int8 and the activation clamp merged into one */
+    int32_t lo, hi;  /* the activation clamp (the int8 saturation merged into it) */
     int32_t slow;    /* 1: every value through the reference (msf_requant_s8 + clamp) */
     const msf_requant *rq;
-    int32_t ch, act_min, act_max;
+    int32_t ch;
 } msf_rqc;
 
-/* Parameters of output channel ch (entry 0 when the requantisation is per tensor). */
+/* Parameters of output channel ch (entry 0 when the requantisation is per tensor).  Cheap on
+ * purpose (a few loads and stores): the fast kernels call it once per channel and run, and the
+ * runs of the fused modes' column calls are short. */
 static inline void msf_rqc_load(const msf_requant *rq, int32_t ch, int32_t out_zp,
                                 int32_t act_min, int32_t act_max, msf_rqc *c)
 {
-    int32_t idx = rq->per_channel ? ch : 0;
+    const int32_t idx = rq->per_channel ? ch : 0;
     c->mode = rq->mode;
     c->zp = out_zp;
     c->rq = rq;
     c->ch = ch;
-    c->act_min = act_min;
-    c->act_max = act_max;
+    c->lo = act_min;
+    c->hi = act_max;
     /* clamp(clamp(r, -128, 127), act_min, act_max) == clamp(r, act_min, act_max) when
      * -128 <= act_min <= act_max <= 127 (always, for the generator's clamps) */
     c->slow = !(act_min >= -128 && act_min <= act_max && act_max <= 127);
-    c->lo = act_min;
-    c->hi = act_max;
-    c->mul = 0;
-    c->lsh = 0;
-    c->rsh = 0;
-    c->fmul = 0.0f;
-    c->fbound = 0;
     if (rq->mode == MSF_RQ_FIXED) {
-        int32_t s = rq->qshift[idx];
+        const int32_t s = rq->qshift[idx];
         c->mul = rq->qmul[idx];
         c->lsh = s > 0 ? s : 0;
         c->rsh = s > 0 ? 0 : -s;
+        c->fmul = 0.0f;
         if (c->mul == INT32_MIN || s > 31 || s < -31) {
             c->slow = 1; /* SRDHM's saturating corner / shifts outside the reference's range */
         }
     } else {
-        float m = rq->fmul[idx];
-        float a = m < 0.0f ? -m : m;
-        c->fmul = m;
-        if (a > 0.0f) {
-            float b = 2097152.0f / a; /* 2^21 / |fmul| */
-            c->fbound = b >= 2147483520.0f ? 0x7FFFFF80 : (b >= 1.0f ? (int32_t)b : 0);
-        } else if (a == 0.0f) {
-            c->fbound = 0x7FFFFF80;
-        } /* NaN: fbound 0, every non-zero accumulator takes the reference */
+        c->fmul = rq->fmul[idx];
+        c->mul = 0;
+        c->lsh = 0;
+        c->rsh = 0;
     }
 }
 
 /* The reference: msf_requant_s8 then the activation clamp (rare corners only). */
 static inline int32_t msf_rqc_ref(const msf_rqc *c, int32_t acc)
 {
-    return msf_clamp_i32(msf_requant_s8(c->rq, acc, c->ch, c->zp), c->act_min, c->act_max);
+    return msf_clamp_i32(msf_requant_s8(c->rq, acc, c->ch, c->zp), c->lo, c->hi);
 }
 
 /* Requantised, saturated and activation-clamped int8 value of accumulator acc; `mode` is
  * c->mode (a compile-time constant in the loops specialised per mode by the kernels).
  *  fixed: MultiplyByQuantizedMultiplier (see the top of this file) + zero point (wrapping
  *         int32 like the reference), one clamp;
- *  float: for |acc * fmul| < 2^22, round half to even by the 1.5 * 2^23 addition (exact in the
- *         default round-to-nearest-even mode, the mode the float multiply itself runs in), then
- *         one integer clamp: clamp(rne(v), lo - zp, hi - zp) == rne(clamp(v, lo - zp, hi - zp))
- *         for integer bounds (rounding is monotonic and fixes integers); larger values take the
+ *  float: v = (float)acc * fmul exactly as the reference computes it; for |v| < 2^22, round
+ *         half to even by the 1.5 * 2^23 addition (exact in the default round-to-nearest-even
+ *         mode, the mode the float multiply itself runs in), then one integer clamp:
+ *         clamp(rne(v), lo - zp, hi - zp) == rne(clamp(v, lo - zp, hi - zp)) for integer
+ *         bounds (rounding is monotonic and fixes integers); larger values and NaN take the
  *         reference. */
 static inline int32_t msf_rqc_apply_m(const msf_rqc *c, int32_t acc, int32_t mode)
 {
@@ -107,11 +99,11 @@ static inline int32_t msf_rqc_apply_m(const msf_rqc *c, int32_t acc, int32_t mod
         r = (int32_t)((uint32_t)q + (uint32_t)c->zp); /* wraps like the reference */
     } else {
         const float magic = 12582912.0f;             /* 1.5 * 2^23 */
-        float v, t;
-        if ((uint32_t)acc + (uint32_t)c->fbound > 2u * (uint32_t)c->fbound) {
+        const float v = (float)acc * c->fmul;
+        float t;
+        if (!(v < 4194304.0f && v > -4194304.0f)) {  /* |v| >= 2^22 or NaN */
             return msf_rqc_ref(c, acc);
         }
-        v = (float)acc * c->fmul;
         t = (v + magic) - magic;
         r = (int32_t)t + c->zp;
     }

@@ -15,7 +15,7 @@
 
 static uint32_t fd_state = 1u;
 static int8_t fd_x[FD_MAX], fd_in[FD_MAX], fd_w[FD_MAX], fd_ref[FD_MAX], fd_got[FD_MAX];
-static int32_t fd_bias[FD_CH], fd_qmul[FD_CH], fd_qshift[FD_CH];
+static int32_t fd_bias[FD_CH], fd_bzp[FD_CH], fd_qmul[FD_CH], fd_qshift[FD_CH];
 static float fd_fmul[FD_CH];
 
 static int32_t fd_rnd(int32_t lo, int32_t hi) /* inclusive */
@@ -92,7 +92,7 @@ static int fd_conv_case(int dw)
     msf_conv_s8_params p;
     msf_window *w = &p.win;
     int32_t H, W, Cin, Cout, Ho, Wo, G, cig, i, oy0, oy1, ox0, ox1, ry0, ry1, rx0, rx1, xcap;
-    int32_t ocap, nout, span_w, span_h, shape = fd_rnd(0, 3);
+    int32_t ocap, nout, span_w, span_h, region, shape = fd_rnd(0, 3);
     msf_view vin, vref, vgot;
     for (i = 0; i < (int32_t)sizeof p; i++) {
         ((uint8_t *)&p)[i] = 0;
@@ -157,6 +157,21 @@ static int fd_conv_case(int dw)
     }
     p.weights = fd_w;
     p.bias = fd_rnd(0, 5) ? fd_bias : (const int32_t *)0;
+    if (fd_rnd(0, 2) != 0) {
+        /* the code generator's folded start bias - in_zp * sum(w) (every tap of the channel),
+         * computed here in int64 and wrapped to int32 independently of the kernels */
+        const int32_t per = w->kh * w->kw * (dw ? 1 : cig);
+        int32_t oc, k;
+        for (oc = 0; oc < Cout; oc++) {
+            int64_t sw = 0, v;
+            for (k = 0; k < per; k++) {
+                sw += fd_w[oc * per + k];
+            }
+            v = (int64_t)(p.bias ? p.bias[oc] : 0) - (int64_t)p.in_zp * sw;
+            fd_bzp[oc] = (int32_t)(uint32_t)(uint64_t)v;
+        }
+        p.bias_zp = fd_bzp;
+    }
     fd_requant(&p.rq, Cout);
     for (i = 0; i < H * W * Cin; i++) {
         fd_x[i] = (int8_t)fd_rnd(-128, 127);
@@ -166,11 +181,18 @@ static int fd_conv_case(int dw)
     oy1 = fd_rnd(oy0 + 1, Ho);
     ox0 = fd_rnd(0, Wo - 1);
     ox1 = fd_rnd(ox0 + 1, Wo);
-    if (fd_rnd(0, 2) == 0) {
+    region = fd_rnd(0, 5);
+    if (region <= 1) {
         oy0 = 0;
         oy1 = Ho;
         ox0 = 0;
         ox1 = Wo;
+    } else if (region == 2) {
+        /* a fused block's column call: one or two columns down several rows */
+        ox1 = ox0 + fd_rnd(1, 2); /* (not inside MSF_MIN: it evaluates twice) */
+        ox1 = MSF_MIN(Wo, ox1);
+        oy0 = fd_rnd(0, 1) ? 0 : oy0;
+        oy1 = Ho;
     }
     ry0 = MSF_MAX(0, oy0 * w->sh - w->pad_top);
     ry1 = MSF_MIN(H, (oy1 - 1) * w->sh - w->pad_top + span_h);
@@ -184,7 +206,11 @@ static int fd_conv_case(int dw)
         rx0 = 0;
         rx1 = 1;
     }
-    if (fd_rnd(0, 2) == 0) { /* full input view */
+    if ((region == 2 && fd_rnd(0, 1)) || region == 3) {
+        /* the narrowest ring: most windows wrap around it; region 3: a recompute patch, input
+         * and output rings exactly as wide as the patch (the patch need not start at slot 0) */
+        xcap = rx1 - rx0;
+    } else if (fd_rnd(0, 2) == 0) { /* full input view */
         ry0 = 0;
         ry1 = H;
         rx0 = 0;
@@ -195,12 +221,12 @@ static int fd_conv_case(int dw)
     }
     fd_ring(fd_x, H, W, Cin, ry0, ry1, rx0, rx1, xcap, fd_in, &vin);
     /* output: a full view or a ring holding exactly the region's columns and rows */
-    if (fd_rnd(0, 1)) {
+    if (region != 3 && fd_rnd(0, 1)) {
         ocap = Wo;
         vref.y0 = 0;
         nout = Ho * Wo * Cout;
     } else {
-        ocap = fd_rnd(ox1 - ox0, Wo);
+        ocap = region == 3 ? ox1 - ox0 : fd_rnd(ox1 - ox0, Wo);
         vref.y0 = oy0;
         nout = (oy1 - oy0) * ocap * Cout;
     }
@@ -258,8 +284,14 @@ static int fd_requant_case(void)
             case 1: acc = INT32_MAX; break;
             case 2: acc = 0; break;
             case 3: acc = -1; break;
-            case 4: acc = c.fbound; break;       /* the float fast path's limits */
-            case 5: acc = -c.fbound - 1; break;
+            case 4: /* around the float fast path's limit |acc * fmul| = 2^22 */
+            case 5: {
+                const float m = rq.fmul[rq.per_channel ? ch : 0];
+                const float b = m != 0.0f ? 4194304.0f / (m < 0.0f ? -m : m) : 0.0f;
+                acc = b < 2.0e9f ? (int32_t)b + fd_rnd(-2, 2) : fd_rnd(-70000, 70000);
+                acc = k == 5 ? -acc : acc;
+                break;
+            }
             default:
                 acc = k < 8 ? fd_rnd(-70000, 70000)
                             : (int32_t)((uint32_t)fd_rnd(0, 0x7FFFFFFF) * 2u +
