@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -57,6 +58,41 @@ def _cache_dir() -> Path:
 _GCC_ID: list[str] = []
 
 
+#: (flags, source and local-header bytes) -> the preprocessed unit's digest, per process
+_PRE_MEMO: dict[str, str] = {}
+_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*(["<])([^">]*)[">]', re.M)
+
+
+def _text_key(src: Path, inc: Path, h) -> str | None:
+    """A digest of every byte the preprocessor can read from this build's own files: the source
+    and each quoted header it includes, transitively, from its folder or ``inc`` (system
+    headers do not change while a process runs).  Equal keys give an equal preprocessed unit,
+    so :func:`_cached_object` skips ``gcc -E`` (one process per runtime source and build).
+    None (no memo) when an include is computed or not found."""
+    todo, seen = [src], set()
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        try:
+            data = f.read_bytes()
+        except OSError:
+            return None
+        h.update(str(f.name).encode() + b"\0" + data + b"\0")
+        if re.search(rb"^[ \t]*#[ \t]*include[ \t]*[^\"< \t]", data, re.M):
+            return None                          # #include MACRO: not followed
+        for kind, name in _INCLUDE.findall(data):
+            if kind == b"<":
+                continue
+            cands = [src.parent / name.decode(), inc / name.decode()]
+            hit = next((c for c in cands if c.is_file()), None)
+            if hit is None:
+                return None
+            todo.append(hit)
+    return h.hexdigest()
+
+
 def _cached_object(src: Path, flags: list[str], inc: Path) -> Path:
     """The object file of one runtime source, compiled once per distinct (compiler, flags,
     preprocessed text) and reused, as ccache does: a generated directory's runtime sources are
@@ -70,13 +106,19 @@ def _cached_object(src: Path, flags: list[str], inc: Path) -> Path:
     h = hashlib.sha256()
     for part in (_GCC_ID[0], *flags):
         h.update(part.encode() + b"\0")
-    pre = subprocess.run(["gcc", *flags, "-I", str(inc), "-E", "-P", str(src)],
-                         capture_output=True)
-    if pre.returncode != 0:
-        _gcc(["gcc", *flags, "-I", str(inc), "-c", str(src), "-o", os.devnull])  # the error
-    h.update(pre.stdout)
+    text_key = _text_key(src, inc, h.copy())
+    digest = _PRE_MEMO.get(text_key) if text_key else None
+    if digest is None:
+        pre = subprocess.run(["gcc", *flags, "-I", str(inc), "-E", "-P", str(src)],
+                             capture_output=True)
+        if pre.returncode != 0:
+            _gcc(["gcc", *flags, "-I", str(inc), "-c", str(src), "-o", os.devnull])  # the error
+        h.update(pre.stdout)
+        digest = h.hexdigest()[:32]
+        if text_key:
+            _PRE_MEMO[text_key] = digest
     d = _cache_dir()
-    obj = d / f"{src.stem}-{h.hexdigest()[:32]}.o"
+    obj = d / f"{src.stem}-{digest}.o"
     if not obj.exists():
         d.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".o", dir=d)

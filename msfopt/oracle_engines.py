@@ -9,8 +9,10 @@ IR, is :mod:`msfopt.oracles`' job.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -23,7 +25,7 @@ import numpy as np
 from .errors import BuildError
 
 __all__ = ["ENGINES", "DEFAULT_TIMEOUT", "OracleError", "OracleCrash", "OracleUnavailable",
-           "run_engine"]
+           "run_engine", "kept_workers"]
 
 #: engine name (worker) -> the interpreter's name in messages
 ENGINES = {"onnxruntime": "onnxruntime", "onnx.reference": "onnx.reference",
@@ -60,7 +62,9 @@ def run_engine(engine: str, model_path, feeds: Sequence[Sequence[np.ndarray]],
     """Run ``engine`` (a key of :data:`ENGINES`) on ``model_path`` once per feed (one array per
     model input, in the model's own layout/dtype) in a child process; returns, per feed, every
     model output. Raises :class:`OracleCrash` when the child dies of a signal,
-    :class:`OracleUnavailable` when the interpreter raised an error."""
+    :class:`OracleUnavailable` when the interpreter raised an error.  Inside
+    :func:`kept_workers` the child is a long-lived worker serving every call (no interpreter
+    start-up per call); otherwise a fresh child runs this one request."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}")
     name = ENGINES[engine]
@@ -72,33 +76,132 @@ def run_engine(engine: str, model_path, feeds: Sequence[Sequence[np.ndarray]],
         meta = {"engine": engine, "model": str(model_path), "n": len(feeds),
                 "inputs": [len(f) for f in feeds]}
         (Path(td) / "req.json").write_text(json.dumps(meta))
-        env = dict(os.environ)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        try:
-            p = subprocess.run([sys.executable, "-m", "msfopt.oracle_engines", td], capture_output=True,
-                               text=True, timeout=timeout, env=env)
-        except subprocess.TimeoutExpired:
-            raise OracleError(f"reference interpreter {name} timed out after {timeout:.0f} s "
-                              f"on this model") from None
-        tail = [ln.strip() for ln in (p.stderr or "").splitlines() if ln.strip()]
-        if p.returncode < 0 or p.returncode in (134, 139):
-            rc = p.returncode if p.returncode < 0 else -(p.returncode - 128)
-            last = next((ln for ln in reversed(tail) if "Traceback" not in ln), "")
-            raise OracleCrash(f"reference interpreter {name} crashed on this model "
-                              f"({_signal_name(rc)}" + (f": {last[:200]}" if last else "") + ")")
-        if (Path(td) / "missing.txt").is_file():
-            raise OracleUnavailable(f"reference interpreter {name} is not installed "
-                                    f"(pip install -e '.[test]'): "
-                                    f"{(Path(td) / 'missing.txt').read_text().strip()[:200]}")
-        if p.returncode != 0 or not fout.is_file():
-            err = Path(td) / "error.txt"
-            msg = err.read_text().strip() if err.is_file() else (tail[-1] if tail else
-                                                                  f"exit {p.returncode}")
-            raise OracleUnavailable(f"reference interpreter {name} cannot run this model: "
-                                    f"{' '.join(msg.split())[:300]}")
+        if _KEPT:
+            rc, stderr = _kept_worker(engine).request(td, timeout, name)
+        else:
+            env = dict(os.environ)
+            env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            try:
+                p = subprocess.run([sys.executable, "-m", "msfopt.oracle_engines", td],
+                                   capture_output=True, text=True, timeout=timeout, env=env)
+            except subprocess.TimeoutExpired:
+                raise OracleError(f"reference interpreter {name} timed out after "
+                                  f"{timeout:.0f} s on this model") from None
+            rc, stderr = p.returncode, p.stderr
+        _raise_for(name, rc, stderr, Path(td))
         with np.load(fout) as z:
             n_out = json.loads(str(z["meta"]))
             return [[np.array(z[f"y{k}_{j}"]) for j in range(n_out[k])] for k in range(len(feeds))]
+
+
+def _raise_for(name: str, rc: int, stderr: str, d: Path) -> None:
+    """The error of a finished request (exit status ``rc``, the child's stderr), if any."""
+    tail = [ln.strip() for ln in (stderr or "").splitlines() if ln.strip()]
+    if rc < 0 or rc in (134, 139):
+        sig = rc if rc < 0 else -(rc - 128)
+        last = next((ln for ln in reversed(tail) if "Traceback" not in ln), "")
+        raise OracleCrash(f"reference interpreter {name} crashed on this model "
+                          f"({_signal_name(sig)}" + (f": {last[:200]}" if last else "") + ")")
+    if (d / "missing.txt").is_file():
+        raise OracleUnavailable(f"reference interpreter {name} is not installed "
+                                f"(pip install -e '.[test]'): "
+                                f"{(d / 'missing.txt').read_text().strip()[:200]}")
+    if rc != 0 or not (d / "out.npz").is_file():
+        err = d / "error.txt"
+        msg = err.read_text().strip() if err.is_file() else (tail[-1] if tail else f"exit {rc}")
+        raise OracleUnavailable(f"reference interpreter {name} cannot run this model: "
+                                f"{' '.join(msg.split())[:300]}")
+
+
+# ------------------------------------------------------------------------------------------------
+# long-lived workers (tests running many small models)
+# ------------------------------------------------------------------------------------------------
+
+_KEPT: list[int] = []                 # nesting depth of kept_workers()
+_WORKERS: dict[str, "_Worker"] = {}
+
+
+@contextlib.contextmanager
+def kept_workers():
+    """Within this context every :func:`run_engine` call of an engine goes to one long-lived
+    child per engine (started on first use, restarted after a crash, stopped on exit): the
+    same requests, the same isolation from the caller, without a Python + interpreter start-up
+    (~0.4 s) per call.  Used by the random-graph tests, which run hundreds of tiny models."""
+    _KEPT.append(1)
+    try:
+        yield
+    finally:
+        _KEPT.pop()
+        if not _KEPT:
+            for w in list(_WORKERS.values()):
+                w.close()
+            _WORKERS.clear()
+
+
+def _kept_worker(engine: str) -> "_Worker":
+    w = _WORKERS.get(engine)
+    if w is None or w.proc.poll() is not None:
+        if w is not None:
+            w.close()
+        w = _WORKERS[engine] = _Worker()
+    return w
+
+
+class _Worker:
+    """One ``python -m msfopt.oracle_engines --serve`` child: reads request directories on its
+    stdin, answers each with its exit status on a private pipe (the engines' own prints go to
+    stderr, a file read back after each request)."""
+
+    def __init__(self):
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([sys.executable, "-m", "msfopt.oracle_engines", "--serve"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.err, env=env)
+
+    def request(self, td: str, timeout: float, name: str) -> tuple[int, str]:
+        pos = self.err.seek(0, os.SEEK_END)
+        try:
+            self.proc.stdin.write(td.encode() + b"\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            self.close()
+            raise OracleError(f"reference interpreter {name} timed out after {timeout:.0f} s "
+                              f"on this model")
+        line = self.proc.stdout.readline()
+        self.err.seek(pos)
+        stderr = self.err.read().decode(errors="replace")
+        if line.strip():
+            return int(line), stderr
+        rc = self.proc.wait()            # the child died on this request (e.g. SIGABRT)
+        return (rc if rc != 0 else 1), stderr
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self.err.close()
+
+
+def _serve() -> int:
+    """The kept worker's loop: one request directory per stdin line, its exit status (as
+    :func:`_worker` returns it) on a line of the original stdout, which is kept private (fd 1
+    becomes stderr so an engine's prints cannot corrupt the answers)."""
+    answer = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    for line in sys.stdin:
+        if line.strip():
+            answer.write(f"{_worker(line.strip())}\n")
+            answer.flush()
+    return 0
 
 
 def _worker(td: str) -> int:
@@ -171,4 +274,4 @@ _ENGINE_FUNCS = {"onnxruntime": _eng_onnxruntime, "onnx.reference": _eng_onnx_re
 
 
 if __name__ == "__main__":  # the child process of run_engine
-    sys.exit(_worker(sys.argv[1]))
+    sys.exit(_serve() if sys.argv[1] == "--serve" else _worker(sys.argv[1]))

@@ -67,3 +67,21 @@ def draw_path(dag, data) -> list[int]:
         path.append(e)
         v = int(dag.dst[e])
     return path
+
+
+def random_path(dag, rng) -> list[int]:
+    """A random 0 -> N path (a random valid plan), each edge drawn uniformly from the current
+    node's out-edges with a numpy ``rng`` (seeded by the caller's hypothesis example)."""
+    out = dag.out_edges()
+    v, path = 0, []
+    while v != dag.n_nodes - 1:
+        e = out[v][int(rng.integers(len(out[v])))]
+        path.append(e)
+        v = int(dag.dst[e])
+    assert dag.is_path(path)
+    return path
+
+
+def path_blocks(dag, path) -> list[tuple]:
+    """The (first, last, mode, tile) blocks of a DAG path, as ``generate`` takes them."""
+    return [(int(dag.src[e]), int(dag.dst[e]) - 1, dag.mode[e], dag.tile[e]) for e in path]

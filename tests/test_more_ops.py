@@ -5,7 +5,8 @@ built for the host and run; every output is compared with onnxruntime (ONNX: flo
 1e-4, int8 bit for bit) or tflite-micro (TFLite, bit for bit).
 
 * int8 data movement in ONNX: a QDQ Concat whose inputs sit on other grids than its output
-  (requantised first), com.microsoft QLinearConcat, QDQ Split / Slice, QDQ nearest Resize;
+  (requantised first), com.microsoft QLinearConcat, QDQ Split / Slice, QDQ nearest Resize,
+  int8 linear Resize (QDQ: onnxruntime's float island; on an int8 tensor: truncated);
 * GlobalMaxPool (float and int8 QDQ) as a whole-input MAXPOOL, on another output grid than its
   input's followed by a requantisation;
 * depthwise with a channel multiplier > 1 (ONNX Conv group = C_in, C_out = m C_in, float and
@@ -213,13 +214,46 @@ def test_qoperator_split_on_int8_shares_the_grid(tmp_path):
     assert net.tensor_quant[1] == net.tensor_quant[0] == net.tensor_quant[2]
 
 
-def test_int8_linear_resize_is_refused():
+@pytest.mark.parametrize("coord,size", [("half_pixel", (9, 11)), ("align_corners", (10, 12)),
+                                        ("asymmetric", (9, 7)), ("pytorch_half_pixel", (3, 5))])
+def test_qdq_linear_resize_bit_exact(coord, size, tmp_path):
+    """DQ -> Resize linear -> Q, input and output on different grids, to a size that is no
+    integer multiple (and a downscale): onnxruntime keeps the island in float32 (dequantise,
+    float bilinear, QuantizeLinear); the C kernel (msf_resize_s8, MSF_RESIZE_S8_QDQ) equals it
+    bit for bit, unfused and in the minimum-RAM plan."""
     g = G(5)
-    up = g.op("Resize", [dq(g, "x", XQ), "", g.c(np.array([1, 1, 2, 2], np.float32))],
-              mode="linear")
-    y = qz(g, up, XQ)
-    msg = onnx_err(g.model("x", y, [1, 2, 4, 4], [1, 2, 8, 8], in_type=I8))
-    assert "Resize x1" in msg and "int8 linear Resize not supported" in msg
+    hq, yq = (0.05, -3), (0.04, 9)
+    t = qdq_conv(g, "x", 2, 3, 3, XQ, hq)
+    up = g.op("Resize", [dq(g, t, hq), "", "", g.c(np.array([1, 3, *size], np.int64))],
+              mode="linear", coordinate_transformation_mode=coord)
+    y = qz(g, up, yq)
+    net, _ = run_onnx(tmp_path, g.model("x", y, [1, 2, 6, 5], [1, 3, *size], in_type=I8),
+                      min_ram=True)
+    (r,) = [L for L in net.layers if L.op == ir.RESIZE]
+    assert r.qdq and r.resize.mode == "bilinear" and r.resize.coord == coord
+    assert net.quant_of(net.layers.index(r) + 1).scale[0] == np.float32(yq[0])
+
+
+def test_int8_tensor_linear_resize_bit_exact(tmp_path):
+    """Resize linear directly on an int8 tensor between two QLinearConvs (QOperator):
+    onnxruntime's UpsampleBilinear<int8_t> sums the raw values in float32 and truncates toward
+    zero (MSF_RESIZE_S8_TRUNC); both convs and the resize share no grid assumption beyond the
+    int8 values."""
+    g = G(8)
+    r = g.rng
+
+    def qconv(x, cin, cout, xq, yq):
+        return g.op("QLinearConv", [x, *q_params(g, *xq), g.c(r.integers(
+            -127, 128, (cout, cin, 3, 3)).astype(np.int8)), g.c(np.float32(0.01)),
+            g.c(np.int8(0)), *q_params(g, *yq), g.c(r.integers(-300, 300, cout).astype(
+                np.int32))], kernel_shape=[3, 3], pads=[1] * 4)
+    a = qconv("x", 2, 3, XQ, (0.04, 2))
+    up = g.op("Resize", [a, "", g.c(np.array([1, 1, 2, 2], np.float32))], mode="linear")
+    y = qconv(up, 3, 2, (0.04, 2), (0.05, -1))
+    net, _ = run_onnx(tmp_path, g.model("x", y, [1, 2, 5, 4], [1, 2, 10, 8], in_type=I8),
+                      min_ram=True)
+    (rz,) = [L for L in net.layers if L.op == ir.RESIZE]
+    assert not rz.qdq and rz.resize.mode == "bilinear"
 
 
 def test_qdq_concat_read_by_a_float_op_is_refused():

@@ -343,6 +343,37 @@ ADD_CONST_CASES = [
 ]
 
 
+@pytest.mark.parametrize("first,shape,act,per_channel_q", [
+    (False, [6], "none", False), (True, [1, 1, 1, 6], "relu", False),
+    (False, [6], "relu6", True), (True, [1, 6], "none", True)])
+def test_add_per_channel_constant_bit_exact(first, shape, act, per_channel_q, tmp_path):
+    """ADD(x, k) with a [C] constant (one int8 value per channel, every value on its channel's
+    rows; either operand order): msf_prelu_s8's MSF_ELT_ADD_CONST (TFLM's AddFunc with the
+    constant's summand precomputed per channel) equals tflite-micro on every int8 input (the
+    first of the four inputs holds all 256 values), unfused and inside the minimum-RAM plan
+    after a conv.  A per-channel quantised constant (a scale / zero point per channel) is
+    computed as TFLM does, with its first scale / zero point."""
+    rng = np.random.default_rng(len(shape) + 3 * per_channel_q)
+    w = ModelWriter()
+    x = w.act([1, 6, 7, 6], 0.03, -7)
+    cw, cb = _conv_weights(w, rng, [6, 3, 3, 6], 0)
+    h = w.act([1, 6, 7, 6], 0.05, 4)
+    w.op(OPS["CONV_2D"], [x, cw, cb], [h], *conv_opts(SAME, (1, 1), "none"))
+    vals = rng.integers(-128, 128, 6).astype(np.int8)
+    vals[:2] = (-128, 127)
+    if per_channel_q:
+        k = w.tensor(shape, w.INT8, rng.uniform(0.01, 0.08, 6).astype(np.float32),
+                     rng.integers(-20, 20, 6), qdim=len(shape) - 1, data=vals.reshape(shape))
+    else:
+        k = const8(w, vals, 0.04, 11, shape=shape)
+    y = w.act([1, 6, 7, 6], 0.06, -3)
+    w.op(OPS["ADD"], [k, h] if first else [h, k], [y], *add_opts(act))
+    net, ys = run_small(tmp_path, "addpc", w.build([x], [y]), which=("unfused", "min-ram"))
+    (a,) = [L for L in net.layers if L.op == ir.ACT]
+    assert (a.fn, a.act, np.asarray(a.bias).size) == ("affine", act, 6)
+    assert len(np.unique(ys[0])) > 20
+
+
 @pytest.mark.parametrize("first,act,cval,cq,xq,yq", ADD_CONST_CASES)
 def test_add_constant_bit_exact(first, act, cval, cq, xq, yq, tmp_path):
     net, ys = run_small(tmp_path, "addc", add_const_model(first, act, cval, cq, xq, yq))
@@ -558,13 +589,14 @@ def test_mul_unsupported_broadcast_is_refused():
     assert "MUL" not in msg
 
 
-def test_add_of_a_per_channel_constant_is_refused():
+def test_add_of_a_constant_of_another_shape_is_refused():
     w = ModelWriter()
     x = w.act([1, 4, 4, 2], 0.05, 3)
-    k = const8(w, [3, -4], 0.01, 0, shape=[2])
+    k = const8(w, [3, -4, 5, 6], 0.01, 0, shape=[4, 1, 1])
     y = w.act([1, 4, 4, 2], 0.05, 3)
     w.op(OPS["ADD"], [x, k], [y], *add_opts())
-    assert "ADD x1: add of a constant of shape [2] (only a scalar" in _err(w.build([x], [y]))
+    assert "ADD x1: add of a constant of shape [4, 1, 1] (a scalar or one value per channel" \
+        in _err(w.build([x], [y]))
 
 
 def test_resize_forms_refused():

@@ -4,16 +4,20 @@ Each example writes a TFLite file (tests/tflite_builder.py) as a sequence of pat
 running tensor: convolutions (3x3 same, strided, 1x1, per-channel weights, fused relu / relu6),
 depthwise convolutions, max / average pools, two-branch residual adds (a conv branch and the
 skip), channel concats of two branches, squeeze-excite gates (MEAN -> CONV -> LOGISTIC -> MUL),
-hard-swish, swish (LOGISTIC + MUL), nearest upsampling, and sometimes a second graph output.
+hard-swish, swish (LOGISTIC + MUL), nearest x2 upsampling, bilinear resizes (align_corners /
+half_pixel_centers / neither, to a random size up to x2), adds of a per-channel constant (its
+grid per tensor or per channel), and sometimes a second graph output.
 Every tensor gets its own random quantisation (a concat's inputs share its output's, as TFLite
-requires).  The file is imported, planned (unfused, zero-recompute and minimum-RAM plans),
-generated as C, built for the host and run; every output equals tflite-micro's on the same file.
+requires).  The file is imported, planned (one plan an example: unfused, zero-recompute,
+minimum RAM or a random path of the fusion DAG), generated as C, built for the host (linked arena
+== predicted) and run on two inputs; every output equals tflite-micro's on the same file.
 
 ``MSFOPT_HYPOTHESIS_SCALE`` multiplies the number of examples (scripts/nightly.sh).
 """
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,12 +29,15 @@ from test_tflite_graph_ops import (OPS, all_values_inputs, check_bit_exact, conc
                                    mul_opts, plans_of, resize_opts)
 from test_tflite_import import (_conv_weights, add_opts, conv_opts, dw_opts,  # noqa: E402
                                 mean_opts, pool_opts)
+from random_nets import path_blocks, random_path  # noqa: E402
 from tflite_builder import SAME, VALID, ModelWriter  # noqa: E402
 
+from msfopt import oracle_engines  # noqa: E402
+from msfopt.dag import build_dag  # noqa: E402
 from msfopt.importers.tflite_import import load_tflite  # noqa: E402
 
 PATTERNS = ("conv", "conv_s2", "pw", "dw", "maxpool", "avgpool", "residual", "concat", "se",
-            "hardswish", "swish", "upsample")
+            "hardswish", "swish", "upsample", "bilinear", "addc")
 
 
 class _Builder:
@@ -108,6 +115,16 @@ class _Builder:
             y = self.act(self.shape)
             w.op(OPS["MUL"], [x, g], [y], *mul_opts())
             self.cur = y
+        elif kind == "addc":       # ADD of a [C] constant (per-tensor or per-channel grid)
+            vals = rng.integers(-128, 128, c).astype(np.int8)
+            if rng.integers(2):
+                k = w.tensor([c], w.INT8, rng.uniform(0.01, 0.08, c).astype(np.float32),
+                             rng.integers(-20, 20, c), qdim=0, data=vals)
+            else:
+                k = w.tensor([c], w.INT8, *self.q(), data=vals)
+            y = self.act(self.shape)
+            w.op(OPS["ADD"], [x, k], [y], *add_opts(str(rng.choice(["none", "relu"]))))
+            self.cur = y
         elif kind == "hardswish":
             y = self.act(self.shape)
             w.op(OPS["HARD_SWISH"], [x], [y])
@@ -118,11 +135,17 @@ class _Builder:
             y = self.act(self.shape)
             w.op(OPS["MUL"], [x, sg], [y], *mul_opts())
             self.cur = y
-        elif kind == "upsample" and h * wd <= 64:
-            size = w.tensor([2], w.INT32, data=np.array([2 * h, 2 * wd], np.int32))
-            shape = [1, 2 * h, 2 * wd, c]
+        elif kind in ("upsample", "bilinear") and h * wd <= 64:
+            # x2 (nearest) or to a random size up to x2 (bilinear; align_corners or
+            # half_pixel_centers or neither)
+            oh, ow = (2 * h, 2 * wd) if kind == "upsample" else (
+                int(rng.integers(h, 2 * h + 1)), int(rng.integers(wd, 2 * wd + 1)))
+            size = w.tensor([2], w.INT32, data=np.array([oh, ow], np.int32))
+            shape = [1, oh, ow, c]
             y = self.act(shape, self._quant_of(x))
-            w.op(OPS["RESIZE_NEAREST_NEIGHBOR"], [x, size], [y], *resize_opts(True))
+            align, half = [(False, False), (True, False), (False, True)][int(rng.integers(3))]
+            w.op(OPS["RESIZE_NEAREST_NEIGHBOR" if kind == "upsample" else "RESIZE_BILINEAR"],
+                 [x, size], [y], *resize_opts(kind == "upsample", align, half))
             self.cur, self.shape = y, shape
 
     def _quant_of(self, t):
@@ -134,13 +157,31 @@ class _Builder:
         return self.w.build([self.x], self.outputs + [self.cur])
 
 
-@settings(max_examples=examples(12), deadline=None,
+@pytest.fixture(scope="module")
+def kept_oracle():
+    """One long-lived tflite-micro worker for the whole module (no start-up per example)."""
+    with oracle_engines.kept_workers():
+        yield
+
+
+def one_plan(net, plan: str, rng) -> dict:
+    """{plan: blocks} for one plan: unfused, zero-recompute, min-RAM or a random DAG path."""
+    if plan != "random":
+        return plans_of(net, (plan,))
+    dag = build_dag(net)
+    return {"random": path_blocks(dag, random_path(dag, rng))}
+
+
+# ~0.4 s an example: one tflite-micro worker for the module, one plan (one host build) per
+# example, the runtime objects compiled once (hostrun's object cache)
+@settings(max_examples=examples(90), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(kinds=st.lists(st.sampled_from(PATTERNS), min_size=2, max_size=6),
        h=st.integers(4, 10), w=st.integers(4, 10), c=st.integers(1, 4),
-       two_outputs=st.booleans(), seed=st.integers(0, 10_000))
-def test_random_tflite_graph_bit_exact_with_tflm(tmp_path_factory, kinds, h, w, c, two_outputs,
-                                                 seed):
+       two_outputs=st.booleans(), seed=st.integers(0, 10_000),
+       plan=st.sampled_from(("unfused", "zero-recompute", "min-ram", "random")))
+def test_random_tflite_graph_bit_exact_with_tflm(tmp_path_factory, kept_oracle, kinds, h, w, c,
+                                                 two_outputs, seed, plan):
     rng = np.random.default_rng(seed)
     b = _Builder(rng, h, w, c)
     b.cur, b.shape = b.conv(b.x, c, int(rng.integers(2, 5)), 3, 1, "relu")
@@ -155,4 +196,4 @@ def test_random_tflite_graph_bit_exact_with_tflm(tmp_path_factory, kinds, h, w, 
     net = load_tflite(path)
     assert len(net.output_ids) == 1 + len(b.outputs)
     xs = all_values_inputs(net.input_shape, 2, rng)
-    check_bit_exact(net, path, xs, plans_of(net), path.parent)
+    check_bit_exact(net, path, xs, one_plan(net, plan, rng), path.parent)

@@ -15,7 +15,10 @@ Data movement on int8 tensors (Concat, Split, Slice, nearest Resize): in a QDQ i
 quantisation differs from the output's is first requantised by an ACT ``quantize`` layer (the
 table QuantizeLinear(DequantizeLinear(q)), which is what onnxruntime computes on both paths);
 the copy itself then moves bytes of one grid.  On QOperator int8 tensors (no Q / DQ around) the
-output shares the input's quantisation.
+output shares the input's quantisation.  A linear Resize is no copy: in a QDQ island onnxruntime
+interpolates the dequantised input in float32 and quantises to the QuantizeLinear's grid (the
+layer reads the input on its own grid, ``qdq`` set); on a QOperator int8 tensor it truncates the
+float32 sum of the raw values (:mod:`msfopt.mcu_runtime.resize_params`).
 """
 from __future__ import annotations
 
@@ -291,9 +294,6 @@ class GraphOpsMixin:
         mode = self._str(a.get("mode", "nearest"))
         if mode not in ("nearest", "linear"):
             raise self.NodeError(f"Resize mode {mode!r} not supported (nearest, linear)")
-        if kind != "float" and mode != "nearest":
-            raise self.NodeError("int8 linear Resize not supported (onnxruntime's int8 "
-                                 "interpolation has no C kernel; nearest is a copy)")
         for attr, ok in (("antialias", 0), ("exclude_outside", 0)):
             if int(a.get(attr, ok)) != ok:
                 raise self.NodeError(f"Resize {attr}={a[attr]} not supported")
@@ -328,9 +328,15 @@ class GraphOpsMixin:
         spec = ResizeSpec(mode="nearest" if mode == "nearest" else "bilinear", framework="onnx",
                           coord=coord, nearest=nearest, scales=kw.get("scales"))
         oh, ow = p["out_hw"]
-        (xr,), q = self._copy_in(n, [x], kind, n.output[0])
+        if kind == "fq" and mode == "linear":
+            # DQ -> linear Resize -> Q: onnxruntime interpolates the dequantised values in
+            # float32 and quantises the sum to the QuantizeLinear's grid (no requantisation
+            # first: that would round twice); msf_resize_s8's MSF_RESIZE_S8_QDQ
+            xr, q = x, self.qdq_out_quant(n.output[0])
+        else:   # nearest: a copy on one grid; int8 linear (QOperator): raw values, truncated
+            (xr,), q = self._copy_in(n, [x], kind, n.output[0])
         layer = Layer(op=RESIZE, in_shape=x.shape, out_shape=(oh, ow, c), srcs=(xr.tid,),
-                      resize=spec, name=n.name or "")
+                      resize=spec, name=n.name or "", qdq=kind == "fq")
         self._copy_out(layer, n.output[0], kind, q)
 
     @staticmethod

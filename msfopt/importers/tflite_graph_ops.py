@@ -31,7 +31,10 @@ ADD of a constant scalar    ACT ``affine`` with unit slope (``weight`` None), ``
                             256-entry table with TFLM's AddFunc arithmetic
                             (``requant.add_fixed_params``: left shift 20, the three
                             QuantizeMultiplier multipliers, RoundingDivideByPOT(SRDHM(.)) per
-                            step).  A per-channel constant is rejected (no table).
+                            step).  A [C] constant: the same arithmetic per channel
+                            (msf_prelu_s8 MSF_ELT_ADD_CONST, the constant's summand
+                            precomputed); per-channel quantised: its first scale / zero point,
+                            the TfLiteTensor.params TFLM's ADD reads.
 CONCATENATION               CONCAT on the channels, or ``axis=1`` (the IR's width) for [1, N, k]
                             tensors (a detector's per-scale boxes).  TFLM copies the bytes and
                             rejects a model
@@ -257,15 +260,25 @@ class GraphOpsMixin:
 
     # ---- add of a constant --------------------------------------------------------------------
     def add_constant(self, op, x: int, k: int):
-        """ADD(x, constant scalar): ACT ``affine`` (unit slope, ``bias`` the int8 constant,
-        ``w_quant`` its quantisation), a table of TFLM's AddFunc."""
+        """ADD(x, constant): ACT ``affine`` (unit slope, ``bias`` the int8 constant, ``w_quant``
+        its quantisation).  A scalar is a table of TFLM's AddFunc; a [C] constant (shape [C] or
+        [1, ..., 1, C]) runs msf_prelu_s8's MSF_ELT_ADD_CONST.  A per-channel quantised constant
+        is read as TFLM reads it: TfLiteTensor.params, its first scale and zero point."""
         src, _, _ = self.get(x, "input")
         self.act_tensor(x, "input")
-        v, kq = self._int8_const(k, "constant addend")
-        if v.size != 1:
-            raise self.Skip(f"add of a constant of shape {list(self.T(k).shape)} (only a scalar "
-                            "constant is supported)")
         shape = self.shape_of(src)
+        tt = self.T(k)
+        dims = list(tt.shape)
+        per_channel_q = tt.type == _INT8 and tt.scale is not None and len(tt.scale) > 1
+        if per_channel_q:
+            v = self.const(k, "constant addend").reshape(-1).astype(np.int8)
+            kq = ir.Quant.of(tt.scale[0], tt.zero_point[0])
+        else:
+            v, kq = self._int8_const(k, "constant addend")
+        if not (v.size == 1 or (dims and dims[-1] == shape[2] and v.size == shape[2]
+                                and all(d == 1 for d in dims[:-1]))):
+            raise self.Skip(f"add of a constant of shape {dims} (a scalar or one value per "
+                            f"channel of {list(shape)})")
         layer = ir.Layer(op=ir.ACT, in_shape=shape, out_shape=shape, srcs=(src,), fn="affine",
                          act=self.act(op.opt), bias=v, w_quant=kq)
         self.add_layer(op, layer, self.check_out(op, layer))
