@@ -6,6 +6,7 @@ layer range are parallel edges.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,7 +14,8 @@ import numpy as np
 from . import msfcnn_model
 from .ir import Network
 from .cycles import CycleModel
-from .modes import DEFAULT_PATCHES, DEFAULT_TILES, FUSED_MODES, block_schedules
+from .modes import (DEFAULT_PATCHES, DEFAULT_TILES, FUSED_MODES, FastLiveness, block_costs,
+                    block_schedules, inplace_schedule, schedule_of, unfused_schedule)
 from .schedule import BlockSchedule, IO_MODES
 
 COST_MODELS = ("runtime", "msfcnn")
@@ -32,7 +34,7 @@ class FusionDAG:
     cycles: np.ndarray
     mode: list[str]
     tile: list[int]
-    schedules: list[BlockSchedule | None]
+    schedules: Sequence[BlockSchedule | None]   # a list, or LazySchedules (runtime model)
     cycle_model: CycleModel | None = None
     build_seconds: float = 0.0
     _out: list[list[int]] | None = field(default=None, repr=False)
@@ -96,7 +98,9 @@ class FusionDAG:
                          dst=self.dst[k], ram=self.ram[k], macs=self.macs[k],
                          cycles=self.cycles[k], mode=[self.mode[e] for e in keep],
                          tile=[self.tile[e] for e in keep],
-                         schedules=[self.schedules[e] for e in keep],
+                         schedules=(self.schedules.subset(keep)
+                                    if isinstance(self.schedules, LazySchedules)
+                                    else [self.schedules[e] for e in keep]),
                          cycle_model=self.cycle_model, build_seconds=self.build_seconds)
 
 
@@ -108,7 +112,183 @@ def build_dag(net: Network, cost_model: str = "runtime", io: str = "arena",
     worse in RAM, MACs and cycles, and does not generate fused blocks that the unfused layers
     beat in all three (:class:`msfopt.modes.GrowthBound`, which keeps a long chain's DAG linear
     in its depth); both are exact for every objective and tie-break msfopt solves.
-    ``prune=False`` builds every candidate (the reference the tests compare with)."""
+    ``prune=False`` builds every candidate (the reference the tests compare with).
+
+    The runtime cost model's fused variants are costed in bulk (:func:`msfopt.modes.block_costs`,
+    cycles by :func:`_bulk_cycles`, pruning by :func:`_prune_arrays`); their schedules are built
+    only when read (:class:`LazySchedules`).  The result is identical, edge for edge, to the
+    per-block construction (:func:`_build_dag_reference`, what the tests compare with)."""
+    import time
+    t0 = time.perf_counter()
+    if cost_model not in COST_MODELS:
+        raise ValueError(f"unknown cost model {cost_model!r} (choose from {', '.join(COST_MODELS)})")
+    if io not in IO_MODES:
+        raise ValueError(f"io must be one of {', '.join(IO_MODES)}")
+    if cost_model == "msfcnn":
+        dag = _build_dag_reference(net, cost_model, io, cycle_model, modes, tiles, patches,
+                                   max_depth, prune)
+        dag.build_seconds = time.perf_counter() - t0
+        return dag
+    cm = cycle_model or CycleModel()
+    table = cm.layer_table(net)
+    live = FastLiveness(net, io)
+    fused, seq = block_costs(net, io, modes=modes, tiles=tiles, patches=patches,
+                             max_depth=max_depth, cycle_model=cm if prune else None, live=live)
+    singles = [unfused_schedule(net, live, l) for l in range(net.n_layers)]
+    if "inplace" in modes:
+        singles += [s for s in (inplace_schedule(net, live, l) for l in range(net.n_layers))
+                    if s is not None]
+    s_cycles = [cm.cycles(net, s, table) for s in singles]
+    f_cycles = _bulk_cycles(cm, net, table, fused, seq)
+    if f_cycles is None:       # the cycle model is not the formula _bulk_cycles mirrors
+        try:
+            f_cycles = np.array([cm.cycles(net, s, table) for s in
+                                 _costed(fused, seq, range(len(fused["first"])))],
+                                dtype=np.int64)
+        except (AttributeError, TypeError):
+            f_cycles = None
+    if f_cycles is None:       # the cycle model reads more of a schedule than _Costed has
+        dag = _build_dag_reference(net, cost_model, io, cycle_model, modes, tiles, patches,
+                                   max_depth, prune)
+        dag.build_seconds = time.perf_counter() - t0
+        return dag
+    ns = len(singles)
+    names = ("unfused",) + tuple(FUSED_MODES)
+    mode_id = np.concatenate([
+        np.array([0 if s.mode == "unfused" else 1 + FUSED_MODES.index(s.mode) for s in singles],
+                 dtype=np.int64), fused["mode"] + 1])
+    first = np.concatenate([np.array([s.first for s in singles], dtype=np.int64), fused["first"]])
+    last = np.concatenate([np.array([s.last for s in singles], dtype=np.int64), fused["last"]])
+    ram = np.concatenate([np.array([s.ram_bytes for s in singles], dtype=np.int64), fused["ram"]])
+    macs = np.concatenate([np.array([s.macs for s in singles], dtype=np.int64), fused["macs"]])
+    cyc = np.concatenate([np.array(s_cycles, dtype=np.int64), f_cycles])
+    tile = np.concatenate([np.array([s.tile for s in singles], dtype=np.int64), fused["tile"]])
+    inpl = np.concatenate([np.array([bool(s.inplace_options) for s in singles], dtype=bool),
+                           fused["inplace"].astype(bool)])
+    rank = np.concatenate([np.array([0 if s.mode == "unfused" else 1 for s in singles],
+                                    dtype=np.int64), fused["rank"]])
+    keep = _prune_arrays(first, last, ram, macs, cyc, inpl, rank) if prune else \
+        np.arange(len(first), dtype=np.int64)
+    # the edge order of the reference: by (src, dst, mode name, tile)
+    alpha = np.argsort(np.argsort(np.array(names)))       # mode id -> rank of its name
+    order = keep[np.lexsort((tile[keep], alpha[mode_id[keep]], last[keep], first[keep]))]
+    single_of = {(s.first, s.mode, s.tile): s for s in singles}
+    modes_l = [names[k] for k in mode_id[order].tolist()]
+    tiles_l = tile[order].tolist()
+    firsts, lasts = first[order].tolist(), last[order].tolist()
+    known = [single_of.get((f, m, t)) if f == l_ else None
+             for f, l_, m, t in zip(firsts, lasts, modes_l, tiles_l)]
+    dag = FusionDAG(
+        net=net, cost_model=cost_model, io=io, src=first[order], dst=last[order] + 1,
+        ram=ram[order], macs=macs[order], cycles=cyc[order], mode=modes_l, tile=tiles_l,
+        schedules=LazySchedules(net, live, firsts, lasts, modes_l, tiles_l, known),
+        cycle_model=cm)
+    dag.build_seconds = time.perf_counter() - t0
+    return dag
+
+
+class LazySchedules(Sequence):
+    """The DAG's per-edge :class:`~msfopt.schedule.BlockSchedule` list, each built on first read
+    by :func:`msfopt.modes.schedule_of` (the same generator, so the same object the per-block
+    construction keeps); a plan reads a handful of them, a DAG has thousands of edges."""
+
+    def __init__(self, net, live, first, last, mode, tile, known=None):
+        self._net, self._live = net, live
+        self._cols = (first, last, mode, tile)
+        self._s = list(known) if known is not None else [None] * len(first)
+
+    def __len__(self) -> int:
+        return len(self._s)
+
+    def __getitem__(self, e):
+        if isinstance(e, slice):
+            return [self[k] for k in range(*e.indices(len(self)))]
+        s = self._s[e]
+        if s is None:
+            f, l_, m, t = (c[e] for c in self._cols)
+            s = self._s[e] = schedule_of(self._net, self._live, f, l_, m, t)
+        return s
+
+    def subset(self, keep) -> "LazySchedules":
+        """The schedules of edges ``keep`` (a new DAG's edge order), still lazy."""
+        return LazySchedules(self._net, self._live,
+                             *([c[e] for e in keep] for c in self._cols),
+                             known=[self._s[e] for e in keep])
+
+
+class _Costed:
+    """The fields :meth:`CycleModel.cycles` reads, for a bulk-costed fused row."""
+    __slots__ = ("first", "last", "mode", "tile", "layer_macs", "calls", "copy_bytes",
+                 "tile_rows")
+
+    def __init__(self, first, last, mode, tile, layer_macs, calls, copy_bytes, tile_rows):
+        self.first, self.last, self.mode, self.tile = first, last, mode, tile
+        self.layer_macs, self.calls, self.copy_bytes = layer_macs, calls, copy_bytes
+        self.tile_rows = tile_rows
+
+
+def _costed(fused, seq, rows):
+    lm = seq["macs"]
+    for k in rows:
+        a, n = int(fused["seq"][k]), int(fused["seqlen"][k])
+        yield _Costed(int(fused["first"][k]), int(fused["last"][k]),
+                      FUSED_MODES[int(fused["mode"][k])], int(fused["tile"][k]),
+                      tuple(lm[a:a + n].tolist()), int(fused["calls"][k]),
+                      int(fused["copy"][k]), int(fused["tile_rows"][k]))
+
+
+def _bulk_cycles(cm: CycleModel, net, table, fused, seq) -> np.ndarray | None:
+    """:meth:`CycleModel.cycles_bulk` of every bulk-costed (pipelined) row -- the cycle model's
+    own vectorised formula, bit for bit its per-schedule :meth:`~CycleModel.cycles` -- checked
+    against ``cm.cycles`` on a sample of rows.  None when the model has no bulk form or any
+    sampled row differs: the caller then costs the rows one by one with ``cm.cycles``."""
+    nrow = len(fused["first"])
+    bulk = getattr(cm, "cycles_bulk", None)
+    if bulk is None:
+        return None
+    out = bulk(net, table, {**fused, "modes": FUSED_MODES}, seq)
+    if out is None or nrow == 0:
+        return out
+    sample = np.unique(np.linspace(0, nrow - 1, min(nrow, 48)).astype(np.int64)).tolist()
+    try:
+        ok = all(cm.cycles(net, s, table) == int(out[k])
+                 for k, s in zip(sample, _costed(fused, seq, sample)))
+    except (AttributeError, TypeError, IndexError, ValueError):
+        ok = False
+    return out if ok else None
+
+
+def _prune_arrays(first, last, ram, macs, cyc, inplace, rank) -> np.ndarray:
+    """:func:`_prune` on arrays: the indices of the rows no other row of the same layer range
+    dominates, where row f dominates row r when f sorts before r by (RAM, MACs, cycles, emission
+    rank) and is no worse in all three, and f is not in-place unless r is.  (Checking every earlier
+    row instead of only the kept ones gives the same front: the relation is transitive.)"""
+    order = np.lexsort((rank, cyc, macs, ram, last, first))
+    f, l_ = first[order], last[order]
+    r, m, c, ip = ram[order], macs[order], cyc[order], inplace[order]
+    n = len(order)
+    dominated = np.zeros(n, dtype=bool)
+    newgrp = np.ones(n, dtype=bool)
+    newgrp[1:] = (f[1:] != f[:-1]) | (l_[1:] != l_[:-1])
+    gid = np.cumsum(newgrp) - 1
+    gstart = np.flatnonzero(newgrp)
+    gsize = np.diff(np.append(gstart, n))
+    for k in range(1, int(gsize.max()) if n else 0):
+        a = np.arange(k, n)
+        b = a - k
+        same = gid[a] == gid[b]
+        dom = same & (r[b] <= r[a]) & (m[b] <= m[a]) & (c[b] <= c[a]) & (ip[a] | ~ip[b])
+        dominated[a[dom]] = True
+    return order[~dominated]
+
+
+def _build_dag_reference(net: Network, cost_model: str = "runtime", io: str = "arena",
+                         cycle_model: CycleModel | None = None, modes=FUSED_MODES,
+                         tiles=DEFAULT_TILES, patches=DEFAULT_PATCHES,
+                         max_depth: int | None = None, prune: bool = True) -> FusionDAG:
+    """The per-block construction: a :class:`~msfopt.schedule.BlockSchedule` per candidate,
+    costed one by one (the reference :func:`build_dag` must equal; the paper's cost model's
+    only path)."""
     import time
     t0 = time.perf_counter()
     if cost_model not in COST_MODELS:

@@ -29,6 +29,8 @@ dispatch from a mode name to its generator (:func:`block_schedules`, :func:`sche
 """
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
 
 from .ir import AVGPOOL, DW, ELEMENTWISE_OPS, GAP, MAXPOOL, PIPELINE_OPS, RESHAPE, Network
@@ -235,15 +237,21 @@ class GrowthBound:
         return lb >= self.max_ru[j]
 
 
+def _fast_kernel_terms(cm) -> list[float]:
+    return [cm.conv_border, cm.dw_border, cm.run_ch, cm.fused_conv_mac, cm.fused_dw_mac]
+
+
 def _coefficients_integral(cm) -> bool:
     vals = list(cm.cpm.values()) + list(cm.cpo.values()) + [
         cm.add_per_elem, cm.copy_per_byte, cm.fused_out, cm.unclamped_out, cm.per_call]
-    return all(float(v).is_integer() for v in vals) and cm.conv_tap == 0
+    return all(float(v).is_integer() for v in vals) and cm.conv_tap == 0 and \
+        not any(_fast_kernel_terms(cm))
 
 
 def _coefficients_ok(cm) -> bool:
     vals = list(cm.cpm.values()) + list(cm.cpo.values()) + [
-        cm.add_per_elem, cm.copy_per_byte, cm.fused_out, cm.unclamped_out, cm.conv_tap]
+        cm.add_per_elem, cm.copy_per_byte, cm.fused_out, cm.unclamped_out, cm.conv_tap] + \
+        _fast_kernel_terms(cm)
     return all(v >= 0 for v in vals) and cm.per_call >= 1
 
 
@@ -500,3 +508,297 @@ def schedule_of(net: Network, live: Liveness, first: int, last: int, mode: str,
     else:
         raise ValueError(f"unknown execution mode {mode!r}")
     raise ValueError(f"block {first}-{last} cannot run fused ({mode})")
+
+
+# -- bulk costs (the DAG build's fast path) -----------------------------------------------------
+
+#: per-row columns of :func:`block_costs` (``rank`` orders the modes as :func:`block_schedules`
+#: emits them, so pruning breaks ties the same way)
+COST_COLUMNS = ("first", "last", "mode", "tile", "ram", "macs", "calls", "copy", "inplace", "rank",
+                "tile_rows", "seq", "seqlen")
+
+
+def out_delay_closed(lo_next, p: int, h_out: int, out_row: int, in_row: int) -> int | None:
+    """:func:`_out_delay` in closed form.  For each tile row r the condition
+    ``min((r - D + 2) p, h_out) * out_row <= lo_next[r] * in_row`` is monotone in D (the left
+    side does not grow with D), so r asks D >= 1 when h_out fits below ``lo_next[r] * in_row``
+    and D >= r + 2 - floor(c_r / p) otherwise (c_r = floor(lo_next[r] in_row / out_row)); D is
+    the largest ask, None unless D < len(lo_next) + 1."""
+    n = len(lo_next) + 1
+    if n <= 1:
+        return None
+    c = (np.asarray(lo_next, dtype=np.int64) * in_row) // out_row
+    r = np.arange(n - 1, dtype=np.int64)
+    ask = np.where(h_out <= c, 1, np.maximum(1, r + 2 - c // p))
+    d = int(ask.max())
+    return d if d < n else None
+
+
+def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAULT_TILES,
+                patches=DEFAULT_PATCHES, max_depth: int | None = None, cycle_model=None,
+                live: FastLiveness | None = None):
+    """The costs of every fused variant :func:`block_schedules` generates (same blocks, same
+    RAM / MACs / calls / copied bytes, same :class:`GrowthBound` cut), without building a
+    :class:`~msfopt.schedule.BlockSchedule` per block: one backward window sweep per block end
+    serves every tile, patch and mode at once (all tile rows of all tiles in one vector), and each
+    block's numbers are running sums along that sweep.  Unfused and in-place single-layer
+    variants are not included (the caller builds their few schedules).  ``live``: the
+    network's :class:`FastLiveness` for ``io``, when the caller has it.
+
+    Returns ``(rows, seq)``: ``rows`` a dict of int64 arrays keyed by :data:`COST_COLUMNS`
+    (``mode`` an index into :data:`FUSED_MODES`), ``seq`` a dict of per-entry int64 arrays:
+    ``layer``, ``macs`` (the per-layer work of every block, row ``k`` covering entries ``seq[k]
+    .. seq[k] + seqlen[k] - 1`` in layer order, the cycle model's order of summation), and the
+    entry's sweep ``units`` (tile rows of a column pipeline, patches of a recompute block) with
+    ``recompute`` (1 for a recompute sweep)."""
+    for mode in modes:
+        if mode not in FUSED_MODES:
+            raise ValueError(f"unknown execution mode {mode!r} (choose from {', '.join(FUSED_MODES)})")
+    live = live if live is not None else FastLiveness(net, io)
+    bound = GrowthBound(net, live, cycle_model) if cycle_model is not None else None
+    n = net.n_layers
+    eb = net.elem_bytes
+    layers = net.layers
+    tbytes, counted = live.tbytes, live.counted
+    cb = [tbytes[t] if counted[t] else 0 for t in range(n + 1)]
+    alive_b = [0] * n       # counted bytes of the tensors alive at a block's first layer
+    for i in range(n):
+        alive_b[i] = sum(cb[t] for t in live.resident(i, i)[:-1])
+    out_rows: list[tuple] = []
+    emit = out_rows.append
+    fam_all: list[dict] = []
+    seq_layer: list[int] = []
+    seq_macs: list[int] = []
+    seq_units: list[int] = []
+    seq_rc: list[int] = []
+    MI = {m: k for k, m in enumerate(FUSED_MODES)}
+
+    want_h = "hcache" in modes
+    want_ip = "hcache-ip" in modes
+    want_lb = "linebuffer" in modes
+    want_gap = "hcache-gap" in modes
+    want_rc = "recompute" in modes
+    for e in range(n):
+        Le = layers[e]
+        if Le.op not in PIPELINE_OPS:
+            continue
+        # the GAP tail fed by a sweep ending at e (gap_tail_schedules' conditions)
+        g = e + 1
+        gap = None
+        if want_gap and g < n:
+            G = layers[g]
+            if (G.op == GAP and G.src == g and live.consumers[g] == [g] and g not in live.outputs
+                    and G.gap_rounding != "tflm-avgpool"):
+                gap = G
+        H_out, W_out, C_e = Le.out_shape
+        # families: (kind, mode, tile p, rank); kind "h" = column pipeline, "r" = recompute
+        fams = []
+        if want_h:
+            fams += [("h", "hcache", min(t, H_out), 10 + k) for k, t in enumerate(tiles)]
+        if want_ip:
+            fams += [("h", "hcache-ip", min(t, H_out), 20 + k) for k, t in enumerate(tiles)]
+        if gap is not None:
+            fams += [("h", "hcache-gap", min(t, H_out), 30 + k)
+                     for k, t in enumerate(tuple(tiles) + (LINEBUFFER_TILE,))]
+        if want_lb:
+            fams.append(("h", "linebuffer", H_out, 40))
+        if want_rc:
+            fams += [("r", "recompute", p, 50 + k) for k, p in enumerate(patches)]
+        seen, uniq = set(), []
+        for f in fams:
+            if (f[1], f[2]) not in seen:
+                seen.add((f[1], f[2]))
+                uniq.append(f)
+        fams = uniq
+        if not fams:
+            continue
+        # row segments: one per distinct hcache tile height and per recompute patch height
+        seg_of: dict = {}
+        lo_parts, hi_parts, starts = [], [], []
+        xlo_parts, xhi_parts, xstarts = [], [], []
+        nrow = 0
+        ncol = 0
+
+        def row_seg(p):
+            nonlocal nrow
+            k = seg_of.get(("r", p))
+            if k is None:
+                lo = np.arange(-(-H_out // p), dtype=np.int64) * p
+                lo_parts.append(lo)
+                hi_parts.append(np.minimum(lo + p, H_out))
+                starts.append(nrow)
+                nrow += len(lo)
+                k = seg_of[("r", p)] = len(starts) - 1
+            return k
+
+        def col_seg(p):
+            nonlocal ncol
+            k = seg_of.get(("c", p))
+            if k is None:
+                lo = np.arange(-(-W_out // p), dtype=np.int64) * p
+                xlo_parts.append(lo)
+                xhi_parts.append(np.minimum(lo + p, W_out))
+                xstarts.append(ncol)
+                ncol += len(lo)
+                k = seg_of[("c", p)] = len(xstarts) - 1
+            return k
+
+        st = []    # per family state
+        for kind, mode, p, rank in fams:
+            if kind == "h":
+                s = {"kind": kind, "mode": mode, "p": p, "rank": rank, "seg": row_seg(p),
+                     "n_rows": -(-H_out // p)}
+            else:
+                ph, pw = min(p, H_out), min(p, W_out)
+                s = {"kind": kind, "mode": mode, "p": p, "rank": rank, "seg": row_seg(ph),
+                     "cseg": col_seg(pw), "n_patch": (-(-H_out // ph)) * (-(-W_out // pw)),
+                     "n_r": -(-H_out // ph)}
+            s.update(alive=True, macs=0, calls=0, ring=0, last_buf=0, lm=[],
+                     mi=MI[mode], id=len(fam_all))
+            fam_all.append(s)
+            st.append(s)
+        lo = np.concatenate(lo_parts)
+        hi = np.concatenate(hi_parts)
+        starts_a = np.asarray(starts, dtype=np.int64)
+        # per tile row: its segment's tile height and its index in the segment (out_delay_closed
+        # over every segment at once)
+        p_row = np.concatenate([np.full(len(x), x[1] - x[0] if len(x) > 1 else 1, dtype=np.int64)
+                                for x in lo_parts])
+        r_row = np.concatenate([np.arange(len(x), dtype=np.int64) for x in lo_parts])
+        first_row = r_row == 0
+        if xlo_parts:
+            xlo = np.concatenate(xlo_parts)
+            xhi = np.concatenate(xhi_parts)
+            xstarts_a = np.asarray(xstarts, dtype=np.int64)
+            xsum = np.add.reduceat(xhi - xlo, xstarts_a).tolist()
+        rsum = np.add.reduceat(hi - lo, starts_a).tolist()
+        ncols = W_out
+        lmin = live.run_start[e]
+        if max_depth is not None:
+            lmin = max(lmin, e - max_depth + 1)
+        gap_lmin = lmin
+        if max_depth is not None and gap is not None:
+            gap_lmin = max(live.run_start[e], e - (max_depth - 1) + 1)
+        # the growth bound's cut, per family: stop before layer l joins when
+        # min_in[l] + ring >= thr (GrowthBound.stops, inlined)
+        active = bound is not None and bound.ok and bound.all_ok[e]
+        for s in st:
+            if s["kind"] == "h":
+                calls_ok = s["n_rows"] >= 2 or bound.all_wide[e] if active else False
+                out_part = 0 if s["mode"] == "hcache-ip" else (bound.out_b[e + 1] if active else 0)
+            else:
+                calls_ok = s["n_patch"] >= 2
+                out_part = bound.out_b[e + 1] if active else 0
+            s["cut"] = (active and s["mode"] != "hcache-gap"
+                        and (calls_ok or bound.integral))
+            s["thr"] = bound.max_ru[e] - out_part if active else 0
+            s["lim"] = gap_lmin if s["mode"] == "hcache-gap" else lmin
+            s["n"] = 0
+        min_in = bound.min_in if active else None
+        hf = [s for s in st if s["kind"] == "h"]
+        rf = [s for s in st if s["kind"] == "r"]
+        for l in range(e, min(lmin, gap_lmin) - 1, -1):
+            lt = l < e
+            for s in st:
+                if s["alive"] and (l < s["lim"] or (lt and s["cut"]
+                                                    and min_in[l] + s["ring"] >= s["thr"])):
+                    s["alive"] = False
+            hl = [s for s in hf if s["alive"]]
+            rl = [s for s in rf if s["alive"]]
+            if not hl and not rl:
+                break
+            L = layers[l]
+            C_o = L.out_shape[2]
+            mpo = L.macs_per_output()
+            H_l, W_l, C_l = L.in_shape
+            ekw, sw, pw_ = L.ekw, L.sw, L.pad[1]
+            lo, hi = window_input_range(lo, hi, L.ekh, L.sh, L.pad[0], H_l)
+            d = hi - lo
+            rmax_new = np.maximum.reduceat(d, starts_a).tolist()
+            rsum_new = np.add.reduceat(d, starts_a).tolist()
+            if rl:
+                xlo, xhi = window_input_range(xlo, xhi, ekw, sw, pw_, W_l)
+                dx = xhi - xlo
+                xmax_new = np.maximum.reduceat(dx, xstarts_a).tolist()
+                xsum_new = np.add.reduceat(dx, xstarts_a).tolist()
+            ncols_in = min(W_l, (ncols - 1) * sw - pw_ + ekw)
+            delays = None
+            tb_out = alive_b[l] + cb[e + 1]
+            depth = e - l + 1
+            unit = C_o * mpo
+            ring_unit = min(ekw, W_l) * C_l * eb
+            ip_ok = (lt and live.consumers[l] == [l] and l not in live.outputs and counted[l]
+                     and counted[e + 1] and tbytes[e + 1] <= tbytes[l])
+            for s in hl:
+                k = s["seg"]
+                m = rsum[k] * ncols * unit
+                macs = s["macs"] = s["macs"] + m
+                calls = s["calls"] = s["calls"] + s["n_rows"] * ncols
+                s["n"] += 1
+                s["lm"].append(m)
+                mode = s["mode"]
+                if mode == "hcache" or mode == "linebuffer":
+                    if lt:
+                        emit((l, e, s["mi"], s["p"], tb_out + s["ring"], macs, calls, 0, 0,
+                              s["rank"], s["n_rows"], s["id"], depth))
+                elif mode == "hcache-gap":
+                    C = gap.in_shape[2]
+                    gb = 4 * C + min(s["p"], H_out) * C * eb
+                    emit((l, g, s["mi"], s["p"], alive_b[l] + cb[g + 1] + s["ring"] + gb,
+                          macs + gap.macs, calls + s["n_rows"] * gap.in_shape[1],
+                          0, 0, s["rank"], s["n_rows"], s["id"], depth + 1))
+                elif ip_ok and s["n_rows"] > 1:
+                    if delays is None:
+                        # out_delay_closed for every segment: lo_next of segment row r >= 1
+                        c = (lo * (W_l * C_l)) // (W_out * C_e)
+                        ask = np.where(H_out <= c, 1, np.maximum(1, r_row + 1 - c // p_row))
+                        ask[first_row] = 0
+                        delays = np.maximum.reduceat(ask, starts_a).tolist()
+                    dd = delays[k]
+                    if dd < s["n_rows"]:
+                        ob = min(dd * s["p"], H_out) * W_out * C_e * eb
+                        emit((l, e, s["mi"], s["p"], alive_b[l] + s["ring"] + ob, macs,
+                              calls, tbytes[e + 1], 1, s["rank"], s["n_rows"], s["id"], depth))
+                s["ring"] += ring_unit * rmax_new[k]
+            for s in rl:
+                k = s["seg"]
+                m = rsum[k] * xsum[s["cseg"]] * unit
+                macs = s["macs"] = s["macs"] + m
+                s["n"] += 1
+                s["lm"].append(m)
+                if lt:
+                    emit((l, e, s["mi"], s["p"], tb_out + s["ring"], macs,
+                          s["n_patch"] * depth, 0, 0, s["rank"], s["n_r"], s["id"], depth))
+                bb = rmax_new[k] * xmax_new[s["cseg"]] * C_l * eb
+                s["ring"] = max(s["ring"], s["last_buf"] + bb)
+                s["last_buf"] = bb
+            rsum = rsum_new
+            if rl:
+                xsum = xsum_new
+            ncols = ncols_in
+        # the families' per-layer work in layer order; rows then point into it
+        for s in st:
+            if not s["n"]:
+                continue
+            lay = list(range(e - s["n"] + 1, e + 1))
+            lm = s["lm"][::-1]
+            if s["mode"] == "hcache-gap":
+                lay.append(g)
+                lm.append(gap.macs)
+            # block [l..] starts at entry base + (l - lowest layer of the sweep)
+            s["base"] = len(seq_layer) - (e - s["n"] + 1)
+            seq_layer.extend(lay)
+            seq_macs.extend(lm)
+            rc = s["kind"] == "r"
+            seq_units.extend([s["n_patch"] if rc else s["n_rows"]] * len(lay))
+            seq_rc.extend([int(rc)] * len(lay))
+    cols = len(COST_COLUMNS)
+    arr = np.fromiter(chain.from_iterable(out_rows), dtype=np.int64,
+                      count=len(out_rows) * cols).reshape(-1, cols)
+    rows = {c: arr[:, k] for k, c in enumerate(COST_COLUMNS)}
+    if len(arr):
+        base = np.asarray([f.get("base", 0) for f in fam_all], dtype=np.int64)
+        rows["seq"] = base[rows["seq"]] + rows["first"]
+    seq = {k: np.asarray(v, dtype=np.int64) for k, v in
+           (("layer", seq_layer), ("macs", seq_macs), ("units", seq_units), ("recompute", seq_rc))}
+    return rows, seq

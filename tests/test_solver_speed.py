@@ -7,6 +7,8 @@ solves; single ``msfopt.solve`` calls.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import pytest
@@ -145,3 +147,102 @@ def test_solve_many_equals_single_solves():
             assert (plan.peak_ram_bytes, plan.macs, plan.est_cycles, plan.io) == (
                 ref.peak_ram_bytes, ref.macs, ref.est_cycles, ref.io)
             assert plan.setting == ref.setting
+
+
+# -- the bulk DAG build equals the per-block construction ------------------------------------------
+
+def _bulk_used(monkeypatch):
+    """Make a silent fallback of the bulk cycle costing visible (the test must exercise it)."""
+    import msfopt.dag as dag_mod
+    used = []
+    orig = dag_mod._bulk_cycles
+
+    def spy(*a, **k):
+        r = orig(*a, **k)
+        used.append(r is not None)
+        return r
+    monkeypatch.setattr(dag_mod, "_bulk_cycles", spy)
+    return used
+
+
+def _same_dag(new, ref):
+    """Edge for edge: layers, RAM, MACs, cycles, mode, tile, and the schedule each edge reads."""
+    import numpy as np
+    assert new.n_edges == ref.n_edges
+    for f in ("src", "dst", "ram", "macs", "cycles"):
+        assert np.array_equal(getattr(new, f), getattr(ref, f)), f
+    assert new.mode == ref.mode and new.tile == ref.tile
+    step = max(1, new.n_edges // 60)
+    for e in list(range(0, new.n_edges, step)) + [new.n_edges - 1]:
+        assert new.schedules[e] == ref.schedules[e], e
+
+
+CALIBRATED = CycleModel(name="calib", cpm=dict(FRACTIONAL.cpm), per_call=41.25, fused_out=2.7,
+                        unclamped_out=0.35, conv_tap=1.1, cpo={"conv": 0.75, "pointwise": 1.25},
+                        add_per_elem=9.5, copy_per_byte=1.75)
+#: every term of the fast kernels' cycle model too (kernel runs, border and fused MACs)
+FAST_TERMS = dataclasses.replace(CALIBRATED, name="fast", conv_border=1.7, dw_border=11.1,
+                                 run_ch=32.57, fused_conv_mac=0.05, fused_dw_mac=3.66)
+
+
+@pytest.mark.parametrize("name", ["mbv2-w0.35", "mcunetv2-vww5", "mcunet-320k",
+                                  "mcunet-320k-res"])
+def test_bulk_dag_equals_per_block_construction_on_the_zoo(name, monkeypatch):
+    from msfopt.dag import _build_dag_reference
+    from msfopt.models import load_model
+    used = _bulk_used(monkeypatch)
+    net = load_model(name)
+    _same_dag(build_dag(net), _build_dag_reference(net))
+    _same_dag(build_dag(net, io="external", cycle_model=CALIBRATED, prune=False),
+              _build_dag_reference(net, io="external", cycle_model=CALIBRATED, prune=False))
+    assert used and all(used)
+
+
+@pytest.mark.parametrize("mcu", ["cortex-m4", "rv32imac"])
+def test_bulk_dag_equals_per_block_construction_with_calibrated_profiles(mcu, monkeypatch):
+    """The shipped calibrated tables (every fast-kernel term, run_ch included): the cycle model's
+    vectorised form (CycleModel.cycles_bulk) is used and equals the per-block construction."""
+    from msfopt.dag import _build_dag_reference
+    from msfopt.mcu import get_profile
+    from msfopt.models import load_model
+    used = _bulk_used(monkeypatch)
+    cm = get_profile(mcu).cycle_model()
+    assert cm.run_ch > 0 and cm.dw_border > 0
+    net = load_model("mcunetv2-vww5")
+    _same_dag(build_dag(net, cycle_model=cm), _build_dag_reference(net, cycle_model=cm))
+    assert used and all(used)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=chains(max_layers=8, max_hw=20, tail=True),
+       io=st.sampled_from(["arena", "external", "input-external"]),
+       model=st.sampled_from([None, FRACTIONAL, CALIBRATED, FAST_TERMS]), prune=st.booleans(),
+       depth=st.sampled_from([None, 2, 3]))
+def test_bulk_dag_equals_per_block_construction_on_random_chains(net, io, model, prune, depth):
+    from msfopt.dag import _build_dag_reference
+    kw = dict(io=io, cycle_model=model, prune=prune, max_depth=depth)
+    _same_dag(build_dag(net, **kw), _build_dag_reference(net, **kw))
+
+
+def test_bulk_dag_equals_per_block_construction_on_same_chains_and_mode_subsets():
+    from msfopt.dag import _build_dag_reference
+    net = conv_chain(24, hw=8, channels=4)
+    for modes in (("hcache", "recompute"), ("hcache-ip", "linebuffer", "inplace")):
+        for model in (None, FRACTIONAL):
+            kw = dict(modes=modes, cycle_model=model, tiles=(1, 3, 16), patches=(2, 5))
+            _same_dag(build_dag(net, **kw), _build_dag_reference(net, **kw))
+
+
+def test_out_delay_closed_form_equals_the_search():
+    """The in-place delay in closed form against the defining search (every D tried in turn)."""
+    import random
+
+    import numpy as np
+
+    from msfopt.modes import _out_delay, out_delay_closed
+    rng = random.Random(7)
+    for _ in range(3000):
+        n = rng.randint(1, 12)
+        lo = sorted(rng.randint(0, 50) for _ in range(n - 1))
+        args = (rng.randint(1, 5), rng.randint(1, 40), rng.randint(1, 30), rng.randint(1, 30))
+        assert out_delay_closed(lo, *args) == _out_delay(np.array(lo, dtype=np.int64), *args)
