@@ -117,3 +117,13 @@ def no_bounds_failures(request):
     before = lib.msf_bounds_failures()
     yield
     assert lib.msf_bounds_failures() == before, lib._msgs[-3:]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kept_oracle_workers():
+    """Every reference interpreter call of the session goes to one long-lived child per engine
+    (``oracle_engines.kept_workers``: the same requests and isolation, restarted after a crash),
+    instead of a Python + interpreter start-up (~0.4 s) per call."""
+    from msfopt import oracle_engines
+    with oracle_engines.kept_workers():
+        yield
