@@ -241,7 +241,7 @@ def render(d: dict) -> str:
                + timeline_svg(d) + f'<p>{role_legend()}</p></section>')
     if lay:
         bz = lay["busiest"]
-        fb = (" The layout search did not pack at the peak: first-fit fallback."
+        fb = (" Nothing packs at the peak: the smallest larger arena found (CP-SAT, or first-fit)."
               if lay["fallback"] else "")
         sec.append('<section id="layout" data-section="layout"><h2>Arena layout</h2>'
                    f'<p class="note">Every arena tensor and ring buffer at the offset the code '

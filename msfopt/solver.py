@@ -50,7 +50,7 @@ class Answer:
     rejected: int = 0              # complete plans rejected because their layout does not pack
     gap_of: str | None = None      # which objective ``gap`` measures: "primary" or "tiebreak"
     # no plan among the MAX_LAYOUT_REJECTS best packs at its peak: this is the best plan, laid
-    # out first-fit in a larger arena
+    # out in the smallest larger arena plan_layout finds
     layout_fallback: bool = False
 
     @property
@@ -396,12 +396,12 @@ def solve(model: "str | Network", objective: str = "latency", ram: "int | str | 
         if ram_b is not None and plan.arena_bytes > ram_b:
             raise InfeasibleError(
                 f"no arena layout packs at the peak of the {MAX_LAYOUT_REJECTS} best plans, and "
-                f"the best one laid out first-fit needs {plan.arena_bytes:,} B > {ram_b:,} B",
+                f"the best one's smallest layout found needs {plan.arena_bytes:,} B > {ram_b:,} B",
                 min_ram=graph.min_feasible_ram(dag))
         note = (note + "; " if note else "") + (
             f"no arena layout packs at the peak of the {MAX_LAYOUT_REJECTS} best plans (the "
             f"live tensors fragment the arena): the plan's arena is {plan.arena_bytes:,} B, "
-            f"first-fit, {plan.arena_bytes - plan.peak_ram_bytes:,} B above its peak")
+            f"the smallest layout found, {plan.arena_bytes - plan.peak_ram_bytes:,} B above its peak")
     plan.note = note
     return plan
 
