@@ -415,7 +415,7 @@ def test_too_small_ring_trips_the_bounds_check(lib, mode):
     # every failure is an access outside its buffer, or the depthwise fast path noticing that
     # such a (redirected) access no longer matches its precomputed tap offsets
     assert n_fail > 0 and any("outside its buffer" in m for m in msgs), set(msgs)
-    assert all("outside its buffer" in m or m == "dw fast offset" for m in msgs), set(msgs)
+    assert all("outside its buffer" in m or m == "dw fast tap offset" for m in msgs), set(msgs)
     ok = run_model(lib, model, fused=True)   # the schedule's own sizes: clean
     assert ok[0].size == int(np.prod(layers[-1]["out_shape"]))
 
