@@ -616,42 +616,32 @@ def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAUL
         seg_of: dict = {}
         lo_parts, hi_parts, starts = [], [], []
         xlo_parts, xhi_parts, xstarts = [], [], []
-        nrow = 0
-        ncol = 0
+        count = {"r": 0, "c": 0}
 
-        def row_seg(p):
-            nonlocal nrow
-            k = seg_of.get(("r", p))
+        def seg(axis, p):
+            """Segment index of the tiles of height (axis "r") / width ("c") p, made once."""
+            k = seg_of.get((axis, p))
             if k is None:
-                lo = np.arange(-(-H_out // p), dtype=np.int64) * p
-                lo_parts.append(lo)
-                hi_parts.append(np.minimum(lo + p, H_out))
-                starts.append(nrow)
-                nrow += len(lo)
-                k = seg_of[("r", p)] = len(starts) - 1
-            return k
-
-        def col_seg(p):
-            nonlocal ncol
-            k = seg_of.get(("c", p))
-            if k is None:
-                lo = np.arange(-(-W_out // p), dtype=np.int64) * p
-                xlo_parts.append(lo)
-                xhi_parts.append(np.minimum(lo + p, W_out))
-                xstarts.append(ncol)
-                ncol += len(lo)
-                k = seg_of[("c", p)] = len(xstarts) - 1
+                size = H_out if axis == "r" else W_out
+                los, his, sts = ((lo_parts, hi_parts, starts) if axis == "r" else
+                                 (xlo_parts, xhi_parts, xstarts))
+                lo = np.arange(-(-size // p), dtype=np.int64) * p
+                los.append(lo)
+                his.append(np.minimum(lo + p, size))
+                sts.append(count[axis])
+                count[axis] += len(lo)
+                k = seg_of[(axis, p)] = len(sts) - 1
             return k
 
         st = []    # per family state
         for kind, mode, p, rank in fams:
             if kind == "h":
-                s = {"kind": kind, "mode": mode, "p": p, "rank": rank, "seg": row_seg(p),
+                s = {"kind": kind, "mode": mode, "p": p, "rank": rank, "seg": seg("r", p),
                      "n_rows": -(-H_out // p)}
             else:
                 ph, pw = min(p, H_out), min(p, W_out)
-                s = {"kind": kind, "mode": mode, "p": p, "rank": rank, "seg": row_seg(ph),
-                     "cseg": col_seg(pw), "n_patch": (-(-H_out // ph)) * (-(-W_out // pw)),
+                s = {"kind": kind, "mode": mode, "p": p, "rank": rank, "seg": seg("r", ph),
+                     "cseg": seg("c", pw), "n_patch": (-(-H_out // ph)) * (-(-W_out // pw)),
                      "n_r": -(-H_out // ph)}
             s.update(alive=True, macs=0, calls=0, ring=0, last_buf=0, lm=[],
                      mi=MI[mode], id=len(fam_all))
