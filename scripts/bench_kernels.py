@@ -43,9 +43,12 @@ CMSIS = {
 }
 # kernel functions (static PC ranges) attributed to each layer type
 FUNCS = {
-    "conv (stem 3x3 s2)": ["msf_conv2d_s8", "conv_run_at", "conv_row_fast",
-                           "msf_convk_s8_run", "msf_conv2d_s8_ref"],
-    "depthwise": ["msf_dwconv2d_s8", "dw_flush", "dw_flush.part.0", "msf_dwconv2d_s8_ref"],
+    "conv (stem 3x3 s2)": ["msf_convk_s8_run", "msf_conv2d_s8_ref"],
+    # msf_conv2d_s8's own splitting into runs, for every conv layer (pointwise included): the
+    # per-call cost of the fused modes' column calls shows here
+    "conv dispatch (all convs)": ["msf_conv2d_s8", "conv_run_at", "conv_row_fast"],
+    "depthwise": ["msf_dwconv2d_s8", "dw_flush", "dw_flush.part.0", "msf_dwconv2d_s8_ref",
+                  "dw_run1_fixed", "dw_run1_float", "dw_run4_fixed", "dw_run4_float"],
     "pointwise 1x1": ["msf_conv1x1_s8_run"],
     "average pool": ["msf_avgpool_s8", "msf_gap_core_s8"],
     "dense": ["msf_dense_s8"],

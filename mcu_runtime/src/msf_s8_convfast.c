@@ -33,6 +33,16 @@
 #define MSF_USE_DSP 0
 #endif
 
+/* MSF_PX1_QUAD: single-pixel runs take output channels four at a time (dot14) -- on cores with
+ * the registers for four accumulators, the pointers and the input (DSP Cortex-M, RISC-V, the
+ * 64-bit hosts the unit tests run on); elsewhere (Cortex-M0's eight low registers) they stay
+ * on the channel-pair loop. */
+#if MSF_USE_DSP || defined(__riscv) || defined(__x86_64__) || defined(__aarch64__)
+#define MSF_PX1_QUAD 1
+#else
+#define MSF_PX1_QUAD 0
+#endif
+
 #if MSF_USE_DSP
 /* SXTB16 of the word rotated right by 8 (bytes 1 and 3), one instruction */
 static MSF_ALWAYS_INLINE int32_t sxtb16_ror8(uint32_t v)
@@ -102,6 +112,47 @@ static MSF_ALWAYS_INLINE void dot12(const int8_t *x0, const int8_t *w0, const in
     acc[1] = a1;
 }
 
+/* One pixel x four channels (weights ws bytes apart): the single-pixel calls of the fused
+ * modes (an H-cache block's 1 x 1 column calls), each loaded input word feeding four
+ * accumulators instead of dot12's two. */
+static MSF_ALWAYS_INLINE void dot14(const int8_t *x0, const int8_t *w0, int32_t ws, int32_t L,
+                                    int32_t *acc)
+{
+    /* one moving input pointer and one moving weight pointer, the other three channels'
+     * weights at constant offsets from it (register-offset loads): fits the registers */
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int32_t ws2 = 2 * ws, ws3 = 3 * ws;
+    const int8_t *const xend = x0 + (L & ~3), *const end = x0 + L;
+    while (x0 != xend) {
+        uint32_t xa = msf_ld32(x0), wa = msf_ld32(w0), wb = msf_ld32(w0 + ws);
+        int32_t xe = __sxtb16((int32_t)xa), xo = sxtb16_ror8(xa);
+        a0 = __smlad(xe, __sxtb16((int32_t)wa), a0);
+        a0 = __smlad(xo, sxtb16_ror8(wa), a0);
+        a1 = __smlad(xe, __sxtb16((int32_t)wb), a1);
+        a1 = __smlad(xo, sxtb16_ror8(wb), a1);
+        wa = msf_ld32(w0 + ws2);
+        wb = msf_ld32(w0 + ws3);
+        a2 = __smlad(xe, __sxtb16((int32_t)wa), a2);
+        a2 = __smlad(xo, sxtb16_ror8(wa), a2);
+        a3 = __smlad(xe, __sxtb16((int32_t)wb), a3);
+        a3 = __smlad(xo, sxtb16_ror8(wb), a3);
+        x0 += 4;
+        w0 += 4;
+    }
+    while (x0 != end) {
+        int32_t va = *x0++;
+        a0 += va * w0[0];
+        a1 += va * w0[ws];
+        a2 += va * w0[ws2];
+        a3 += va * w0[ws3];
+        w0++;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
 /* Sum of L weights. */
 static MSF_ALWAYS_INLINE int32_t wsum(const int8_t *w0, int32_t L)
 {
@@ -150,6 +201,27 @@ static MSF_ALWAYS_INLINE void dot12(const int8_t *x0, const int8_t *w0, const in
     acc[1] = a1;
 }
 
+/* One pixel x four channels, pointer increments (used where the registers hold it: RISC-V;
+ * Cortex-M0's eight low registers would spill, it keeps dot12 there). */
+static MSF_ALWAYS_INLINE void dot14(const int8_t *x0, const int8_t *w0, int32_t ws, int32_t L,
+                                    int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int8_t *w1 = w0 + ws, *w2 = w1 + ws, *w3 = w2 + ws;
+    const int8_t *end = x0 + L;
+    while (x0 != end) {
+        int32_t va = *x0++;
+        a0 += va * *w0++;
+        a1 += va * *w1++;
+        a2 += va * *w2++;
+        a3 += va * *w3++;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
 static MSF_ALWAYS_INLINE int32_t wsum(const int8_t *w0, int32_t L)
 {
     int32_t s = 0, k;
@@ -188,6 +260,53 @@ static MSF_ALWAYS_INLINE int32_t acc_init(const msf_conv_s8_params *p, int32_t o
     }
     return a;
 }
+
+#if MSF_PX1_QUAD
+/* A run of one output pixel (the fused modes' 1 x 1 column calls: an H-cache block one tile
+ * row high calls its 1x1 layers once per output pixel; msf_conv1x1_s8_run sends them here): output channels four at a time, the
+ * four accumulators finished before their requantisation parameters are read (fewer live
+ * registers in the dot loop); the last one to three channels as conv_run does them. */
+static MSF_ALWAYS_INLINE void conv_px1(const msf_conv_s8_params *p, int32_t cout,
+                                       const int8_t *x, int32_t xrow, int32_t kh, int32_t L,
+                                       int32_t la, int32_t xb, int8_t *y, int32_t mode)
+{
+    const int32_t KL = kh * L;
+    const int32_t lb = L - la;
+    int32_t oc, ky, j;
+    msf_rqc rc;
+    for (oc = 0; oc + 4 <= cout; oc += 4) {
+        const int8_t *w0 = p->weights + oc * KL;
+        int32_t acc[4];
+        for (j = 0; j < 4; j++) {
+            acc[j] = acc_init(p, oc + j, KL);
+        }
+        for (ky = 0; ky < kh; ky++) {
+            const int8_t *xr = x + ky * xrow;
+            dot14(xr, w0 + ky * L, KL, la, acc);
+            if (lb) {
+                dot14(xr + xb, w0 + ky * L + la, KL, lb, acc);
+            }
+        }
+        for (j = 0; j < 4; j++) {
+            msf_rqc_load(&p->rq, oc + j, p->out_zp, p->act_min, p->act_max, &rc);
+            y[oc + j] = (int8_t)msf_rqc_apply_m(&rc, acc[j], mode);
+        }
+    }
+    for (; oc < cout; oc++) {
+        const int8_t *w0 = p->weights + oc * KL;
+        int32_t a = acc_init(p, oc, KL);
+        for (ky = 0; ky < kh; ky++) {
+            const int8_t *xr = x + ky * xrow;
+            a = dot11(xr, w0 + ky * L, la, a);
+            if (lb) {
+                a = dot11(xr + xb, w0 + ky * L + la, lb, a);
+            }
+        }
+        msf_rqc_load(&p->rq, oc, p->out_zp, p->act_min, p->act_max, &rc);
+        y[oc] = (int8_t)msf_rqc_apply_m(&rc, a, mode);
+    }
+}
+#endif
 
 /* The run, for kh window rows of L bytes; each window row is la contiguous bytes at the row
  * start and, when the window wraps around an input ring (la < L), L - la more at offset xb
@@ -266,6 +385,16 @@ static MSF_ALWAYS_INLINE void conv_run(const msf_conv_s8_params *p, int32_t cout
 void msf_conv1x1_s8_run(const msf_conv_s8_params *p, int32_t cin, int32_t cout,
                         const int8_t *x, int32_t xstep, int8_t *y, int32_t ystep, int32_t n)
 {
+#if MSF_PX1_QUAD
+    if (n == 1) {
+        if (p->rq.mode == MSF_RQ_FIXED) {
+            conv_px1(p, cout, x, 0, 1, cin, cin, 0, y, MSF_RQ_FIXED);
+        } else {
+            conv_px1(p, cout, x, 0, 1, cin, cin, 0, y, MSF_RQ_FLOAT);
+        }
+        return;
+    }
+#endif
     if (p->rq.mode == MSF_RQ_FIXED) {
         conv_run(p, cout, x, xstep, 0, 1, cin, cin, 0, y, ystep, n, MSF_RQ_FIXED);
     } else {

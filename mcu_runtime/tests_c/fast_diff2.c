@@ -1,0 +1,140 @@
+/* fast_diff2.c - differential test of the fast int8 convolution's single-pixel runs (the fused
+ * modes' 1 x 1 column calls: msf_conv1x1_s8_run with n == 1, output channels four at a time,
+ * msf_s8_convfast.c conv_px1) against the reference loop msf_conv2d_s8_ref.
+ *
+ * Every case is a pointwise conv over one output pixel (or a few pixels called one at a time,
+ * as run_fused does) with random C_in 1..72 (word loads plus 0..3 tail bytes), C_out 1..40 (the
+ * quad loop plus 0..3 tail channels), input / output ring views, zero points, bias or none,
+ * the generator's folded bias_zp or not, per-channel fixed / float requantisation with the
+ * corners (qmul INT32_MIN, shifts -31..+8) and activation clamps.  The output buffer is
+ * compared whole (the bytes around the pixel must stay untouched).
+ *
+ * Freestanding (no stdio, static buffers): included by test_fast_px1.c (host, ASan + UBSan) and
+ * fast_diff2_mcu.c (QEMU targets).  fd2_run(seed, cases) returns the number of differing cases. */
+#include "msf_s8_fast.h"
+
+#define FD2_CIN 72
+#define FD2_COUT 40
+#define FD2_W 5                                   /* columns of the views */
+#define FD2_IN (3 * FD2_W * FD2_CIN)
+#define FD2_OUT (3 * FD2_W * FD2_COUT)
+
+static uint32_t fd2_state = 1u;
+static int8_t fd2_in[FD2_IN], fd2_w[FD2_CIN * FD2_COUT], fd2_ref[FD2_OUT], fd2_got[FD2_OUT];
+static int32_t fd2_bias[FD2_COUT], fd2_bzp[FD2_COUT], fd2_qmul[FD2_COUT], fd2_qshift[FD2_COUT];
+static float fd2_fmul[FD2_COUT];
+
+static int32_t fd2_rnd(int32_t lo, int32_t hi) /* inclusive */
+{
+    fd2_state ^= fd2_state << 13;
+    fd2_state ^= fd2_state >> 17;
+    fd2_state ^= fd2_state << 5;
+    return (int32_t)((uint32_t)lo + fd2_state % ((uint32_t)hi - (uint32_t)lo + 1u));
+}
+
+/* One case; 1 if the fast path differs from the reference anywhere in the output buffer. */
+static int fd2_case(void)
+{
+    msf_conv_s8_params p;
+    msf_view vin, vref, vgot;
+    const int32_t cin = fd2_rnd(0, 3) == 0 ? fd2_rnd(1, 7) : fd2_rnd(1, FD2_CIN);
+    const int32_t cout = fd2_rnd(0, 3) == 0 ? fd2_rnd(1, 7) : fd2_rnd(1, FD2_COUT);
+    const int32_t H = 3, W = FD2_W;
+    /* input / output: full views or rings of xcap column slots holding rows [y0, y0 + 3) */
+    const int32_t ixcap = fd2_rnd(0, 1) ? W : fd2_rnd(1, W);
+    const int32_t oxcap = fd2_rnd(0, 1) ? W : fd2_rnd(1, W);
+    const int32_t oy = fd2_rnd(0, H - 1);
+    int32_t i, ox, ox0, ox1, bad = 0;
+    for (i = 0; i < (int32_t)sizeof p; i++) {
+        ((uint8_t *)&p)[i] = 0;
+    }
+    p.win.kh = p.win.kw = p.win.sh = p.win.sw = 1;
+    p.groups = 1;
+    p.in_zp = fd2_rnd(0, 3) == 0 ? 0 : fd2_rnd(-128, 127);
+    p.out_zp = fd2_rnd(-128, 127);
+    p.act_min = fd2_rnd(0, 1) ? -128 : fd2_rnd(-128, 0);
+    p.act_max = fd2_rnd(0, 1) ? 127 : fd2_rnd(p.act_min, 127);
+    if (fd2_rnd(0, 9) == 0) { /* clamps outside int8: the inlined requantisation's slow path */
+        p.act_min = fd2_rnd(-300, 0);
+        p.act_max = fd2_rnd(0, 300);
+    }
+    for (i = 0; i < cin * cout; i++) {
+        fd2_w[i] = (int8_t)fd2_rnd(fd2_rnd(0, 9) == 0 ? -128 : -127, 127);
+    }
+    for (i = 0; i < cout; i++) {
+        int32_t k = fd2_rnd(0, 15);
+        fd2_bias[i] = fd2_rnd(0, 9) == 0 ? fd2_rnd(-2000000, 2000000) : fd2_rnd(-3000, 3000);
+        fd2_qmul[i] = k == 0 ? INT32_MIN
+                             : (int32_t)(0x40000000u + (uint32_t)fd2_rnd(0, 0x3FFFFFFF));
+        fd2_qshift[i] = fd2_rnd(0, 7) == 0 ? fd2_rnd(-31, 8) : fd2_rnd(-12, 1);
+        fd2_fmul[i] = (float)fd2_rnd(1, 4000) * (fd2_rnd(0, 1) ? 1e-4f : 2.5e-3f);
+    }
+    p.weights = fd2_w;
+    p.bias = fd2_rnd(0, 5) ? fd2_bias : (const int32_t *)0;
+    if (fd2_rnd(0, 1)) {
+        /* the code generator's folded start bias - in_zp * sum(w), in int64 here */
+        int32_t oc;
+        for (oc = 0; oc < cout; oc++) {
+            int64_t sw = 0;
+            for (i = 0; i < cin; i++) {
+                sw += fd2_w[oc * cin + i];
+            }
+            fd2_bzp[oc] = (int32_t)(uint32_t)(uint64_t)((int64_t)(p.bias ? p.bias[oc] : 0) -
+                                                         (int64_t)p.in_zp * sw);
+        }
+        p.bias_zp = fd2_bzp;
+    }
+    p.rq.mode = fd2_rnd(0, 1) ? MSF_RQ_FIXED : MSF_RQ_FLOAT;
+    p.rq.per_channel = fd2_rnd(0, 3) != 0;
+    p.rq.qmul = fd2_qmul;
+    p.rq.qshift = fd2_qshift;
+    p.rq.fmul = fd2_fmul;
+    for (i = 0; i < FD2_IN; i++) {
+        fd2_in[i] = (int8_t)fd2_rnd(-128, 127);
+    }
+    for (i = 0; i < FD2_OUT; i++) {
+        fd2_ref[i] = fd2_got[i] = (int8_t)fd2_rnd(-128, 127);
+    }
+    vin.data = fd2_in;
+    vin.H = H;
+    vin.W = W;
+    vin.C = cin;
+    vin.y0 = 0;
+    vin.xcap = ixcap;
+    vin.cap = H * ixcap * cin;
+    vref.H = H;
+    vref.W = W;
+    vref.C = cout;
+    vref.y0 = 0;
+    vref.xcap = oxcap;
+    vref.cap = H * oxcap * cout;
+    vgot = vref;
+    vref.data = fd2_ref;
+    vgot.data = fd2_got;
+    /* the columns a ring holds: an input and output ring of xcap slots hold any xcap
+     * consecutive columns; take the pixels one call each, left to right, like run_fused */
+    ox0 = fd2_rnd(0, W - MSF_MIN(ixcap, oxcap));
+    ox1 = ox0 + fd2_rnd(1, MSF_MIN(ixcap, oxcap));
+    for (ox = ox0; ox < ox1; ox++) {
+        msf_conv2d_s8_ref(&p, &vin, &vref, oy, oy + 1, ox, ox + 1);
+        msf_conv2d_s8(&p, &vin, &vgot, oy, oy + 1, ox, ox + 1);
+    }
+    for (i = 0; i < FD2_OUT; i++) {
+        if (fd2_ref[i] != fd2_got[i]) {
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
+/* `cases` random cases from `seed`; returns how many differ. */
+static uint32_t fd2_run(uint32_t seed, int32_t cases)
+{
+    uint32_t fails = 0;
+    int32_t t;
+    fd2_state = seed * 2654435761u + 1u;
+    for (t = 0; t < cases; t++) {
+        fails += (uint32_t)fd2_case();
+    }
+    return fails;
+}
