@@ -11,8 +11,12 @@ the model's msf_config.h.  Targets (cortex-m4: <= 3.0 instr/MAC; cortex-m0 / rv3
 fewer than the reference loops) are printed next to the figures; a model whose weights do not
 fit the target's flash is reported as such.
 
+``--functions`` adds, for the fast build, the instructions inside each kernel function (the
+plugin's static PC range on that function, callees excluded, one QEMU run per function) and
+the MACs of the layers each family serves: where a model's time goes.
+
 Usage: python scripts/bench_zoo_kernels.py [--models mbv2-w0.35,...] [--targets cortex-m4,...]
-       [--no-ref]
+       [--no-ref] [--rq float|fixed] [--functions]
 """
 from __future__ import annotations
 
@@ -27,10 +31,45 @@ sys.path.insert(0, str(ROOT))
 from msfopt.errors import MsfoptError  # noqa: E402
 
 ZOO = ["mbv2-w0.35", "mcunetv2-vww5", "mcunet-320k"]
+# kernel functions per family (static PC ranges; a function not linked is skipped)
+FUNCS = {
+    "pointwise 1x1": ["msf_conv1x1_s8_run"],
+    "conv kxk": ["msf_conv2d_s8", "conv_run_at", "conv_row_fast", "msf_convk_s8_run",
+                 "msf_conv2d_s8_ref"],
+    "depthwise": ["msf_dwconv2d_s8", "dw_flush", "dw_flush.part.0", "dw_run4_fixed",
+                  "dw_run4_float", "dw_run1_fixed", "dw_run1_float", "msf_dwconv2d_s8_ref"],
+    "requant out of line": ["msf_requant_s8", "msf_mbqm", "msf_srdhm", "msf_rdbpot"],
+    "other ops": ["msf_avgpool_s8", "msf_gap_core_s8", "msf_dense_s8", "msf_add_s8"],
+    "executor / copies": ["msf_run_block_mem", "run_region", "copy_bytes", "memcpy", "memset"],
+}
 
 
-def run_cell(net, target: str, work: Path, fast: bool, rq: str | None = None):
-    """Instructions of one unfused run (None: the build does not fit the target)."""
+def layer_family(layer) -> str:
+    """The FUNCS family whose kernels run this layer (for the MACs column)."""
+    from msfopt.ir import CONV, DW
+    if layer.op == CONV:
+        return "pointwise 1x1" if layer.kh == layer.kw == 1 and layer.groups == 1 else "conv kxk"
+    return "depthwise" if layer.op == DW else "other ops"
+
+
+def function_counts(target: str, build) -> dict[str, dict[str, int]]:
+    """Instructions inside each FUNCS function of a finished build (one QEMU run each)."""
+    from msfopt.mcu_runtime import qemu
+    out: dict[str, dict[str, int]] = {}
+    for fam, fns in FUNCS.items():
+        for fn in fns:
+            try:
+                rr = qemu.run(target, build, timeout_s=1200, count_function=fn)
+            except qemu.RunError:
+                continue  # not linked in this build
+            if rr.instructions_range:
+                out.setdefault(fam, {})[fn] = rr.instructions_range
+    return out
+
+
+def run_cell(net, target: str, work: Path, fast: bool, rq: str | None = None,
+             functions: bool = False):
+    """Instructions of one unfused run (and, with ``functions``, the per-function counts)."""
     from msfopt.mcu_runtime.codegen import generate
     from msfopt.mcu_runtime.mcurun import (default_rq, deterministic_input,
                                            expected_reference, run_target)
@@ -43,6 +82,8 @@ def run_cell(net, target: str, work: Path, fast: bool, rq: str | None = None):
     r = run_target(gen, target, x, expected_reference(gen, net, x, None), timeout_s=1200)
     if not r.bit_exact:
         raise SystemExit(f"{target} {net.name} fast={fast}: {r.mismatches} mismatches")
+    if functions:
+        return r.instructions, function_counts(target, r.build)
     return r.instructions
 
 
@@ -54,6 +95,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rq", choices=["float", "fixed"],
                     help="requantisation to generate (default: the model's, fixed on "
                          "integer-only cores)")
+    ap.add_argument("--functions", action="store_true",
+                    help="per kernel function instructions of the fast build")
     a = ap.parse_args(argv)
     from msfopt.models import network_with_weights
     rows = []
@@ -67,11 +110,15 @@ def main(argv=None) -> int:
                 res = {}
                 for fast in ([True] if a.no_ref else [True, False]):
                     try:
-                        res[fast] = run_cell(net, target, Path(td) / f"g{int(fast)}", fast, a.rq)
+                        res[fast] = run_cell(net, target, Path(td) / f"g{int(fast)}", fast, a.rq,
+                                             a.functions and fast)
                     except MsfoptError as exc:
                         res[fast] = None
                         print(f"  {model} {target}: {str(exc).splitlines()[0][:140]}")
             f, r = res.get(True), res.get(False)
+            per = None
+            if isinstance(f, tuple):
+                f, per = f
             goal = "<= 3.0 instr/MAC" if target == "cortex-m4" else ">= 2.5x vs ref"
             fs = f"{f:14,}" if f else f"{'does not fit':>14s}"
             rs = f"{r:14,}" if r else f"{'-':>14s}"
@@ -80,6 +127,16 @@ def main(argv=None) -> int:
                   f"{(f / macs if f else 0):9.2f} {rs} {(r / macs if r else 0):8.2f} {sp}  {goal}",
                   flush=True)
             rows.append((model, target, macs, f, r))
+            if per is not None:
+                fam_macs: dict[str, int] = {}
+                for L in net.layers:
+                    fam_macs[layer_family(L)] = fam_macs.get(layer_family(L), 0) + L.macs
+                for fam, fns in per.items():
+                    tot = sum(fns.values())
+                    m = fam_macs.get(fam, 0)
+                    ipm = f"{tot / m:6.2f}/MAC" if m and fam != "other ops" else " " * 10
+                    print(f"    {fam:22s} {tot:14,} {100 * tot / f:5.1f}% {ipm}  " +
+                          ", ".join(f"{k} {v:,}" for k, v in fns.items()), flush=True)
     return 0
 
 

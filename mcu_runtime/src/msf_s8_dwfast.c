@@ -13,17 +13,20 @@
  * once per run -- and the pixels inside a run walk with pointer increments.
  *
  * Accumulator start: bias - in_zp * sum(w) over the valid taps; for full windows the code
- * generator's precomputed msf_conv_s8_params.bias_zp.  With the DSP extension four channels
- * are processed per word load (SXTB16 into halfword lanes, SMLABB / SMLATT against weights
- * repacked on the stack); the full 3x3 window is unrolled.  Integer sums are exact whatever the
- * order and requantisation is msf_s8_requant.h's exact inline copy, so the result equals
+ * generator's precomputed msf_conv_s8_params.bias_zp; short clipped runs on DSP cores subtract
+ * the zero point per tap instead (SSUB16).  With the DSP extension four channels are processed
+ * per word load (SXTB16 into halfword lanes, SMLABB / SMLATT against weights repacked on the
+ * stack: two words per tap up to 25 taps, the raw four bytes per tap beyond); the full 3x3
+ * window is unrolled, 5- and 7-column rows are specialised.  Integer sums are exact whatever
+ * the order and requantisation is msf_s8_requant.h's exact inline copy, so the result equals
  * msf_dwconv2d_s8_ref byte for byte.  A non-zero weight zero point, a kernel wider than
- * MSF_DW_MAX_KW or of more than MSF_DW_MAX_TAPS taps goes to the reference loop; kernels of more
- * than 9 taps take the one-channel loop.
+ * MSF_DW_MAX_KW or of more than MSF_DW_MAX_TAPS (49, 7x7) taps goes to the reference loop.
  *
- * Stack (the targets' stacks are small, 2 KiB on the QEMU boards): MSF_DW_RUNS run descriptors
- * of 60 B, a shared tap table of MSF_DW_POOL entries (135 B), 72 B of repacked weights on DSP
- * cores, four requantisation parameter sets. */
+ * Stack (the targets' stacks are small, 2 KiB on the QEMU boards; cortex-m4 -O2 frames):
+ * msf_dwconv2d_s8 344 B (MSF_DW_RUNS run descriptors of 28 B), dw_flush 40 B, one of the
+ * specialised loops at a time (dw_run4_* 712 B: 200 B of repacked weights, four
+ * requantisation sets; dw_run1_* 232 B) -- 1096 B in all (1112 B before).
+ */
 #include "msf_s8_requant.h"
 #include "msf_s8_fast.h"
 
@@ -34,29 +37,48 @@
 #define MSF_USE_DSP 0
 #endif
 
-#define MSF_DW_MAX_TAPS 25
+#define MSF_DW_MAX_TAPS 49 /* up to 7x7 (any kh x kw <= 49 with kw <= 8) */
 #define MSF_DW_MAX_KW 8
-#define MSF_DW_RUNS 3
-#define MSF_DW_POOL 27 /* tap table entries shared by the collected runs: three 3x3 windows */
+#define MSF_DW_RUNS 5
+/* repacked weights of one channel group on DSP cores, in words: two per tap up to 25 taps
+ * (5x5), one per tap (the raw bytes) past that */
+#define MSF_DW_WP 50
+/* clipped runs of at most this many pixels subtract the input zero point per tap (DSP path) */
+#define MSF_DW_ZSUB_PIX 4
 
 /* One run: pixel (r, i), r < nrows, i < n, has its first valid tap at x + r * xrs + i * xstep
  * and its outputs at y + r * yrs + i * ystep (a one-column run is one "row" of nrows pixels
- * down the column, so that the inner loop is the long one); valid taps: rows [a, b), columns [c, d); tap t
- * (row-major) at tofs[t] from the first (window rows R apart, columns kx * S apart or wrapping
- * around an input ring), weight widx[t] of the channel's kh * kw; nt taps. */
+ * down the column, so that the inner loop is the long one); valid taps: rows [a, b), columns
+ * [c, d), tap rows R apart; the first valid tap column sits at input ring slot s0 (the column
+ * offsets follow from it, dw_cofs); nt taps. */
 typedef struct {
     const int8_t *x;
     int8_t *y;
-    int32_t xstep, ystep, xrs, yrs, n, nrows;
-    int32_t a, b, c, d, R, nt;
-    const int32_t *tofs;
-    const uint8_t *widx;
+    int32_t n, nrows, s0;
+    int8_t a, b, c, d; /* (at most MSF_DW_MAX_TAPS taps: small) */
+    int8_t col;        /* 1: a one-column run (steps xrs / yrs in its inner loop) */
 } dw_run_t;
 
-/* Geometry shared by the runs of one call. */
+/* Geometry shared by the runs of one call: dl column dilation, xcap input ring width; the next
+ * pixel of a row xstep / ystep on, the next row xrs / yrs (a column run: its inner loop steps
+ * xrs / yrs), window rows R apart. */
 typedef struct {
-    int32_t C, kh, kw, ksz;
+    int32_t C, kh, kw, ksz, dl, xcap;
+    int32_t xstep, ystep, xrs, yrs, R;
 } dw_geo_t;
+
+/* Element offsets of the valid tap columns c .. d-1 of run u from its first valid tap: kx * dl
+ * columns apart, wrapping around the input ring (slot xcap is slot 0). */
+static MSF_ALWAYS_INLINE void dw_cofs(const dw_geo_t *g, int32_t s0, int32_t ncol,
+                                      int32_t *cofs)
+{
+    int32_t j, slot = s0;
+    for (j = 0; j < ncol; j++) {
+        cofs[j] = (slot - s0) * g->C;
+        slot += g->dl;
+        slot = slot >= g->xcap ? slot % g->xcap : slot;
+    }
+}
 
 static MSF_ALWAYS_INLINE int32_t dw_full(const dw_geo_t *g, const dw_run_t *u)
 {
@@ -69,15 +91,34 @@ static MSF_ALWAYS_INLINE int32_t dw_start(const msf_conv_s8_params *p, const dw_
                                           const dw_run_t *u, int32_t ch, int32_t full)
 {
     const int8_t *wk = p->weights + ch * g->ksz;
-    int32_t sum = 0, t;
+    int32_t sum = 0, ky, kx;
     if (full && p->bias_zp) {
         return p->bias_zp[ch];
     }
-    for (t = 0; t < u->nt; t++) {
-        sum += wk[u->widx[t]];
+    for (ky = u->a; ky < u->b; ky++) {
+        for (kx = u->c; kx < u->d; kx++) {
+            sum += wk[ky * g->kw + kx];
+        }
     }
     return (int32_t)((uint32_t)(p->bias ? p->bias[ch] : 0) + (uint32_t)(-p->in_zp) *
                                                                   (uint32_t)sum);
+}
+
+/* One channel's accumulator over a window of nky rows (R apart) x ncol columns (cofs), weights
+ * wr (rows kw apart); ncol a compile-time constant in the specialised calls. */
+static MSF_ALWAYS_INLINE int32_t dw_win1(const int8_t *xp, const int8_t *wr, int32_t acc,
+                                         int32_t nky, int32_t R, int32_t kw, int32_t ncol,
+                                         const int32_t *cofs)
+{
+    int32_t ky, j;
+    for (ky = 0; ky < nky; ky++) {
+        for (j = 0; j < ncol; j++) {
+            acc += xp[cofs[j]] * wr[j];
+        }
+        xp += R;
+        wr += kw;
+    }
+    return acc;
 }
 
 /* Channels [c0, c1), one at a time (portable path, and the channels left over by the DSP
@@ -87,7 +128,8 @@ static MSF_ALWAYS_INLINE void dw_run1_m(const msf_conv_s8_params *p, const dw_ge
                                         int32_t c1, int32_t mode)
 {
     const int32_t kw = g->kw;
-    int32_t c, i, r, k, t;
+    int32_t c, i, r, k;
+    int32_t cofs[MSF_DW_MAX_KW];
     msf_rqc rc;
     for (c = c0; c < c1; c++) {
         const int8_t *wk = p->weights + c * g->ksz;
@@ -96,11 +138,15 @@ static MSF_ALWAYS_INLINE void dw_run1_m(const msf_conv_s8_params *p, const dw_ge
             const dw_run_t *u = &runs[k];
             const int32_t full = dw_full(g, u);
             const int32_t b0 = dw_start(p, g, u, c, full);
+            const int32_t nky = u->b - u->a, ncol = u->d - u->c, R = g->R;
+            const int32_t xstep = u->col ? g->xrs : g->xstep, ystep = u->col ? g->yrs : g->ystep;
+            const int8_t *wr = wk + u->a * kw + u->c;
+            dw_cofs(g, u->s0, ncol, cofs);
             for (r = 0; r < u->nrows; r++) {
-                const int8_t *xp = u->x + r * u->xrs + c;
-                int8_t *yp = u->y + r * u->yrs + c;
+                const int8_t *xp = u->x + r * g->xrs + c;
+                int8_t *yp = u->y + r * g->yrs + c;
                 if (full && g->kh == 3 && kw == 3) {
-                    const int32_t R = u->R, S = u->tofs[1], S2 = u->tofs[2];
+                    const int32_t S = cofs[1], S2 = cofs[2];
                     const int32_t w0 = wk[0], w1 = wk[1], w2 = wk[2], w3 = wk[3], w4 = wk[4];
                     const int32_t w5 = wk[5], w6 = wk[6], w7 = wk[7], w8 = wk[8];
                     for (i = 0; i < u->n; i++) {
@@ -109,18 +155,29 @@ static MSF_ALWAYS_INLINE void dw_run1_m(const msf_conv_s8_params *p, const dw_ge
                         acc += r1[0] * w3 + r1[S] * w4 + r1[S2] * w5;
                         acc += r2[0] * w6 + r2[S] * w7 + r2[S2] * w8;
                         *yp = (int8_t)msf_rqc_apply_m(&rc, acc, mode);
-                        xp += u->xstep;
-                        yp += u->ystep;
+                        xp += xstep;
+                        yp += ystep;
+                    }
+                } else if (ncol == 5) {
+                    for (i = 0; i < u->n; i++) {
+                        const int32_t acc = dw_win1(xp, wr, b0, nky, R, kw, 5, cofs);
+                        *yp = (int8_t)msf_rqc_apply_m(&rc, acc, mode);
+                        xp += xstep;
+                        yp += ystep;
+                    }
+                } else if (ncol == 7) {
+                    for (i = 0; i < u->n; i++) {
+                        const int32_t acc = dw_win1(xp, wr, b0, nky, R, kw, 7, cofs);
+                        *yp = (int8_t)msf_rqc_apply_m(&rc, acc, mode);
+                        xp += xstep;
+                        yp += ystep;
                     }
                 } else {
                     for (i = 0; i < u->n; i++) {
-                        int32_t acc = b0;
-                        for (t = 0; t < u->nt; t++) {
-                            acc += xp[u->tofs[t]] * wk[u->widx[t]];
-                        }
+                        const int32_t acc = dw_win1(xp, wr, b0, nky, R, kw, ncol, cofs);
                         *yp = (int8_t)msf_rqc_apply_m(&rc, acc, mode);
-                        xp += u->xstep;
-                        yp += u->ystep;
+                        xp += xstep;
+                        yp += ystep;
                     }
                 }
             }
@@ -137,16 +194,85 @@ static MSF_ALWAYS_INLINE int32_t dw_sxtb16_ror8(uint32_t v)
     return r;
 }
 
+/* Halfword lanes v minus the zero-point pair zp (zp 0, a compile-time constant in the
+ * unclipped loops: no instruction). */
+static MSF_ALWAYS_INLINE int32_t dw_zs(int32_t v, int32_t zp)
+{
+    return zp ? __ssub16(v, zp) : v;
+}
+
+/* One tap for four channels: one word load of the four inputs, two SXTB16, four 16x16
+ * multiply-adds against the tap's repacked weights wq[0] (channels 0 / 2), wq[1] (1 / 3). */
+#define MSF_DW_TAP(ptr, wq, zp)                                                               \
+    do {                                                                                  \
+        const uint32_t v_ = msf_ld32(ptr);                                                \
+        const int32_t ve_ = dw_zs(__sxtb16((int32_t)v_), zp);                         \
+        const int32_t vo_ = dw_zs(dw_sxtb16_ror8(v_), zp);                            \
+        a0 = __smlabb(ve_, (wq)[0], a0);                                                  \
+        a2 = __smlatt(ve_, (wq)[0], a2);                                                  \
+        a1 = __smlabb(vo_, (wq)[1], a1);                                                  \
+        a3 = __smlatt(vo_, (wq)[1], a3);                                                  \
+    } while (0)
+
+/* The same tap against the tap's four weight bytes wv (channels 0 .. 3, not repacked): two
+ * more SXTB16 instead of the second weight word (a half-size weight table for big windows). */
+#define MSF_DW_TAPB(ptr, wv, zp)                                                              \
+    do {                                                                                  \
+        const uint32_t v_ = msf_ld32(ptr), w_ = (uint32_t)(wv);                           \
+        const int32_t ve_ = dw_zs(__sxtb16((int32_t)v_), zp);                         \
+        const int32_t vo_ = dw_zs(dw_sxtb16_ror8(v_), zp);                            \
+        const int32_t we_ = __sxtb16((int32_t)w_), wo_ = dw_sxtb16_ror8(w_);              \
+        a0 = __smlabb(ve_, we_, a0);                                                      \
+        a2 = __smlatt(ve_, we_, a2);                                                      \
+        a1 = __smlabb(vo_, wo_, a1);                                                      \
+        a3 = __smlatt(vo_, wo_, a3);                                                      \
+    } while (0)
+
+/* Four channels' accumulators (acc[0..3] in, out) over a window of nky rows (R apart) x ncol
+ * columns (cofs), weights wq: repacked pairs (wsz 2) or raw bytes (wsz 1), rows wsz * kw
+ * apart; ncol and wsz compile-time constants in the specialised calls. */
+static MSF_ALWAYS_INLINE void dw_win4(const int8_t *xp, const int32_t *wq, int32_t *acc,
+                                      int32_t nky, int32_t R, int32_t kw, int32_t ncol,
+                                      const int32_t *cofs, int32_t wsz, int32_t zpp)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], ky, j;
+    for (ky = 0; ky < nky; ky++) {
+        for (j = 0; j < ncol; j++) {
+            if (wsz == 2) {
+                MSF_DW_TAP(xp + cofs[j], wq + 2 * j, zpp);
+            } else {
+                MSF_DW_TAPB(xp + cofs[j], wq[j], zpp);
+            }
+        }
+        xp += R;
+        wq += wsz * kw;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* Four channels' outputs of one pixel. */
+static MSF_ALWAYS_INLINE void dw_out4(int8_t *yp, const msf_rqc *rc, const int32_t *acc,
+                                      int32_t mode)
+{
+    yp[0] = (int8_t)msf_rqc_apply_m(&rc[0], acc[0], mode);
+    yp[1] = (int8_t)msf_rqc_apply_m(&rc[1], acc[1], mode);
+    yp[2] = (int8_t)msf_rqc_apply_m(&rc[2], acc[2], mode);
+    yp[3] = (int8_t)msf_rqc_apply_m(&rc[3], acc[3], mode);
+}
+
 /* Channels [0, 4 * groups) four at a time: per group every tap's weights are repacked once as
- * sign-extended halfword pairs (channels 0 / 2 in we, 1 / 3 in wo) for all the runs; per pixel
- * and tap one word load of the four inputs, two SXTB16 and four 16x16 multiply-adds. */
+ * sign-extended halfword pairs (wp[2t]: channels 0 / 2, wp[2t + 1]: 1 / 3) for all the runs. */
 static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_geo_t *g,
                                         const dw_run_t *runs, int32_t nr, int32_t groups,
-                                        int32_t mode)
+                                        int32_t mode, int32_t wsz)
 {
     const int32_t kw = g->kw, ksz = g->ksz;
     int32_t gi, i, r, t, j, k;
-    int32_t we[9], wo[9];
+    int32_t wp[MSF_DW_WP];
+    int32_t cofs[MSF_DW_MAX_KW];
     msf_rqc rc[4];
     for (gi = 0; gi < groups; gi++) {
         const int32_t c = 4 * gi;
@@ -155,79 +281,143 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
             msf_rqc_load(&p->rq, c + j, p->out_zp, p->act_min, p->act_max, &rc[j]);
         }
         for (t = 0; t < ksz; t++) {
-            we[t] = (int32_t)(((uint32_t)(int32_t)wk[t] & 0xFFFFu) |
-                              ((uint32_t)(int32_t)wk[2 * ksz + t] << 16));
-            wo[t] = (int32_t)(((uint32_t)(int32_t)wk[ksz + t] & 0xFFFFu) |
-                              ((uint32_t)(int32_t)wk[3 * ksz + t] << 16));
+            if (wsz == 2) {
+                wp[2 * t] = (int32_t)(((uint32_t)(int32_t)wk[t] & 0xFFFFu) |
+                                      ((uint32_t)(int32_t)wk[2 * ksz + t] << 16));
+                wp[2 * t + 1] = (int32_t)(((uint32_t)(int32_t)wk[ksz + t] & 0xFFFFu) |
+                                          ((uint32_t)(int32_t)wk[3 * ksz + t] << 16));
+            } else {
+                wp[t] = (int32_t)((uint32_t)(uint8_t)wk[t] |
+                                  ((uint32_t)(uint8_t)wk[ksz + t] << 8) |
+                                  ((uint32_t)(uint8_t)wk[2 * ksz + t] << 16) |
+                                  ((uint32_t)(uint8_t)wk[3 * ksz + t] << 24));
+            }
         }
         for (k = 0; k < nr; k++) {
             const dw_run_t *u = &runs[k];
             const int32_t full = dw_full(g, u);
+            const int32_t nky = u->b - u->a, ncol = u->d - u->c, R = g->R;
+            const int32_t xstep = u->col ? g->xrs : g->xstep, ystep = u->col ? g->yrs : g->ystep;
+            const int32_t n = u->n;
+            const int32_t *wq = wp + wsz * (u->a * kw + u->c);
+            /* a short clipped run (a border pixel or two): the input zero point subtracted per
+             * tap (two SSUB16) instead of summing the valid taps' weights per channel */
+            const int32_t zsub = !full && u->n * u->nrows <= MSF_DW_ZSUB_PIX;
+            const int32_t zpp = zsub ? (int32_t)(((uint32_t)p->in_zp & 0xFFFFu) |
+                                                 ((uint32_t)p->in_zp << 16))
+                                     : 0;
             int32_t b[4];
             for (j = 0; j < 4; j++) {
-                b[j] = dw_start(p, g, u, c + j, full);
+                b[j] = zsub ? (p->bias ? p->bias[c + j] : 0) : dw_start(p, g, u, c + j, full);
             }
-#define MSF_DW_TAP(ptr, t)                                                                \
-    do {                                                                                  \
-        const uint32_t v_ = msf_ld32(ptr);                                                \
-        const int32_t ve_ = __sxtb16((int32_t)v_), vo_ = dw_sxtb16_ror8(v_);              \
-        a0 = __smlabb(ve_, we[t], a0);                                                    \
-        a2 = __smlatt(ve_, we[t], a2);                                                    \
-        a1 = __smlabb(vo_, wo[t], a1);                                                    \
-        a3 = __smlatt(vo_, wo[t], a3);                                                    \
-    } while (0)
-#define MSF_DW_OUT4()                                                                     \
-    do {                                                                                  \
-        yp[0] = (int8_t)msf_rqc_apply_m(&rc[0], a0, mode);                                \
-        yp[1] = (int8_t)msf_rqc_apply_m(&rc[1], a1, mode);                                \
-        yp[2] = (int8_t)msf_rqc_apply_m(&rc[2], a2, mode);                                \
-        yp[3] = (int8_t)msf_rqc_apply_m(&rc[3], a3, mode);                                \
-    } while (0)
-            if (full && g->kh == 3 && kw == 3) {
+            dw_cofs(g, u->s0, ncol, cofs);
+            if (wsz == 2 && full && g->kh == 3 && kw == 3) {
                 /* the full 3x3 window, unrolled (the run's geometry in locals) */
-                const int32_t R = u->R, S = u->tofs[1], S2 = u->tofs[2];
-                const int32_t xstep = u->xstep, ystep = u->ystep, n = u->n;
+                const int32_t S = cofs[1], S2 = cofs[2];
                 for (r = 0; r < u->nrows; r++) {
-                    const int8_t *xp = u->x + r * u->xrs + c;
-                    int8_t *yp = u->y + r * u->yrs + c;
+                    const int8_t *xp = u->x + r * g->xrs + c;
+                    int8_t *yp = u->y + r * g->yrs + c;
                     for (i = 0; i < n; i++) {
                         const int8_t *r0 = xp, *r1 = xp + R, *r2 = xp + 2 * R;
                         int32_t a0 = b[0], a1 = b[1], a2 = b[2], a3 = b[3];
-                        MSF_DW_TAP(r0, 0);
-                        MSF_DW_TAP(r0 + S, 1);
-                        MSF_DW_TAP(r0 + S2, 2);
-                        MSF_DW_TAP(r1, 3);
-                        MSF_DW_TAP(r1 + S, 4);
-                        MSF_DW_TAP(r1 + S2, 5);
-                        MSF_DW_TAP(r2, 6);
-                        MSF_DW_TAP(r2 + S, 7);
-                        MSF_DW_TAP(r2 + S2, 8);
-                        MSF_DW_OUT4();
+                        int32_t acc[4];
+                        MSF_DW_TAP(r0, wp + 0, 0);
+                        MSF_DW_TAP(r0 + S, wp + 2, 0);
+                        MSF_DW_TAP(r0 + S2, wp + 4, 0);
+                        MSF_DW_TAP(r1, wp + 6, 0);
+                        MSF_DW_TAP(r1 + S, wp + 8, 0);
+                        MSF_DW_TAP(r1 + S2, wp + 10, 0);
+                        MSF_DW_TAP(r2, wp + 12, 0);
+                        MSF_DW_TAP(r2 + S, wp + 14, 0);
+                        MSF_DW_TAP(r2 + S2, wp + 16, 0);
+                        acc[0] = a0;
+                        acc[1] = a1;
+                        acc[2] = a2;
+                        acc[3] = a3;
+                        dw_out4(yp, rc, acc, mode);
                         xp += xstep;
                         yp += ystep;
                     }
                 }
             } else {
                 for (r = 0; r < u->nrows; r++) {
-                    const int8_t *xp = u->x + r * u->xrs + c;
-                    int8_t *yp = u->y + r * u->yrs + c;
-                    for (i = 0; i < u->n; i++) {
-                        int32_t a0 = b[0], a1 = b[1], a2 = b[2], a3 = b[3];
-                        for (t = 0; t < u->nt; t++) {
-                            MSF_DW_TAP(xp + u->tofs[t], u->widx[t]);
+                    const int8_t *xp = u->x + r * g->xrs + c;
+                    int8_t *yp = u->y + r * g->yrs + c;
+                    for (i = 0; i < n; i++) {
+                        int32_t acc[4];
+                        acc[0] = b[0];
+                        acc[1] = b[1];
+                        acc[2] = b[2];
+                        acc[3] = b[3];
+                        if (wsz == 2 && ncol == 5 && !zsub) {
+                            dw_win4(xp, wq, acc, nky, R, kw, 5, cofs, 2, 0);
+                        } else if (wsz == 2 && zsub) {
+                            dw_win4(xp, wq, acc, nky, R, kw, ncol, cofs, 2, zpp);
+                        } else if (wsz == 2) {
+                            dw_win4(xp, wq, acc, nky, R, kw, ncol, cofs, 2, 0);
+                        } else if (zsub) {
+                            dw_win4(xp, wq, acc, nky, R, kw, ncol, cofs, 1, zpp);
+                        } else if (ncol == 7) {
+                            dw_win4(xp, wq, acc, nky, R, kw, 7, cofs, 1, 0);
+                        } else {
+                            dw_win4(xp, wq, acc, nky, R, kw, ncol, cofs, 1, 0);
                         }
-                        MSF_DW_OUT4();
-                        xp += u->xstep;
-                        yp += u->ystep;
+                        dw_out4(yp, rc, acc, mode);
+                        xp += xstep;
+                        yp += ystep;
                     }
                 }
             }
-#undef MSF_DW_TAP
-#undef MSF_DW_OUT4
         }
     }
 }
+#undef MSF_DW_TAP
+#undef MSF_DW_TAPB
 #endif
+
+#if defined(__GNUC__)
+#define MSF_DW_NOINLINE __attribute__((noinline))
+#else
+#define MSF_DW_NOINLINE
+#endif
+
+/* The four specialised loops as separate functions: dw_flush calls them one after another, so
+ * the stack holds one of their frames at a time (not the sum of the inlined copies). */
+#if MSF_USE_DSP
+static MSF_DW_NOINLINE void dw_run4_fixed(const msf_conv_s8_params *p, const dw_geo_t *g,
+                                          const dw_run_t *runs, int32_t nr, int32_t groups)
+{
+    if (g->ksz <= MSF_DW_WP / 2) {
+        dw_run4_m(p, g, runs, nr, groups, MSF_RQ_FIXED, 2);
+    } else {
+        dw_run4_m(p, g, runs, nr, groups, MSF_RQ_FIXED, 1);
+    }
+}
+
+static MSF_DW_NOINLINE void dw_run4_float(const msf_conv_s8_params *p, const dw_geo_t *g,
+                                          const dw_run_t *runs, int32_t nr, int32_t groups)
+{
+    if (g->ksz <= MSF_DW_WP / 2) {
+        dw_run4_m(p, g, runs, nr, groups, MSF_RQ_FLOAT, 2);
+    } else {
+        dw_run4_m(p, g, runs, nr, groups, MSF_RQ_FLOAT, 1);
+    }
+}
+#endif
+
+static MSF_DW_NOINLINE void dw_run1_fixed(const msf_conv_s8_params *p, const dw_geo_t *g,
+                                          const dw_run_t *runs, int32_t nr, int32_t c0,
+                                          int32_t c1)
+{
+    dw_run1_m(p, g, runs, nr, c0, c1, MSF_RQ_FIXED);
+}
+
+static MSF_DW_NOINLINE void dw_run1_float(const msf_conv_s8_params *p, const dw_geo_t *g,
+                                          const dw_run_t *runs, int32_t nr, int32_t c0,
+                                          int32_t c1)
+{
+    dw_run1_m(p, g, runs, nr, c0, c1, MSF_RQ_FLOAT);
+}
 
 /* The collected runs, channels outermost. */
 static void dw_flush(const msf_conv_s8_params *p, const dw_geo_t *g, const dw_run_t *runs,
@@ -238,20 +428,20 @@ static void dw_flush(const msf_conv_s8_params *p, const dw_geo_t *g, const dw_ru
         return;
     }
 #if MSF_USE_DSP
-    c4 = g->ksz <= 9 ? g->C / 4 : 0; /* (repacked weights for up to 3x3 on the stack) */
+    c4 = g->C / 4;
     if (c4 > 0) {
         if (p->rq.mode == MSF_RQ_FIXED) {
-            dw_run4_m(p, g, runs, nr, c4, MSF_RQ_FIXED);
+            dw_run4_fixed(p, g, runs, nr, c4);
         } else {
-            dw_run4_m(p, g, runs, nr, c4, MSF_RQ_FLOAT);
+            dw_run4_float(p, g, runs, nr, c4);
         }
     }
 #endif
     if (4 * c4 < g->C) {
         if (p->rq.mode == MSF_RQ_FIXED) {
-            dw_run1_m(p, g, runs, nr, 4 * c4, g->C, MSF_RQ_FIXED);
+            dw_run1_fixed(p, g, runs, nr, 4 * c4, g->C);
         } else {
-            dw_run1_m(p, g, runs, nr, 4 * c4, g->C, MSF_RQ_FLOAT);
+            dw_run1_float(p, g, runs, nr, 4 * c4, g->C);
         }
     }
 }
@@ -266,10 +456,8 @@ void msf_dwconv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *
     const int32_t ksz = w->kh * w->kw;
     const int32_t rowstep = in->xcap * in->C; /* elements between consecutive held rows */
     dw_run_t runs[MSF_DW_RUNS];
-    int32_t tofs[MSF_DW_POOL];
-    uint8_t widx[MSF_DW_POOL];
     dw_geo_t g;
-    int32_t nr = 0, used = 0, oy, oy_end, fy0, fy1;
+    int32_t nr = 0, oy, oy_end, fy0, fy1;
 
     if (oy1 <= oy0 || ox1 <= ox0) {
         return;
@@ -284,6 +472,13 @@ void msf_dwconv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *
     g.kh = w->kh;
     g.kw = w->kw;
     g.ksz = ksz;
+    g.dl = dl;
+    g.xcap = in->xcap;
+    g.xstep = w->sw * C;
+    g.ystep = C;
+    g.xrs = w->sh * rowstep;
+    g.yrs = out->xcap * C;
+    g.R = dh * rowstep;
     /* output rows [fy0, fy1) have every tap row inside the input (no per-row search there) */
     fy0 = (w->pad_top + w->sh - 1) / w->sh;
     fy1 = in->H - ((w->kh - 1) * dh + 1) + w->pad_top;
@@ -307,7 +502,7 @@ void msf_dwconv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *
         for (ox = ox0; ox < ox1; ox = ox_end) {
             const int32_t ix0 = ox * w->sw - w->pad_left;
             const int32_t so = out->xcap == out->W ? ox : ox % out->xcap;
-            int32_t c, d, c2, d2, s0 = 0, span, kx, ky, wraps, nt;
+            int32_t c, d, c2, d2, s0 = 0, span, wraps, nt;
             dw_run_t *u;
             msf_tap_range_d(ix0, w->kw, dl, in->W, &c, &d);
             span = d > c ? (d - 1 - c) * dl : 0;   /* slots spanned after the first valid tap */
@@ -330,45 +525,33 @@ void msf_dwconv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *
                 }
             }
             nt = (a < b && d > c) ? (b - a) * (d - c) : 0;
-            if (nr == MSF_DW_RUNS || used + nt > MSF_DW_POOL) {
+            if (nr == MSF_DW_RUNS) {
                 dw_flush(p, &g, runs, nr);
                 nr = 0;
-                used = 0;
             }
             u = &runs[nr++];
-            u->a = a;
-            u->b = b;
-            u->c = c;
-            u->d = d;
-            u->R = dh * rowstep;
-            u->nt = 0;
-            u->tofs = tofs + used;
-            u->widx = widx + used;
+            u->a = (int8_t)a;
+            u->b = (int8_t)b;
+            u->c = (int8_t)c;
+            u->d = (int8_t)d;
+            (void)nt;
+            u->s0 = s0;
             if (nt > 0) {
-                int32_t cofs[MSF_DW_MAX_KW];
-                int32_t slot = s0; /* input ring slot of tap column kx */
-                for (kx = c; kx < d; kx++) {
-                    cofs[kx - c] = (slot - s0) * C;
 #ifdef MSF_CHECK_BOUNDS
-                    {
-                        const int32_t iy = oy * w->sh - w->pad_top + a * dh;
+                {
+                    /* the column offsets the inner loops use (dw_cofs) against msf_vofs */
+                    int32_t cofs[MSF_DW_MAX_KW], kx;
+                    const int32_t iy = oy * w->sh - w->pad_top + a * dh;
+                    dw_cofs(&g, s0, d - c, cofs);
+                    for (kx = c; kx < d; kx++) {
                         if (MSF_CHECK(cofs[kx - c] + msf_vofs(in, iy, ix0 + c * dl) ==
                                           msf_vofs(in, iy, ix0 + kx * dl),
                                       "dw fast tap offset")) {
-                            cofs[kx - c] = 0;
+                            u->b = u->a; /* (skip the run rather than read outside) */
                         }
                     }
+                }
 #endif
-                    slot += dl;
-                    slot = slot >= in->xcap ? slot % in->xcap : slot;
-                }
-                for (ky = a; ky < b; ky++) {
-                    for (kx = c; kx < d; kx++) {
-                        tofs[used] = (ky - a) * u->R + cofs[kx - c];
-                        widx[used++] = (uint8_t)(ky * w->kw + kx);
-                    }
-                }
-                u->nt = nt;
 #ifdef MSF_CHECK_BOUNDS
                 (void)msf_vofs(in, (oy_end - 1) * w->sh - w->pad_top + (b - 1) * dh,
                                (ox_end - 1) * w->sw - w->pad_left + (d - 1) * dl);
@@ -386,17 +569,13 @@ void msf_dwconv2d_s8(const msf_conv_s8_params *p, const msf_view *in, msf_view *
             (void)msf_vofs(out, oy_end - 1, ox_end - 1);
 #endif
             u->y = (int8_t *)out->data + msf_vofs(out, oy, ox);
-            u->xstep = w->sw * C;
-            u->ystep = C;
-            u->xrs = w->sh * rowstep;
-            u->yrs = out->xcap * C;
             u->n = ox_end - ox;
             u->nrows = oy_end - oy;
+            u->col = 0;
             if (u->n == 1) { /* a column: its pixels down the rows are the inner loop */
                 u->n = u->nrows;
-                u->xstep = u->xrs;
-                u->ystep = u->yrs;
                 u->nrows = 1;
+                u->col = 1;
             }
         }
     }

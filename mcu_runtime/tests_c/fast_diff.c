@@ -10,7 +10,7 @@
 #include "msf_s8_fast.h"
 #include "msf_s8_requant.h"
 
-#define FD_MAX 1200
+#define FD_MAX 2000
 #define FD_CH 40
 
 static uint32_t fd_state = 1u;
@@ -92,20 +92,27 @@ static int fd_conv_case(int dw)
     msf_conv_s8_params p;
     msf_window *w = &p.win;
     int32_t H, W, Cin, Cout, Ho, Wo, G, cig, i, oy0, oy1, ox0, ox1, ry0, ry1, rx0, rx1, xcap;
-    int32_t ocap, nout, span_w, span_h, region, shape = fd_rnd(0, 3);
+    int32_t ocap, nout, span_w, span_h, region, shape = fd_rnd(0, dw ? 6 : 3), big;
     msf_view vin, vref, vgot;
     for (i = 0; i < (int32_t)sizeof p; i++) {
         ((uint8_t *)&p)[i] = 0;
     }
-    /* kernel: pointwise / 3x3 most often, any up to 5 otherwise */
+    /* kernel: pointwise / 3x3 most often, any up to 5 otherwise; depthwise also 5x5 / 7x7
+     * (the mcunet zoo's) and any up to 7 x 8 (past 49 taps or 8 columns: the reference loop) */
     if (shape == 0) {
         w->kh = w->kw = 1;
     } else if (shape <= 2) {
         w->kh = w->kw = 3;
-    } else {
+    } else if (shape == 3) {
         w->kh = fd_rnd(1, 5);
         w->kw = fd_rnd(1, 5);
+    } else if (shape <= 5) {
+        w->kh = w->kw = fd_rnd(0, 1) ? 5 : 7;
+    } else {
+        w->kh = fd_rnd(1, 7);
+        w->kw = fd_rnd(1, 8);
     }
+    big = w->kh > 3 || w->kw > 3;
     w->sh = fd_rnd(1, 3) == 3 ? 2 : 1;
     w->sw = fd_rnd(1, 3) == 3 ? 2 : 1;
     w->dil_h = fd_rnd(0, 5) == 0 ? 2 : 1;
@@ -120,10 +127,10 @@ static int fd_conv_case(int dw)
     span_h = (w->kh - 1) * (w->dil_h > 1 ? w->dil_h : 1) + 1;
     span_w = (w->kw - 1) * (w->dil_w > 1 ? w->dil_w : 1) + 1;
     G = (!dw && fd_rnd(0, 5) == 0) ? 2 : 1;
-    Cin = dw ? fd_rnd(1, 20) : G * fd_rnd(1, shape == 0 ? 20 : 6);
+    Cin = dw ? fd_rnd(1, big ? 13 : 20) : G * fd_rnd(1, shape == 0 ? 20 : 6);
     Cout = dw ? Cin : G * fd_rnd(1, shape == 0 ? 20 : 8);
-    H = fd_rnd(1, 9);
-    W = fd_rnd(1, 9);
+    H = fd_rnd(1, big ? 14 : 9);
+    W = fd_rnd(1, big ? 14 : 9);
     if (H + w->pad_top + w->pad_bottom < span_h) {
         H = span_h;
     }
@@ -138,9 +145,13 @@ static int fd_conv_case(int dw)
     }
     Ho = fd_out_extent(H, w->kh, w->sh, w->dil_h > 1 ? w->dil_h : 1, w->pad_top, w->pad_bottom);
     Wo = fd_out_extent(W, w->kw, w->sw, w->dil_w > 1 ? w->dil_w : 1, w->pad_left, w->pad_right);
+    while (dw && Cin > 1 && (H * W * Cin > FD_MAX / 2 || Ho * Wo * Cin > FD_MAX / 2)) {
+        Cin--; /* a large depthwise window: fewer channels rather than a skipped case */
+        Cout = Cin;
+    }
     cig = Cin / G;
     if (H * W * Cin > FD_MAX / 2 || Ho * Wo * Cout > FD_MAX / 2 ||
-        Cout * w->kh * w->kw * cig > FD_MAX || Cout > FD_CH) {
+        Cout * w->kh * w->kw * (dw ? 1 : cig) > FD_MAX || Cout > FD_CH) {
         return 0; /* too big for the buffers: skip (rare) */
     }
     p.groups = G;
