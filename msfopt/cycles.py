@@ -40,19 +40,22 @@ def _interior(n_in: int, k: int, s: int, pad: int, n_out: int) -> int:
     return max(0, min(hi, n_out) - max(lo, 0))
 
 
-#: depthwise kernels with more taps run the reference loop everywhere (msf_s8_dwfast.c's
-#: MSF_DW_MAX_TAPS)
-DW_FAST_MAX_TAPS = 25
+#: depthwise kernels with more taps, or wider than DW_FAST_MAX_KW columns, run the reference
+#: loop everywhere (msf_s8_dwfast.c's MSF_DW_MAX_TAPS / MSF_DW_MAX_KW; tests/test_calibrate.py
+#: reads the C source and checks that they agree)
+DW_FAST_MAX_TAPS = 49
+DW_FAST_MAX_KW = 8
 
 
 def border_fraction(layer) -> float:
     """Fraction of a k x k conv / depthwise layer's output pixels off the fast kernels' interior
     path: those whose window is clipped by the input border (msf_conv2d_s8 sends them to the
     reference loop, msf_dwconv2d_s8 to short runs of their own), and every pixel of a depthwise
-    kernel above DW_FAST_MAX_TAPS taps (reference loop).  0 for 1 x 1 layers."""
+    kernel above DW_FAST_MAX_TAPS taps or DW_FAST_MAX_KW columns (reference loop).  0 for 1 x 1
+    layers."""
     if layer.op not in (CONV, DW) or (layer.kh, layer.kw) == (1, 1):
         return 0.0
-    if layer.op == DW and layer.kh * layer.kw > DW_FAST_MAX_TAPS:
+    if layer.op == DW and (layer.kh * layer.kw > DW_FAST_MAX_TAPS or layer.kw > DW_FAST_MAX_KW):
         return 1.0
     (h, w, _), (ho, wo, _) = layer.in_shape, layer.out_shape
     iy = _interior(h, layer.ekh, layer.sh, layer.pad[0], ho)

@@ -65,11 +65,16 @@ def test_border_fraction_matches_brute_force():
     """Border pixels of k x k conv / depthwise layers: outputs whose window is clipped by the
     input, counted pixel by pixel (every pixel of a depthwise kernel the fast path does not
     take)."""
-    from msfopt.cycles import DW_FAST_MAX_TAPS, border_fraction
+    import re
+    from msfopt.cycles import DW_FAST_MAX_KW, DW_FAST_MAX_TAPS, border_fraction
     from msfopt.ir import CONV, DW, window_layer
+    from msfopt.mcu_runtime import runtime_files
+    src = (runtime_files.SRC_DIR / "msf_s8_dwfast.c").read_text()
+    assert int(re.search(r"#define MSF_DW_MAX_TAPS (\d+)", src).group(1)) == DW_FAST_MAX_TAPS
+    assert int(re.search(r"#define MSF_DW_MAX_KW (\d+)", src).group(1)) == DW_FAST_MAX_KW
     rng = np.random.default_rng(3)
     for _ in range(200):
-        k, s = int(rng.integers(1, 8)), int(rng.integers(1, 4))
+        k, s = int(rng.integers(1, 10)), int(rng.integers(1, 4))
         h, w = int(rng.integers(k, 20)), int(rng.integers(k, 20))
         pt, pl, pb, pr = (int(rng.integers(0, k)) for _ in range(4))
         L = window_layer(DW if rng.integers(0, 2) else CONV, (h, w, 4), 4, k, s, (pt, pl, pb, pr))
@@ -78,7 +83,7 @@ def test_border_fraction_matches_brute_force():
                      if oy * s - pt >= 0 and oy * s - pt + k <= h
                      and ox * s - pl >= 0 and ox * s - pl + k <= w)
         want = 0.0 if k == 1 else 1.0 - inside / (ho * wo)
-        if L.op == DW and k * k > DW_FAST_MAX_TAPS:
+        if L.op == DW and (k * k > DW_FAST_MAX_TAPS or k > DW_FAST_MAX_KW):
             want = 1.0
         assert border_fraction(L) == pytest.approx(want, abs=1e-12), (k, s, h, w, L.pad)
 

@@ -25,13 +25,18 @@ CASES = 120
 
 
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0", "rv32imac"])
-def test_fast_kernels_equal_reference_on_target(target, tmp_path):
+@pytest.mark.parametrize("harness", ["fast_diff", "fast_diff2"])
+def test_fast_kernels_equal_reference_on_target(target, harness, tmp_path):
+    """fast_diff: conv and depthwise over random shapes; fast_diff2: the single-pixel 1 x 1
+    conv path (1 pixel x 4 channels on DSP / RV32, channel pairs on M0)."""
     require_tools(missing_tools(target), f"toolchain for {target}")
-    srcs = [TESTS_C / "fast_diff_mcu.c", *(SRC_DIR / s for s in SOURCES)]
+    cases = CASES if harness == "fast_diff" else 300
+    srcs = [TESTS_C / f"{harness}_mcu.c", *(SRC_DIR / s for s in SOURCES)]
     b = build(target, srcs, [SRC_DIR, TESTS_C], tmp_path / target,
-              defines={"FD_CASES": CASES},
-              extra_cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wvla"], name="fastdiff")
+              defines={"FD_CASES" if harness == "fast_diff" else "FD2_CASES": cases},
+              extra_cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wvla"],
+              name=harness.replace("_", ""))
     r = run(target, b, timeout_s=240, count_instructions=False)
-    assert r.reports.get("cases") == CASES, r.stdout
+    assert r.reports.get("cases") == cases, r.stdout
     assert r.reports.get("failures") == 0, r.stdout
     assert r.exit_code == 0, r.stdout
