@@ -14,7 +14,7 @@ from .ir import Network
 from .models import load_model
 from .plan import Plan, PlanBlock
 from .layout import ARENA_ALIGN, plan_layout
-from .formulations.model import FEASIBLE, INFEASIBLE, OPTIMAL
+from .formulations.model import FEASIBLE, INFEASIBLE, OPTIMAL, Solution, reduce_fixed
 from .formulations.path import latency_program, minmax_ram_program
 from . import backends
 from .backends import BACKENDS, graph
@@ -203,8 +203,7 @@ def _ilp_rounds(dag, q, prog, backend, backend_name, time_limit, threads) -> Ans
     exact = backend_name in EXACT_INTEGER_BACKENDS
     tert = graph.tertiary_metric(q.metric)
     comb = prog.combined() if exact and prog.kind == "latency" else None
-    s1 = backend.solve(comb[0] if comb is not None else prog.mip, time_limit=time_limit,
-                       threads=threads)
+    s1 = _solve(backend, comb[0] if comb is not None else prog.first_stage(), time_limit, threads)
     if s1.status == INFEASIBLE:
         return Answer(INFEASIBLE, [], None, None, time.perf_counter() - t0)
     if not s1.has_solution:
@@ -233,7 +232,7 @@ def _ilp_rounds(dag, q, prog, backend, backend_name, time_limit, threads) -> Ans
         if left <= 0:
             status, gap, gap_of = FEASIBLE, None, "tiebreak"
             break
-        s = backend.solve(stage(), time_limit=left, threads=threads)
+        s = _solve(backend, stage(), left, threads)
         if s.has_solution:
             values = s.values
         if s.status != OPTIMAL:
@@ -247,6 +246,16 @@ def _ilp_rounds(dag, q, prog, backend, backend_name, time_limit, threads) -> Ans
     prim, sec = (lat, tot["peak"]) if q.kind == "latency" else (tot["peak"], lat)
     return Answer(status, path, prim, sec, time.perf_counter() - t0, gap,
                   tertiary=tot[tert], gap_of=gap_of)
+
+
+def _solve(backend, mip, time_limit: float, threads: int) -> Solution:
+    """``backend.solve`` on ``mip`` with its fixed variables substituted out (exact; the answer
+    is mapped back to ``mip``'s variables).  Every backend gets the same reduced program."""
+    t0 = time.perf_counter()
+    red = reduce_fixed(mip)
+    if red.infeasible:
+        return Solution(INFEASIBLE, None, None, None, time.perf_counter() - t0)
+    return red.expand(backend.solve(red.mip, time_limit=time_limit, threads=threads))
 
 
 #: backends whose arithmetic is exact on integers: they take the first two lexicographic stages

@@ -136,16 +136,44 @@ class _StopsEarly:
     def solve(self, mip, time_limit=60.0, threads=1):
         self.calls += 1
         s = self.real.solve(mip, time_limit, threads)
+        # the edges this program can choose (the solver drops fixed ones; a stage may restrict
+        # them): x_<src>_<dst>_<mode><tile>_<edge id>
+        var_of = {int(v.name.rsplit("_", 1)[1]): k for k, v in enumerate(mip.vars)
+                  if v.name.startswith("x_")}
+        worse = self.worse if all(e in var_of for e in self.worse) else self._worst(var_of)
         vals = [0.0] * len(mip.vars)
         for k, v in enumerate(mip.vars):
             if v.name == "P":
-                vals[k] = float(max(int(self.dag.ram[e]) for e in self.worse))
-        names = {v.name: k for k, v in enumerate(mip.vars)}
-        for e in self.worse:
-            for n, k in names.items():
-                if n.endswith(f"_{e}") and n.startswith("x_"):
-                    vals[k] = 1.0
+                vals[k] = float(max(int(self.dag.ram[e]) for e in worse))
+        for e in worse:
+            vals[var_of[e]] = 1.0
         return Solution(FEASIBLE, vals, s.objective + 1, s.objective, s.seconds)
+
+    def _worst(self, var_of):
+        """A 0 -> N path over the program's edges through its largest-RAM usable edge."""
+        dag = self.dag
+        src, dst = dag.src.tolist(), dag.dst.tolist()
+        es = sorted(var_of, key=lambda e: src[e])
+        came = {0: None}                       # node -> edge reaching it from 0
+        for e in es:
+            if src[e] in came and dst[e] not in came:
+                came[dst[e]] = e
+        goes = {dag.n_nodes - 1: None}         # node -> edge leading on towards N
+        for e in reversed(es):
+            if dst[e] in goes and src[e] not in goes:
+                goes[src[e]] = e
+        e_max = max((e for e in es if src[e] in came and dst[e] in goes),
+                    key=lambda e: int(dag.ram[e]))
+        path, v = [], src[e_max]
+        while came[v] is not None:
+            path.insert(0, came[v])
+            v = src[came[v]]
+        path.append(e_max)
+        v = dst[e_max]
+        while goes[v] is not None:
+            path.append(goes[v])
+            v = dst[goes[v]]
+        return path
 
 
 def test_time_limited_worse_plan_is_replaced_by_proven_optimum(monkeypatch):
