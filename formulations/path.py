@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .model import EQ, GE, LE, MIP
+from .model import EQ, GE, LE, MIP, Var
 
 
 @dataclass
@@ -120,7 +120,7 @@ class PathProgram:
         for e in drop:
             k = self.x.get(e)
             if k is not None:
-                m.vars[k] = replace(m.vars[k], ub=0)
+                _fix0(m, k)
 
     def third_stage(self, latency_value: int, peak_value: int) -> MIP:
         """The last tie-break: latency <= its optimum, no edge above the optimal peak, minimise the
@@ -129,17 +129,30 @@ class PathProgram:
         m.name = self.mip.name + "/tiebreak2"
         for e, k in self.x.items():
             if self.ram[e] > peak_value:
-                m.vars[k] = replace(m.vars[k], ub=0)
+                _fix0(m, k)
         _drop_peak_rows(m, self.peak)
         m.add(self.latency, LE, int(latency_value), "lexicographic_latency")
-        if self.through is not None:
-            _fix_by_latency(m, self.x, self.through, latency_value)
-        self._restrict_later(m, peak_value)
+        self._fix_through(m, peak_value, latency_value)
         m.minimize(self.tertiary)
         return m
 
-    def second_stage(self, first_value: int) -> MIP:
-        """The tie-break program: the first objective bounded by its optimum."""
+    def _fix_through(self, m: MIP, peak_value: int, latency_value: int) -> None:
+        """Fix every edge through which no plan of at most ``peak_value`` RAM reaches a latency
+        of at most ``latency_value`` (the least latency of a 0 -> N path via the edge, over the
+        edges within the peak, exceeds it).  Exact whenever the stage's plans are bounded so."""
+        if self._context is None:
+            if self.through is not None:
+                _fix_by_latency(m, self.x, self.through, latency_value)
+            return
+        dag, metric, allowed = self._context
+        ram = self.ram
+        thr = _through_bounds(dag, metric, lambda e: allowed[e] and ram[e] <= peak_value)
+        _fix_by_latency(m, self.x, thr, latency_value)
+
+    def second_stage(self, first_value: int, incumbent: int | None = None) -> MIP:
+        """The tie-break program: the first objective bounded by its optimum.  ``incumbent``
+        (P1): the latency of a plan this stage may choose (the first stage's own solution): an
+        upper bound of the stage's optimum, so edges no plan within it can use are fixed."""
         m = self.mip.copy()
         m.name = self.mip.name + "/tiebreak"
         if self.kind == "latency":
@@ -152,12 +165,14 @@ class PathProgram:
             # the whole bound: the peak rows are implied, see _drop_peak_rows)
             for e, k in self.x.items():
                 if self.ram[e] > first_value:
-                    m.vars[k] = replace(m.vars[k], ub=0)
+                    _fix0(m, k)
             _drop_peak_rows(m, self.peak)
             self._restrict_later(m, first_value)
+            if incumbent is not None:
+                self._fix_through(m, first_value, incumbent)
         elif not self.no_goods and self.first_restriction:
             for k in self.first_restriction:      # P2's restriction keeps every least-latency plan
-                m.vars[k] = replace(m.vars[k], ub=0)
+                _fix0(m, k)
         return m
 
     def decode(self, dag, values) -> list[int]:
@@ -219,11 +234,18 @@ def _drop_peak_rows(m: MIP, peak: int) -> None:
     m.vars[peak] = replace(m.vars[peak], lb=0, ub=0)
 
 
+def _fix0(m: MIP, k: int) -> None:
+    """Fix variable ``k`` of ``m`` to 0 (a new Var: MIP.copy() shares Var objects)."""
+    v = m.vars[k]
+    if v.ub != 0 or v.lb != 0:
+        m.vars[k] = Var(v.name, 0, 0, v.integer)
+
+
 def _fixed_to_zero(mip: MIP, ks, suffix: str) -> MIP:
     m = mip.copy()
     m.name = mip.name + suffix
     for k in ks:
-        m.vars[k] = replace(m.vars[k], ub=0)
+        _fix0(m, k)
     return m
 
 
@@ -382,7 +404,7 @@ def _fix_by_latency(m: MIP, x: dict[int, int], through: list[float], budget) -> 
     tie-break with ~6k edges)."""
     for e, k in x.items():
         if through[e] > budget:
-            m.vars[k] = replace(m.vars[k], ub=0)   # a copy: MIP.copy() shares Var objects
+            _fix0(m, k)   # a copy: MIP.copy() shares Var objects
 
 
 def latency_program(dag, metric: str, ram_cap: float, upper=None) -> PathProgram:
@@ -433,7 +455,7 @@ def minmax_ram_program(dag, metric: str, budget: int | None,
         ram = dag.ram.tolist()
         for e, k in x.items():
             if ram[e] > cap:
-                m.vars[k] = replace(m.vars[k], ub=0)
+                _fix0(m, k)
     prog = PathProgram("ram", m, x, peak, lat, {peak: 1}, lat, through,
                        _tertiary(dag, metric, x), dag.ram.tolist(),
                        second_bound=_longest(dag, metric))

@@ -226,7 +226,9 @@ def _ilp_rounds(dag, q, prog, backend, backend_name, time_limit, threads) -> Ans
         stages = tail
     else:
         first = prog.mip.evaluate(prog.first_objective, s1.values)
-        stages = [lambda: prog.second_stage(first)] + tail
+        # the first stage's own plan bounds the second objective (never the referee's answer)
+        inc = prog.mip.evaluate(prog.second_objective, s1.values) if prog.kind == "ram" else None
+        stages = [lambda: prog.second_stage(first, inc)] + tail
     for stage in stages:
         left = time_limit - (time.perf_counter() - t0)
         if left <= 0:
