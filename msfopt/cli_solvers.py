@@ -18,6 +18,7 @@ import time
 from .backends import ILP_BACKENDS
 from .cli_common import add_solve_args, cli_model, console, one_line, parse_numbers, shown
 from .errors import CrossCheckError, InfeasibleError, InputError, SolverError
+from .plan import mac_overhead
 
 
 def add_parsers(sub) -> dict:
@@ -247,8 +248,8 @@ def cmd_pareto(args) -> int:
         t.add_column(c, justify=j)
     csv_rows = []
     for k, p in enumerate(fr.points):
-        row = [str(k), f"{p.peak:,}", f"{p.latency:,}", f"{p.macs / dag.vanilla_macs:.4f}",
-               str(len(p.path))]
+        row = [str(k), f"{p.peak:,}", f"{p.latency:,}",
+               f"{mac_overhead(p.macs, dag.vanilla_macs):.4f}", str(len(p.path))]
         if dag.cost_model == "runtime" and metric == "macs":
             row.append(f"{p.cycles:,}")
         conf = None if confirmations is None else confirmations[k]
@@ -261,7 +262,7 @@ def cmd_pareto(args) -> int:
         csv_rows.append({"model": dag.net.name, "cost_model": dag.cost_model, "io": dag.io,
                          "metric": metric, "point": k, "peak": p.peak, "latency": p.latency,
                          "macs": p.macs, "cycles": p.cycles,
-                         "mac_overhead": round(p.macs / dag.vanilla_macs, 6),
+                         "mac_overhead": mac_overhead(p.macs, dag.vanilla_macs),
                          "blocks": len(p.path), "setting": setting(dag, p.path),
                          "confirmed": None if conf is None else conf.ok,
                          "in_paper": None if paper is None else (p.peak, p.latency) in paper_set})

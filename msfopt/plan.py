@@ -10,6 +10,12 @@ from .errors import InputError
 SCHEMA_VERSION = 1
 
 
+def mac_overhead(macs: int, vanilla_macs: int) -> float:
+    """F = MACs / the unfused MACs, to 6 decimals; 1.0 for a network without MACs (pure data
+    movement: split, concat, shuffle -- nothing to recompute)."""
+    return round(macs / vanilla_macs, 6) if vanilla_macs else 1.0
+
+
 @dataclass
 class PlanBlock:
     first_layer: int

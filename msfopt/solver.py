@@ -12,7 +12,7 @@ from .dag import FusionDAG, build_dag
 from .errors import CrossCheckError, InfeasibleError, InputError, SolverError
 from .ir import Network
 from .models import load_model
-from .plan import Plan, PlanBlock
+from .plan import Plan, PlanBlock, mac_overhead
 from .layout import ARENA_ALIGN, plan_layout
 from .formulations.model import FEASIBLE, INFEASIBLE, OPTIMAL, Solution, reduce_fixed
 from .formulations.path import latency_program, minmax_ram_program
@@ -314,7 +314,7 @@ def _infeasible(dag: FusionDAG, q: Query, rejected: int = 0) -> InfeasibleError:
     best = fastest.total
     what = f"{q.metric} <= {q.budget:,.0f}"
     msg = (f"no plan satisfies {what}; the least {q.metric} possible is {best:,} "
-           f"(F = {best / dag.vanilla_macs:.6f})" if q.metric == "macs" else
+           f"(F = {mac_overhead(best, dag.vanilla_macs):.6f})" if q.metric == "macs" else
            f"no plan satisfies {what}; the least {q.metric} possible is {best:,}")
     if not math.isinf(q.ram_cap):
         msg += f" and the smallest feasible peak is {min_ram:,} B"
@@ -447,7 +447,7 @@ def make_plan(dag: FusionDAG, ans: Answer, q: Query, objective: str, backend: st
     return Plan(
         model=net.name, status=ans.status, objective=objective, cost_model=dag.cost_model,
         io=dag.io, peak_ram_bytes=tot["peak"], macs=tot["macs"], vanilla_macs=net.vanilla_macs,
-        mac_overhead=round(tot["macs"] / net.vanilla_macs, 6), est_cycles=tot["cycles"],
+        mac_overhead=mac_overhead(tot["macs"], net.vanilla_macs), est_cycles=tot["cycles"],
         blocks=blocks, backend=backend, solve_seconds=round(ans.seconds, 6), cross_check=cross,
         constraints=constraints or {}, arena_bytes=arena, vanilla_peak_bytes=vt["peak"],
         vanilla_cycles=vt["cycles"], gap=ans.gap, gap_of=ans.gap_of, mcu=mcu, dtype=net.dtype,

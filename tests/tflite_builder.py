@@ -137,7 +137,40 @@ class ModelWriter:
 
 OP = {"ADD": 0, "AVERAGE_POOL_2D": 1, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 4,
       "FULLY_CONNECTED": 9, "MAX_POOL_2D": 17, "MUL": 18, "RESHAPE": 22, "SOFTMAX": 25, "PAD": 34,
-      "MEAN": 40}
+      "TRANSPOSE": 39, "MEAN": 40, "SUB": 41, "SPLIT": 49, "SPLIT_V": 102}
 BO = tflite.BuiltinOptions
 SAME, VALID = 0, 1
 ACT = {"none": 0, "relu": 1, "relu6": 3}
+
+
+# ---- options of the data-movement / elementwise ops (each returns (BuiltinOptions type, fn)) ----
+
+def split_opts(n: int):
+    def f(b):
+        tflite.SplitOptionsStart(b)
+        tflite.SplitOptionsAddNumSplits(b, n)
+        return tflite.SplitOptionsEnd(b)
+    return BO.SplitOptions, f
+
+
+def split_v_opts(n: int):
+    def f(b):
+        tflite.SplitVOptionsStart(b)
+        tflite.SplitVOptionsAddNumSplits(b, n)
+        return tflite.SplitVOptionsEnd(b)
+    return BO.SplitVOptions, f
+
+
+def sub_opts(act="none"):
+    def f(b):
+        tflite.SubOptionsStart(b)
+        tflite.SubOptionsAddFusedActivationFunction(b, ACT[act])
+        return tflite.SubOptionsEnd(b)
+    return BO.SubOptions, f
+
+
+def transpose_opts():
+    def f(b):
+        tflite.TransposeOptionsStart(b)
+        return tflite.TransposeOptionsEnd(b)
+    return BO.TransposeOptions, f

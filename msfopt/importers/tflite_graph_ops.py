@@ -1,7 +1,8 @@
 """TFLite import of the graph ops of real-world int8 models: standalone activations (HARD_SWISH,
 LOGISTIC, TANH, LEAKY_RELU, RELU, RELU6, an int8 -> int8 QUANTIZE inside the network), MUL
-(squeeze-excite gates, swish, constant factors), ADD of a constant, CONCATENATION,
-RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR and TRANSPOSE_CONV.
+(squeeze-excite gates, swish, constant factors), ADD / SUB of a constant, CONCATENATION,
+SPLIT / SPLIT_V, the channel shuffle RESHAPE -> TRANSPOSE -> RESHAPE, RESIZE_NEAREST_NEIGHBOR /
+RESIZE_BILINEAR and TRANSPOSE_CONV.
 
 A mixin of :class:`msfopt.importers.tflite_import._Converter`, which owns the bookkeeping
 (``get``, ``act_tensor``, ``quant``, ``const``, ``weight_quant``, ``check_out``, ``add_layer``,
@@ -24,7 +25,9 @@ MUL of two activations      MUL ``srcs = (map, factor)``, the factor of the same
                             or a scalar (TFLM's broadcast kernel has MulElementwise's arithmetic);
                             fused activation NONE / RELU / RELU6.
 MUL by a constant           MUL with ``weight`` = the int8 constant (1 or C values) and ``w_quant``
-                            its quantisation (MobileNetV3's 1/6 and input Rescaling).
+                            its quantisation (MobileNetV3's 1/6 and input Rescaling); a
+                            per-channel quantised constant: its first scale / zero point, the
+                            TfLiteTensor.params TFLM's MUL reads.
 ADD of a constant scalar    ACT ``affine`` with unit slope (``weight`` None), ``bias`` = the int8
                             constant (1 value) and ``w_quant`` its quantisation.  int8
                             ADD(x, c) is a pure function of x: the code generator builds its
@@ -35,6 +38,21 @@ ADD of a constant scalar    ACT ``affine`` with unit slope (``weight`` None), ``
                             (msf_prelu_s8 MSF_ELT_ADD_CONST, the constant's summand
                             precomputed); per-channel quantised: its first scale / zero point,
                             the TfLiteTensor.params TFLM's ADD reads.
+SUB of a constant           SUB(x, k), k a scalar or [C] constant: the ADD-of-a-constant layer
+                            with the constant negated on its own scale (a zero point keeping every
+                            value in int8).  TFLM's SUB subtracts the scaled summand,
+                            RDBPOT(SRDHM((k - zp) << 20, m2), -s2), with ADD's multipliers; the
+                            summand of -(k - zp) is minus that except at an SRDHM tie (rounded
+                            upwards), where every int8 input is checked through both output
+                            requantisations and a difference is refused.  SUB of two
+                            activations and c - x are refused (no int8 subtract kernel).
+SPLIT, SPLIT_V              One SLICE (``chan``) per used output, on the channel (last) axis only
+                            (a negative axis counts from the end; SPLIT_V's -1 size inferred).
+                            TFLM copies the bytes: each part keeps its output's quantisation.
+RESHAPE -> TRANSPOSE ->     Keras / TF's channel shuffle: RESHAPE [1, H, W, C] -> [.., g, C/g],
+RESHAPE                     TRANSPOSE swapping the last two axes, RESHAPE back, each tensor read
+                            by the next op only: one SHUFFLE (``groups`` g, the op ONNX's pattern
+                            becomes).  Any other TRANSPOSE is refused.
 CONCATENATION               CONCAT on the channels, or ``axis=1`` (the IR's width) for [1, N, k]
                             tensors (a detector's per-scale boxes).  TFLM copies the bytes and
                             rejects a model
@@ -70,7 +88,8 @@ _UNARY = {"HARD_SWISH": ("hardswish", "hard_swish"), "LOGISTIC": ("sigmoid", "lo
           "RELU": ("relu", "relu"), "RELU6": ("clip", "relu6")}
 #: TFLite ops this mixin handles (QUANTIZE and ADD are dispatched by the converter)
 GRAPH_OPS = frozenset(_UNARY) | {"PRELU", "MUL", "CONCATENATION", "RESIZE_NEAREST_NEIGHBOR",
-                                 "RESIZE_BILINEAR", "TRANSPOSE_CONV"}
+                                 "RESIZE_BILINEAR", "TRANSPOSE_CONV", "SPLIT", "SPLIT_V", "SUB",
+                                 "TRANSPOSE"}
 
 
 def graph_options(name: str, table) -> dict:
@@ -91,6 +110,9 @@ def graph_options(name: str, table) -> dict:
                            lambda o: dict(padding=o.Padding(), stride=(o.StrideH(), o.StrideW()),
                                           act=o.FusedActivationFunction())),
         "LEAKY_RELU": (tflite.LeakyReluOptions, lambda o: dict(alpha=float(o.Alpha()))),
+        "SPLIT": (tflite.SplitOptions, lambda o: dict(num_splits=o.NumSplits())),
+        "SPLIT_V": (tflite.SplitVOptions, lambda o: dict(num_splits=o.NumSplits())),
+        "SUB": (tflite.SubOptions, lambda o: dict(act=o.FusedActivationFunction())),
     }.get(name)
     if spec is None or table is None:
         return {}
@@ -116,7 +138,8 @@ class GraphOpsMixin:
         h = {name: self.unary for name in _UNARY}
         h.update({"PRELU": self.prelu, "MUL": self.mul, "CONCATENATION": self.concat,
                   "RESIZE_NEAREST_NEIGHBOR": self.resize, "RESIZE_BILINEAR": self.resize,
-                  "TRANSPOSE_CONV": self.transpose_conv})
+                  "TRANSPOSE_CONV": self.transpose_conv, "SPLIT": self.split,
+                  "SPLIT_V": self.split, "SUB": self.sub, "TRANSPOSE": self.transpose})
         return h
 
     # ---- helpers ----------------------------------------------------------------------------
@@ -136,6 +159,22 @@ class GraphOpsMixin:
             raise self.Skip(f"{what} is not quantised per tensor")
         v = self.const(t, what).reshape(-1).astype(np.int8)
         return v, self.quant(t, what)
+
+    def _int8_const_params(self, t: int, what: str) -> tuple[np.ndarray, ir.Quant]:
+        """An int8 constant operand as TFLM's elementwise kernels read it: its values (flat) and
+        TfLiteTensor.params, the FIRST scale / zero point even when the file quantises it per
+        channel (TFLM's allocator always fills params from entry 0; ADD / SUB / MUL read only
+        params)."""
+        tt = self.T(t)
+        if tt.type != _INT8:
+            raise self.Skip(f"{what} is not int8")
+        if tt.scale is None or len(tt.scale) < 1:
+            raise self.Skip(f"{what} is not quantised")
+        v = self.const(t, what).reshape(-1).astype(np.int8)
+        try:
+            return v, ir.Quant.of(tt.scale[0], tt.zero_point[0])
+        except ir.IRError as e:
+            raise self.Skip(f"{what}: {e}") from None
 
     def _unary_layer(self, op, fn: str, table_op: str, **attrs):
         src, _, _ = self.get(op.inputs[0], "input")
@@ -207,7 +246,8 @@ class GraphOpsMixin:
         self.act_tensor(a, "first factor")
         h, w, c = shape = self.shape_of(src)
         if self.is_const(b):
-            k, kq = self._int8_const(b, "constant factor")
+            # per-channel quantised: TFLM's MUL reads the first scale / zero point (params)
+            k, kq = self._int8_const_params(b, "constant factor")
             dims = list(self.T(b).shape)
             if not (k.size == 1 or (dims and dims[-1] == c and all(d == 1 for d in dims[:-1]))):
                 raise self.Skip(f"constant factor of shape {list(self.T(b).shape)} does not "
@@ -259,26 +299,27 @@ class GraphOpsMixin:
         return True
 
     # ---- add of a constant --------------------------------------------------------------------
-    def add_constant(self, op, x: int, k: int):
+    def add_constant(self, op, x: int, k: int, negate: bool = False):
         """ADD(x, constant): ACT ``affine`` (unit slope, ``bias`` the int8 constant, ``w_quant``
         its quantisation).  A scalar is a table of TFLM's AddFunc; a [C] constant (shape [C] or
         [1, ..., 1, C]) runs msf_prelu_s8's MSF_ELT_ADD_CONST.  A per-channel quantised constant
-        is read as TFLM reads it: TfLiteTensor.params, its first scale and zero point."""
+        is read as TFLM reads it: TfLiteTensor.params, its first scale and zero point.
+        ``negate``: SUB(x, constant), the same layer with the constant's summand negated
+        (:meth:`_negated_addend`)."""
         src, _, _ = self.get(x, "input")
-        self.act_tensor(x, "input")
+        it = self.act_tensor(x, "input")
         shape = self.shape_of(src)
-        tt = self.T(k)
-        dims = list(tt.shape)
-        per_channel_q = tt.type == _INT8 and tt.scale is not None and len(tt.scale) > 1
-        if per_channel_q:
-            v = self.const(k, "constant addend").reshape(-1).astype(np.int8)
-            kq = ir.Quant.of(tt.scale[0], tt.zero_point[0])
-        else:
-            v, kq = self._int8_const(k, "constant addend")
+        dims = list(self.T(k).shape)
+        what = "constant subtrahend" if negate else "constant addend"
+        v, kq = self._int8_const_params(k, what)
         if not (v.size == 1 or (dims and dims[-1] == shape[2] and v.size == shape[2]
                                 and all(d == 1 for d in dims[:-1]))):
-            raise self.Skip(f"add of a constant of shape {dims} (a scalar or one value per "
-                            f"channel of {list(shape)})")
+            raise self.Skip(f"{'sub' if negate else 'add'} of a constant of shape {dims} (a "
+                            f"scalar or one value per channel of {list(shape)})")
+        if negate:
+            ot = self.act_tensor(op.outputs[0], "output")
+            v, kq = self._negated_addend(v, kq, it.scale[0], int(it.zero_point[0]),
+                                         ot.scale[0], int(ot.zero_point[0]))
         layer = ir.Layer(op=ir.ACT, in_shape=shape, out_shape=shape, srcs=(src,), fn="affine",
                          act=self.act(op.opt), bias=v, w_quant=kq)
         self.add_layer(op, layer, self.check_out(op, layer))
@@ -411,3 +452,175 @@ class GraphOpsMixin:
                          act=self.act(o), weight=wgt, bias=bias if has_bias else None,
                          w_quant=w_q)
         self.add_layer(op, layer, self.check_out(op, layer))
+
+    # ---- subtract ---------------------------------------------------------------------------
+    def sub(self, op):
+        """SUB(x, constant): the ADD-of-a-constant layer (:meth:`add_constant`) with the
+        constant's summand negated.  SUB of two activations and constant - x are refused: they
+        need an int8 subtract kernel (TFLM's reference SUB: scaled1 - scaled2), which the IR's
+        ADD and msf_add_s8 do not have."""
+        if not op.opt.get("_present"):
+            raise self.Skip("options missing")
+        if len(op.inputs) != 2:
+            raise self.Skip(f"{len(op.inputs)} inputs")
+        a, b = op.inputs
+        if self.is_const(a) and self.is_const(b):
+            raise self.Skip("both operands are constants")
+        if self.is_const(a):
+            raise self.Skip("constant minus activation (c - x) has no int8 kernel (the IR's "
+                            "affine ADD has unit slope)")
+        if not self.is_const(b):
+            raise self.Skip("subtraction of two activations has no int8 kernel (msf_add_s8 "
+                            "only adds; TFLM's SUB subtracts the scaled second input)")
+        self.add_constant(op, a, b, negate=True)
+
+    def _negated_addend(self, v: np.ndarray, kq: ir.Quant, x_scale, x_zp: int, y_scale,
+                        y_zp: int):
+        """The int8 constant (values, Quant) whose ADD summand is minus the SUB summand of
+        ``v`` on ``kq``: TFLM's SUB computes RoundingDivideByPOT(SRDHM((v - zp) << 20, m2), -s2)
+        and subtracts it, with the multipliers of ADD (the same Prepare arithmetic).  The
+        negated difference -(v - zp) is put on the same scale with a zero point that keeps
+        every value in int8.  SRDHM rounds ties upwards, so at a tie the negated summand is
+        one off: then every int8 input is run through both output requantisations, and a
+        difference on any is refused."""
+        from ..mcu_runtime import requant
+        zp = int(kq.zero_point[0])
+        d = v.astype(np.int64) - zp
+        lo, hi = max(-128, -128 + int(d.max())), min(127, 127 + int(d.min()))
+        if lo > hi:
+            raise self.Skip(f"constant subtrahend spans {int(d.max() - d.min())} steps: its "
+                            "negation does not fit int8 on one zero point")
+        z2 = min(max(zp, lo), hi)
+        p = requant.add_fixed_params(x_scale, kq.scale[0], y_scale)
+
+        def scaled(diff: int, mul: int, shift: int) -> int:
+            s = (diff << p["left_shift"]) & 0xFFFFFFFF
+            s = s - (1 << 32) if s >= 1 << 31 else s
+            return eltwise_params.rdbpot(eltwise_params.srdhm32(s, mul), -shift)
+
+        def summand(diff: int) -> int:
+            return scaled(diff, p["in2_mul"], p["in2_shift"])
+
+        def summand_x(q: int) -> int:
+            return scaled(q - x_zp, p["in1_mul"], p["in1_shift"])
+
+        def out(raw: int) -> int:   # the int8 output (the fused clamp is monotone: after it)
+            r = eltwise_params.rdbpot(eltwise_params.srdhm32(raw, p["out_mul"]), -p["out_shift"])
+            return min(127, max(-128, r + y_zp))
+        for di in {int(x) for x in d}:
+            if summand(-di) == -summand(di):
+                continue
+            for q in range(-128, 128):   # the input's summand: the same in SUB and ADD
+                x = summand_x(q)
+                if out(x - summand(di)) != out(x + summand(-di)):
+                    raise self.Skip(f"constant subtrahend {di + zp} hits a rounding tie of "
+                                    f"TFLM's SUB (input {q} would come out differently from a "
+                                    "negated ADD)")
+        return (z2 - d).astype(np.int8), ir.Quant.of(kq.scale[0], z2)
+
+    # ---- channel split ----------------------------------------------------------------------
+    def split(self, op):
+        """SPLIT (inputs: axis, x) / SPLIT_V (x, size_splits, axis) on the channel axis (the
+        last): one SLICE layer per used output, channels [c0, c0 + size).  TFLM copies the
+        bytes; each part keeps its own output tensor's quantisation (a relabelling, exact)."""
+        if op.name == "SPLIT":
+            if len(op.inputs) != 2:
+                raise self.Skip(f"{len(op.inputs)} inputs (axis, input)")
+            t_axis, t_x = op.inputs
+        else:
+            if len(op.inputs) != 3:
+                raise self.Skip(f"{len(op.inputs)} inputs (input, size_splits, axis)")
+            t_x, t_sizes, t_axis = op.inputs
+        src, _, _ = self.get(t_x, "input")
+        it = self.act_tensor(t_x, "input")
+        rank = len(it.shape)
+        if not self.is_const(t_axis):
+            raise self.Skip("axis is not a constant")
+        ax = self.const(t_axis, "axis").reshape(-1)
+        if ax.size != 1 or not -rank <= int(ax[0]) < rank:
+            raise self.Skip(f"axis {ax.tolist()} for a {rank}-D input")
+        axis = int(ax[0])
+        if axis % rank != rank - 1:
+            raise self.Skip(f"split on axis {axis} of a {rank}-D tensor (only the channel "
+                            "axis, the last, maps onto channel slices)")
+        h, w, c = self.shape_of(src)
+        n = len(op.outputs)
+        if op.name == "SPLIT":
+            if c % n:
+                raise self.Skip(f"{c} channels do not split into {n} equal parts")
+            sizes = [c // n] * n
+        else:
+            if not self.is_const(t_sizes):
+                raise self.Skip("size_splits is not a constant")
+            sizes = [int(s) for s in self.const(t_sizes, "size_splits").reshape(-1)]
+            if sizes.count(-1) == 1:
+                sizes[sizes.index(-1)] = c - (sum(sizes) + 1)
+            if len(sizes) != n or sum(sizes) != c or min(sizes) < 1:
+                raise self.Skip(f"size_splits {sizes} do not partition {c} channels into {n} "
+                                "non-empty outputs")
+        if op.opt.get("_present") and op.opt.get("num_splits") not in (0, n):
+            raise self.Skip(f"num_splits {op.opt['num_splits']} for {n} outputs")
+        from dataclasses import replace
+        c0 = 0
+        for k, (size, t_out) in enumerate(zip(sizes, op.outputs)):
+            if self.consumers.get(t_out) or t_out in self.m.outputs:
+                part = replace(op, outputs=[t_out])
+                layer = ir.Layer(op=ir.SLICE, in_shape=(h, w, c), out_shape=(h, w, size),
+                                 srcs=(src,), chan=(c0, c0 + size))
+                self.add_layer(part, layer, self.check_out(part, layer))
+                layer.name += f":{k}"
+            c0 += size
+
+    # ---- channel shuffle ----------------------------------------------------------------------
+    def transpose(self, op):
+        """TRANSPOSE: only as the middle of a channel shuffle (:meth:`channel_shuffle`, which
+        consumed it already); anything else moves data across axes the IR keeps fixed."""
+        if op.index in self.shuffle_ops:
+            self.folded.append(op.index)
+            return
+        perm = (self.const(op.inputs[1], "perm").reshape(-1).tolist()
+                if len(op.inputs) > 1 and self.is_const(op.inputs[1]) else "?")
+        raise self.Skip(f"perm {perm} of {list(self.T(op.inputs[0]).shape)} is not a channel "
+                        "shuffle (RESHAPE [.., g, C/g] -> TRANSPOSE of the last two axes -> "
+                        "RESHAPE back)")
+
+    def channel_shuffle(self, op) -> str | None:
+        """RESHAPE x [1, H, W, C] -> [.., g, C/g] (leading dims H W elements), TRANSPOSE
+        swapping the last two axes, RESHAPE back to [1, H, W, C] (Keras / TF's channel shuffle,
+        each intermediate tensor read only by the next op): one SHUFFLE layer of ``groups`` g
+        (out channel j g + i = in channel i C/g + j, msf_channel_shuffle), named after the
+        first RESHAPE; the TRANSPOSE and the second RESHAPE become no layer.  Returns None when
+        done, else why the RESHAPE feeding a TRANSPOSE is not one (the caller's reason)."""
+        t_view = op.outputs[0]
+        cons = self.consumers.get(t_view, [])
+        if len(cons) != 1 or self.m.ops[cons[0]].name != "TRANSPOSE" or t_view in self.m.outputs:
+            return "its output is not read by one TRANSPOSE only"
+        tr = self.m.ops[cons[0]]
+        src, _, _ = self.get(op.inputs[0], "input")
+        it = self.act_tensor(op.inputs[0], "input")
+        h, w, c = self.shape_of(src)
+        view = list(self.T(t_view).shape)
+        if len(it.shape) != 4 or len(view) < 3 or view[-2] * view[-1] != c or \
+                int(np.prod(view[:-2])) != h * w or view[-2] < 1:
+            return f"{list(it.shape)} -> {view} does not split the channels into [g, C/g]"
+        r = len(view)
+        if len(tr.inputs) != 2 or not self.is_const(tr.inputs[1]) or \
+                self.const(tr.inputs[1], "perm").reshape(-1).tolist() != \
+                list(range(r - 2)) + [r - 1, r - 2]:
+            return "the TRANSPOSE does not swap the last two axes"
+        t_t = tr.outputs[0]
+        cons2 = self.consumers.get(t_t, [])
+        if len(cons2) != 1 or self.m.ops[cons2[0]].name != "RESHAPE" or t_t in self.m.outputs:
+            return "the TRANSPOSE output is not read by one RESHAPE only"
+        back = self.m.ops[cons2[0]]
+        final = back.outputs[0]
+        ft = self.act_tensor(final, "shuffle output")
+        if list(ft.shape) != list(it.shape):
+            return f"the last RESHAPE gives {list(ft.shape)}, not {list(it.shape)}"
+        from dataclasses import replace
+        whole = replace(op, name="RESHAPE+TRANSPOSE+RESHAPE", outputs=[final])
+        layer = ir.Layer(op=ir.SHUFFLE, in_shape=(h, w, c), out_shape=(h, w, c), srcs=(src,),
+                         groups=view[-2])
+        self.add_layer(whole, layer, self.check_out(whole, layer))
+        self.shuffle_ops.update((tr.index, back.index))
+        return None

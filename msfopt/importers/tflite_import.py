@@ -25,11 +25,13 @@ Supported (single subgraph, one input, 1 to 8 outputs, batch 1, int8 activations
   layers.  An int8 -> int8 QUANTIZE anywhere is an ACT ``quantize`` layer.
 * Graph ops (:mod:`msfopt.importers.tflite_graph_ops`, the table there says what each becomes):
   HARD_SWISH, LOGISTIC, TANH, LEAKY_RELU, RELU, RELU6 (ACT layers), MUL (of two activations with
-  [1,1,C] / scalar broadcast, or by an int8 constant), ADD of a constant int8 scalar (an ACT
-  ``affine`` table of TFLM's AddFunc), CONCATENATION on the channels or on axis 1 of [1, N, k]
-  tensors (the IR's width; equal quantisation, as TFLM requires), RESIZE_NEAREST_NEIGHBOR /
-  RESIZE_BILINEAR, TRANSPOSE_CONV, and a RESHAPE that really changes the shape (a detector head
-  [1, H, W, A k] -> [1, H W A, k]: a RESHAPE layer, the same bytes).
+  [1,1,C] / scalar broadcast, or by an int8 constant, also per-channel quantised), ADD / SUB of
+  a constant int8 scalar or [C] constant (an ACT ``affine``: TFLM's AddFunc, the constant
+  negated for SUB), SPLIT / SPLIT_V on the channels (SLICE layers), the channel shuffle
+  RESHAPE -> TRANSPOSE -> RESHAPE (one SHUFFLE), CONCATENATION on the channels or on axis 1
+  of [1, N, k] tensors (the IR's width; equal quantisation, as TFLM requires),
+  RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR, TRANSPOSE_CONV, and a RESHAPE that really changes
+  the shape (a detector head [1, H, W, A k] -> [1, H W A, k]: a RESHAPE layer, the same bytes).
 
 The returned :class:`~msfopt.ir.Network` has ``requant="fixed"`` (TFLite Micro's integer-only
 arithmetic) and ``provenance`` (:class:`~msfopt.ir.Provenance`, for messages and tests):
@@ -291,6 +293,7 @@ class _Converter(GraphOpsMixin):
         self.output_dtype = "int8"
         self.input_t: int | None = None
         self.out_edge_op: _Op | None = None
+        self.shuffle_ops: set[int] = set()  # TRANSPOSE / RESHAPE ops inside a channel shuffle
 
     # -- helpers -------------------------------------------------------------------------------
     def T(self, t: int) -> _T:
@@ -640,9 +643,17 @@ class _Converter(GraphOpsMixin):
         self.folded.append(op.index)
 
     def reshape(self, op: _Op):
+        if op.index in self.shuffle_ops:   # the last RESHAPE of a channel shuffle (already a layer)
+            self.folded.append(op.index)
+            return
+        out = op.outputs[0]
+        if any(self.m.ops[c].name == "TRANSPOSE" for c in self.consumers.get(out, [])):
+            why = self.channel_shuffle(op)
+            if why is not None:
+                raise _Skip(f"reshape feeding TRANSPOSE is not a channel shuffle: {why}")
+            return
         src, _, _ = self.get(op.inputs[0], "input")
         it = self.act_tensor(op.inputs[0], "input")
-        out = op.outputs[0]
         ot = self.T(out)
         if ot.type != _INT8 or ot.dynamic or not ot.shape:
             raise _Skip("output is not a static int8 tensor")
