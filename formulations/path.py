@@ -58,6 +58,8 @@ class PathProgram:
     ram: list[int] | None = None             # per DAG edge RAM (for the third stage)
     second_bound: int | None = None          # upper bound of the second objective on any plan
     no_goods: int = 0                        # plans excluded by add_no_good so far
+    budget: int | None = None                # P1's latency budget (None: no budget row)
+    budget_row: str | None = None            # that row's name
     #: exact restriction of the first stage (var indices fixed to 0): the first objective's
     #: optimal value is unchanged (see _dominated_edges); None = none
     first_restriction: list[int] | None = None
@@ -131,23 +133,32 @@ class PathProgram:
             if self.ram[e] > peak_value:
                 _fix0(m, k)
         _drop_peak_rows(m, self.peak)
-        m.add(self.latency, LE, int(latency_value), "lexicographic_latency")
-        self._fix_through(m, peak_value, latency_value)
+        least = self._fix_through(m, peak_value, latency_value)
+        if least != latency_value:
+            # (when the bound is the least latency itself, every edge left is tight and every
+            # path of them has exactly that latency: the row is implied, see _fix_through)
+            m.add(self.latency, LE, int(latency_value), "lexicographic_latency")
         m.minimize(self.tertiary)
         return m
 
-    def _fix_through(self, m: MIP, peak_value: int, latency_value: int) -> None:
+    def _fix_through(self, m: MIP, peak_value: int, latency_value: int) -> float | None:
         """Fix every edge through which no plan of at most ``peak_value`` RAM reaches a latency
         of at most ``latency_value`` (the least latency of a 0 -> N path via the edge, over the
-        edges within the peak, exceeds it).  Exact whenever the stage's plans are bounded so."""
+        edges within the peak, exceeds it).  Exact whenever the stage's plans are bounded so.
+
+        Returns the least latency of any plan within the peak (None if unknown).  When it equals
+        ``latency_value`` every edge left is *tight*: with pre/suf the least latencies from 0 and
+        to N, pre(u) + w_e + suf(v) = pre(N) forces pre(v) = pre(u) + w_e, so the latency of any
+        0 -> N path of such edges telescopes to pre(N): a latency bound row is then implied."""
         if self._context is None:
             if self.through is not None:
                 _fix_by_latency(m, self.x, self.through, latency_value)
-            return
+            return None
         dag, metric, allowed = self._context
         ram = self.ram
         thr = _through_bounds(dag, metric, lambda e: allowed[e] and ram[e] <= peak_value)
         _fix_by_latency(m, self.x, thr, latency_value)
+        return min(thr) if thr else None
 
     def second_stage(self, first_value: int, incumbent: int | None = None) -> MIP:
         """The tie-break program: the first objective bounded by its optimum.  ``incumbent``
@@ -155,7 +166,10 @@ class PathProgram:
         upper bound of the stage's optimum, so edges no plan within it can use are fixed."""
         m = self.mip.copy()
         m.name = self.mip.name + "/tiebreak"
-        if self.kind == "latency":
+        if self.kind == "latency" and not (self.through is not None and self.through
+                                           and min(self.through) == first_value):
+            # (a bound at the least latency itself is implied once the edges off every least-
+            # latency plan are fixed just below: see _fix_through)
             m.add(self.first_objective, LE, int(first_value), "lexicographic_bound")
         m.minimize(self.second_objective)
         if self.kind == "latency" and self.through is not None:
@@ -169,7 +183,11 @@ class PathProgram:
             _drop_peak_rows(m, self.peak)
             self._restrict_later(m, first_value)
             if incumbent is not None:
-                self._fix_through(m, first_value, incumbent)
+                least = self._fix_through(m, first_value, incumbent)
+                if least is not None and self.budget is not None and least <= self.budget:
+                    # the stage minimises the latency and its optimum (a least-latency plan
+                    # within the peak) meets the budget: the budget row cuts off no optimum
+                    m.constraints = [c for c in m.constraints if c.name != self.budget_row]
         elif not self.no_goods and self.first_restriction:
             for k in self.first_restriction:      # P2's restriction keeps every least-latency plan
                 _fix0(m, k)
@@ -459,6 +477,7 @@ def minmax_ram_program(dag, metric: str, budget: int | None,
     prog = PathProgram("ram", m, x, peak, lat, {peak: 1}, lat, through,
                        _tertiary(dag, metric, x), dag.ram.tolist(),
                        second_bound=_longest(dag, metric))
+    prog.budget, prog.budget_row = budget, f"{metric}_budget"
     allowed = [m.vars[x[e]].ub > 0 for e in range(dag.n_edges)]
     drop = _dominated_edges(dag, metric, allowed, budget)
     prog.first_restriction = None if drop is None else [x[e] for e in drop]
