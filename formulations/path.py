@@ -5,8 +5,8 @@ One binary x_e per candidate block variant.  Flow conservation makes the chosen 
 ``P >= sum_{e out of v} ram_e x_e`` for every node v (a path leaves each node at most once, so this
 is the max over chosen edges, and tighter than one row per edge).
 
-* ``latency_program`` (P2): minimise sum w_e x_e subject to the RAM capacity
-  ``sum_{e out of v} ram_e x_e <= R`` at every node (edges with ram_e > R are fixed to 0 up front).
+* ``latency_program`` (P2): minimise sum w_e x_e subject to the RAM capacity R: every edge with
+  ram_e > R fixed to 0 (that is the whole constraint: a path leaves each node by one edge).
   Ties: second stage minimises P with the latency fixed at its optimum.
 * ``minmax_ram_program`` (P1): minimise P subject to ``sum w_e x_e <= B``, and optionally a RAM
   capacity R (edges with ram_e > R are fixed to 0).  Ties: second stage minimises the latency with
@@ -55,7 +55,7 @@ class PathProgram:
     second_objective: dict[int, int]
     through: list[float] | None = None   # per DAG edge: least latency of a 0 -> N path via it
     tertiary: dict[int, int] | None = None   # the last tie-break (var -> coeff)
-    ram: list[int] | None = None             # per DAG edge RAM (for the third stage)
+    ram: np.ndarray | None = None            # per DAG edge RAM (for the tie-break stages)
     second_bound: int | None = None          # upper bound of the second objective on any plan
     no_goods: int = 0                        # plans excluded by add_no_good so far
     budget: int | None = None                # P1's latency budget (None: no budget row)
@@ -114,12 +114,17 @@ class PathProgram:
         if self.no_goods or self._context is None:
             return
         dag, metric, allowed = self._context
-        ram = self.ram
-        ok = [a and ram[e] <= peak_value for e, a in enumerate(allowed)]
-        drop = _off_shortest_paths(dag, metric, ok)
+        drop = _off_shortest_paths(dag, metric, np.asarray(allowed) & (dag.ram <= peak_value))
         if drop is None:
             return
         for e in drop:
+            k = self.x.get(e)
+            if k is not None:
+                _fix0(m, k)
+
+    def _fix_above(self, m: MIP, peak_value: int) -> None:
+        """Fix every edge with more RAM than ``peak_value`` to 0."""
+        for e in np.flatnonzero(self.ram > peak_value).tolist():
             k = self.x.get(e)
             if k is not None:
                 _fix0(m, k)
@@ -129,9 +134,7 @@ class PathProgram:
         tertiary weight."""
         m = self.mip.copy()
         m.name = self.mip.name + "/tiebreak2"
-        for e, k in self.x.items():
-            if self.ram[e] > peak_value:
-                _fix0(m, k)
+        self._fix_above(m, peak_value)
         _drop_peak_rows(m, self.peak)
         least = self._fix_through(m, peak_value, latency_value)
         if least != latency_value:
@@ -155,10 +158,9 @@ class PathProgram:
                 _fix_by_latency(m, self.x, self.through, latency_value)
             return None
         dag, metric, allowed = self._context
-        ram = self.ram
-        thr = _through_bounds(dag, metric, lambda e: allowed[e] and ram[e] <= peak_value)
+        thr = _through_bounds(dag, metric, np.asarray(allowed) & (dag.ram <= peak_value))
         _fix_by_latency(m, self.x, thr, latency_value)
-        return min(thr) if thr else None
+        return float(thr.min()) if len(thr) else None
 
     def second_stage(self, first_value: int, incumbent: int | None = None) -> MIP:
         """The tie-break program: the first objective bounded by its optimum.  ``incumbent``
@@ -166,8 +168,8 @@ class PathProgram:
         upper bound of the stage's optimum, so edges no plan within it can use are fixed."""
         m = self.mip.copy()
         m.name = self.mip.name + "/tiebreak"
-        if self.kind == "latency" and not (self.through is not None and self.through
-                                           and min(self.through) == first_value):
+        if self.kind == "latency" and not (self.through is not None and len(self.through)
+                                           and self.through.min() == first_value):
             # (a bound at the least latency itself is implied once the edges off every least-
             # latency plan are fixed just below: see _fix_through)
             m.add(self.first_objective, LE, int(first_value), "lexicographic_bound")
@@ -177,9 +179,7 @@ class PathProgram:
         if self.kind == "ram":
             # the peak is bounded by its optimum: no edge above it can be on the path (that is
             # the whole bound: the peak rows are implied, see _drop_peak_rows)
-            for e, k in self.x.items():
-                if self.ram[e] > first_value:
-                    _fix0(m, k)
+            self._fix_above(m, first_value)
             _drop_peak_rows(m, self.peak)
             self._restrict_later(m, first_value)
             if incumbent is not None:
@@ -209,36 +209,55 @@ class PathProgram:
         return path
 
 
-def _base(dag, name: str, keep) -> tuple[MIP, dict[int, int], int]:
-    m = MIP(name)
-    x = {}
-    src, dst, tile = dag.src.tolist(), dag.dst.tolist(), dag.tile
-    for e in range(dag.n_edges):
-        if keep(e):
-            x[e] = m.add_var(f"x_{src[e]}_{dst[e]}_{dag.mode[e]}{tile[e]}_{e}", 0, 1)
+def _base(dag, name: str, drop=None) -> tuple[MIP, dict[int, int], int]:
+    """The path program's common part: one binary x_e per DAG edge, the flow rows and the peak
+    rows, with the edges where the boolean array ``drop`` is True fixed to 0.  The rows and
+    variables are built once per DAG and shared (read-only) by every program of it: a query
+    copies the two lists and fixes its variables, so a batch of queries on one DAG pays the
+    construction once."""
+    base = dag.__dict__.get("_path_base")
+    if base is None:
+        base = _build_base(dag)
+        dag.__dict__["_path_base"] = base
+    vars_, rows, x, peak = base
+    m = MIP(name, list(vars_), list(rows))
+    ram = dag.ram
+    if drop is not None and np.any(drop):
+        for e in np.flatnonzero(drop).tolist():
+            _fix0(m, x[e])
+        kept = ram[~np.asarray(drop, dtype=bool)]
+    else:
+        kept = ram
+    m.vars[peak] = Var("P", 0, int(kept.max()) if len(kept) else 0)
+    return m, dict(x), peak
+
+
+def _build_base(dag):
+    m = MIP("base")
+    src, dst, tile, mode = dag.src.tolist(), dag.dst.tolist(), dag.tile, dag.mode
+    m.vars = [Var(f"x_{src[e]}_{dst[e]}_{mode[e]}{tile[e]}_{e}", 0, 1)
+              for e in range(dag.n_edges)]
+    x = {e: e for e in range(dag.n_edges)}
     ram = dag.ram.tolist()
     peak = m.add_var("P", 0, max(ram) if ram else 0)
     n = dag.n_nodes
-    out = [dict() for _ in range(n)]
-    inc = [dict() for _ in range(n)]
-    by_src = _by_source(dag, x)
-    for e, k in x.items():
-        out[src[e]][k] = 1
-        inc[dst[e]][k] = -1
+    flow = [dict() for _ in range(n)]
+    prow = [{peak: 1} for _ in range(n)]
+    for e in range(dag.n_edges):
+        flow[src[e]][e] = 1
+        flow[dst[e]][e] = -1
+        prow[src[e]][e] = -ram[e]
     for v in range(n):
         rhs = 1 if v == 0 else (-1 if v == n - 1 else 0)
-        m.add({**out[v], **inc[v]}, EQ, rhs, f"flow_{v}")
+        m.add(flow[v], EQ, rhs, f"flow_{v}")
     for v in range(n - 1):
-        terms = {k: ram[e] for e, k in by_src[v]}
-        if terms:
-            row = {peak: 1}
-            row.update({k: -r for k, r in terms.items()})
-            m.add(row, GE, 0, f"peak_{v}")
-    return m, x, peak
+        if len(prow[v]) > 1:
+            m.add(prow[v], GE, 0, f"peak_{v}")
+    return m.vars, m.constraints, x, peak
 
 
 def _drop_peak_rows(m: MIP, peak: int) -> None:
-    """Remove the rows that only define or cap the peak (``peak_v``, ``ram_capacity_v``) from a
+    """Remove the rows that only define the peak (``peak_v``) from a
     tie-break stage in which every edge above the peak's optimum is fixed to 0, and fix P at 0.
 
     Exact: an integer solution is one 0 -> N path (flow rows, acyclic DAG), so it leaves each node
@@ -247,8 +266,7 @@ def _drop_peak_rows(m: MIP, peak: int) -> None:
     of these stages.  Without them the stage is a (budget-constrained) shortest path, which LP-based
     solvers and CP-SAT's LP relaxation solve at once (CP-SAT took 1.6 s on a 3,100-edge order
     DAG's tie-break with the rows, 0.1 s without)."""
-    m.constraints = [c for c in m.constraints
-                     if not (c.name.startswith("peak_") or c.name.startswith("ram_capacity_"))]
+    m.constraints = [c for c in m.constraints if not c.name.startswith("peak_")]
     m.vars[peak] = replace(m.vars[peak], lb=0, ub=0)
 
 
@@ -310,7 +328,8 @@ def _off_shortest_paths(dag, metric: str, allowed) -> list[int] | None:
         return None
     w = dag.weight(metric)
     src, dst = dag.src, dag.dst
-    return [e for e in range(dag.n_edges) if allowed[e] and w[e] > d[src[e], dst[e]]]
+    ok = np.asarray(allowed, dtype=bool)
+    return np.flatnonzero(ok & (w > d[src, dst])).tolist()
 
 
 def _dominated_edges(dag, metric: str, allowed, budget) -> list[int] | None:
@@ -382,23 +401,37 @@ def _by_source(dag, x: dict[int, int]) -> list[list[tuple[int, int]]]:
     return groups
 
 
-def _through_bounds(dag, metric: str, keep) -> list[float]:
-    """Per edge e = (u, v): shortest 0 -> u + w_e + shortest v -> N over the kept edges, a lower
-    bound on the latency of every plan using e (inf when e is on no 0 -> N path)."""
-    w = dag.weight(metric).tolist()
-    src, dst = dag.src.tolist(), dag.dst.tolist()
+def _through_bounds(dag, metric: str, keep) -> np.ndarray:
+    """Per edge e = (u, v): shortest 0 -> u + w_e + shortest v -> N over the kept edges (``keep``:
+    a boolean per edge, or a predicate), a lower bound on the latency of every plan using e
+    (inf when e is not kept or on no 0 -> N path).  float64: exact for the integer latencies
+    (every sum stays far below 2**53)."""
+    n_e = dag.n_edges
+    ok = (np.fromiter((bool(keep(e)) for e in range(n_e)), bool, n_e) if callable(keep)
+          else np.asarray(keep, dtype=bool))
+    w = dag.weight(metric).astype(np.float64)
+    src, dst = dag.src, dag.dst
+    n = dag.n_nodes
     inf = float("inf")
-    pre = [inf] * dag.n_nodes
-    suf = [inf] * dag.n_nodes
-    pre[0], suf[-1] = 0, 0
-    edges = sorted((e for e in range(dag.n_edges) if keep(e)), key=lambda e: src[e])
-    for e in edges:                      # edges into u all start before u
-        if pre[src[e]] + w[e] < pre[dst[e]]:
-            pre[dst[e]] = pre[src[e]] + w[e]
-    for e in reversed(edges):            # edges out of v all come after edges into v
-        if w[e] + suf[dst[e]] < suf[src[e]]:
-            suf[src[e]] = w[e] + suf[dst[e]]
-    return [pre[src[e]] + w[e] + suf[dst[e]] if keep(e) else inf for e in range(dag.n_edges)]
+    e_ok = np.flatnonzero(ok)
+    pre = np.full(n, inf)
+    suf = np.full(n, inf)
+    pre[0], suf[n - 1] = 0.0, 0.0
+    by_dst = e_ok[np.argsort(dst[e_ok], kind="stable")]
+    bd = np.searchsorted(dst[by_dst], np.arange(n + 1))
+    for v in range(1, n):                 # edges into v start at earlier nodes: settled
+        es = by_dst[bd[v]:bd[v + 1]]
+        if len(es):
+            pre[v] = (pre[src[es]] + w[es]).min()
+    by_src = e_ok[np.argsort(src[e_ok], kind="stable")]
+    bs = np.searchsorted(src[by_src], np.arange(n + 1))
+    for v in range(n - 2, -1, -1):        # edges out of v end at later nodes: settled
+        es = by_src[bs[v]:bs[v + 1]]
+        if len(es):
+            suf[v] = (w[es] + suf[dst[es]]).min()
+    thr = pre[src] + w + suf[dst]
+    thr[~ok] = inf
+    return thr
 
 
 def _longest(dag, metric: str, allowed=None) -> int:
@@ -420,32 +453,31 @@ def _fix_by_latency(m: MIP, x: dict[int, int], through: list[float], budget) -> 
     """Exact presolve: an edge on no plan within the latency budget is fixed to 0 (LP-based
     solvers otherwise struggle with a latency row at its exact optimum: HiGHS > 60 s on the 320K
     tie-break with ~6k edges)."""
-    for e, k in x.items():
-        if through[e] > budget:
+    for e in np.flatnonzero(np.asarray(through) > budget).tolist():
+        k = x.get(e)
+        if k is not None:
             _fix0(m, k)   # a copy: MIP.copy() shares Var objects
 
 
 def latency_program(dag, metric: str, ram_cap: float, upper=None) -> PathProgram:
-    """P2; ``ram_cap`` may be math.inf (no capacity rows then).  ``upper``: (latency, peak) of
+    """P2; ``ram_cap`` may be math.inf (no capacity).  ``upper``: (latency, peak) of
     a plan known to satisfy the query (e.g. the unfused one): every edge whose least latency
     through it exceeds that latency is fixed to 0 (exact bound fixing: no plan using it can tie
     the known one)."""
     ram = dag.ram.tolist()
     w = dag.weight(metric).tolist()
-    m, x, peak = _base(dag, f"P2_min_{metric}", lambda e: ram[e] <= ram_cap)
-    by_src = _by_source(dag, x)
-    for v in range(dag.n_nodes - 1 if ram_cap != float("inf") else 0):
-        terms = {k: ram[e] for e, k in by_src[v]}
-        if terms:
-            m.add(terms, LE, int(ram_cap), f"ram_capacity_{v}")
+    # the capacity is the edges above it fixed to 0: rows sum_{e out of v} ram_e x_e <= R are
+    # then implied (a unit flow in a DAG leaves every node at most once, also in the LP)
+    m, x, peak = _base(dag, f"P2_min_{metric}",
+                       None if math.isinf(ram_cap) else dag.ram > ram_cap)
     lat = {k: w[e] for e, k in x.items()}
     m.minimize(lat)
-    through = _through_bounds(dag, metric, lambda e: ram[e] <= ram_cap)
+    through = _through_bounds(dag, metric, dag.ram <= ram_cap)
     if upper is not None:
         _fix_by_latency(m, x, through, upper[0])
     prog = PathProgram("latency", m, x, peak, lat, lat, {peak: 1}, through,
-                       _tertiary(dag, metric, x), ram, second_bound=m.vars[peak].ub)
-    allowed = [e in x and m.vars[x[e]].ub > 0 for e in range(dag.n_edges)]
+                       _tertiary(dag, metric, x), dag.ram, second_bound=m.vars[peak].ub)
+    allowed = np.array([m.vars[x[e]].ub > 0 for e in range(dag.n_edges)], dtype=bool)
     drop = _off_shortest_paths(dag, metric, allowed)
     prog.first_restriction = None if drop is None else [x[e] for e in drop]
     prog._context = (dag, metric, allowed)
@@ -458,27 +490,25 @@ def minmax_ram_program(dag, metric: str, budget: int | None,
     ``upper``: (latency, peak) of a plan known to satisfy the query: every edge with more RAM
     than that peak is fixed to 0 (no plan using it can tie the known one)."""
     w = dag.weight(metric).tolist()
-    m, x, peak = _base(dag, f"P1_minmax_ram_{metric}", lambda e: True)
+    m, x, peak = _base(dag, f"P1_minmax_ram_{metric}")
     lat = {k: w[e] for e, k in x.items()}
     through = None
     if budget is not None:
         m.add(lat, LE, int(budget), f"{metric}_budget")
-        through = _through_bounds(dag, metric, lambda e: True)
+        through = _through_bounds(dag, metric, np.ones(dag.n_edges, dtype=bool))
         _fix_by_latency(m, x, through, int(budget))
     m.minimize({peak: 1})
     if through is None:
-        through = _through_bounds(dag, metric, lambda e: True)
+        through = _through_bounds(dag, metric, np.ones(dag.n_edges, dtype=bool))
     cap = ram_cap if upper is None else min(ram_cap, upper[1])
     if not math.isinf(cap):
-        ram = dag.ram.tolist()
-        for e, k in x.items():
-            if ram[e] > cap:
-                _fix0(m, k)
+        for e in np.flatnonzero(dag.ram > cap).tolist():
+            _fix0(m, x[e])
     prog = PathProgram("ram", m, x, peak, lat, {peak: 1}, lat, through,
-                       _tertiary(dag, metric, x), dag.ram.tolist(),
+                       _tertiary(dag, metric, x), dag.ram,
                        second_bound=_longest(dag, metric))
     prog.budget, prog.budget_row = budget, f"{metric}_budget"
-    allowed = [m.vars[x[e]].ub > 0 for e in range(dag.n_edges)]
+    allowed = np.array([m.vars[x[e]].ub > 0 for e in range(dag.n_edges)], dtype=bool)
     drop = _dominated_edges(dag, metric, allowed, budget)
     prog.first_restriction = None if drop is None else [x[e] for e in drop]
     prog._context = (dag, metric, allowed)
