@@ -237,6 +237,11 @@ class _Emitter:
                                    "TFLite's ADD (rq fixed, the constant on one grid)")
             p = eltwise_params.add_const_params_tflm(
                 xs, xz, L.w_quant.scale[0], L.w_quant.zero_point[0], np.asarray(L.bias), ys, yz)
+            if L.sub:
+                try:
+                    p = sub_from_const_params(p, L.act_min, L.act_max)
+                except ValueError as e:
+                    raise CodegenError(f"layer {i} ({L.name}): {e}") from None
             return "msf_prelu_s8_params", dict(
                 mode="MSF_ELT_ADD_CONST", per_channel=1, in_zp=xz, out_zp=yz,
                 mul1=p["mul1"], shift1=p["shift1"], mul2=p["mul2"], shift2=p["shift2"],
@@ -251,8 +256,9 @@ class _Emitter:
         return "msf_lut_s8_params", dict(table=self.arr("int8_t", f"{name}_lut", table))
 
     def _add_const_table(self, i: int, xs, xz, ys, yz) -> np.ndarray:
-        """int8 ACT "affine" of a TFLite network: ADD(x, c) of a constant int8 scalar c
-        (``bias``, quantised ``w_quant``; unit slope, ``weight`` None) is a function of x alone:
+        """int8 ACT "affine" of a TFLite network: ADD(x, c) (``sub``: SUB(c, x)) of a constant
+        int8 scalar c (``bias``, quantised ``w_quant``; unit slope, ``weight`` None) is a
+        function of x alone:
         the 256-entry table of TFLM's reference_integer_ops::AddFunc with
         requant.add_fixed_params (left shift 20; each summand RoundingDivideByPOT(SRDHM(
         (q - zp) << 20, mul), -shift); the sum likewise with the output multiplier, + out zp,
@@ -273,7 +279,10 @@ class _Emitter:
         b = scaled(int(np.int8(c[0])), cz, p["in2_mul"], p["in2_shift"])
         out = []
         for q in range(-128, 128):
-            r = scaled(q, xz, p["in1_mul"], p["in1_shift"]) + b
+            # sub: TFLite's SUB(c, x), the constant's scaled value minus the input's (ADD's
+            # multipliers: TFLM's Prepare is symmetric in the two inputs' scales)
+            sx = scaled(q, xz, p["in1_mul"], p["in1_shift"])
+            r = b - sx if L.sub else sx + b
             r = eltwise_params.rdbpot(eltwise_params.srdhm32(r, p["out_mul"]), -p["out_shift"])
             out.append(max(-128, min(127, r + yz)))
         return np.array(out, np.int8)
@@ -385,8 +394,14 @@ class _Emitter:
             out_scale=c_float(ys), in_zp=xz, out_zp=yz, act_min=L.act_min, act_max=L.act_max)
 
     def _add_params(self, i: int) -> tuple[str, dict]:
-        """ADD: ORT's float parameters or TFLM's fixed-point ones (the other set zero)."""
+        """ADD: ORT's float parameters or TFLM's fixed-point ones (the other set zero).  A
+        subtracting ADD (``sub``, TFLite's SUB: TFLM's Prepare computes ADD's multipliers, Eval
+        subtracts the scaled second input) sets the kernel's ``sub``; it exists only in TFLM's
+        fixed-point arithmetic."""
         L = self.net.layers[i]
+        if L.sub and (self.net.dtype != "int8" or self.rq != "fixed"):
+            raise CodegenError(f"layer {i} ({L.name}): a subtracting add is TFLite's int8 SUB "
+                               "(requantisation fixed)")
         if self.net.dtype == "float32":
             return "msf_act_f32_params", _act_f32(L)
         s1, z1 = self.quant(L.src)
@@ -401,7 +416,7 @@ class _Emitter:
                                              mul2=c_float(m2), fbias=c_float(fb), **fixed)
         p = requant.add_fixed_params(s1, s2, so)
         return "msf_add_s8_params", dict(mode="MSF_RQ_FIXED", **fields, mul1="0.0f", mul2="0.0f",
-                                         fbias="0.0f", **p)
+                                         fbias="0.0f", **p, sub=int(bool(L.sub)))
 
 
 def _window(layer) -> dict:
@@ -516,6 +531,38 @@ def _s8_table(L, rq: str, xs, xz, ys, yz):
     if rq == "fixed":
         return eltwise_params.tflm_table(op, xs, xz, ys, yz, **attrs)
     return eltwise_params.ort_table(op, xs, xz, ys, yz, path="qdq", **attrs)
+
+
+def sub_from_const_params(p: dict, act_min: int, act_max: int) -> dict:
+    """msf_prelu_s8 MSF_ELT_ADD_CONST parameters ``p`` of ADD(x, k) (k one int8 value per
+    channel, :func:`eltwise_params.add_const_params_tflm`) turned into TFLite's SUB(k, x): the
+    kernel adds the input's scaled value RDBPOT(SRDHM((x - zp) << 20, m1), -s1) to the constant's,
+    SUB(k, x) subtracts it.  With the multiplier negated the kernel computes
+    RDBPOT(SRDHM(., -m1), -s1); RoundingDivideByPOT is symmetric (half away from zero) but SRDHM
+    rounds ties upwards, so that is minus the scaled input except at a tie.  Every int8 input is
+    checked; where one differs, every channel's output (after the clamp ``act_min`` ..
+    ``act_max``) is compared and a difference raises ValueError naming the input."""
+    ls, m1, s1 = p["left_shift"], int(p["mul1"]), int(p["shift1"])
+    if m1 == -(1 << 31):
+        raise ValueError("the input multiplier cannot be negated")
+    if s1 > 0 or p["shift2"] > 0:
+        raise ValueError("a requantisation multiplier is not below 1 (TFLM's SUB needs the "
+                         "output scale above twice the larger input scale / 2^20)")
+
+    def scaled(q: int, mul: int) -> int:
+        v = ((q - p["in_zp"]) << ls) & 0xFFFFFFFF
+        v = v - (1 << 32) if v >= 1 << 31 else v
+        return eltwise_params.rdbpot(eltwise_params.srdhm32(v, mul), -s1)
+
+    def out(raw: int) -> int:
+        r = eltwise_params.rdbpot(eltwise_params.srdhm32(raw, p["mul2"]), -p["shift2"])
+        return min(act_max, max(act_min, r + p["out_zp"]))
+    for q in range(-128, 128):
+        want, got = -scaled(q, m1), scaled(q, -m1)
+        if want != got and any(out(int(k) + want) != out(int(k) + got) for k in p["addend"]):
+            raise ValueError(f"constant minus input hits a rounding tie of TFLM's SUB (input {q} "
+                             "would come out differently from the negated input multiplier)")
+    return dict(p, mul1=-m1)
 
 
 def _add_const_per_channel(L) -> bool:

@@ -163,7 +163,7 @@ class AddS8(C.Structure):
                 ("mul1", C.c_float), ("mul2", C.c_float), ("fbias", C.c_float),
                 ("left_shift", C.c_int32), ("in1_mul", C.c_int32), ("in1_shift", C.c_int32),
                 ("in2_mul", C.c_int32), ("in2_shift", C.c_int32), ("out_mul", C.c_int32),
-                ("out_shift", C.c_int32)]
+                ("out_shift", C.c_int32), ("sub", C.c_int32)]
 
 
 class ActF32(C.Structure):

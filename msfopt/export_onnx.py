@@ -1,14 +1,15 @@
 """msfopt IR -> ONNX exporter (runs on onnxruntime).
 
 ``mode="float"``: a float32 NCHW model (Conv / MaxPool / AveragePool / GlobalAveragePool /
-Flatten + Gemm / Add, activations as Relu or Clip(0, 6)).  int8 networks are exported with
-dequantised weights.
+Flatten + Gemm / Add (Sub for a subtracting add), activations as Relu or Clip(0, 6)).  int8
+networks are exported with dequantised weights.
 
 ``mode="int8"``: a QOperator model with int8 input and output tensors: QLinearConv,
 MaxPool on int8 (when input and output share their quantisation; otherwise a
 DequantizeLinear -> MaxPool -> QuantizeLinear island), QLinearAveragePool and
 QLinearGlobalAveragePool (com.microsoft), QGemm (com.microsoft, per-channel B, int32 bias) for
-dense layers, QLinearAdd (com.microsoft) for residual adds, and activations as an int8 Clip
+dense layers, QLinearAdd (com.microsoft) for residual adds (a subtracting add is refused: there
+is no QLinearSub), and activations as an int8 Clip
 between the layer's own int8 clamp ``act_min`` / ``act_max`` (doc_string
 ``msfopt act=relu|relu6``).  An average pool imported from a QDQ model (``avg_rounding="qdq"``)
 stays a DequantizeLinear -> AveragePool -> QuantizeLinear island (QuantizeLinear's rounding).
@@ -168,7 +169,8 @@ class _Builder:
                                self.const(f"{self.p}_B", b.astype(np.float32))], [out], nm, transB=1)
         elif l.op == ADD:
             r = self.rank[l.src]
-            self.node("Add", [self.view(l.src, r), self.view(l.src2, r)], [out], nm)
+            self.node("Sub" if l.sub else "Add", [self.view(l.src, r), self.view(l.src2, r)],
+                      [out], nm)
         else:
             raise ValueError(f"cannot export op {l.op}")
 
@@ -240,6 +242,9 @@ class _Builder:
             self.node("QGemm", [self.view(l.src, 2), xs, xz, self.const(f"{self.p}_W", w), ws, wz,
                                 b or "", ys, yz], [out], nm, domain="com.microsoft", transB=1)
         elif l.op == ADD:
+            if l.sub:   # com.microsoft has QLinearAdd only; TFLite's SUB arithmetic is not ORT's
+                raise ValueError(f"cannot export the subtracting add {nm} as int8 (no "
+                                 "QLinearSub); export mode='float'")
             r = self.rank[l.src]
             as_, az = self.qparams(l.src)
             bs, bz = self.qparams(l.src2)

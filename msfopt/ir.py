@@ -41,7 +41,7 @@ MAXPOOL = "maxpool"
 AVGPOOL = "avgpool"
 GAP = "gap"            # global average pooling -> 1 x 1 x C
 DENSE = "dense"        # fully connected on the flattened input -> 1 x 1 x C_out
-ADD = "add"            # elementwise residual add of src and src2
+ADD = "add"            # elementwise residual add of src and src2 (``sub``: src - src2)
 # graph ops (ops over any earlier tensors; unfused blocks for now)
 CONCAT = "concat"      # channel concatenation of srcs (any number, same H x W)
 SLICE = "slice"        # channels [chan[0], chan[1]) of src (Split / Slice on channels)
@@ -168,6 +168,10 @@ class Layer:
     qdq: bool = False
     # RESIZE: the coordinate mapping
     resize: ResizeSpec | None = None
+    # TFLite SUB (int8, the requantisation arithmetic of ADD): an ADD computes src - src2 (the
+    # second input's scaled value subtracted), an int8 ACT "affine" (a constant ``bias``, unit
+    # slope) computes bias - src (c - x).  x - c is an affine of the negated constant.
+    sub: bool = False
 
     # -- inputs -------------------------------------------------------------------------------
     @property
@@ -420,6 +424,7 @@ class Network:
                 raise IRError(f"{where}: unknown gap_rounding {l.gap_rounding!r}")
             if l.gap_rounding != "msfopt" and l.op != GAP:
                 raise IRError(f"{where}: gap_rounding {l.gap_rounding!r} on a non-GAP layer")
+            self._validate_sub(l, where)
             self._validate_clamp(i, l, where)
             if l.weight is not None:
                 exp = self.weight_shape(l)
@@ -427,6 +432,22 @@ class Network:
                     raise IRError(f"{where}: weight shape {l.weight.shape} != {exp}")
         self._validate_facts()
         return self
+
+    def _validate_sub(self, l: Layer, where: str):
+        """``sub``: a bool; only in an int8 network, on an ADD or an ACT affine of a constant
+        without a slope (TFLite's SUB of two activations, c - x)."""
+        if not isinstance(l.sub, (bool, np.bool_)):
+            raise IRError(f"{where}: sub must be a bool, not {l.sub!r}")
+        if not l.sub:
+            return
+        if self.dtype != "int8":   # msf_add_f32 and the float reference only add
+            raise IRError(f"{where}: sub on a {self.dtype} network (only int8 subtracts)")
+        if l.op == ACT and l.fn == "affine":
+            if l.weight is not None or l.bias is None:
+                raise IRError(f"{where}: a subtracting affine is int8 constant minus input "
+                              "(a bias, no slope)")
+        elif l.op != ADD:
+            raise IRError(f"{where}: sub is only for an add or an int8 affine")
 
     @staticmethod
     def _validate_convt(l: Layer, where: str):

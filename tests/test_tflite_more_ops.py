@@ -22,7 +22,8 @@ from msfopt.solver import solve  # noqa: E402
 from tflite_builder import (OP, SAME, ModelWriter, split_opts, split_v_opts,  # noqa: E402
                             sub_opts, transpose_opts)
 from test_tflite_graph_ops import _err, concat_opts, const8, mul_opts, run_small  # noqa: E402
-from test_tflite_import import _conv_weights, add_opts, conv_opts, reshape_opts  # noqa: E402
+from test_tflite_import import (_conv_weights, add_opts, conv_opts, mean_opts,  # noqa: E402
+                               reshape_opts)
 
 
 def _i32(w: ModelWriter, values):
@@ -261,6 +262,246 @@ def test_sub_after_a_conv_in_a_fused_plan_bit_exact(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------
+# SUB of two activations, and constant minus activation
+# ------------------------------------------------------------------------------------------------
+
+SUB2_CASES = {
+    # name: (conv output first?, act, conv quant, output quant)
+    "conv-minus-input": (True, "none", (0.05, 4), (0.06, 3)),
+    "input-minus-conv-relu": (False, "relu", (0.11, -20), (0.03, -7)),
+    "conv-minus-input-relu6": (True, "relu6", (0.02, 60), (0.025, -128)),
+    # a narrow output grid: most outputs saturate at -128 and at 127
+    "saturating": (False, "none", (0.05, 4), (0.003, 0)),
+}
+
+
+@pytest.mark.parametrize("case", list(SUB2_CASES))
+def test_sub_of_two_activations_bit_exact(case, tmp_path):
+    """CONV(x) - x and x - CONV(x) (two grids, an output grid of its own, fused activation
+    NONE / RELU / RELU6): one ADD with ``sub``, the operands in the file's order, bit-exact with
+    TFLM's SUB (all 256 input values in the first input)."""
+    conv_first, act, hq, yq = SUB2_CASES[case]
+    rng = np.random.default_rng(len(case))
+    w = ModelWriter()
+    x = w.act([1, 5, 6, 4], 0.04, -5)
+    h = _conv(w, rng, x, 4, 4, hq)
+    y = w.act([1, 5, 6, 4], *yq)
+    w.op(OP["SUB"], [h, x] if conv_first else [x, h], [y], *sub_opts(act))
+    net, ys = run_small(tmp_path, f"sub2-{case}", w.build([x], [y]))
+    L = net.layers[1]
+    assert (L.op, L.sub, L.act, L.srcs) == (ir.ADD, True, act, (1, 0) if conv_first else (0, 1))
+    if case == "saturating":
+        assert (ys[0] == -128).sum() > 30 and (ys[0] == 127).sum() > 30
+    else:
+        assert len(np.unique(ys[0])) > 20
+
+
+def _tflm_srdhm(a, b):
+    """gemmlowp SaturatingRoundingDoublingHighMul (numpy int64, C's truncating division)."""
+    ab = a.astype(np.int64) * np.int64(b)
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    v = ab + nudge
+    q = np.where(v >= 0, v // (1 << 31), -((-v) // (1 << 31)))
+    return np.where((a == -(1 << 31)) & (b == -(1 << 31)), (1 << 31) - 1, q)
+
+
+def _tflm_rdbpot(x, e):
+    """gemmlowp RoundingDivideByPOT (half away from zero)."""
+    mask = (1 << e) - 1
+    thr = (mask >> 1) + (x < 0)
+    return (x >> e) + ((x & mask) > thr)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_add_kernel_subtract_mode_matches_tflm_formula(seed):
+    """msf_add_s8 with ``sub`` (fast path and reference loop) on all 65536 (a, b) pairs ==
+    TFLM's SubElementwise written out here: scaled_i = RDBPOT(SRDHM((q_i - zp_i) << 20, m_i),
+    -s_i), raw = scaled_1 - scaled_2, RDBPOT(SRDHM(raw, m_o), -s_o) + zp_o, clamped."""
+    import ctypes as C
+    from msfopt.mcu_runtime import hostlib, requant
+    from msfopt.importers.tflite_import import tflm_activation_range
+    lib = hostlib.load(hostlib.build_shared(["-fsanitize=undefined", "-fno-sanitize-recover=all"]))
+    P = C.POINTER
+    lib.msf_add_s8_ref.argtypes = [P(hostlib.AddS8), P(hostlib.View), P(hostlib.View),
+                                   P(hostlib.View)] + [C.c_int32] * 4
+    rng = np.random.default_rng(seed)
+    A = np.repeat(np.arange(-128, 128), 256).astype(np.int8).reshape(256, 256, 1)
+    B = np.tile(np.arange(-128, 128), 256).astype(np.int8).reshape(256, 256, 1)
+    sa, sb, sc = (float(np.float32(v)) for v in rng.uniform(0.002, 0.3, 3))
+    if seed == 0:
+        sa, sb, sc = 0.5, 0.25, 2.0 ** -3     # exact ratios: SRDHM ties
+    za, zb, zc = (int(v) for v in rng.integers(-128, 128, 3))
+    act = ("none", "relu", "relu6", "none")[seed]
+    lo, hi = tflm_activation_range(act, sc, zc)
+    fx = requant.add_fixed_params(sa, sb, sc)
+    ls = fx["left_shift"]
+    s1 = _tflm_rdbpot(_tflm_srdhm((A.astype(np.int64) - za) << ls, fx["in1_mul"]),
+                      -fx["in1_shift"])
+    s2 = _tflm_rdbpot(_tflm_srdhm((B.astype(np.int64) - zb) << ls, fx["in2_mul"]),
+                      -fx["in2_shift"])
+    r = _tflm_rdbpot(_tflm_srdhm(s1 - s2, fx["out_mul"]), -fx["out_shift"]) + zc
+    ref = np.clip(r, lo, hi).astype(np.int8)
+    p = hostlib.AddS8(hostlib.MSF_RQ_FIXED, za, zb, zc, lo, hi, 0.0, 0.0, 0.0, ls,
+                      fx["in1_mul"], fx["in1_shift"], fx["in2_mul"], fx["in2_shift"],
+                      fx["out_mul"], fx["out_shift"], 1)
+    for fn in (lib.msf_add_s8, lib.msf_add_s8_ref):
+        y = np.zeros_like(A)
+        fn(C.byref(p), C.byref(hostlib.full_view(A)), C.byref(hostlib.full_view(B)),
+           C.byref(hostlib.full_view(y)), 0, 256, 0, 256)
+        np.testing.assert_array_equal(y, ref)
+    assert len(np.unique(ref)) > 10
+
+
+def test_sub_attribute_is_validated():
+    """``sub`` is a bool, only in an int8 network, on an ADD or a constant affine (c - x)
+    without a slope."""
+    shape = (2, 2, 3)
+
+    def add_net(dtype="int8", sub=True):
+        return ir.Network("n", shape, [ir.Layer(op=ir.CONV, in_shape=shape, out_shape=shape),
+                                       ir.Layer(op=ir.ADD, in_shape=shape, out_shape=shape,
+                                                srcs=(1, 0), sub=sub)], dtype=dtype)
+    add_net().validate()
+    with pytest.raises(ir.IRError, match="sub on a float32 network"):
+        add_net("float32").validate()
+    with pytest.raises(ir.IRError, match="sub must be a bool"):
+        add_net(sub=1).validate()
+    with pytest.raises(ir.IRError, match="sub is only for an add or an int8 affine"):
+        ir.Network("n", shape, [ir.Layer(op=ir.CONV, in_shape=shape, out_shape=shape,
+                                         sub=True)], dtype="int8").validate()
+    with pytest.raises(ir.IRError, match="subtracting affine is int8 constant minus input"):
+        ir.Network("n", shape, [ir.Layer(op=ir.ACT, fn="affine", in_shape=shape,
+                                         out_shape=shape, weight=np.ones(3, np.int8),
+                                         bias=np.zeros(3, np.int8), sub=True)],
+                   dtype="int8").validate()
+
+
+def test_subtracting_add_export(tmp_path):
+    """msfopt's ONNX export writes a subtracting add as Sub (float), and refuses it as int8
+    (com.microsoft has no QLinearSub; TFLM's arithmetic is not onnxruntime's)."""
+    from msfopt.export_onnx import to_onnx
+    from msfopt.importers.tflite_import import load_tflite
+    rng = np.random.default_rng(3)
+    w = ModelWriter()
+    x = w.act([1, 5, 6, 4], 0.04, -5)
+    h = _conv(w, rng, x, 4, 4, (0.05, 4))
+    y = w.act([1, 5, 6, 4], 0.06, 3)
+    w.op(OP["SUB"], [x, h], [y], *sub_opts())
+    path = tmp_path / "sub-export.tflite"
+    path.write_bytes(w.build([x], [y]))
+    net = load_tflite(path)
+    nodes = to_onnx(net, mode="float").graph.node
+    (sub,) = [n for n in nodes if n.op_type == "Sub"]
+    assert not [n for n in nodes if n.op_type == "Add"]
+    assert sub.input[0].startswith("input") or sub.input[0] == "t0"   # x first: x - conv(x)
+    with pytest.raises(ValueError, match=r"subtracting add 1_sub as int8 \(no QLinearSub\)"):
+        to_onnx(net, mode="int8")
+
+
+def test_sub_of_two_activations_after_a_fused_branch(tmp_path):
+    """x -> CONV -> h; h -> CONV -> CONV -> g (a branch); g - h -> CONV: the minimum-RAM plan
+    fuses the branch while h stays alive; h - g's operand order is kept.  Every plan bit-exact
+    with tflite-micro."""
+    rng = np.random.default_rng(11)
+    w = ModelWriter()
+    x = w.act([1, 12, 12, 3], 0.04, -5)
+    h = _conv(w, rng, x, 3, 8, (0.05, 4))
+    b1 = _conv(w, rng, h, 8, 24, (0.06, -2))
+    g = _conv(w, rng, b1, 24, 8, (0.07, 1))
+    s = w.act([1, 12, 12, 8], 0.08, -3)
+    w.op(OP["SUB"], [h, g], [s], *sub_opts("relu"))
+    y = _conv(w, rng, s, 8, 4, (0.1, 2), k=1)
+    net, ys = run_small(tmp_path, "sub2-branch", w.build([x], [y]),
+                        which=("unfused", "zero-recompute", "min-ram"))
+    assert [L.op for L in net.layers] == [ir.CONV, ir.CONV, ir.CONV, ir.ADD, ir.CONV]
+    assert net.layers[3].sub and net.layers[3].srcs == (1, 3)
+    plan = solve(net, objective="ram", check=False)
+    assert any(b.first_layer == 1 and b.last_layer >= 2 for b in plan.blocks), plan.setting
+    assert len(np.unique(ys[0])) > 20
+
+
+RSUB_CASES = {
+    # name: (constant shape, act, constant quant, x quant, y quant)
+    "scalar": ([], "none", (0.01, 20), (0.02, -10), (0.025, 30)),
+    "scalar-relu": ([], "relu", (0.05, -100), (0.02, 7), (0.02, -50)),
+    "channel": ([8], "none", (0.03, -7), (0.02, -10), (0.025, 30)),
+    "channel-1x1x1xC-relu6": ([1, 1, 1, 8], "relu6", (0.05, 10), (0.03, 5), (0.03, -128)),
+    # 1 - x on a narrow grid: saturation at both ends
+    "saturating": ([], "none", (0.02, 77), (0.05, 0), (0.004, 0)),
+}
+
+
+@pytest.mark.parametrize("case", list(RSUB_CASES))
+def test_constant_minus_activation_bit_exact(case, tmp_path):
+    """SUB(k, x), k a scalar (a 256-entry table) or one int8 value per channel
+    (MSF_ELT_ADD_CONST with the input multiplier negated), bit-exact with TFLM on all 256
+    input values."""
+    shape, act, cq, xq, yq = RSUB_CASES[case]
+    rng = np.random.default_rng(len(case) + 100)
+    w = ModelWriter()
+    x = w.act([1, 4, 8, 8], *xq)
+    n = int(np.prod(shape)) if shape else 1
+    vals = rng.integers(-128, 128, n).astype(np.int8)
+    vals[: min(n, 2)] = (-128, 127)[: min(n, 2)]
+    if case == "saturating":
+        vals[:] = 127     # 1.0
+    k = const8(w, vals.reshape(shape), cq[0], cq[1], shape=shape)
+    y = w.act([1, 4, 8, 8], *yq)
+    w.op(OP["SUB"], [k, x], [y], *sub_opts(act))
+    net, ys = run_small(tmp_path, f"rsub-{case}", w.build([x], [y]))
+    (L,) = net.layers
+    assert (L.op, L.fn, L.sub, L.act, np.asarray(L.bias).size) == (ir.ACT, "affine", True, act, n)
+    if case == "saturating":
+        assert (ys[0] == -128).sum() > 50 and (ys[0] == 127).sum() > 50
+    else:
+        assert len(np.unique(ys[0])) > 20
+
+
+# x scale 2^-5 + 2^-26 below the constant's 2^-4: the input multiplier 2^30 + 2^9 makes
+# SRDHM((x - 0) << 20, m) an exact tie at x = +-2 mod 8 (TFLM rounds it upwards, so the negated
+# multiplier gives minus the scaled input plus one there)
+RSUB_TIE = dict(xq=(float(np.float32(2.0 ** -5 + 2.0 ** -26)), 0), kq=(2.0 ** -4, 0))
+
+
+def _rsub_model(yq, kvals) -> bytes:
+    w = ModelWriter()
+    x = w.act([1, 4, 8, 8], *RSUB_TIE["xq"])
+    k = const8(w, np.asarray(kvals, np.int8), *RSUB_TIE["kq"], shape=[8])
+    y = w.act([1, 4, 8, 8], *yq)
+    w.op(OP["SUB"], [k, x], [y], *sub_opts())
+    return w.build([x], [y])
+
+
+def test_constant_minus_activation_at_a_rounding_tie(tmp_path):
+    """SUB([C] k, x) at SRDHM ties of the input's scaled value: on a coarse output grid every
+    input still comes out as with the negated multiplier (imported, bit-exact with tflite-micro);
+    on the grid 2^-18 the channel with k = 61 does not at input 122, and the model is refused.
+    The refusal is needed: tflite-micro's output there is TFLM's formula, not the negated one."""
+    kvals = [61, -3, 0, 17, -128, 127, 5, -40]
+    net, _ = run_small(tmp_path, "rsub-tie", _rsub_model((0.03, -10), kvals))
+    assert net.layers[0].sub and np.asarray(net.layers[0].bias).size == 8
+    msg = _err(_rsub_model((2.0 ** -18, 0), kvals))
+    assert "SUB x1: constant minus input hits a rounding tie" in msg and "(input 122 " in msg
+    from msfopt.mcu_runtime import requant
+    from msfopt.oracle_engines import run_engine
+    path = tmp_path / "rsub-tie-fine.tflite"
+    path.write_bytes(_rsub_model((2.0 ** -18, 0), kvals))
+    y = run_engine("tflite-micro", path, [[np.full((1, 4, 8, 8), 122, np.int8)]])[0][0]
+    fx = requant.add_fixed_params(RSUB_TIE["kq"][0], RSUB_TIE["xq"][0], 2.0 ** -18)
+
+    def scaled(d, m, s):
+        return int(_tflm_rdbpot(_tflm_srdhm(np.array([d << 20]), m), -s)[0])
+
+    def out(raw):
+        r = int(_tflm_rdbpot(_tflm_srdhm(np.array([raw]), fx["out_mul"]), -fx["out_shift"])[0])
+        return min(127, max(-128, r))
+    sk = scaled(61, fx["in1_mul"], fx["in1_shift"])
+    exact = out(sk - scaled(122, fx["in2_mul"], fx["in2_shift"]))
+    negated = out(sk + scaled(122, -fx["in2_mul"], fx["in2_shift"]))
+    assert exact != negated and int(y.reshape(-1, 8)[0, 0]) == exact
+
+
+# ------------------------------------------------------------------------------------------------
 # MUL by a per-channel quantised constant
 # ------------------------------------------------------------------------------------------------
 
@@ -332,20 +573,24 @@ def test_transpose_that_is_not_a_shuffle_is_refused():
 
 
 def test_sub_forms_refused():
+    """A broadcasting SUB of two activations (TFLM broadcasts; the int8 subtract kernel reads
+    two tensors of one shape) and c - x with a constant that is neither a scalar nor one value
+    per channel: one line naming the op."""
     w = ModelWriter()
     x = w.act([1, 4, 4, 2], 0.05, 3)
-    g = w.act([1, 4, 4, 2], 0.05, 3)
-    w.op(OP["CONV_2D"], [x, *_conv_weights(w, np.random.default_rng(0), [2, 1, 1, 2], 0)], [g],
-         *conv_opts(SAME, (1, 1)))
+    g = w.act([1, 1, 1, 2], 0.05, 3)
+    w.op(OP["MEAN"], [x, _i32(w, [1, 2])], [g], *mean_opts(True))
     y = w.act([1, 4, 4, 2], 0.05, 3)
-    w.op(OP["SUB"], [g, x], [y], *sub_opts())
-    assert "SUB x1: subtraction of two activations" in _err(w.build([x], [y]))
+    w.op(OP["SUB"], [x, g], [y], *sub_opts())
+    msg = _err(w.build([x], [y]))
+    assert "SUB x1: broadcasting subtraction of [1, 4, 4, 2] and [1, 1, 1, 2]" in msg
     w = ModelWriter()
     x = w.act([1, 4, 4, 2], 0.05, 3)
-    k = const8(w, 5, 0.01, 0, shape=[])
+    k = const8(w, np.arange(8), 0.01, 0, shape=[1, 4, 1, 2])
     y = w.act([1, 4, 4, 2], 0.05, 3)
     w.op(OP["SUB"], [k, x], [y], *sub_opts())
-    assert "SUB x1: constant minus activation" in _err(w.build([x], [y]))
+    assert "SUB x1: constant minus activation with a constant of shape [1, 4, 1, 2]" in \
+        _err(w.build([x], [y]))
 
 
 def _sub_or_add_model(op: str, c: int, xq, cq, yq) -> bytes:

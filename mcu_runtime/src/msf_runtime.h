@@ -246,7 +246,9 @@ typedef struct {
     const float *bias;
 } msf_dense_f32_params;
 
-/* residual add, int8: out = in1 + in2 (each with its own quantisation) */
+/* residual add, int8: out = in1 + in2 (each with its own quantisation); sub != 0: out = in1 -
+ * in2 (MSF_RQ_FIXED: TFLite's SUB, the scaled second input subtracted; MSF_RQ_FLOAT: mul2
+ * negated) */
 typedef struct {
     int32_t mode;              /* MSF_RQ_FLOAT or MSF_RQ_FIXED */
     int32_t in1_zp, in2_zp, out_zp;
@@ -254,6 +256,7 @@ typedef struct {
     float mul1, mul2, fbias;   /* MSF_RQ_FLOAT, see top of file */
     int32_t left_shift;        /* MSF_RQ_FIXED (20 for int8) */
     int32_t in1_mul, in1_shift, in2_mul, in2_shift, out_mul, out_shift;
+    int32_t sub;               /* 0: in1 + in2, 1: in1 - in2 */
 } msf_add_s8_params;
 
 /* float gap / add only clamp */

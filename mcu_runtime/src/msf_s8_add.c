@@ -1,4 +1,5 @@
-/* msf_s8_add.c - int8 elementwise add (residual connections) working through msf_view. */
+/* msf_s8_add.c - int8 elementwise add (residual connections) and subtract (p->sub: TFLite's
+ * SUB of two activations, in1 - in2) working through msf_view. */
 #include "msf_internal.h"
 #include "msf_s8_fast.h"
 #include "msf_s8_opsfast.h"
@@ -6,16 +7,24 @@
 static int32_t add_one_s8(const msf_add_s8_params *p, int32_t a, int32_t b)
 {
     if (p->mode == MSF_RQ_FIXED) {
-        /* TFLM reference_integer_ops::AddFunc */
+        /* TFLM reference_integer_ops::AddFunc; sub: TFLM's SUB, the same scaled inputs (its
+         * Prepare computes ADD's multipliers) and raw = scaled1 - scaled2.  With TFLM's
+         * parameters (left shift 20, Q31 multipliers, shifts <= 0) each scaled input is below
+         * 2^28 in magnitude and neither the sum nor the difference overflows; any other
+         * parameters wrap (unsigned arithmetic), never undefined behaviour. */
         int32_t a1 = (int32_t)((uint32_t)(a - p->in1_zp) << p->left_shift);
         int32_t b1 = (int32_t)((uint32_t)(b - p->in2_zp) << p->left_shift);
         int32_t sa = msf_rdbpot(msf_srdhm(a1, p->in1_mul), -p->in1_shift);
         int32_t sb = msf_rdbpot(msf_srdhm(b1, p->in2_mul), -p->in2_shift);
-        int32_t r = msf_rdbpot(msf_srdhm(sa + sb, p->out_mul), -p->out_shift) + p->out_zp;
+        int32_t raw = p->sub ? (int32_t)((uint32_t)sa - (uint32_t)sb)
+                             : (int32_t)((uint32_t)sa + (uint32_t)sb);
+        int32_t r = msf_rdbpot(msf_srdhm(raw, p->out_mul), -p->out_shift) + p->out_zp;
         return msf_clamp_i32(r, -128, 127);
     } else {
-        /* ORT AVX2 QLinearAdd: fma(a, mul1, fma(b, mul2, fbias)), cvtps2dq, saturating packs */
-        float v = msf_fmaf((float)a, p->mul1, msf_fmaf((float)b, p->mul2, p->fbias));
+        /* ORT AVX2 QLinearAdd: fma(a, mul1, fma(b, mul2, fbias)), cvtps2dq, saturating packs
+         * (sub: mul2 negated) */
+        const float m2 = p->sub ? -p->mul2 : p->mul2;
+        float v = msf_fmaf((float)a, p->mul1, msf_fmaf((float)b, m2, p->fbias));
         if (!(v < 2147483648.0f && v >= -2147483648.0f)) {
             return -128;
         }
@@ -74,11 +83,15 @@ static void add_run_fixed(const msf_add_s8_params *p, const int8_t *a, const int
     const int32_t m1 = p->in1_mul, m2 = p->in2_mul, mo = p->out_mul;
     const int32_t e1 = -p->in1_shift, e2 = -p->in2_shift, eo = -p->out_shift, zo = p->out_zp;
     const int32_t lo = MSF_MAX(p->act_min, -128), hi = MSF_MIN(p->act_max, 127);
+    /* sub: the second scaled input negated without a branch, (s ^ neg) - neg (exact: a scaled
+     * input is never INT32_MIN) */
+    const int32_t neg = p->sub ? -1 : 0;
     int32_t i;
     for (i = 0; i < n; i++) {
         int32_t a1 = (int32_t)((uint32_t)((int32_t)a[i] - z1) << ls);
         int32_t b1 = (int32_t)((uint32_t)((int32_t)b[i] - z2) << ls);
-        int32_t r = add_mbqm(add_mbqm(a1, m1, e1) + add_mbqm(b1, m2, e2), mo, eo) + zo;
+        int32_t sb = add_mbqm(b1, m2, e2);
+        int32_t r = add_mbqm(add_mbqm(a1, m1, e1) + ((sb ^ neg) - neg), mo, eo) + zo;
         y[i] = (int8_t)(r < lo ? lo : (r > hi ? hi : r));
     }
 }
@@ -86,7 +99,8 @@ static void add_run_fixed(const msf_add_s8_params *p, const int8_t *a, const int
 static void add_run_float(const msf_add_s8_params *p, const int8_t *a, const int8_t *b, int8_t *y,
                           int32_t n)
 {
-    const float m1 = p->mul1, m2 = p->mul2, fb = p->fbias, magic = 12582912.0f; /* 1.5 * 2^23 */
+    const float m1 = p->mul1, m2 = p->sub ? -p->mul2 : p->mul2, fb = p->fbias;
+    const float magic = 12582912.0f; /* 1.5 * 2^23 */
     const int32_t lo = p->act_min, hi = p->act_max;
     int32_t i;
     for (i = 0; i < n; i++) {

@@ -204,6 +204,7 @@ static int od_add_case(void)
         C = 1;
     }
     p.mode = od_rnd(0, 1) ? MSF_RQ_FIXED : MSF_RQ_FLOAT;
+    p.sub = od_rnd(0, 1);
     p.in1_zp = od_rnd(-128, 127);
     p.in2_zp = od_rnd(-128, 127);
     p.out_zp = od_rnd(-128, 127);

@@ -1,5 +1,7 @@
-/* Unit test: msf_add_s8 / msf_add_f32 (both modes, in place, views). */
+/* Unit test: msf_add_s8 / msf_add_f32 (both modes, in place, views) and msf_add_s8's subtract
+ * mode (p.sub: TFLite's SUB, scaled1 - scaled2), fast path against the reference loop. */
 #include "msf_test.h"
+#include "msf_s8_opsfast.h"
 
 int main(void)
 {
@@ -53,6 +55,98 @@ int main(void)
     CHECK_EQ_INT(y[1], 11);   /* 10.5 rounds away from zero */
     CHECK_EQ_INT(y[2], -14);
     for (i = 0; i < 6; i++) CHECK(y[i] >= -128 && y[i] <= 127);
+    /* SUB, the same parameters: y = RDBPOT(SRDHM(a 2^19 - b 2^18, 2^30), 19) = a/2 - b/4 rounded
+     * half away from zero (SRDHM by 2^30 halves exactly here) */
+    p.sub = 1;
+    msf_add_s8(&p, &va, &vb, &vy, 0, 1, 0, 3);
+    CHECK_EQ_INT(y[0], 5);    /* 4.75 */
+    CHECK_EQ_INT(y[1], 10);   /* 9.5 -> 10 */
+    CHECK_EQ_INT(y[2], -16);  /* -15.75 */
+    CHECK_EQ_INT(y[3], 49);
+    CHECK_EQ_INT(y[4], 62);   /* 62.25 */
+    CHECK_EQ_INT(y[5], -66);  /* -65.5 -> -66 */
+    /* in place over either input */
+    memcpy(a2, a, sizeof a);
+    {
+        int8_t b2[6];
+        msf_view v2 = mkview(a2, 1, 3, 2), w2;
+        msf_add_s8(&p, &v2, &vb, &v2, 0, 1, 0, 3);
+        CHECK(memcmp(a2, y, sizeof y) == 0);
+        memcpy(b2, b, sizeof b);
+        w2 = mkview(b2, 1, 3, 2);
+        msf_add_s8(&p, &va, &w2, &w2, 0, 1, 0, 3);
+        CHECK(memcmp(b2, y, sizeof y) == 0);
+    }
+    /* SRDHM ties: no left shift, input multipliers 2^30 (SRDHM(v, 2^30) = floor((v + 1) / 2),
+     * ties upwards), output multiplier 2^31 - 1 (the identity on small values).  a = 4, b = 1:
+     * 2 - 1 = 1, while adding the negated b would give 2 + SRDHM(-1) = 2 + 0 = 2. */
+    {
+        int8_t sa_[4] = {4, -3, 5, -128}, sb_[4] = {1, -1, -3, 127}, sy[4], sr[4];
+        msf_view x1 = mkview(sa_, 1, 4, 1), x2 = mkview(sb_, 1, 4, 1), o = mkview(sy, 1, 4, 1);
+        msf_add_s8_params t;
+        memset(&t, 0, sizeof t);
+        t.mode = MSF_RQ_FIXED;
+        t.sub = 1;
+        t.act_min = -128;
+        t.act_max = 127;
+        t.in1_mul = t.in2_mul = 1 << 30;
+        t.out_mul = 0x7FFFFFFF;
+        msf_add_s8(&t, &x1, &x2, &o, 0, 1, 0, 4);
+        CHECK_EQ_INT(sy[0], 1);     /* 2 - 1 */
+        CHECK_EQ_INT(sy[1], -1);    /* SRDHM(-3) = -1, SRDHM(-1) = 0 */
+        CHECK_EQ_INT(sy[2], 4);     /* 3 - (-1) */
+        CHECK_EQ_INT(sy[3], -128);  /* -64 - 64 */
+        o.data = sr;
+        msf_add_s8_ref(&t, &x1, &x2, &o, 0, 1, 0, 4);
+        CHECK(memcmp(sy, sr, sizeof sy) == 0);
+        /* a fused clamp and an output zero point, both saturation ends */
+        t.out_zp = 100;
+        t.act_min = -20;
+        t.act_max = 102;
+        o.data = sy;
+        msf_add_s8(&t, &x1, &x2, &o, 0, 1, 0, 4);
+        CHECK_EQ_INT(sy[0], 101);
+        CHECK_EQ_INT(sy[1], 99);
+        CHECK_EQ_INT(sy[2], 102);   /* 104 clamped */
+        CHECK_EQ_INT(sy[3], -20);   /* -28 clamped */
+    }
+    /* fast path == reference loop in subtract mode, random parameters (both requantisations) */
+    {
+        int8_t ra[64], rb[64], yf[64], yr[64];
+        msf_view x1 = mkview(ra, 4, 4, 4), x2 = mkview(rb, 4, 4, 4), o = mkview(yf, 4, 4, 4);
+        int k, n;
+        for (k = 0; k < 200; k++) {
+            msf_add_s8_params t;
+            memset(&t, 0, sizeof t);
+            t.mode = (k & 1) ? MSF_RQ_FIXED : MSF_RQ_FLOAT;
+            t.sub = 1;
+            t.in1_zp = rnd(-128, 127);
+            t.in2_zp = rnd(-128, 127);
+            t.out_zp = rnd(-128, 127);
+            t.act_min = rnd(-128, 0);
+            t.act_max = rnd(t.act_min, 127);
+            t.left_shift = 20;
+            t.in1_mul = 0x40000000 + rnd(0, 0x3FFFFFFF);
+            t.in2_mul = 0x40000000 + rnd(0, 0x3FFFFFFF);
+            t.out_mul = 0x40000000 + rnd(0, 0x3FFFFFFF);
+            t.in1_shift = rnd(-3, 0);
+            t.in2_shift = rnd(-3, 0);
+            t.out_shift = rnd(-24, -15);
+            t.mul1 = (float)rnd(1, 3000) * 1e-3f;
+            t.mul2 = (float)rnd(1, 3000) * 1e-3f;
+            t.fbias = (float)rnd(-200000, 200000) * 1e-3f;
+            for (n = 0; n < 64; n++) {
+                ra[n] = (int8_t)rnd(-128, 127);
+                rb[n] = (int8_t)rnd(-128, 127);
+            }
+            o.data = yf;
+            msf_add_s8(&t, &x1, &x2, &o, 0, 4, 0, 4);
+            o.data = yr;
+            msf_add_s8_ref(&t, &x1, &x2, &o, 0, 4, 0, 4);
+            CHECK(memcmp(yf, yr, sizeof yf) == 0);
+        }
+    }
+    p.sub = 0;
     /* float */
     q.act_min = 0.0f;
     q.act_max = 6.0f;

@@ -1,6 +1,7 @@
 """TFLite import of the graph ops of real-world int8 models: standalone activations (HARD_SWISH,
 LOGISTIC, TANH, LEAKY_RELU, RELU, RELU6, an int8 -> int8 QUANTIZE inside the network), MUL
-(squeeze-excite gates, swish, constant factors), ADD / SUB of a constant, CONCATENATION,
+(squeeze-excite gates, swish, constant factors), ADD / SUB of a constant, SUB of two
+activations and of an activation from a constant, CONCATENATION,
 SPLIT / SPLIT_V, the channel shuffle RESHAPE -> TRANSPOSE -> RESHAPE, RESIZE_NEAREST_NEIGHBOR /
 RESIZE_BILINEAR and TRANSPOSE_CONV.
 
@@ -44,8 +45,16 @@ SUB of a constant           SUB(x, k), k a scalar or [C] constant: the ADD-of-a-
                             RDBPOT(SRDHM((k - zp) << 20, m2), -s2), with ADD's multipliers; the
                             summand of -(k - zp) is minus that except at an SRDHM tie (rounded
                             upwards), where every int8 input is checked through both output
-                            requantisations and a difference is refused.  SUB of two
-                            activations and c - x are refused (no int8 subtract kernel).
+                            requantisations and a difference is refused.
+SUB of two activations      ADD with ``sub`` (``srcs`` in operand order, minuend first): TFLM's
+                            SUB Prepare computes ADD's multipliers and Eval subtracts the scaled
+                            second input (msf_add_s8's ``sub``).  Same shapes only (TFLM would
+                            broadcast; refused).
+SUB(k, x), k a constant     ACT ``affine`` with ``sub`` (``bias`` = k, its params as for ADD):
+                            a scalar is a 256-entry table of scaled(k) - scaled(x); a [C]
+                            constant runs MSF_ELT_ADD_CONST with the input multiplier negated,
+                            exact except at an SRDHM tie (rounded upwards): every int8 input is
+                            checked through the output requantisation, a difference is refused.
 SPLIT, SPLIT_V              One SLICE (``chan``) per used output, on the channel (last) axis only
                             (a negative axis counts from the end; SPLIT_V's -1 size inferred).
                             TFLM copies the bytes: each part keeps its output's quantisation.
@@ -455,10 +464,11 @@ class GraphOpsMixin:
 
     # ---- subtract ---------------------------------------------------------------------------
     def sub(self, op):
-        """SUB(x, constant): the ADD-of-a-constant layer (:meth:`add_constant`) with the
-        constant's summand negated.  SUB of two activations and constant - x are refused: they
-        need an int8 subtract kernel (TFLM's reference SUB: scaled1 - scaled2), which the IR's
-        ADD and msf_add_s8 do not have."""
+        """SUB(x, y) of two activations of one shape: an ADD with ``sub`` (msf_add_s8 subtracts
+        the scaled second input, TFLM's SubElementwise); SUB(x, constant): the ADD-of-a-constant
+        layer (:meth:`add_constant`) with the constant's summand negated; SUB(constant, x): an
+        ACT affine with ``sub`` (:meth:`sub_from_constant`).  A broadcasting SUB of two
+        activations is refused (the kernel reads two tensors of one shape)."""
         if not op.opt.get("_present"):
             raise self.Skip("options missing")
         if len(op.inputs) != 2:
@@ -467,12 +477,53 @@ class GraphOpsMixin:
         if self.is_const(a) and self.is_const(b):
             raise self.Skip("both operands are constants")
         if self.is_const(a):
-            raise self.Skip("constant minus activation (c - x) has no int8 kernel (the IR's "
-                            "affine ADD has unit slope)")
-        if not self.is_const(b):
-            raise self.Skip("subtraction of two activations has no int8 kernel (msf_add_s8 "
-                            "only adds; TFLM's SUB subtracts the scaled second input)")
-        self.add_constant(op, a, b, negate=True)
+            return self.sub_from_constant(op, a, b)
+        if self.is_const(b):
+            return self.add_constant(op, a, b, negate=True)
+        src, _, _ = self.get(a, "first input")
+        src2, _, _ = self.get(b, "second input")
+        for t, what in ((a, "first input"), (b, "second input")):
+            self.act_tensor(t, what)
+        sa, sb = self.shape_of(src), self.shape_of(src2)
+        if sa != sb:
+            raise self.Skip(f"broadcasting subtraction of {list(self.T(a).shape)} and "
+                            f"{list(self.T(b).shape)} (the int8 subtract kernel reads two "
+                            "tensors of one shape)")
+        # operand order is the arithmetic's: src - src2 (no swap as for ADD)
+        layer = ir.Layer(op=ir.ADD, in_shape=sa, out_shape=sa, act=self.act(op.opt),
+                         srcs=(src, src2), sub=True)
+        self.add_layer(op, layer, self.check_out(op, layer))
+
+    def sub_from_constant(self, op, k: int, x: int):
+        """SUB(k, x), k a scalar or [C] int8 constant (read as TFLM reads it: TfLiteTensor.params,
+        its first scale / zero point): ACT ``affine`` with ``sub``, ``bias`` the constant.  A
+        scalar is a 256-entry table of TFLM's arithmetic; a [C] constant runs msf_prelu_s8's
+        MSF_ELT_ADD_CONST with the input multiplier negated, exact except at an SRDHM tie
+        (checked on every int8 input, :func:`codegen.sub_from_const_params`; a difference is
+        refused with the input named)."""
+        from ..mcu_runtime import codegen
+        src, _, _ = self.get(x, "input")
+        it = self.act_tensor(x, "input")
+        shape = self.shape_of(src)
+        dims = list(self.T(k).shape)
+        v, kq = self._int8_const_params(k, "constant minuend")
+        if not (v.size == 1 or (dims and dims[-1] == shape[2] and v.size == shape[2]
+                                and all(d == 1 for d in dims[:-1]))):
+            raise self.Skip(f"constant minus activation with a constant of shape {dims} (a "
+                            f"scalar or one value per channel of {list(shape)})")
+        layer = ir.Layer(op=ir.ACT, in_shape=shape, out_shape=shape, srcs=(src,), fn="affine",
+                         act=self.act(op.opt), bias=v, w_quant=kq, sub=True)
+        out_q = self.check_out(op, layer)
+        if v.size > 1:
+            try:
+                lo, hi = self.activation_range(layer.act, out_q)
+                p = eltwise_params.add_const_params_tflm(
+                    it.scale[0], int(it.zero_point[0]), kq.scale[0], kq.zero_point[0], v,
+                    out_q.scale[0], out_q.zero_point[0])
+                codegen.sub_from_const_params(p, lo, hi)
+            except ValueError as e:
+                raise self.Skip(str(e)) from None
+        self.add_layer(op, layer, out_q)
 
     def _negated_addend(self, v: np.ndarray, kq: ir.Quant, x_scale, x_zp: int, y_scale,
                         y_zp: int):

@@ -27,7 +27,8 @@ Supported (single subgraph, one input, 1 to 8 outputs, batch 1, int8 activations
   HARD_SWISH, LOGISTIC, TANH, LEAKY_RELU, RELU, RELU6 (ACT layers), MUL (of two activations with
   [1,1,C] / scalar broadcast, or by an int8 constant, also per-channel quantised), ADD / SUB of
   a constant int8 scalar or [C] constant (an ACT ``affine``: TFLM's AddFunc, the constant
-  negated for SUB), SPLIT / SPLIT_V on the channels (SLICE layers), the channel shuffle
+  negated for x - c; ``sub`` for c - x), SUB of two activations of one shape (an ADD with
+  ``sub``), SPLIT / SPLIT_V on the channels (SLICE layers), the channel shuffle
   RESHAPE -> TRANSPOSE -> RESHAPE (one SHUFFLE), CONCATENATION on the channels or on axis 1
   of [1, N, k] tensors (the IR's width; equal quantisation, as TFLM requires),
   RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR, TRANSPOSE_CONV, and a RESHAPE that really changes
