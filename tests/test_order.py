@@ -189,10 +189,11 @@ def test_order_dag_equals_brute_force_over_orders_and_partitions(net, io, data):
     assert graph_answer(chain, make_query(chain, "ram")).key == want_ram
 
 
-def test_cbc_infeasibility_claims_are_rechecked():
+def test_cbc_answers_a_program_its_preprocessing_called_infeasible():
     """Found by the brute force above (CI): two convs off the input, two dw off the first, three
     outputs, io external -- every order DAG edge needs 112 B, and CBC 2.10.3's preprocessing called
-    the min-RAM program infeasible.  The minimum here is written down by hand: the input and
+    the min-RAM program infeasible (the CBC backend runs with it off).  The minimum here is
+    written down by hand: the input and
     every output are external, so the arena holds one 4x7x1 float tensor (112 B) at most."""
     s = (4, 7, 1)
     layers = [window_layer(CONV, s, 1, 3, 1, 1), window_layer(CONV, s, 1, 3, 1, 1),
