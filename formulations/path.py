@@ -291,6 +291,16 @@ ALL_PAIRS_MAX_NODES = 3000
 _INF = 2 ** 62
 
 
+def _groups(node_of: np.ndarray, ok: np.ndarray, n: int) -> list[np.ndarray]:
+    """The ``ok`` edges grouped by ``node_of`` (the DAG's ``dst`` or ``src``): entry v holds the
+    ids of the edges into (or out of) node v, in edge order -- what every sweep over the
+    topologically numbered nodes reads."""
+    e_ok = np.flatnonzero(ok)
+    order = e_ok[np.argsort(node_of[e_ok], kind="stable")]
+    bounds = np.searchsorted(node_of[order], np.arange(n + 1))
+    return [order[bounds[v]:bounds[v + 1]] for v in range(n)]
+
+
 def _all_pairs(dag, w, allowed, bottleneck: bool = False):
     """Per node pair (u, v): the least total ``w`` (``bottleneck``: the least largest ``w``) over
     u -> v paths of ``allowed`` edges (u == v: 0; no path: _INF).  The DAG's nodes are numbered
@@ -299,15 +309,11 @@ def _all_pairs(dag, w, allowed, bottleneck: bool = False):
     n = dag.n_nodes
     if n > ALL_PAIRS_MAX_NODES:
         return None
-    src, dst = dag.src, dag.dst
-    e_ok = np.flatnonzero(np.asarray(allowed, dtype=bool))
-    order = e_ok[np.argsort(dst[e_ok], kind="stable")]
+    src = dag.src
     d = np.full((n, n), _INF, dtype=np.int64)
     np.fill_diagonal(d, 0)
     wv = np.asarray(w, dtype=np.int64)
-    bounds = np.searchsorted(dst[order], np.arange(n + 1))
-    for v in range(n):
-        es = order[bounds[v]:bounds[v + 1]]
+    for v, es in enumerate(_groups(dag.dst, np.asarray(allowed, dtype=bool), n)):
         if not len(es):
             continue
         prev = d[:, src[es]]
@@ -323,10 +329,10 @@ def _off_shortest_paths(dag, metric: str, allowed) -> list[int] | None:
     stage that only chooses least-latency plans: an edge of such a plan with w_e > dist(u, v)
     could be swapped for the shortest u -> v subpath (same RAM bound: it uses allowed edges
     only), a strictly shorter plan.  None when the DAG is too large for the table."""
-    d = _all_pairs(dag, dag.weight(metric), allowed)
+    w = dag.weight(metric)
+    d = _all_pairs(dag, w, allowed)
     if d is None:
         return None
-    w = dag.weight(metric)
     src, dst = dag.src, dag.dst
     ok = np.asarray(allowed, dtype=bool)
     return np.flatnonzero(ok & (w > d[src, dst])).tolist()
@@ -366,14 +372,10 @@ def _dominated_edges(dag, metric: str, allowed, budget) -> list[int] | None:
     n = dag.n_nodes
     if n > ALL_PAIRS_MAX_NODES:
         return None
-    e_ok = np.flatnonzero(ok)
-    order = e_ok[np.argsort(dst[e_ok], kind="stable")]
     lat = np.full((n, n), _INF, dtype=np.int64)
     bot = np.zeros((n, n), dtype=np.int64)
     np.fill_diagonal(lat, 0)
-    bounds = np.searchsorted(dst[order], np.arange(n + 1))
-    for v in range(n):
-        es = order[bounds[v]:bounds[v + 1]]
+    for v, es in enumerate(_groups(dst, ok, n)):
         if not len(es):
             continue
         pl, pb = lat[:, src[es]], bot[:, src[es]]
@@ -392,41 +394,27 @@ def _dominated_edges(dag, metric: str, allowed, budget) -> list[int] | None:
     return np.flatnonzero(dom).tolist()
 
 
-def _by_source(dag, x: dict[int, int]) -> list[list[tuple[int, int]]]:
-    """Per node v: the (edge, variable) pairs of the kept edges leaving v, in edge order."""
-    src = dag.src.tolist()
-    groups: list[list[tuple[int, int]]] = [[] for _ in range(dag.n_nodes)]
-    for e, k in x.items():
-        groups[src[e]].append((e, k))
-    return groups
-
-
 def _through_bounds(dag, metric: str, keep) -> np.ndarray:
     """Per edge e = (u, v): shortest 0 -> u + w_e + shortest v -> N over the kept edges (``keep``:
-    a boolean per edge, or a predicate), a lower bound on the latency of every plan using e
-    (inf when e is not kept or on no 0 -> N path).  float64: exact for the integer latencies
-    (every sum stays far below 2**53)."""
-    n_e = dag.n_edges
-    ok = (np.fromiter((bool(keep(e)) for e in range(n_e)), bool, n_e) if callable(keep)
-          else np.asarray(keep, dtype=bool))
+    a boolean per edge), a lower bound on the latency of every plan using e (inf when e is not
+    kept or on no 0 -> N path).  float64: exact for the integer latencies (every sum stays far
+    below 2**53)."""
+    ok = np.asarray(keep, dtype=bool)
     w = dag.weight(metric).astype(np.float64)
     src, dst = dag.src, dag.dst
     n = dag.n_nodes
     inf = float("inf")
-    e_ok = np.flatnonzero(ok)
     pre = np.full(n, inf)
     suf = np.full(n, inf)
     pre[0], suf[n - 1] = 0.0, 0.0
-    by_dst = e_ok[np.argsort(dst[e_ok], kind="stable")]
-    bd = np.searchsorted(dst[by_dst], np.arange(n + 1))
+    into = _groups(dst, ok, n)
     for v in range(1, n):                 # edges into v start at earlier nodes: settled
-        es = by_dst[bd[v]:bd[v + 1]]
+        es = into[v]
         if len(es):
             pre[v] = (pre[src[es]] + w[es]).min()
-    by_src = e_ok[np.argsort(src[e_ok], kind="stable")]
-    bs = np.searchsorted(src[by_src], np.arange(n + 1))
+    out = _groups(src, ok, n)
     for v in range(n - 2, -1, -1):        # edges out of v end at later nodes: settled
-        es = by_src[bs[v]:bs[v + 1]]
+        es = out[v]
         if len(es):
             suf[v] = (w[es] + suf[dst[es]]).min()
     thr = pre[src] + w + suf[dst]
