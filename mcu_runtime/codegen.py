@@ -239,7 +239,7 @@ class _Emitter:
                 xs, xz, L.w_quant.scale[0], L.w_quant.zero_point[0], np.asarray(L.bias), ys, yz)
             if L.sub:
                 try:
-                    p = sub_from_const_params(p, L.act_min, L.act_max)
+                    p = eltwise_params.sub_from_const_params(p, L.act_min, L.act_max)
                 except ValueError as e:
                     raise CodegenError(f"layer {i} ({L.name}): {e}") from None
             return "msf_prelu_s8_params", dict(
@@ -531,38 +531,6 @@ def _s8_table(L, rq: str, xs, xz, ys, yz):
     if rq == "fixed":
         return eltwise_params.tflm_table(op, xs, xz, ys, yz, **attrs)
     return eltwise_params.ort_table(op, xs, xz, ys, yz, path="qdq", **attrs)
-
-
-def sub_from_const_params(p: dict, act_min: int, act_max: int) -> dict:
-    """msf_prelu_s8 MSF_ELT_ADD_CONST parameters ``p`` of ADD(x, k) (k one int8 value per
-    channel, :func:`eltwise_params.add_const_params_tflm`) turned into TFLite's SUB(k, x): the
-    kernel adds the input's scaled value RDBPOT(SRDHM((x - zp) << 20, m1), -s1) to the constant's,
-    SUB(k, x) subtracts it.  With the multiplier negated the kernel computes
-    RDBPOT(SRDHM(., -m1), -s1); RoundingDivideByPOT is symmetric (half away from zero) but SRDHM
-    rounds ties upwards, so that is minus the scaled input except at a tie.  Every int8 input is
-    checked; where one differs, every channel's output (after the clamp ``act_min`` ..
-    ``act_max``) is compared and a difference raises ValueError naming the input."""
-    ls, m1, s1 = p["left_shift"], int(p["mul1"]), int(p["shift1"])
-    if m1 == -(1 << 31):
-        raise ValueError("the input multiplier cannot be negated")
-    if s1 > 0 or p["shift2"] > 0:
-        raise ValueError("a requantisation multiplier is not below 1 (TFLM's SUB needs the "
-                         "output scale above twice the larger input scale / 2^20)")
-
-    def scaled(q: int, mul: int) -> int:
-        v = ((q - p["in_zp"]) << ls) & 0xFFFFFFFF
-        v = v - (1 << 32) if v >= 1 << 31 else v
-        return eltwise_params.rdbpot(eltwise_params.srdhm32(v, mul), -s1)
-
-    def out(raw: int) -> int:
-        r = eltwise_params.rdbpot(eltwise_params.srdhm32(raw, p["mul2"]), -p["shift2"])
-        return min(act_max, max(act_min, r + p["out_zp"]))
-    for q in range(-128, 128):
-        want, got = -scaled(q, m1), scaled(q, -m1)
-        if want != got and any(out(int(k) + want) != out(int(k) + got) for k in p["addend"]):
-            raise ValueError(f"constant minus input hits a rounding tie of TFLM's SUB (input {q} "
-                             "would come out differently from the negated input multiplier)")
-    return dict(p, mul1=-m1)
 
 
 def _add_const_per_channel(L) -> bool:

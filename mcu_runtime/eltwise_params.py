@@ -560,3 +560,35 @@ def add_const_params_tflm(x_scale, x_zp, k_scale, k_zp, k_values, y_scale, y_zp)
                        for v in np.asarray(k_values).astype(np.int64).reshape(-1)], np.int32)
     return dict(left_shift=ls, mul1=p["in1_mul"], shift1=p["in1_shift"], mul2=p["out_mul"],
                 shift2=p["out_shift"], addend=addend, in_zp=int(x_zp), out_zp=int(y_zp))
+
+
+def sub_from_const_params(p: dict, act_min: int, act_max: int) -> dict:
+    """msf_prelu_s8 MSF_ELT_ADD_CONST parameters ``p`` of ADD(x, k) (k one int8 value per
+    channel, :func:`add_const_params_tflm`) turned into TFLite's SUB(k, x): the
+    kernel adds the input's scaled value RDBPOT(SRDHM((x - zp) << 20, m1), -s1) to the constant's,
+    SUB(k, x) subtracts it.  With the multiplier negated the kernel computes
+    RDBPOT(SRDHM(., -m1), -s1); RoundingDivideByPOT is symmetric (half away from zero) but SRDHM
+    rounds ties upwards, so that is minus the scaled input except at a tie.  Every int8 input is
+    checked; where one differs, every channel's output (after the clamp ``act_min`` ..
+    ``act_max``) is compared and a difference raises ValueError naming the input."""
+    ls, m1, s1 = p["left_shift"], int(p["mul1"]), int(p["shift1"])
+    if m1 == -(1 << 31):
+        raise ValueError("the input multiplier cannot be negated")
+    if s1 > 0 or p["shift2"] > 0:
+        raise ValueError("a requantisation multiplier is not below 1 (TFLM's SUB needs the "
+                         "output scale above twice the larger input scale / 2^20)")
+
+    def scaled(q: int, mul: int) -> int:
+        v = ((q - p["in_zp"]) << ls) & 0xFFFFFFFF
+        v = v - (1 << 32) if v >= 1 << 31 else v
+        return rdbpot(srdhm32(v, mul), -s1)
+
+    def out(raw: int) -> int:
+        r = rdbpot(srdhm32(raw, p["mul2"]), -p["shift2"])
+        return min(act_max, max(act_min, r + p["out_zp"]))
+    for q in range(-128, 128):
+        want, got = -scaled(q, m1), scaled(q, -m1)
+        if want != got and any(out(int(k) + want) != out(int(k) + got) for k in p["addend"]):
+            raise ValueError(f"constant minus input hits a rounding tie of TFLM's SUB (input {q} "
+                             "would come out differently from the negated input multiplier)")
+    return dict(p, mul1=-m1)

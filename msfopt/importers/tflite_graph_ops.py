@@ -499,9 +499,8 @@ class GraphOpsMixin:
         its first scale / zero point): ACT ``affine`` with ``sub``, ``bias`` the constant.  A
         scalar is a 256-entry table of TFLM's arithmetic; a [C] constant runs msf_prelu_s8's
         MSF_ELT_ADD_CONST with the input multiplier negated, exact except at an SRDHM tie
-        (checked on every int8 input, :func:`codegen.sub_from_const_params`; a difference is
-        refused with the input named)."""
-        from ..mcu_runtime import codegen
+        (checked on every int8 input, :func:`eltwise_params.sub_from_const_params`; a
+        difference is refused with the input named)."""
         src, _, _ = self.get(x, "input")
         it = self.act_tensor(x, "input")
         shape = self.shape_of(src)
@@ -520,7 +519,7 @@ class GraphOpsMixin:
                 p = eltwise_params.add_const_params_tflm(
                     it.scale[0], int(it.zero_point[0]), kq.scale[0], kq.zero_point[0], v,
                     out_q.scale[0], out_q.zero_point[0])
-                codegen.sub_from_const_params(p, lo, hi)
+                eltwise_params.sub_from_const_params(p, lo, hi)
             except ValueError as e:
                 raise self.Skip(str(e)) from None
         self.add_layer(op, layer, out_q)
