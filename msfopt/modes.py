@@ -29,8 +29,6 @@ dispatch from a mode name to its generator (:func:`block_schedules`, :func:`sche
 """
 from __future__ import annotations
 
-from itertools import chain
-
 import numpy as np
 
 from .ir import AVGPOOL, DW, ELEMENTWISE_OPS, GAP, MAXPOOL, PIPELINE_OPS, RESHAPE, Network
@@ -540,8 +538,9 @@ def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAUL
     """The costs of every fused variant :func:`block_schedules` generates (same blocks, same
     RAM / MACs / calls / copied bytes, same :class:`GrowthBound` cut), without building a
     :class:`~msfopt.schedule.BlockSchedule` per block: one backward window sweep per block end
-    serves every tile, patch and mode at once (all tile rows of all tiles in one vector), and each
-    block's numbers are running sums along that sweep.  Unfused and in-place single-layer
+    serves every tile, patch and mode at once (all tile rows of all tiles in one vector; the
+    sweeps of all block ends run together, :func:`_sweep`), and each block's numbers are running
+    sums along its sweep, taken for all its steps and families at once (:func:`_emit_end`).  Unfused and in-place single-layer
     variants are not included (the caller builds their few schedules).  ``live``: the
     network's :class:`FastLiveness` for ``io``, when the caller has it.
 
@@ -564,13 +563,18 @@ def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAUL
     alive_b = [0] * n       # counted bytes of the tensors alive at a block's first layer
     for i in range(n):
         alive_b[i] = sum(cb[t] for t in live.resident(i, i)[:-1])
-    out_rows: list[tuple] = []
-    emit = out_rows.append
+    alive_np = np.asarray(alive_b, dtype=np.int64)
+    # per layer: output work per output pixel row unit, ring bytes per input row, input channels
+    unit_of = np.zeros(n, dtype=np.int64)
+    ring_unit_of = np.zeros(n, dtype=np.int64)
+    cin_of = np.zeros(n, dtype=np.int64)
+    for l, L in enumerate(layers):
+        if L.op in PIPELINE_OPS:
+            unit_of[l] = L.out_shape[2] * L.macs_per_output()
+            ring_unit_of[l] = min(L.ekw, L.in_shape[1]) * L.in_shape[2] * eb
+            cin_of[l] = L.in_shape[2]
     fam_all: list[dict] = []
-    seq_layer: list[int] = []
-    seq_macs: list[int] = []
-    seq_units: list[int] = []
-    seq_rc: list[int] = []
+    ends: list[dict] = []                    # per block end: its families and sweep record
     MI = {m: k for k, m in enumerate(FUSED_MODES)}
 
     want_h = "hcache" in modes
@@ -643,8 +647,7 @@ def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAUL
                 s = {"kind": kind, "mode": mode, "p": p, "rank": rank, "seg": seg("r", ph),
                      "cseg": seg("c", pw), "n_patch": (-(-H_out // ph)) * (-(-W_out // pw)),
                      "n_r": -(-H_out // ph)}
-            s.update(alive=True, macs=0, calls=0, ring=0, last_buf=0, lm=[],
-                     mi=MI[mode], id=len(fam_all))
+            s.update(ring=0, last_buf=0, dead=-1, mi=MI[mode], id=len(fam_all))
             fam_all.append(s)
             st.append(s)
         lo = np.concatenate(lo_parts)
@@ -662,7 +665,6 @@ def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAUL
             xstarts_a = np.asarray(xstarts, dtype=np.int64)
             xsum = np.add.reduceat(xhi - xlo, xstarts_a).tolist()
         rsum = np.add.reduceat(hi - lo, starts_a).tolist()
-        ncols = W_out
         lmin = live.run_start[e]
         if max_depth is not None:
             lmin = max(lmin, e - max_depth + 1)
@@ -683,112 +685,364 @@ def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAUL
                         and (calls_ok or bound.integral))
             s["thr"] = bound.max_ru[e] - out_part if active else 0
             s["lim"] = gap_lmin if s["mode"] == "hcache-gap" else lmin
-            s["n"] = 0
-        min_in = bound.min_in if active else None
         hf = [s for s in st if s["kind"] == "h"]
         rf = [s for s in st if s["kind"] == "r"]
-        for l in range(e, min(lmin, gap_lmin) - 1, -1):
-            lt = l < e
-            for s in st:
-                if s["alive"] and (l < s["lim"] or (lt and s["cut"]
-                                                    and min_in[l] + s["ring"] >= s["thr"])):
-                    s["alive"] = False
-            hl = [s for s in hf if s["alive"]]
-            rl = [s for s in rf if s["alive"]]
-            if not hl and not rl:
-                break
-            L = layers[l]
-            C_o = L.out_shape[2]
-            mpo = L.macs_per_output()
-            H_l, W_l, C_l = L.in_shape
-            ekw, sw, pw_ = L.ekw, L.sw, L.pad[1]
-            lo, hi = window_input_range(lo, hi, L.ekh, L.sh, L.pad[0], H_l)
-            d = hi - lo
-            rmax_new = np.maximum.reduceat(d, starts_a).tolist()
-            rsum_new = np.add.reduceat(d, starts_a).tolist()
-            if rl:
-                xlo, xhi = window_input_range(xlo, xhi, ekw, sw, pw_, W_l)
-                dx = xhi - xlo
-                xmax_new = np.maximum.reduceat(dx, xstarts_a).tolist()
-                xsum_new = np.add.reduceat(dx, xstarts_a).tolist()
-            ncols_in = min(W_l, (ncols - 1) * sw - pw_ + ekw)
-            delays = None
-            tb_out = alive_b[l] + cb[e + 1]
-            depth = e - l + 1
-            unit = C_o * mpo
-            ring_unit = min(ekw, W_l) * C_l * eb
-            ip_ok = (lt and live.consumers[l] == [l] and l not in live.outputs and counted[l]
-                     and counted[e + 1] and tbytes[e + 1] <= tbytes[l])
-            for s in hl:
-                k = s["seg"]
-                m = rsum[k] * ncols * unit
-                macs = s["macs"] = s["macs"] + m
-                calls = s["calls"] = s["calls"] + s["n_rows"] * ncols
-                s["n"] += 1
-                s["lm"].append(m)
-                mode = s["mode"]
-                if mode == "hcache" or mode == "linebuffer":
-                    if lt:
-                        emit((l, e, s["mi"], s["p"], tb_out + s["ring"], macs, calls, 0, 0,
-                              s["rank"], s["n_rows"], s["id"], depth))
-                elif mode == "hcache-gap":
-                    C = gap.in_shape[2]
-                    gb = 4 * C + min(s["p"], H_out) * C * eb
-                    emit((l, g, s["mi"], s["p"], alive_b[l] + cb[g + 1] + s["ring"] + gb,
-                          macs + gap.macs, calls + s["n_rows"] * gap.in_shape[1],
-                          0, 0, s["rank"], s["n_rows"], s["id"], depth + 1))
-                elif ip_ok and s["n_rows"] > 1:
-                    if delays is None:
-                        # out_delay_closed for every segment: lo_next of segment row r >= 1
-                        c = (lo * (W_l * C_l)) // (W_out * C_e)
-                        ask = np.where(H_out <= c, 1, np.maximum(1, r_row + 1 - c // p_row))
-                        ask[first_row] = 0
-                        delays = np.maximum.reduceat(ask, starts_a).tolist()
-                    dd = delays[k]
-                    if dd < s["n_rows"]:
-                        ob = min(dd * s["p"], H_out) * W_out * C_e * eb
-                        emit((l, e, s["mi"], s["p"], alive_b[l] + s["ring"] + ob, macs,
-                              calls, tbytes[e + 1], 1, s["rank"], s["n_rows"], s["id"], depth))
-                s["ring"] += ring_unit * rmax_new[k]
-            for s in rl:
-                k = s["seg"]
-                m = rsum[k] * xsum[s["cseg"]] * unit
-                macs = s["macs"] = s["macs"] + m
-                s["n"] += 1
-                s["lm"].append(m)
-                if lt:
-                    emit((l, e, s["mi"], s["p"], tb_out + s["ring"], macs,
-                          s["n_patch"] * depth, 0, 0, s["rank"], s["n_r"], s["id"], depth))
-                bb = rmax_new[k] * xmax_new[s["cseg"]] * C_l * eb
-                s["ring"] = max(s["ring"], s["last_buf"] + bb)
-                s["last_buf"] = bb
-            rsum = rsum_new
-            if rl:
-                xsum = xsum_new
-            ncols = ncols_in
-        # the families' per-layer work in layer order; rows then point into it
-        for s in st:
-            if not s["n"]:
-                continue
-            lay = list(range(e - s["n"] + 1, e + 1))
-            lm = s["lm"][::-1]
-            if s["mode"] == "hcache-gap":
-                lay.append(g)
-                lm.append(gap.macs)
-            # block [l..] starts at entry base + (l - lowest layer of the sweep)
-            s["base"] = len(seq_layer) - (e - s["n"] + 1)
-            seq_layer.extend(lay)
-            seq_macs.extend(lm)
-            rc = s["kind"] == "r"
-            seq_units.extend([s["n_patch"] if rc else s["n_rows"]] * len(lay))
-            seq_rc.extend([int(rc)] * len(lay))
-    cols = len(COST_COLUMNS)
-    arr = np.fromiter(chain.from_iterable(out_rows), dtype=np.int64,
-                      count=len(out_rows) * cols).reshape(-1, cols)
-    rows = {c: arr[:, k] for k, c in enumerate(COST_COLUMNS)}
-    if len(arr):
-        base = np.asarray([f.get("base", 0) for f in fam_all], dtype=np.int64)
+        nr, nx = len(lo), (len(xlo) if rf else 0)
+        i64 = np.int64
+        er = np.empty((len(_ER), nr), dtype=i64)
+        er[0], er[1], er[2], er[3] = lo, hi, W_out * C_e, H_out
+        er[4], er[5], er[6] = r_row, p_row, first_row
+        ex = np.empty((len(_EX), nx), dtype=i64)
+        sx = np.empty((len(_ES), len(xstarts) if rf else 0), dtype=i64)
+        if rf:
+            ex[0], ex[1] = xlo, xhi
+            sx[1] = xstarts_a
+        sr = np.empty((len(_ES), len(starts)), dtype=i64)
+        sr[1] = starts_a
+        fh = np.asarray([(0, s["seg"], s["lim"], s["cut"], s["thr"], e, 0, -1) for s in hf],
+                        dtype=i64).reshape(-1, len(_FH)).T.copy()
+        fr = np.asarray([(0, s["seg"], s["cseg"], s["lim"], s["cut"], s["thr"], e, 0, 0, -1)
+                         for s in rf], dtype=i64).reshape(-1, len(_FR)).T.copy()
+        ends.append({
+            "e": e, "g": g, "gap": gap, "H_out": H_out, "W_out": W_out, "C_e": C_e,
+            "hf": hf, "rf": rf, "ER": er, "EX": ex, "SR": sr, "SX": sx, "FH": fh, "FR": fr,
+            "nseg": len(starts), "nxseg": len(xstarts) if rf else 0,
+            "rsum0": rsum, "xsum0": xsum if rf else None, "T": 0})
+    hist = _sweep(net, live, bound, ends, eb, ring_unit_of, cin_of)
+    tb_np = np.asarray(tbytes, dtype=np.int64)
+    rows, seq, (f_id, f_base) = _emit_all(ends, hist, live, cb, alive_np, tb_np, unit_of,
+                                          ring_unit_of, cin_of, eb)
+    if len(rows["first"]):
+        base = np.zeros(len(fam_all), dtype=np.int64)
+        base[f_id] = f_base
         rows["seq"] = base[rows["seq"]] + rows["first"]
-    seq = {k: np.asarray(v, dtype=np.int64) for k, v in
-           (("layer", seq_layer), ("macs", seq_macs), ("units", seq_units), ("recompute", seq_rc))}
     return rows, seq
+
+
+# row indices of _sweep's stacked per-end arrays (built by block_costs, one column per element)
+_ER = ("lo", "hi", "den", "hout", "r_row", "p_row", "first_row", "slot")   # tile rows
+_EX = ("lo", "hi", "slot")                                                  # patch columns
+_ES = ("slot", "start")                                                     # segments
+_FH = ("slot", "seg", "lim", "cut", "thr", "e", "ring", "dead")             # column families
+_FR = ("slot", "seg", "cseg", "lim", "cut", "thr", "e", "ring", "last", "dead")  # patches
+
+
+def _sweep(net: Network, live, bound, ends: list[dict], eb: int, ring_unit_of, cin_of):
+    """The backward window sweep of every block end at once.  At layer l the tile rows (and
+    patch columns) of every end e >= l still sweeping are in layer l's output coordinates, so
+    one :func:`window_input_range` over their concatenation steps them all to layer l's input.
+    Per end it records, per step t = e - l, where the step's per-segment row sums / maxima (and
+    column ones, and in-place delays) sit in the flat histories it returns, the column count,
+    and each family's death step: the first step at which its block and every longer one are
+    not generated (layer below its limit, or the growth bound's cut ``min_in[l] + ring >=
+    thr``; both stay true once true: rings only grow and ``min_in`` only grows towards a run's
+    start).  An end leaves the sweep at the first step where none of its families is alive;
+    ``R["T"]`` is its number of steps.  The sweeping ends' rows, columns, segments and
+    families are stacked int64 matrices (one column each, row names :data:`_ER` ...), so
+    adding or dropping ends is one concatenation or mask per matrix."""
+    layers = net.layers
+    n = net.n_layers
+    counted = live.counted
+    min_in = (bound.min_in if bound is not None and bound.ok else [0] * n)
+    BIG = 1 << 40
+    by_end: dict = {}
+    for R in ends:
+        by_end.setdefault(R["e"], []).append(R)
+    i64 = np.int64
+    act: list[dict] = []
+    ER = np.zeros((len(_ER), 0), dtype=i64)
+    EX = np.zeros((len(_EX), 0), dtype=i64)
+    SR = np.zeros((len(_ES), 0), dtype=i64)
+    SX = np.zeros((len(_ES), 0), dtype=i64)
+    FH = np.zeros((len(_FH), 0), dtype=i64)
+    FR = np.zeros((len(_FR), 0), dtype=i64)
+    hist = {k: [] for k in ("rs", "rm", "xs", "xm", "dl", "end", "hb", "xb", "nc")}
+    EID = np.zeros(0, dtype=i64)          # per sweeping end: its index in `ends`
+    NCOL = np.zeros(0, dtype=i64)         # per sweeping end: output columns of this step
+    idx_of = {id(R): k for k, R in enumerate(ends)}
+    br = bx = 0
+    for l in range(n - 1, -1, -1):
+        new = by_end.get(l)
+        if new:
+            for j, R in enumerate(new):
+                s = len(act) + j
+                for key in ("ER", "EX", "SR", "SX", "FH", "FR"):
+                    R[key][-1 if key in ("ER", "EX") else 0] = s
+            ER = np.concatenate([ER] + [R["ER"] for R in new], axis=1)
+            EX = np.concatenate([EX] + [R["EX"] for R in new], axis=1)
+            SR = np.concatenate([SR] + [R["SR"] for R in new], axis=1)
+            SX = np.concatenate([SX] + [R["SX"] for R in new], axis=1)
+            FH = np.concatenate([FH] + [R["FH"] for R in new], axis=1)
+            FR = np.concatenate([FR] + [R["FR"] for R in new], axis=1)
+            EID = np.concatenate([EID, np.asarray([idx_of[id(R)] for R in new], dtype=i64)])
+            NCOL = np.concatenate([NCOL, np.asarray([R["W_out"] for R in new], dtype=i64)])
+            act.extend(new)
+        if not act:
+            continue
+        # deaths at the start of step l
+        mil = min_in[l]
+        changed = False
+        for F, (ilim, icut, ithr, ie, iring, idead) in ((FH, (2, 3, 4, 5, 6, 7)),
+                                                        (FR, (3, 4, 5, 6, 7, 9))):
+            if not F.shape[1]:
+                continue
+            die = (F[idead] < 0) & ((l < F[ilim]) | ((F[ie] > l) & (F[icut] != 0)
+                                                     & (mil + F[iring] >= F[ithr])))
+            if die.any():
+                F[idead] = np.where(die, F[ie] - l, F[idead])
+                changed = True
+        if changed:
+            alive_end = np.zeros(len(act), dtype=bool)
+            alive_end[FH[0][FH[7] < 0]] = True
+            alive_end[FR[0][FR[9] < 0]] = True
+            if not alive_end.all():
+                gone = np.flatnonzero(~alive_end).tolist()
+                for F, key, idead in ((FH, "hf", 7), (FR, "rf", 9)):
+                    for s in gone:
+                        for fam, d in zip(act[s][key], F[idead][F[0] == s].tolist()):
+                            fam["dead"] = d
+                for s in gone:
+                    act[s]["T"] = act[s]["e"] - l
+                remap = np.cumsum(alive_end) - 1
+                ER = ER[:, alive_end[ER[-1]]]
+                ER[-1] = remap[ER[-1]]
+                EX = EX[:, alive_end[EX[-1]]]
+                EX[-1] = remap[EX[-1]]
+                SR = SR[:, alive_end[SR[0]]]
+                SR[0] = remap[SR[0]]
+                SX = SX[:, alive_end[SX[0]]]
+                SX[0] = remap[SX[0]]
+                FH = FH[:, alive_end[FH[0]]]
+                FH[0] = remap[FH[0]]
+                FR = FR[:, alive_end[FR[0]]]
+                FR[0] = remap[FR[0]]
+                EID, NCOL = EID[alive_end], NCOL[alive_end]
+                act = [R for R, a in zip(act, alive_end.tolist()) if a]
+                if not act:
+                    continue
+        na = len(act)
+        # offsets of each end's rows / segments in the concatenation
+        nel = np.bincount(ER[-1], minlength=na)
+        nsg = np.bincount(SR[0], minlength=na)
+        eoff = np.cumsum(nel) - nel
+        soff = np.cumsum(nsg) - nsg
+        sstart = eoff[SR[0]] + SR[1]
+        L = layers[l]
+        H_l, W_l, C_l = L.in_shape
+        lo, hi = window_input_range(ER[0], ER[1], L.ekh, L.sh, L.pad[0], H_l)
+        ER[0], ER[1] = lo, hi
+        d = hi - lo
+        hist["rs"].append(np.add.reduceat(d, sstart))
+        rmax = np.maximum.reduceat(d, sstart)
+        hist["rm"].append(rmax)
+        if live.consumers[l] == [l] and l not in live.outputs and counted[l]:
+            # out_delay_closed for every segment of every end: lo_next of segment row r >= 1
+            c = (lo * (W_l * C_l)) // ER[2]
+            ask = np.where(ER[3] <= c, 1, np.maximum(1, ER[4] + 1 - c // ER[5]))
+            ask[ER[6] != 0] = 0
+            hist["dl"].append(np.maximum.reduceat(ask, sstart))
+        else:
+            hist["dl"].append(np.full(len(sstart), BIG, dtype=i64))
+        hist["end"].append(EID)
+        hist["hb"].append(soff + br)
+        hist["nc"].append(NCOL)
+        NCOL = np.minimum(W_l, (NCOL - 1) * L.sw - L.pad[1] + L.ekw)
+        if EX.shape[1]:
+            nxe = np.bincount(EX[-1], minlength=na)
+            nxs = np.bincount(SX[0], minlength=na)
+            xeoff = np.cumsum(nxe) - nxe
+            xsoff = np.cumsum(nxs) - nxs
+            xsstart = xeoff[SX[0]] + SX[1]
+            xlo, xhi = window_input_range(EX[0], EX[1], L.ekw, L.sw, L.pad[1], W_l)
+            EX[0], EX[1] = xlo, xhi
+            dx = xhi - xlo
+            hist["xs"].append(np.add.reduceat(dx, xsstart))
+            xmax = np.maximum.reduceat(dx, xsstart)
+            hist["xm"].append(xmax)
+            hist["xb"].append(xsoff + bx)
+            bx += len(xsstart)
+        else:
+            hist["xb"].append(np.zeros(na, dtype=i64))
+        br += len(sstart)
+        # rings of the families alive at this step grow by this layer's buffers
+        if FH.shape[1]:
+            al = FH[7] < 0
+            FH[6] = np.where(al, FH[6] + int(ring_unit_of[l]) * rmax[soff[FH[0]] + FH[1]], FH[6])
+        if FR.shape[1]:
+            al = FR[9] < 0
+            bb = (rmax[soff[FR[0]] + FR[1]] * xmax[xsoff[FR[0]] + FR[2]]
+                  * (int(cin_of[l]) * eb))
+            FR[7] = np.where(al, np.maximum(FR[7], FR[8] + bb), FR[7])
+            FR[8] = np.where(al, bb, FR[8])
+    for F, key, idead in ((FH, "hf", 7), (FR, "rf", 9)):
+        for s, R in enumerate(act):
+            for fam, d in zip(R[key], F[idead][F[0] == s].tolist()):
+                fam["dead"] = d
+    for R in act:
+        R["T"] = R["e"] + 1
+    z = np.zeros(0, dtype=i64)
+    return {k: (np.concatenate(v) if v else z) for k, v in hist.items()}
+
+
+def _emit_all(ends, hist, live, cb, alive_np, tb_np, unit_of, ring_unit_of, cin_of, eb):
+    """Every row of every block end, vectorised over all (family, step) pairs at once: per
+    family (in family-id order) its steps t = 0 .. T-1 of its end's sweep are consecutive
+    elements, so running sums along a family are segmented cumulative sums.  A family's row
+    at step t is the block of layers e - t .. e, emitted while the family is alive
+    (t < its death step).  Returns the rows (keyed by :data:`COST_COLUMNS`) and the per-layer
+    work ``seq`` of every family, in layer order."""
+    i64 = np.int64
+    tbytes, counted = live.tbytes, live.counted
+    cols = {c: [] for c in COST_COLUMNS}
+    # per-end step tables: the sweep's (step, end) entries ordered by end, then step
+    off = 0
+    for R in ends:
+        R["so"] = off
+        off += R["T"]
+    by_end = np.argsort(hist["end"], kind="stable")
+    HB, XB, NC = hist["hb"][by_end], hist["xb"][by_end], hist["nc"][by_end]
+    fams = []
+    for R in ends:
+        if R["T"]:
+            for s in R["hf"]:
+                fams.append((s, R, 0))
+            for s in R["rf"]:
+                fams.append((s, R, 1))
+    if not fams:
+        z = np.zeros(0, dtype=i64)
+        return ({c: z for c in COST_COLUMNS},
+                {k: z for k in ("layer", "macs", "units", "recompute")}, (z, z))
+    fams.sort(key=lambda x: x[0]["id"])
+    nf = len(fams)
+
+    F = np.asarray([(s["id"], R["T"], R["e"], s["kind"] == "r",
+                     R["T"] if s["dead"] < 0 else s["dead"], s["seg"], s.get("cseg", 0),
+                     R["so"], s["mi"], s["p"], s["rank"],
+                     s["n_rows"] if s["kind"] == "h" else s["n_r"], s.get("n_patch", 0),
+                     3 if s["kind"] == "r" else _H_KIND[s["mode"]], R["H_out"],
+                     R["W_out"] * R["C_e"] * eb, cb[R["e"] + 1], bool(counted[R["e"] + 1]),
+                     tbytes[R["e"] + 1], R["rsum0"][s["seg"]],
+                     R["xsum0"][s["cseg"]] if s["kind"] == "r" else 0)
+                    for s, R, _ in fams], dtype=i64)
+    (f_id, f_T, f_e, f_rc, f_dead, f_seg, f_cseg, f_so, f_mi, f_p, f_rank, f_nr, f_np, f_kind,
+     f_hout, f_obrow, f_outb, f_ipok, f_tbo, f_r0, f_x0) = F.T
+    f_rc, f_ipok = f_rc.astype(bool), f_ipok.astype(bool)
+    gapf = [(k, R) for k, (s, R, _) in enumerate(fams) if s["mode"] == "hcache-gap"]
+    # flat (family, step) elements
+    gstart = np.cumsum(f_T) - f_T
+    tot = int(f_T.sum())
+    fe = np.repeat(np.arange(nf, dtype=i64), f_T)
+    t = np.arange(tot, dtype=i64) - gstart[fe]
+    first_t = t == 0
+    lay = f_e[fe] - t
+    st = f_so[fe] + t                                  # the end's flat step index
+    seg = f_seg[fe]
+    hbi = HB[st] + seg
+    RM = hist["rm"][hbi]
+    RS = np.where(first_t, f_r0[fe], hist["rs"][np.where(first_t, 0, HB[st - 1] + seg)]
+                  if len(hist["rs"]) else 0)
+    rc = f_rc[fe]
+    unit = unit_of[lay]
+    ncol = NC[st]
+    if len(hist["xs"]):
+        xbi = np.where(rc, XB[st] + f_cseg[fe], 0)
+        XM = np.where(rc, hist["xm"][xbi], 0)
+        XS = np.where(rc & first_t, f_x0[fe],
+                      np.where(rc, hist["xs"][np.where(rc & ~first_t,
+                                                       XB[st - 1] + f_cseg[fe], 0)], 0))
+    else:
+        XM = XS = np.zeros(tot, dtype=i64)
+    M = np.where(rc, RS * XS * unit, RS * ncol * unit)
+
+    def segcum(x):
+        c = np.cumsum(x)
+        return c - (c - x)[gstart][fe]
+    MAC = segcum(M)
+    CALL = np.where(rc, f_np[fe] * (t + 1), segcum(ncol * f_nr[fe]))
+    inc = ring_unit_of[lay] * RM
+    ring_h = segcum(inc) - inc
+    BB = RM * XM * cin_of[lay] * eb
+    prev = np.zeros(tot, dtype=i64)
+    prev[1:] = BB[:-1]
+    pair = BB + np.where(first_t, 0, prev)
+    big = int(pair.max()) + 1 if tot else 1
+    RA = np.maximum.accumulate(pair + fe * big) - fe * big
+    ring_r = np.zeros(tot, dtype=i64)
+    ring_r[1:] = RA[:-1]
+    ring_r[first_t] = 0
+    RING = np.where(rc, ring_r, ring_h)
+    V = t < f_dead[fe]
+    later = t >= 1
+    kind = f_kind[fe]
+    tb_out = alive_np[lay] + f_outb[fe]
+
+    def emit(sel, last, ram, macs, calls, copy, inplace, seqlen):
+        idx = np.flatnonzero(sel)
+        if not len(idx):
+            return
+        ff = fe[idx]
+
+        def pick(x):
+            return np.full(len(idx), x, dtype=i64) if np.ndim(x) == 0 else x[idx]
+        for c, v in zip(COST_COLUMNS, (lay[idx], pick(last), f_mi[ff], f_p[ff], pick(ram),
+                                       pick(macs), pick(calls), pick(copy), pick(inplace),
+                                       f_rank[ff], f_nr[ff], f_id[ff], pick(seqlen))):
+            cols[c].append(v)
+    # hcache / linebuffer and recompute: blocks of two layers or more
+    emit(V & later & ((kind == 0) | (kind == 3)), f_e[fe], tb_out + RING, MAC, CALL, 0, 0,
+         t + 1)
+    if gapf:
+        gk = np.asarray([k for k, _ in gapf], dtype=i64)
+        gg = np.zeros(nf, dtype=i64)
+        gmac = np.zeros(nf, dtype=i64)
+        gcall = np.zeros(nf, dtype=i64)
+        gbase = np.zeros(nf, dtype=i64)
+        for k, R in gapf:
+            gap = R["gap"]
+            C = gap.in_shape[2]
+            gg[k] = R["g"]
+            gmac[k] = gap.macs
+            gcall[k] = f_nr[k] * gap.in_shape[1]
+            gbase[k] = cb[R["g"] + 1] + 4 * C + min(int(f_p[k]), R["H_out"]) * C * eb
+        emit(V & (kind == 2), gg[fe], alive_np[lay] + gbase[fe] + RING, MAC + gmac[fe],
+             CALL + gcall[fe], 0, 0, t + 2)
+    ipm = V & later & (kind == 1) & (f_nr[fe] > 1) & f_ipok[fe] & (tb_np[lay] >= f_tbo[fe])
+    if ipm.any():
+        DL = hist["dl"][hbi]
+        sel = ipm & (DL < f_nr[fe])
+        ob = np.minimum(DL * f_p[fe], f_hout[fe]) * f_obrow[fe]
+        emit(sel, f_e[fe], alive_np[lay] + RING + ob, MAC, CALL, f_tbo[fe], 1, t + 1)
+    if cols["first"]:
+        rows = {c: np.concatenate(v) for c, v in cols.items()}
+    else:
+        rows = {c: np.zeros(0, dtype=i64) for c in COST_COLUMNS}
+    # per-layer work in layer order: family f's entries are layers e - dead + 1 .. e (its
+    # steps reversed), then its GAP tail
+    isgap = np.zeros(nf, dtype=i64)
+    for k, _ in gapf:
+        isgap[k] = 1
+    n_ent = f_dead + isgap
+    ent0 = np.cumsum(n_ent) - n_ent
+    keep = np.flatnonzero(V)
+    kf = fe[keep]
+    pos = ent0[kf] + (f_dead[kf] - 1 - t[keep])
+    total = int(n_ent.sum())
+    s_layer = np.empty(total, dtype=i64)
+    s_macs = np.empty(total, dtype=i64)
+    s_layer[pos] = lay[keep]
+    s_macs[pos] = M[keep]
+    if gapf:
+        gpos = ent0[gk] + f_dead[gk]
+        s_layer[gpos] = gg[gk]
+        s_macs[gpos] = gmac[gk]
+    fam_of_ent = np.repeat(np.arange(nf, dtype=i64), n_ent)
+    seq = {"layer": s_layer, "macs": s_macs,
+           "units": np.where(f_rc, f_np, f_nr)[fam_of_ent],
+           "recompute": f_rc.astype(i64)[fam_of_ent]}
+    # base[id] + first = the entry of layer `first` in the family's run
+    base_by_pos = ent0 - (f_e - f_dead + 1)
+    return rows, seq, (f_id, base_by_pos)
+
+
+#: family kind of the column-pipeline modes in :func:`block_costs`' vectorised emission
+_H_KIND = {"hcache": 0, "linebuffer": 0, "hcache-ip": 1, "hcache-gap": 2}
