@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 LE, GE, EQ = "<=", ">=", "=="
 
 
-@dataclass
+@dataclass(slots=True)
 class Var:
     name: str
     lb: int
@@ -25,6 +25,17 @@ class Constraint:
     sense: str
     rhs: int
     name: str = ""
+    _arrays: tuple | None = field(default=None, repr=False, compare=False)
+
+    def arrays(self):
+        """``coeffs`` as two int64 arrays (indices, coefficients), made once: rows shared by
+        many programs (the path programs' flow and peak rows) are reduced with array ops."""
+        if self._arrays is None:
+            import numpy as np
+            self._arrays = (np.fromiter(self.coeffs.keys(), dtype=np.int64, count=len(self.coeffs)),
+                            np.fromiter(self.coeffs.values(), dtype=np.int64,
+                                        count=len(self.coeffs)))
+        return self._arrays
 
 
 @dataclass
@@ -33,6 +44,9 @@ class MIP:
     vars: list[Var] = field(default_factory=list)
     constraints: list[Constraint] = field(default_factory=list)
     objective: dict[int, int] = field(default_factory=dict)   # minimised
+    #: optional cache for :meth:`fix_zero`: per variable index, a Var equal to it fixed at 0
+    #: (shared read-only by the copies of a program; built once per DAG by the path programs)
+    zero_twins: list | None = None
 
     def add_var(self, name: str, lb: int, ub: int, integer: bool = True) -> int:
         self.vars.append(Var(name, int(lb), int(ub), integer))
@@ -47,8 +61,21 @@ class MIP:
     def minimize(self, coeffs: dict[int, int]) -> None:
         self.objective = {k: int(v) for k, v in coeffs.items() if v}
 
+    def fix_zero(self, ks) -> None:
+        """Fix the variables ``ks`` (indices) to 0.  New :class:`Var` objects: copies of a
+        program share theirs."""
+        vs = self.vars
+        tw = self.zero_twins
+        for k in ks:
+            v = vs[k]
+            if v.lb or v.ub:
+                z = tw[k] if tw is not None and k < len(tw) else None
+                vs[k] = z if z is not None and z.name == v.name else Var(v.name, 0, 0,
+                                                                          v.integer)
+
     def copy(self) -> "MIP":
-        return MIP(self.name, list(self.vars), list(self.constraints), dict(self.objective))
+        return MIP(self.name, list(self.vars), list(self.constraints), dict(self.objective),
+                   self.zero_twins)
 
     @property
     def n_vars(self) -> int:
@@ -123,20 +150,33 @@ def reduce_fixed(mip: MIP) -> Reduced:
     has ~1k free of 7.4k variables."""
     fixed = [v.lb if v.lb == v.ub else None for v in mip.vars]
     keep = [k for k, f in enumerate(fixed) if f is None]
-    new = {k: i for i, k in enumerate(keep)}
+    new = [-1] * len(fixed)          # per original variable: its index among the free ones
+    for i, k in enumerate(keep):
+        new[k] = i
+    nonzero = any(f for f in fixed if f is not None)
     m = MIP(mip.name, [mip.vars[k] for k in keep])
     bad = False
+    append = m.constraints.append
+    new_np = None
     for c in mip.constraints:
-        coeffs = {}
         rhs = c.rhs
-        for k, a in c.coeffs.items():
-            f = fixed[k]
-            if f is None:
-                coeffs[new[k]] = a
-            elif f:
-                rhs -= a * f
+        if nonzero:
+            for k, a in c.coeffs.items():
+                f = fixed[k]
+                if f:
+                    rhs -= a * f
+        if len(c.coeffs) > 64:
+            if new_np is None:
+                import numpy as np
+                new_np = np.asarray(new, dtype=np.int64)
+            idx, val = c.arrays()
+            ni = new_np[idx]
+            sel = ni >= 0
+            coeffs = dict(zip(ni[sel].tolist(), val[sel].tolist()))
+        else:
+            coeffs = {i: a for k, a in c.coeffs.items() if (i := new[k]) >= 0}
         if coeffs:
-            m.constraints.append(Constraint(coeffs, c.sense, rhs, c.name))
+            append(Constraint(coeffs, c.sense, rhs, c.name))
         elif not ((c.sense == LE and 0 <= rhs) or (c.sense == GE and 0 >= rhs)
                   or (c.sense == EQ and rhs == 0)):
             bad = True

@@ -117,17 +117,13 @@ class PathProgram:
         drop = _off_shortest_paths(dag, metric, np.asarray(allowed) & (dag.ram <= peak_value))
         if drop is None:
             return
-        for e in drop:
-            k = self.x.get(e)
-            if k is not None:
-                _fix0(m, k)
+        x = self.x
+        m.fix_zero([x[e] for e in drop if e in x])
 
     def _fix_above(self, m: MIP, peak_value: int) -> None:
         """Fix every edge with more RAM than ``peak_value`` to 0."""
-        for e in np.flatnonzero(self.ram > peak_value).tolist():
-            k = self.x.get(e)
-            if k is not None:
-                _fix0(m, k)
+        x = self.x
+        m.fix_zero([x[e] for e in np.flatnonzero(self.ram > peak_value).tolist() if e in x])
 
     def third_stage(self, latency_value: int, peak_value: int) -> MIP:
         """The last tie-break: latency <= its optimum, no edge above the optimal peak, minimise the
@@ -189,8 +185,7 @@ class PathProgram:
                     # within the peak) meets the budget: the budget row cuts off no optimum
                     m.constraints = [c for c in m.constraints if c.name != self.budget_row]
         elif not self.no_goods and self.first_restriction:
-            for k in self.first_restriction:      # P2's restriction keeps every least-latency plan
-                _fix0(m, k)
+            m.fix_zero(self.first_restriction)   # P2's restriction keeps every least-latency plan
         return m
 
     def decode(self, dag, values) -> list[int]:
@@ -219,12 +214,11 @@ def _base(dag, name: str, drop=None) -> tuple[MIP, dict[int, int], int]:
     if base is None:
         base = _build_base(dag)
         dag.__dict__["_path_base"] = base
-    vars_, rows, x, peak = base
-    m = MIP(name, list(vars_), list(rows))
+    vars_, rows, x, peak, twins = base
+    m = MIP(name, list(vars_), list(rows), zero_twins=twins)
     ram = dag.ram
     if drop is not None and np.any(drop):
-        for e in np.flatnonzero(drop).tolist():
-            _fix0(m, x[e])
+        m.fix_zero([x[e] for e in np.flatnonzero(drop).tolist()])
         kept = ram[~np.asarray(drop, dtype=bool)]
     else:
         kept = ram
@@ -253,7 +247,8 @@ def _build_base(dag):
     for v in range(n - 1):
         if len(prow[v]) > 1:
             m.add(prow[v], GE, 0, f"peak_{v}")
-    return m.vars, m.constraints, x, peak
+    twins = [Var(v.name, 0, 0, v.integer) for v in m.vars]
+    return m.vars, m.constraints, x, peak, twins
 
 
 def _drop_peak_rows(m: MIP, peak: int) -> None:
@@ -270,18 +265,10 @@ def _drop_peak_rows(m: MIP, peak: int) -> None:
     m.vars[peak] = replace(m.vars[peak], lb=0, ub=0)
 
 
-def _fix0(m: MIP, k: int) -> None:
-    """Fix variable ``k`` of ``m`` to 0 (a new Var: MIP.copy() shares Var objects)."""
-    v = m.vars[k]
-    if v.ub != 0 or v.lb != 0:
-        m.vars[k] = Var(v.name, 0, 0, v.integer)
-
-
 def _fixed_to_zero(mip: MIP, ks, suffix: str) -> MIP:
     m = mip.copy()
     m.name = mip.name + suffix
-    for k in ks:
-        _fix0(m, k)
+    m.fix_zero(ks)
     return m
 
 
@@ -441,10 +428,7 @@ def _fix_by_latency(m: MIP, x: dict[int, int], through: list[float], budget) -> 
     """Exact presolve: an edge on no plan within the latency budget is fixed to 0 (LP-based
     solvers otherwise struggle with a latency row at its exact optimum: HiGHS > 60 s on the 320K
     tie-break with ~6k edges)."""
-    for e in np.flatnonzero(np.asarray(through) > budget).tolist():
-        k = x.get(e)
-        if k is not None:
-            _fix0(m, k)   # a copy: MIP.copy() shares Var objects
+    m.fix_zero([x[e] for e in np.flatnonzero(np.asarray(through) > budget).tolist() if e in x])
 
 
 def latency_program(dag, metric: str, ram_cap: float, upper=None) -> PathProgram:
@@ -490,8 +474,7 @@ def minmax_ram_program(dag, metric: str, budget: int | None,
         through = _through_bounds(dag, metric, np.ones(dag.n_edges, dtype=bool))
     cap = ram_cap if upper is None else min(ram_cap, upper[1])
     if not math.isinf(cap):
-        for e in np.flatnonzero(dag.ram > cap).tolist():
-            _fix0(m, x[e])
+        m.fix_zero([x[e] for e in np.flatnonzero(dag.ram > cap).tolist()])
     prog = PathProgram("ram", m, x, peak, lat, {peak: 1}, lat, through,
                        _tertiary(dag, metric, x), dag.ram,
                        second_bound=_longest(dag, metric))
