@@ -132,9 +132,10 @@ def build_dag(net: Network, cost_model: str = "runtime", io: str = "arena",
     cm = cycle_model or CycleModel()
     table = cm.layer_table(net)
     live = FastLiveness(net, io)
-    fused, seq = block_costs(net, io, modes=modes, tiles=tiles, patches=patches,
-                             max_depth=max_depth, cycle_model=cm if prune else None, live=live)
     singles = [unfused_schedule(net, live, l) for l in range(net.n_layers)]
+    fused, seq = block_costs(net, io, modes=modes, tiles=tiles, patches=patches,
+                             max_depth=max_depth, cycle_model=cm if prune else None, live=live,
+                             unfused=singles)
     if "inplace" in modes:
         singles += [s for s in (inplace_schedule(net, live, l) for l in range(net.n_layers))
                     if s is not None]

@@ -184,7 +184,9 @@ class GrowthBound:
     plan with B does (U's tensors form a chain segment, which ``plan_layout``'s far-end placement
     packs exactly).  With the bound, a 300-layer chain has O(n) edges instead of O(n^2)."""
 
-    def __init__(self, net: Network, live: FastLiveness, cycle_model):
+    def __init__(self, net: Network, live: FastLiveness, cycle_model, unfused=None):
+        """``unfused``: the layers' :func:`unfused_schedule` (in layer order), when the caller
+        has them."""
         n = net.n_layers
         self.ok = cycle_model is not None and _coefficients_ok(cycle_model)
         # every per-layer cycle term an integer: then a block called once per layer (one patch,
@@ -193,7 +195,7 @@ class GrowthBound:
         ru, inb = [], []
         good, wide = [], []
         for q, L in enumerate(net.layers):
-            u = unfused_schedule(net, live, q)
+            u = unfused[q] if unfused is not None else unfused_schedule(net, live, q)
             ru.append(u.ram_bytes)
             inb.append(live.tbytes[q] if live.counted[q] else 0)
             mpo = L.macs_per_output()
@@ -534,7 +536,7 @@ def out_delay_closed(lo_next, p: int, h_out: int, out_row: int, in_row: int) -> 
 
 def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAULT_TILES,
                 patches=DEFAULT_PATCHES, max_depth: int | None = None, cycle_model=None,
-                live: FastLiveness | None = None):
+                live: FastLiveness | None = None, unfused=None):
     """The costs of every fused variant :func:`block_schedules` generates (same blocks, same
     RAM / MACs / calls / copied bytes, same :class:`GrowthBound` cut), without building a
     :class:`~msfopt.schedule.BlockSchedule` per block: one backward window sweep per block end
@@ -542,7 +544,8 @@ def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAUL
     sweeps of all block ends run together, :func:`_sweep`), and each block's numbers are running
     sums along its sweep, taken for all its steps and families at once (:func:`_emit_end`).  Unfused and in-place single-layer
     variants are not included (the caller builds their few schedules).  ``live``: the
-    network's :class:`FastLiveness` for ``io``, when the caller has it.
+    network's :class:`FastLiveness` for ``io``, and ``unfused`` its layers' unfused
+    schedules, when the caller has them.
 
     Returns ``(rows, seq)``: ``rows`` a dict of int64 arrays keyed by :data:`COST_COLUMNS`
     (``mode`` an index into :data:`FUSED_MODES`), ``seq`` a dict of per-entry int64 arrays:
@@ -554,7 +557,7 @@ def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAUL
         if mode not in FUSED_MODES:
             raise ValueError(f"unknown execution mode {mode!r} (choose from {', '.join(FUSED_MODES)})")
     live = live if live is not None else FastLiveness(net, io)
-    bound = GrowthBound(net, live, cycle_model) if cycle_model is not None else None
+    bound = GrowthBound(net, live, cycle_model, unfused) if cycle_model is not None else None
     n = net.n_layers
     eb = net.elem_bytes
     layers = net.layers
@@ -575,6 +578,7 @@ def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAUL
             cin_of[l] = L.in_shape[2]
     fam_all: list[dict] = []
     ends: list[dict] = []                    # per block end: its families and sweep record
+    geometry: dict = {}                      # _end_geometry per (H_out, W_out, families)
     MI = {m: k for k, m in enumerate(FUSED_MODES)}
 
     want_h = "hcache" in modes
@@ -616,55 +620,16 @@ def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAUL
         fams = uniq
         if not fams:
             continue
-        # row segments: one per distinct hcache tile height and per recompute patch height
-        seg_of: dict = {}
-        lo_parts, hi_parts, starts = [], [], []
-        xlo_parts, xhi_parts, xstarts = [], [], []
-        count = {"r": 0, "c": 0}
-
-        def seg(axis, p):
-            """Segment index of the tiles of height (axis "r") / width ("c") p, made once."""
-            k = seg_of.get((axis, p))
-            if k is None:
-                size = H_out if axis == "r" else W_out
-                los, his, sts = ((lo_parts, hi_parts, starts) if axis == "r" else
-                                 (xlo_parts, xhi_parts, xstarts))
-                lo = np.arange(-(-size // p), dtype=np.int64) * p
-                los.append(lo)
-                his.append(np.minimum(lo + p, size))
-                sts.append(count[axis])
-                count[axis] += len(lo)
-                k = seg_of[(axis, p)] = len(sts) - 1
-            return k
-
+        key = (H_out, W_out, tuple(fams))
+        geo = geometry.get(key)
+        if geo is None:
+            geo = geometry[key] = _end_geometry(H_out, W_out, fams)
         st = []    # per family state
-        for kind, mode, p, rank in fams:
-            if kind == "h":
-                s = {"kind": kind, "mode": mode, "p": p, "rank": rank, "seg": seg("r", p),
-                     "n_rows": -(-H_out // p)}
-            else:
-                ph, pw = min(p, H_out), min(p, W_out)
-                s = {"kind": kind, "mode": mode, "p": p, "rank": rank, "seg": seg("r", ph),
-                     "cseg": seg("c", pw), "n_patch": (-(-H_out // ph)) * (-(-W_out // pw)),
-                     "n_r": -(-H_out // ph)}
-            s.update(ring=0, last_buf=0, dead=-1, mi=MI[mode], id=len(fam_all))
+        for (kind, mode, p, rank), fg in zip(fams, geo["fams"]):
+            s = {"kind": kind, "mode": mode, "p": p, "rank": rank, **fg, "ring": 0,
+                 "last_buf": 0, "dead": -1, "mi": MI[mode], "id": len(fam_all)}
             fam_all.append(s)
             st.append(s)
-        lo = np.concatenate(lo_parts)
-        hi = np.concatenate(hi_parts)
-        starts_a = np.asarray(starts, dtype=np.int64)
-        # per tile row: its segment's tile height and its index in the segment (out_delay_closed
-        # over every segment at once)
-        p_row = np.concatenate([np.full(len(x), x[1] - x[0] if len(x) > 1 else 1, dtype=np.int64)
-                                for x in lo_parts])
-        r_row = np.concatenate([np.arange(len(x), dtype=np.int64) for x in lo_parts])
-        first_row = r_row == 0
-        if xlo_parts:
-            xlo = np.concatenate(xlo_parts)
-            xhi = np.concatenate(xhi_parts)
-            xstarts_a = np.asarray(xstarts, dtype=np.int64)
-            xsum = np.add.reduceat(xhi - xlo, xstarts_a).tolist()
-        rsum = np.add.reduceat(hi - lo, starts_a).tolist()
         lmin = live.run_start[e]
         if max_depth is not None:
             lmin = max(lmin, e - max_depth + 1)
@@ -687,27 +652,18 @@ def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAUL
             s["lim"] = gap_lmin if s["mode"] == "hcache-gap" else lmin
         hf = [s for s in st if s["kind"] == "h"]
         rf = [s for s in st if s["kind"] == "r"]
-        nr, nx = len(lo), (len(xlo) if rf else 0)
         i64 = np.int64
-        er = np.empty((len(_ER), nr), dtype=i64)
-        er[0], er[1], er[2], er[3] = lo, hi, W_out * C_e, H_out
-        er[4], er[5], er[6] = r_row, p_row, first_row
-        ex = np.empty((len(_EX), nx), dtype=i64)
-        sx = np.empty((len(_ES), len(xstarts) if rf else 0), dtype=i64)
-        if rf:
-            ex[0], ex[1] = xlo, xhi
-            sx[1] = xstarts_a
-        sr = np.empty((len(_ES), len(starts)), dtype=i64)
-        sr[1] = starts_a
+        er = geo["ER"].copy()
+        er[2] = W_out * C_e
         fh = np.asarray([(0, s["seg"], s["lim"], s["cut"], s["thr"], e, 0, -1) for s in hf],
                         dtype=i64).reshape(-1, len(_FH)).T.copy()
         fr = np.asarray([(0, s["seg"], s["cseg"], s["lim"], s["cut"], s["thr"], e, 0, 0, -1)
                          for s in rf], dtype=i64).reshape(-1, len(_FR)).T.copy()
         ends.append({
             "e": e, "g": g, "gap": gap, "H_out": H_out, "W_out": W_out, "C_e": C_e,
-            "hf": hf, "rf": rf, "ER": er, "EX": ex, "SR": sr, "SX": sx, "FH": fh, "FR": fr,
-            "nseg": len(starts), "nxseg": len(xstarts) if rf else 0,
-            "rsum0": rsum, "xsum0": xsum if rf else None, "T": 0})
+            "hf": hf, "rf": rf, "ER": er, "EX": geo["EX"].copy(), "SR": geo["SR"].copy(),
+            "SX": geo["SX"].copy(), "FH": fh, "FR": fr, "nseg": geo["nseg"],
+            "nxseg": geo["nxseg"], "rsum0": geo["rsum"], "xsum0": geo["xsum"], "T": 0})
     hist = _sweep(net, live, bound, ends, eb, ring_unit_of, cin_of)
     tb_np = np.asarray(tbytes, dtype=np.int64)
     rows, seq, (f_id, f_base) = _emit_all(ends, hist, live, cb, alive_np, tb_np, unit_of,
@@ -717,6 +673,69 @@ def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAUL
         base[f_id] = f_base
         rows["seq"] = base[rows["seq"]] + rows["first"]
     return rows, seq
+
+
+def _end_geometry(H_out: int, W_out: int, fams) -> dict:
+    """The tile geometry of a block end with output H_out x W_out and families ``fams`` ((kind,
+    mode, p, rank)): one row segment per distinct column-pipeline tile height and recompute
+    patch height, one column segment per patch width; per family its segments and unit counts;
+    the stacked initial rows of :func:`_sweep` (:data:`_ER`, den left to the caller; slots 0),
+    columns, segment starts and the first step's per-segment sums."""
+    i64 = np.int64
+    seg_of: dict = {}
+    parts = {"r": [], "c": []}
+
+    def seg(axis, p):
+        k = seg_of.get((axis, p))
+        if k is None:
+            size = H_out if axis == "r" else W_out
+            lo = np.arange(-(-size // p), dtype=i64) * p
+            parts[axis].append((lo, np.minimum(lo + p, size)))
+            k = seg_of[(axis, p)] = len(parts[axis]) - 1
+        return k
+    fg = []
+    has_r = False
+    for kind, mode, p, rank in fams:
+        if kind == "h":
+            fg.append({"seg": seg("r", p), "n_rows": -(-H_out // p)})
+        else:
+            has_r = True
+            ph, pw = min(p, H_out), min(p, W_out)
+            fg.append({"seg": seg("r", ph), "cseg": seg("c", pw),
+                       "n_patch": (-(-H_out // ph)) * (-(-W_out // pw)), "n_r": -(-H_out // ph)})
+    rl = parts["r"]
+    lens = [len(lo) for lo, _ in rl]
+    starts = np.cumsum([0] + lens[:-1]).astype(i64)
+    lo = np.concatenate([x for x, _ in rl])
+    hi = np.concatenate([x for _, x in rl])
+    er = np.zeros((len(_ER), len(lo)), dtype=i64)
+    er[0], er[1], er[3] = lo, hi, H_out
+    # per tile row: its segment's tile height and its index in the segment (out_delay_closed
+    # over every segment at once)
+    er[5] = np.concatenate([np.full(len(x), x[1] - x[0] if len(x) > 1 else 1, dtype=i64)
+                            for x, _ in rl])
+    er[4] = np.concatenate([np.arange(len(x), dtype=i64) for x, _ in rl])
+    er[6] = er[4] == 0
+    sr = np.zeros((len(_ES), len(starts)), dtype=i64)
+    sr[1] = starts
+    g = {"fams": fg, "ER": er, "SR": sr, "nseg": len(starts),
+         "rsum": np.add.reduceat(hi - lo, starts).tolist()}
+    cl = parts["c"] if has_r else []
+    if cl:
+        xlens = [len(x) for x, _ in cl]
+        xstarts = np.cumsum([0] + xlens[:-1]).astype(i64)
+        xlo = np.concatenate([x for x, _ in cl])
+        xhi = np.concatenate([x for _, x in cl])
+        ex = np.zeros((len(_EX), len(xlo)), dtype=i64)
+        ex[0], ex[1] = xlo, xhi
+        sx = np.zeros((len(_ES), len(xstarts)), dtype=i64)
+        sx[1] = xstarts
+        g.update(EX=ex, SX=sx, nxseg=len(xstarts),
+                 xsum=np.add.reduceat(xhi - xlo, xstarts).tolist())
+    else:
+        g.update(EX=np.zeros((len(_EX), 0), dtype=i64), SX=np.zeros((len(_ES), 0), dtype=i64),
+                 nxseg=0, xsum=None)
+    return g
 
 
 # row indices of _sweep's stacked per-end arrays (built by block_costs, one column per element)
