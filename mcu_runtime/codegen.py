@@ -396,22 +396,50 @@ class _Emitter:
     def _add_params(self, i: int) -> tuple[str, dict]:
         """ADD: ORT's float parameters or TFLM's fixed-point ones (the other set zero).  A
         subtracting ADD (``sub``, TFLite's SUB: TFLM's Prepare computes ADD's multipliers, Eval
-        subtracts the scaled second input) sets the kernel's ``sub``; it exists only in TFLM's
-        fixed-point arithmetic."""
+        subtracts the scaled second input) sets the kernel's ``sub``; it exists in TFLM's
+        fixed-point arithmetic and the ONNX QDQ float path (DQ -> Sub -> Q), not in QLinearAdd.
+        A broadcasting ADD / SUB (or a float SUB) runs as a binary graph op (MSF_OP_MUL: the
+        executor's operand path): float msf_binary_f32, int8 msf_mul_s8 with an
+        msf_binary_s8_params around these add parameters."""
         L = self.net.layers[i]
-        if L.sub and (self.net.dtype != "int8" or self.rq != "fixed"):
+        if L.sub and self.net.dtype == "int8" and self.rq != "fixed" and not L.qdq:
             raise CodegenError(f"layer {i} ({L.name}): a subtracting add is TFLite's int8 SUB "
-                               "(requantisation fixed)")
+                               "(requantisation fixed) or an ONNX QDQ Sub")
+        binary = _binary_add(self.net, L)
+        if binary:
+            self.op_override[i] = "MSF_OP_MUL"
         if self.net.dtype == "float32":
+            if binary:
+                op = ("MSF_BIN_RSUB" if L.rsub else "MSF_BIN_SUB") if L.sub else "MSF_BIN_ADD"
+                return "msf_binary_f32_params", dict(op=op, bcast=_bcast(self.net, L),
+                                                     **_act_f32(L))
             return "msf_act_f32_params", _act_f32(L)
-        s1, z1 = self.quant(L.src)
-        s2, z2 = self.quant(L.src2)
+        ctype, fields = self._add_s8_params(i)
+        if not binary:
+            return ctype, fields
+        # the arithmetic's operands are (src2, src) with rsub: the add's in1 is src2's
+        fields = dict(fields, act_min=-128, act_max=127)
+        base = dict(mode="MSF_ELT_BINARY_ADD", bcast=_bcast(self.net, L), act_min=L.act_min,
+                    act_max=L.act_max)
+        return "msf_binary_s8_params", dict(base=base, add=fields, reverse=int(bool(L.rsub)))
+
+    def _add_s8_params(self, i: int) -> tuple[str, dict]:
+        """The msf_add_s8_params of int8 ADD i (its first operand src, or src2 with rsub)."""
+        L = self.net.layers[i]
+        a, b = (L.src2, L.src) if L.rsub else (L.src, L.src2)
+        s1, z1 = self.quant(a)
+        s2, z2 = self.quant(b)
         so, zo = self.quant(i + 1)
         fields = dict(in1_zp=z1, in2_zp=z2, out_zp=zo, act_min=L.act_min, act_max=L.act_max)
         if self.rq == "float":
-            m1, m2, fb = requant.add_float_params(s1, z1, s2, z2, so, zo)
             fixed = dict.fromkeys(("left_shift", "in1_mul", "in1_shift", "in2_mul", "in2_shift",
                                    "out_mul", "out_shift"), 0)
+            if L.qdq:   # ONNX DQ -> Add / Sub -> Q in float32: mul1 / mul2 / fbias = the scales
+                return "msf_add_s8_params", dict(mode="MSF_RQ_FLOAT_QDQ", **fields,
+                                                 mul1=c_float(s1), mul2=c_float(s2),
+                                                 fbias=c_float(so), **fixed,
+                                                 sub=int(bool(L.sub)))
+            m1, m2, fb = requant.add_float_params(s1, z1, s2, z2, so, zo)
             return "msf_add_s8_params", dict(mode="MSF_RQ_FLOAT", **fields, mul1=c_float(m1),
                                              mul2=c_float(m2), fbias=c_float(fb), **fixed)
         p = requant.add_fixed_params(s1, s2, so)
@@ -452,7 +480,8 @@ _FN = {"relu": "MSF_FN_RELU", "clip": "MSF_FN_CLIP", "leaky": "MSF_FN_LEAKY",
        "swish": "MSF_FN_SWISH", "affine": "MSF_FN_AFFINE"}
 
 
-_BCAST = {"MSF_BCAST_NONE": 0, "MSF_BCAST_CHANNEL": 1, "MSF_BCAST_SCALAR": 2}
+_BCAST = {"MSF_BCAST_NONE": 0, "MSF_BCAST_CHANNEL": 1, "MSF_BCAST_SCALAR": 2,
+          "MSF_BCAST_PIXEL": 3}
 
 
 def _resize_fields(net: Network, i: int) -> dict:
@@ -549,12 +578,21 @@ def _op_code(L) -> str:
 
 
 def _bcast(net: Network, L) -> str:
-    """MSF_BCAST_* of a multiply's factor."""
+    """MSF_BCAST_* of a multiply's factor or an add's second input."""
     other = net.tensor_shape(L.src2) if L.src2 is not None else \
         (1, 1, int(np.asarray(L.weight).size))
     if other == tuple(L.out_shape):
         return "MSF_BCAST_NONE"
-    return "MSF_BCAST_SCALAR" if other == (1, 1, 1) else "MSF_BCAST_CHANNEL"
+    if other == (1, 1, 1):
+        return "MSF_BCAST_SCALAR"
+    return "MSF_BCAST_CHANNEL" if other[:2] == (1, 1) else "MSF_BCAST_PIXEL"
+
+
+def _binary_add(net: Network, L) -> bool:
+    """An ADD that runs as a binary graph op (msf_binary_f32 / msf_mul_s8's add mode): its
+    second input broadcasts, or a float subtract (msf_add_f32 only adds)."""
+    return L.op == ADD and (net.tensor_shape(L.src2) != tuple(L.out_shape) or
+                            (net.dtype == "float32" and bool(L.sub)))
 
 
 def _tail_softmax(net: Network):
@@ -649,7 +687,7 @@ def _operand_table(net: Network, em: _Emitter, k: int, s: BlockSchedule,
     """The ``msf_operand`` array ``B{k}_operands`` of a graph-op block (every input tensor in
     operand order, then a constant factor) and its length, or None for the other blocks."""
     L = net.layers[s.first]
-    if s.first != s.last or L.op not in _GRAPH_OPS:
+    if s.first != s.last or (L.op not in _GRAPH_OPS and not _binary_add(net, L)):
         return None
     rows = []
     for t in L.srcs:

@@ -28,7 +28,7 @@ import numpy as np
 from .requant import quantize_multiplier
 
 MSF_RQ_FLOAT, MSF_RQ_FIXED, MSF_RQ_FLOAT_QDQ = 0, 1, 3
-MSF_BCAST_NONE, MSF_BCAST_CHANNEL, MSF_BCAST_SCALAR = 0, 1, 2
+MSF_BCAST_NONE, MSF_BCAST_CHANNEL, MSF_BCAST_SCALAR, MSF_BCAST_PIXEL = 0, 1, 2, 3
 
 _I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
 _f32 = np.float32

@@ -166,6 +166,20 @@ class AddS8(C.Structure):
                 ("out_shift", C.c_int32), ("sub", C.c_int32)]
 
 
+class BinaryS8(C.Structure):
+    """msf_binary_s8_params: the broadcasting int8 ADD / SUB (msf_mul_s8 with base mode
+    MSF_ELT_BINARY_ADD): the msf_mul_s8_params fields, the msf_add_s8_params, reverse."""
+    _fields_ = [("mode", C.c_int32), ("bcast", C.c_int32), ("in1_zp", C.c_int32),
+                ("in2_zp", C.c_int32), ("out_zp", C.c_int32), ("act_min", C.c_int32),
+                ("act_max", C.c_int32), ("out_mul", C.c_int32), ("out_shift", C.c_int32),
+                ("ratio", C.c_float), ("in1_scale", C.c_float), ("in2_scale", C.c_float),
+                ("out_scale", C.c_float), ("add", AddS8), ("reverse", C.c_int32)]
+
+
+MSF_ELT_BINARY_ADD = 16
+MSF_BCAST_NONE, MSF_BCAST_CHANNEL, MSF_BCAST_SCALAR, MSF_BCAST_PIXEL = 0, 1, 2, 3
+
+
 class ActF32(C.Structure):
     _fields_ = [("act_min", C.c_float), ("act_max", C.c_float)]
 

@@ -169,8 +169,8 @@ class _Builder:
                                self.const(f"{self.p}_B", b.astype(np.float32))], [out], nm, transB=1)
         elif l.op == ADD:
             r = self.rank[l.src]
-            self.node("Sub" if l.sub else "Add", [self.view(l.src, r), self.view(l.src2, r)],
-                      [out], nm)
+            ins = [self.view(l.src, r), self.view(l.src2, r)]   # src2 may broadcast
+            self.node("Sub" if l.sub else "Add", ins[::-1] if l.rsub else ins, [out], nm)
         else:
             raise ValueError(f"cannot export op {l.op}")
 
@@ -245,6 +245,9 @@ class _Builder:
             if l.sub:   # com.microsoft has QLinearAdd only; TFLite's SUB arithmetic is not ORT's
                 raise ValueError(f"cannot export the subtracting add {nm} as int8 (no "
                                  "QLinearSub); export mode='float'")
+            if l.qdq:   # onnxruntime's float Add of a QDQ file is not QLinearAdd's arithmetic
+                raise ValueError(f"cannot export the QDQ add {nm} as int8 QLinearAdd; export "
+                                 "mode='float'")
             r = self.rank[l.src]
             as_, az = self.qparams(l.src)
             bs, bz = self.qparams(l.src2)

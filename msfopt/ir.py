@@ -41,7 +41,8 @@ MAXPOOL = "maxpool"
 AVGPOOL = "avgpool"
 GAP = "gap"            # global average pooling -> 1 x 1 x C
 DENSE = "dense"        # fully connected on the flattened input -> 1 x 1 x C_out
-ADD = "add"            # elementwise residual add of src and src2 (``sub``: src - src2)
+ADD = "add"            # elementwise add of src and src2 (``sub``: src - src2; with ``rsub``
+                       # src2 - src); src2 may broadcast (add_operand_shapes)
 # graph ops (ops over any earlier tensors; unfused blocks for now)
 CONCAT = "concat"      # channel concatenation of srcs (any number, same H x W)
 SLICE = "slice"        # channels [chan[0], chan[1]) of src (Split / Slice on channels)
@@ -58,6 +59,13 @@ WINDOW_OPS = (CONV, DW, MAXPOOL, AVGPOOL)
 #: ops a fused block runs tile by tile: the window ops and the standalone activations (a 1 x 1
 #: window of stride 1 without padding, the Layer defaults, which ACT layers must keep)
 PIPELINE_OPS = WINDOW_OPS + (ACT,)
+
+def add_operand_shapes(h: int, w: int, c: int) -> tuple:
+    """Shapes an ADD's second input may have for an (h, w, c) output: the same, one value per
+    channel (1 x 1 x c: a per-image channel mean), one per pixel (h x w x 1) or one value."""
+    return ((h, w, c), (1, 1, c), (h, w, 1), (1, 1, 1))
+
+
 #: ops whose output element (y, x, c) depends only on input element(s) (y, x, c) (broadcast
 #: operands aside): they may overwrite a dying same-shape input
 ELEMENTWISE_OPS = (ADD, ACT, MUL)
@@ -162,9 +170,9 @@ class Layer:
     chan: tuple[int, int] | None = None
     # CONCAT: the axis joined, 2 = channels, 1 = width (same rows and channels)
     axis: int = 2
-    # int8 MUL of an ONNX QDQ model: onnxruntime runs DequantizeLinear -> float Mul ->
-    # QuantizeLinear unfused (float32 product of the dequantised factors, QuantizeLinear's
-    # rounding) instead of QLinearMul's arithmetic
+    # int8 MUL / ADD of an ONNX QDQ model: onnxruntime runs DequantizeLinear -> float Mul / Add
+    # -> QuantizeLinear unfused (float32 product / sum of the dequantised inputs,
+    # QuantizeLinear's rounding) instead of QLinearMul's / QLinearAdd's arithmetic
     qdq: bool = False
     # RESIZE: the coordinate mapping
     resize: ResizeSpec | None = None
@@ -172,6 +180,9 @@ class Layer:
     # second input's scaled value subtracted), an int8 ACT "affine" (a constant ``bias``, unit
     # slope) computes bias - src (c - x).  x - c is an affine of the negated constant.
     sub: bool = False
+    # a subtracting ADD whose minuend is the broadcast second input: src2 - src (SUB(c, x) of a
+    # per-channel / per-pixel activation c and a map x; the map stays src, the kernel's in1)
+    rsub: bool = False
 
     # -- inputs -------------------------------------------------------------------------------
     @property
@@ -413,9 +424,12 @@ class Network:
                 if l.out_shape[0] != 1 or l.out_shape[1] != 1:
                     raise IRError(f"{where}: dense output must be 1x1xC")
             elif l.op == ADD:
-                if l.src2 is None or self.tensor_shape(l.src2) != tuple(l.in_shape) \
-                        or tuple(l.out_shape) != tuple(l.in_shape):
-                    raise IRError(f"{where}: add inputs/output shapes differ")
+                h, w, c = l.in_shape
+                if l.src2 is None or tuple(l.out_shape) != tuple(l.in_shape) or \
+                        self.tensor_shape(l.src) != tuple(l.in_shape) or \
+                        self.tensor_shape(l.src2) not in add_operand_shapes(h, w, c):
+                    raise IRError(f"{where}: add inputs/output shapes differ (the second input "
+                                  f"may broadcast: 1x1x{c}, {h}x{w}x1 or 1x1x1)")
             else:
                 self._validate_graph_op(l, where)
             if l.avg_rounding not in AVG_ROUNDINGS:
@@ -425,6 +439,7 @@ class Network:
             if l.gap_rounding != "msfopt" and l.op != GAP:
                 raise IRError(f"{where}: gap_rounding {l.gap_rounding!r} on a non-GAP layer")
             self._validate_sub(l, where)
+            self._validate_rsub(l, where)
             self._validate_clamp(i, l, where)
             if l.weight is not None:
                 exp = self.weight_shape(l)
@@ -440,14 +455,22 @@ class Network:
             raise IRError(f"{where}: sub must be a bool, not {l.sub!r}")
         if not l.sub:
             return
-        if self.dtype != "int8":   # msf_add_f32 and the float reference only add
-            raise IRError(f"{where}: sub on a {self.dtype} network (only int8 subtracts)")
+        if self.dtype != "int8" and l.op != ADD:   # float: msf_binary_f32 subtracts
+            raise IRError(f"{where}: sub on a {self.dtype} network (only an add subtracts)")
         if l.op == ACT and l.fn == "affine":
             if l.weight is not None or l.bias is None:
                 raise IRError(f"{where}: a subtracting affine is int8 constant minus input "
                               "(a bias, no slope)")
         elif l.op != ADD:
             raise IRError(f"{where}: sub is only for an add or an int8 affine")
+
+    @staticmethod
+    def _validate_rsub(l: Layer, where: str):
+        """``rsub``: a bool, only on a subtracting ADD (src2 - src)."""
+        if not isinstance(l.rsub, (bool, np.bool_)):
+            raise IRError(f"{where}: rsub must be a bool, not {l.rsub!r}")
+        if l.rsub and not (l.op == ADD and l.sub):
+            raise IRError(f"{where}: rsub is only for a subtracting add")
 
     @staticmethod
     def _validate_convt(l: Layer, where: str):

@@ -38,8 +38,7 @@ FLOAT_ONNX = {
 INT8_ONNX = {
     "kws_cnn_49x10_int8_qop.onnx": {"dilated": 1},
 }
-#: imported and planned, run end to end still open (see test_qdq_graph_model_imports_and_plans)
-QDQ_ONNX = {"tv_mobilenet_v3_small_r128_int8_qdq.onnx": {ACT: 28, MUL: 9}}
+#: the int8 QDQ MobileNetV3 (onnxruntime runs part of it in float32): tests/test_qdq_models.py
 ONNX_MODELS = {**FLOAT_ONNX, **INT8_ONNX}
 N_INPUTS = 5
 GUARD = 16   # canary bytes on each side of the host build's arena
@@ -116,27 +115,6 @@ def test_graph_model_backends_agree(file):
             got = solve(net, objective="ram", max_overhead=overhead, backend=b, check=False,
                         dag=dag).peak_ram_bytes
             assert got == want, f"{file} {b} overhead {overhead}: {got} != graph {want}"
-
-
-@pytest.mark.parametrize("file", list(QDQ_ONNX))
-def test_qdq_graph_model_imports_and_plans(file, tmp_path):
-    """The int8 QDQ MobileNetV3: its HardSwish / HardSigmoid / squeeze-excite Mul islands import
-    as int8 ACT / MUL layers and every plan generates and builds.  End to end it is not compared
-    yet: onnxruntime runs 16 of its 52 convolutions, its squeeze-excite pools and its adds in
-    float32 between DequantizeLinear and QuantizeLinear, and those near-tie roundings compound
-    through the network (measured: up to 8 of 100 logits more than 1 step off, the top class can
-    change); emulating them is an open item."""
-    require("../shared/models")
-    net = load_onnx(SHARED_MODELS / file)
-    assert net.dtype == "int8"
-    ops = [l.op for l in net.layers]
-    for op, k in QDQ_ONNX[file].items():
-        assert ops.count(op) >= k
-    assert all(l.qdq for l in net.layers if l.op == MUL)
-    _, plans = _plans(net)
-    for tag, blocks in plans.items():
-        gen = generate(net, blocks, tmp_path / tag)
-        assert gen.arena_bytes == aligned_arena(max(s.ram_bytes for s in gen.schedules))
 
 
 def test_ssdlite_two_outputs_bit_exact_with_tflm(tmp_path):

@@ -2,10 +2,12 @@
 of parallel branches, Split / Slice on channels, the channel shuffle Reshape -> Transpose ->
 Reshape, squeeze-excite Mul gates, residual Adds, x2 Resize (nearest and bilinear), standalone
 activations (PRelu, LeakyRelu, HardSigmoid, HardSwish, Sigmoid, Tanh, BatchNormalization after a
-non-conv), ceil-mode max pooling, dilated convolutions and sometimes a second graph output.  Each
-is imported, planned (one plan an example: unfused, minimum RAM or a random path of the fusion
-DAG), generated as C, built for the host and compared with onnxruntime on the ORIGINAL graph
-(float32 within 1e-4).  ``MSFOPT_HYPOTHESIS_SCALE`` multiplies the examples (scripts/nightly.sh).
+non-conv), broadcasting Sub / Add of two activations (x - mean(x) per channel, x +/- a
+one-channel map), ceil-mode max pooling, dilated convolutions and sometimes a second graph
+output.  Each is imported, planned (one plan an example: unfused, minimum RAM or a random path
+of the fusion DAG), generated as C, built for the host and compared with onnxruntime on the
+ORIGINAL graph (float32 within 1e-4).  ``MSFOPT_HYPOTHESIS_SCALE`` multiplies the examples
+(scripts/nightly.sh).
 """
 from __future__ import annotations
 
@@ -117,6 +119,13 @@ def _step(g: _G, kind: str):
     elif kind == "residual":       # conv -> relu branch added to its skip
         b = g.node("Relu", [g.conv(x, c, c, 3, p=1)])
         g.cur = g.node("Add", [b, x])
+    elif kind == "sub_mean":       # x - mean(x) per channel ([1, C, 1, 1]), either order
+        m = g.node("GlobalAveragePool", [x])
+        g.cur = g.node("Sub", [x, m] if g.rng.integers(2) else [m, x])
+    elif kind == "add_pixel":      # x +/- a one-channel 1x1 conv of x ([1, 1, H, W])
+        p = g.conv(x, c, 1, 1)
+        op = "Sub" if g.rng.integers(2) else "Add"
+        g.cur = g.node(op, [x, p] if g.rng.integers(2) else [p, x])
     elif kind == "resize" and h * w <= 49:   # x2 upsampling, nearest or bilinear
         mode, coord = [("nearest", "asymmetric"), ("nearest", "half_pixel"),
                        ("linear", "half_pixel"), ("linear", "align_corners"),
@@ -141,7 +150,8 @@ def _inits_int(self, vals):
 _G.inits_int = _inits_int
 
 KINDS = ["concat", "split", "slice", "se", "swish", "PRelu", "LeakyRelu", "HardSwish", "Tanh",
-         "HardSigmoid", "bn", "pool", "dilated", "conv", "residual", "resize"]
+         "HardSigmoid", "bn", "pool", "dilated", "conv", "residual", "resize", "sub_mean",
+         "add_pixel"]
 
 
 @pytest.fixture(scope="module")
@@ -259,3 +269,110 @@ def test_two_outputs_every_io_mode(tmp_path):
             a, b = split_outputs(gen, y)
             assert a.shape == (6, 6, 4) and b.shape == (3, 3, 5)
             assert np.all((a > 0) & (a < 1))   # output 0 is the sigmoid head
+
+
+# ------------------------------------------------------------------------------------------------
+# broadcasting Add / Sub of two activations, float32 and int8 QDQ
+# ------------------------------------------------------------------------------------------------
+
+def _bcast_model(dtype: str, op: str, kind: str, order: str, seed: int = 0):
+    """x -> Conv (8 channels) = h; ``op`` of h and a broadcast operand: its per-channel mean
+    (GlobalAveragePool, [1, 8, 1, 1]) or a one-channel 1x1 conv ([1, 1, H, W]); ``order``
+    "map-first" (h op g) or "bcast-first" (g op h); then a 1x1 conv.  int8: every tensor
+    QuantizeLinear / DequantizeLinear (QDQ, int8 weights and int32 biases)."""
+    g = _G(np.random.default_rng(seed), 3, 6, 7)
+    g.in_shape = (3, 6, 7)
+    rng = g.rng
+    qdq = dtype == "int8"
+
+    def q(x, s, z):   # QuantizeLinear -> DequantizeLinear on grid (s, z)
+        if not qdq:
+            return x
+        sc, zc = g.const(np.float32(s)), g.name("z")
+        g.inits.append(numpy_helper.from_array(np.asarray(z, np.int8), zc))
+        y = g.node("QuantizeLinear", [x, sc, zc])
+        return g.node("DequantizeLinear", [y, sc, zc])
+
+    def conv(x, cin, cout, s_in):
+        w = (rng.standard_normal((cout, cin, 1, 1)) * 0.5).astype(np.float32)
+        b = (rng.standard_normal(cout) * 0.1).astype(np.float32)
+        if not qdq:
+            return g.node("Conv", [x, g.const(w), g.const(b)])
+        ws = np.float32(np.abs(w).max() / 127)
+        wq = np.clip(np.round(w / ws), -127, 127).astype(np.int8)
+        wn, bn = g.name("w"), g.name("b")
+        g.inits.append(numpy_helper.from_array(wq, wn))
+        g.inits.append(numpy_helper.from_array(np.round(b / (s_in * ws)).astype(np.int32), bn))
+        wd = g.node("DequantizeLinear", [wn, g.const(ws)])
+        bd = g.node("DequantizeLinear", [bn, g.const(np.float32(s_in * ws))])
+        return g.node("Conv", [x, wd, bd])
+    x = q("x", 0.03, -4)
+    h = q(conv(x, 3, 8, 0.03), 0.05, 3)
+    if kind == "channel":
+        gb = q(g.node("GlobalAveragePool", [h]), 0.02, -10)
+    else:
+        gb = q(conv(h, 8, 1, 0.05), 0.07, 12)
+    y = g.node(op, [h, gb] if order == "map-first" else [gb, h])
+    y = q(y, 0.04, -2 if op == "Sub" else 5)
+    g.cur, g.shape = q(conv(y, 8, 4, 0.04), 0.06, 1), (4, 6, 7)
+    return g.model()
+
+
+BCAST_ONNX = [(d, op, kind, order) for d in ("float32", "int8") for op in ("Sub", "Add")
+              for kind in ("channel", "pixel") for order in ("map-first", "bcast-first")]
+
+
+@pytest.mark.parametrize("dtype,op,kind,order", BCAST_ONNX)
+def test_broadcast_add_sub_runs_like_onnxruntime(dtype, op, kind, order, tmp_path, kept_oracle):
+    """Sub / Add of a feature map and its channel mean ([1, C, 1, 1]) or a one-channel map
+    ([1, 1, H, W]), either operand order, float32 and int8 QDQ (DequantizeLinear -> float
+    Sub / Add -> QuantizeLinear, which onnxruntime runs in float32): one ADD layer (the map
+    src, the broadcast operand src2, rsub for a broadcast minuend), unfused and minimum-RAM
+    plans equal to onnxruntime on the written file (int8 bit-exact, float32 within 1e-4)."""
+    path = tmp_path / "bcast.onnx"
+    onnx.save(_bcast_model(dtype, op, kind, order, seed=len(op + kind + order)), path)
+    net = load_onnx(path)
+    assert net.dtype == dtype
+    (L,) = [L for L in net.layers if L.op == "add"]
+    assert L.sub == (op == "Sub") and L.rsub == (op == "Sub" and order == "bcast-first")
+    assert net.tensor_shape(L.src2) == ((1, 1, 8) if kind == "channel" else (6, 7, 1))
+    assert L.qdq == (dtype == "int8")
+    rng = np.random.default_rng(3)
+    if dtype == "int8":
+        xs = [rng.integers(-128, 128, net.input_shape, dtype=np.int8) for _ in range(3)]
+    else:
+        xs = [rng.standard_normal(net.input_shape).astype(np.float32) for _ in range(3)]
+    ref = oracles.reference(net, xs, path)
+    assert ref.oracle == oracles.ORT
+    for plan in ("unfused", "min-ram"):
+        blocks, _ = plan_blocks(net, plan, rng)
+        gen = generate(net, blocks, tmp_path / plan)
+        independent_liveness_check(net, gen.schedules, "arena")
+        exe = build_host(gen)
+        for x, want in zip(xs, ref.ys):
+            ok, fig = oracles.compare(run_host(gen, exe, x), want, net.dtype,
+                                      tolerance_steps=0)
+            assert ok, f"{plan}: {fig}"
+    assert len({np.round(y, 3).tobytes() for y in ref.ys}) == len(xs)
+
+
+@pytest.mark.parametrize("op,kind,order", [(op, kind, order) for op in ("Sub", "Add")
+                                           for kind in ("channel", "pixel")
+                                           for order in ("map-first", "bcast-first")])
+def test_broadcast_add_sub_re_export(op, kind, order):
+    """msfopt's ONNX re-export of a broadcasting Add / Sub (float32: the operands in the file's
+    order, so a broadcast minuend stays the minuend) runs like the original file in
+    onnxruntime; the int8 QDQ form is refused (onnxruntime computes it in float32, which
+    QLinearAdd does not)."""
+    from msfopt.export_onnx import to_onnx
+    from onnx_helpers import ort_run
+    seed = len(op + kind + order)
+    orig = _bcast_model("float32", op, kind, order, seed=seed)
+    net = load_onnx(orig)
+    x = np.random.default_rng(5).standard_normal((1, 3, 6, 7)).astype(np.float32)
+    want = ort_run(orig, x)
+    got = ort_run(to_onnx(net, mode="float"), x)
+    assert want.shape == got.shape
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="cannot export the (QDQ|subtracting) add"):
+        to_onnx(load_onnx(_bcast_model("int8", op, kind, order, seed=seed)), mode="int8")

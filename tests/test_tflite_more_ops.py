@@ -19,8 +19,8 @@ require("tflite", "tflite-micro")
 
 from msfopt import ir  # noqa: E402
 from msfopt.solver import solve  # noqa: E402
-from tflite_builder import (OP, SAME, ModelWriter, split_opts, split_v_opts,  # noqa: E402
-                            sub_opts, transpose_opts)
+from tflite_builder import (OP, SAME, VALID, ModelWriter, split_opts,  # noqa: E402
+                            split_v_opts, sub_opts, transpose_opts)
 from test_tflite_graph_ops import _err, concat_opts, const8, mul_opts, run_small  # noqa: E402
 from test_tflite_import import (_conv_weights, add_opts, conv_opts, mean_opts,  # noqa: E402
                                reshape_opts)
@@ -362,8 +362,21 @@ def test_sub_attribute_is_validated():
                                        ir.Layer(op=ir.ADD, in_shape=shape, out_shape=shape,
                                                 srcs=(1, 0), sub=sub)], dtype=dtype)
     add_net().validate()
+    add_net("float32").validate()     # a float subtract runs msf_binary_f32
     with pytest.raises(ir.IRError, match="sub on a float32 network"):
-        add_net("float32").validate()
+        ir.Network("n", shape, [ir.Layer(op=ir.ACT, fn="affine", in_shape=shape,
+                                         out_shape=shape, weight=np.ones(3, np.float32),
+                                         bias=np.zeros(3, np.float32), sub=True)],
+                   dtype="float32").validate()
+    with pytest.raises(ir.IRError, match="rsub is only for a subtracting add"):
+        ir.Network("n", shape, [ir.Layer(op=ir.CONV, in_shape=shape, out_shape=shape),
+                                ir.Layer(op=ir.ADD, in_shape=shape, out_shape=shape,
+                                         srcs=(1, 0), rsub=True)], dtype="int8").validate()
+    with pytest.raises(ir.IRError, match="add inputs/output shapes differ"):
+        ir.Network("n", shape, [ir.Layer(op=ir.CONV, in_shape=shape, out_shape=(2, 1, 3),
+                                         kernel=(1, 2)),
+                                ir.Layer(op=ir.ADD, in_shape=shape, out_shape=shape,
+                                         srcs=(0, 1))], dtype="int8").validate()
     with pytest.raises(ir.IRError, match="sub must be a bool"):
         add_net(sub=1).validate()
     with pytest.raises(ir.IRError, match="sub is only for an add or an int8 affine"):
@@ -573,17 +586,18 @@ def test_transpose_that_is_not_a_shuffle_is_refused():
 
 
 def test_sub_forms_refused():
-    """A broadcasting SUB of two activations (TFLM broadcasts; the int8 subtract kernel reads
-    two tensors of one shape) and c - x with a constant that is neither a scalar nor one value
-    per channel: one line naming the op."""
+    """A SUB of two activations that broadcast other than per channel / per pixel / a scalar
+    (here [1, 1, W, C]) and c - x with a constant that is neither a scalar nor one value per
+    channel: one line naming the op."""
     w = ModelWriter()
     x = w.act([1, 4, 4, 2], 0.05, 3)
-    g = w.act([1, 1, 1, 2], 0.05, 3)
-    w.op(OP["MEAN"], [x, _i32(w, [1, 2])], [g], *mean_opts(True))
+    cw, cb = _conv_weights(w, np.random.default_rng(0), [2, 4, 1, 2], 0)
+    g = w.act([1, 1, 4, 2], 0.05, 3)
+    w.op(OP["CONV_2D"], [x, cw, cb], [g], *conv_opts(VALID, (1, 1)))
     y = w.act([1, 4, 4, 2], 0.05, 3)
     w.op(OP["SUB"], [x, g], [y], *sub_opts())
     msg = _err(w.build([x], [y]))
-    assert "SUB x1: broadcasting subtraction of [1, 4, 4, 2] and [1, 1, 1, 2]" in msg
+    assert "SUB x1: broadcasting subtraction of [1, 4, 4, 2] and [1, 1, 4, 2]" in msg
     w = ModelWriter()
     x = w.act([1, 4, 4, 2], 0.05, 3)
     k = const8(w, np.arange(8), 0.01, 0, shape=[1, 4, 1, 2])
@@ -626,3 +640,137 @@ def test_sub_constant_at_a_rounding_tie(tmp_path):
         path.write_bytes(_sub_or_add_model(op, c, **fine))
         ys.append(run_engine("tflite-micro", path, [[x]])[0][0])
     assert not np.array_equal(ys[0], ys[1])
+
+
+# ------------------------------------------------------------------------------------------------
+# broadcasting ADD / SUB of two activations ([1,H,W,C] with [1,1,1,C] or [1,H,W,1])
+# ------------------------------------------------------------------------------------------------
+
+BCAST_CASES = {
+    # name: (op, operand order, broadcast kind, act, map quant, operand quant, output quant)
+    "sub-channel-mean": ("SUB", "map-first", "channel", "none", (0.05, 4), (0.03, -2),
+                         (0.04, 1)),
+    "channel-mean-minus-map-relu": ("SUB", "bcast-first", "channel", "relu", (0.05, 4),
+                                    (0.03, -2), (0.02, -9)),
+    "sub-pixel": ("SUB", "map-first", "pixel", "none", (0.06, -3), (0.09, 10), (0.05, 0)),
+    "pixel-minus-map-relu6": ("SUB", "bcast-first", "pixel", "relu6", (0.06, -3), (0.09, 10),
+                              (0.03, -128)),
+    "add-pixel-first-relu": ("ADD", "bcast-first", "pixel", "relu", (0.05, 4), (0.07, -20),
+                             (0.06, -30)),
+    "add-channel": ("ADD", "map-first", "channel", "none", (0.05, 4), (0.02, 50), (0.07, 3)),
+    # a narrow output grid: most outputs saturate
+    "sub-channel-saturating": ("SUB", "map-first", "channel", "none", (0.05, 4), (0.03, -2),
+                               (0.002, 0)),
+}
+
+
+def _bcast_operand(w, rng, h, kind, cin, q):
+    """A [1,1,1,C] per-image channel mean (MEAN keepdims) or a [1,H,W,1] 1x1 conv of h."""
+    shape = list(w.tensors[h]["shape"])
+    if kind == "channel":
+        g = w.act([1, 1, 1, shape[3]], *q)
+        w.op(OP["MEAN"], [h, _i32(w, [1, 2])], [g], *mean_opts(True))
+        return g
+    return _conv(w, rng, h, cin, 1, q, k=1)
+
+
+@pytest.mark.parametrize("case", list(BCAST_CASES))
+def test_broadcast_add_sub_of_two_activations_bit_exact(case, tmp_path):
+    """CONV(x) = h; ADD / SUB of h and a broadcast operand (its channel mean [1,1,1,C], or a
+    one-channel 1x1 conv [1,H,W,1]), either operand order, fused activation: one ADD layer
+    (src = the map, src2 = the broadcast operand, rsub for a broadcast minuend), bit-exact
+    with tflite-micro's broadcast kernels on the written flatbuffer."""
+    op, order, kind, act, hq, gq, yq = BCAST_CASES[case]
+    rng = np.random.default_rng(len(case) + 300)
+    w = ModelWriter()
+    x = w.act([1, 6, 5, 3], 0.04, -5)
+    h = _conv(w, rng, x, 3, 8, hq)
+    g = _bcast_operand(w, rng, h, kind, 8, gq)
+    y = w.act([1, 6, 5, 8], *yq)
+    ins = [h, g] if order == "map-first" else [g, h]
+    w.op(OP[op], ins, [y], *(sub_opts(act) if op == "SUB" else add_opts(act)))
+    net, ys = run_small(tmp_path, f"bcast-{case}", w.build([x], [y]),
+                        which=("unfused", "min-ram"))
+    L = net.layers[-1]
+    assert (L.op, L.sub, L.act) == (ir.ADD, op == "SUB", act)
+    assert L.src == 1 and net.tensor_shape(L.src2) == ((1, 1, 8) if kind == "channel"
+                                                       else (6, 5, 1))
+    assert L.rsub == (op == "SUB" and order == "bcast-first")
+    if case.endswith("saturating"):
+        assert (ys[0] == -128).sum() > 30 and (ys[0] == 127).sum() > 30
+    else:
+        assert len(np.unique(ys[0])) > 20
+
+
+def test_broadcast_sub_inside_a_fused_plan_bit_exact(tmp_path):
+    """x -> CONV -> CONV -> h; h - mean(h) ([1,1,1,C]) -> CONV -> CONV: the minimum-RAM plan
+    fuses the conv chains on both sides while the mean (the broadcast operand) and h are alive
+    during the SUB.  Every plan bit-exact with tflite-micro."""
+    rng = np.random.default_rng(21)
+    w = ModelWriter()
+    x = w.act([1, 16, 16, 3], 0.04, -5)
+    a = _conv(w, rng, x, 3, 8, (0.05, 4))
+    h = _conv(w, rng, a, 8, 8, (0.06, -2))
+    g = _bcast_operand(w, rng, h, "channel", 8, (0.03, 1))
+    s = w.act([1, 16, 16, 8], 0.05, 0)
+    w.op(OP["SUB"], [h, g], [s], *sub_opts("relu"))
+    b = _conv(w, rng, s, 8, 16, (0.07, 1))
+    y = _conv(w, rng, b, 16, 4, (0.1, 2))
+    net, ys = run_small(tmp_path, "bcast-fused", w.build([x], [y]),
+                        which=("unfused", "zero-recompute", "min-ram"))
+    assert [L.op for L in net.layers] == [ir.CONV, ir.CONV, ir.GAP, ir.ADD, ir.CONV, ir.CONV]
+    plan = solve(net, objective="ram", check=False)
+    fused = [(b.first_layer, b.last_layer) for b in plan.blocks if b.last_layer > b.first_layer]
+    assert any(f <= 1 for f, _ in fused) and any(f >= 4 for f, _ in fused), plan.setting
+    assert len(np.unique(ys[0])) > 20
+
+
+@pytest.mark.parametrize("kind,reverse", [("channel", 0), ("channel", 1), ("pixel", 0),
+                                          ("pixel", 1)])
+def test_broadcast_sub_kernel_matches_tflm_formula(kind, reverse):
+    """msf_mul_s8's broadcasting add mode (msf_binary_s8_params) on all 65536 (a, b) pairs, the
+    map [256, 1, 256] against a [1, 1, 256] channel operand or a [256, 1, 1] pixel operand ==
+    TFLM's SubElementwise written out here (scaled_i = RDBPOT(SRDHM((q_i - zp_i) << 20, m_i),
+    -s_i), RDBPOT(SRDHM(scaled_1 - scaled_2, m_o), -s_o) + zp_o, clamped), for map - operand
+    and (reverse) operand - map."""
+    import ctypes as C
+    from msfopt.mcu_runtime import hostlib, requant
+    lib = hostlib.load(hostlib.build_shared(["-fsanitize=undefined", "-fno-sanitize-recover=all"]))
+    P = C.POINTER
+    lib.msf_mul_s8.argtypes = [P(hostlib.BinaryS8), P(hostlib.View), P(hostlib.View),
+                               P(hostlib.View)] + [C.c_int32] * 4
+    rng = np.random.default_rng(len(kind) + reverse)
+    v = np.arange(-128, 128, dtype=np.int8)
+    if kind == "channel":   # map[y, 0, c] = y, operand[c] = c: every (a, b) pair once
+        M = np.repeat(v, 256).reshape(256, 1, 256)
+        G = v.reshape(1, 1, 256)
+        Gfull = np.broadcast_to(G, M.shape)
+        bc = hostlib.MSF_BCAST_CHANNEL
+    else:                   # map[y, 0, c] = c, operand[y] = y
+        M = np.tile(v, 256).reshape(256, 1, 256)
+        G = v.reshape(256, 1, 1)
+        Gfull = np.broadcast_to(G, M.shape)
+        bc = hostlib.MSF_BCAST_PIXEL
+    sm, sg, so = (float(np.float32(s)) for s in rng.uniform(0.002, 0.3, 3))
+    zm, zg, zo = (int(z) for z in rng.integers(-128, 128, 3))
+    first, second = ((Gfull, sg, zg), (M, sm, zm)) if reverse else ((M, sm, zm), (Gfull, sg, zg))
+    fx = requant.add_fixed_params(first[1], second[1], so)
+    ls = fx["left_shift"]
+    s1 = _tflm_rdbpot(_tflm_srdhm((first[0].astype(np.int64) - first[2]) << ls, fx["in1_mul"]),
+                      -fx["in1_shift"])
+    s2 = _tflm_rdbpot(_tflm_srdhm((second[0].astype(np.int64) - second[2]) << ls,
+                                  fx["in2_mul"]), -fx["in2_shift"])
+    lo, hi = -100, 120
+    ref = np.clip(_tflm_rdbpot(_tflm_srdhm(s1 - s2, fx["out_mul"]), -fx["out_shift"]) + zo,
+                  lo, hi).astype(np.int8)
+    add = hostlib.AddS8(hostlib.MSF_RQ_FIXED, first[2], second[2], zo, -128, 127, 0.0, 0.0, 0.0,
+                        ls, fx["in1_mul"], fx["in1_shift"], fx["in2_mul"], fx["in2_shift"],
+                        fx["out_mul"], fx["out_shift"], 1)
+    p = hostlib.BinaryS8(mode=hostlib.MSF_ELT_BINARY_ADD, bcast=bc, act_min=lo, act_max=hi,
+                         add=add, reverse=reverse)
+    y = np.zeros_like(M)
+    G = np.ascontiguousarray(G)
+    lib.msf_mul_s8(C.byref(p), C.byref(hostlib.full_view(M)), C.byref(hostlib.full_view(G)),
+                   C.byref(hostlib.full_view(y)), 0, 256, 0, 1)
+    np.testing.assert_array_equal(y, ref)
+    assert len(np.unique(ref)) > 50

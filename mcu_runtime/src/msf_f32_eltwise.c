@@ -244,13 +244,14 @@ void msf_binary_f32(const msf_binary_f32_params *p, const msf_view *in1, const m
     const float *b = (const float *)in2->data;
     float *y = (float *)out->data;
     const int32_t bcast = p->bcast;
-    const int32_t bstep = bcast == MSF_BCAST_SCALAR ? 0 : 1;
-    /* broadcast operand: its single pixel (0, 0) */
-    const float *bfix = bcast == MSF_BCAST_NONE ? b : b + msf_vofs(in2, 0, 0);
+    const int32_t bstep = (bcast == MSF_BCAST_SCALAR || bcast == MSF_BCAST_PIXEL) ? 0 : 1;
+    /* broadcast operand: its single pixel (0, 0); MSF_BCAST_PIXEL: pixel (y, x), channel 0 */
+    const int32_t per_pixel = bcast == MSF_BCAST_NONE || bcast == MSF_BCAST_PIXEL;
+    const float *bfix = per_pixel ? b : b + msf_vofs(in2, 0, 0);
     int32_t oy, ox;
     for (oy = oy0; oy < oy1; oy++) {
         for (ox = ox0; ox < ox1; ox++) {
-            const float *bp = bcast == MSF_BCAST_NONE ? b + msf_vofs(in2, oy, ox) : bfix;
+            const float *bp = per_pixel ? b + msf_vofs(in2, oy, ox) : bfix;
             binary_pixel(p->op, a + msf_vofs(in1, oy, ox), bp, bstep, y + msf_vofs(out, oy, ox),
                          out->C, p->act_min, p->act_max);
         }

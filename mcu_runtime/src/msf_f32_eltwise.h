@@ -104,7 +104,8 @@ typedef struct {
     int32_t op;               /* MSF_BIN_* */
     int32_t bcast;            /* MSF_BCAST_NONE: in2 has out's H x W x C and is read at (y, x, c);
                                  MSF_BCAST_CHANNEL: in2 is a 1 x 1 x C view, read at (0, 0, c);
-                                 MSF_BCAST_SCALAR: in2 is a 1 x 1 x 1 view, read at (0, 0, 0).
+                                 MSF_BCAST_SCALAR: in2 is a 1 x 1 x 1 view, read at (0, 0, 0);
+                                 MSF_BCAST_PIXEL: in2 is an H x W x 1 view, read at (y, x, 0).
                                  A constant operand is a full view on a const float array. */
     float act_min, act_max;   /* clamp after the op (none: -/+FLT_MAX; relu: 0, FLT_MAX) */
 } msf_binary_f32_params;

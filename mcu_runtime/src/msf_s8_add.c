@@ -1,5 +1,7 @@
 /* msf_s8_add.c - int8 elementwise add (residual connections) and subtract (p->sub: TFLite's
- * SUB of two activations, in1 - in2) working through msf_view. */
+ * SUB of two activations, in1 - in2) working through msf_view.  Modes: MSF_RQ_FIXED (TFLM),
+ * MSF_RQ_FLOAT (onnxruntime's QLinearAdd), MSF_RQ_FLOAT_QDQ (an ONNX QDQ Add: DequantizeLinear
+ * -> float32 Add -> QuantizeLinear, the reference loop only). */
 #include "msf_internal.h"
 #include "msf_s8_fast.h"
 #include "msf_s8_opsfast.h"
@@ -20,6 +22,17 @@ static int32_t add_one_s8(const msf_add_s8_params *p, int32_t a, int32_t b)
                              : (int32_t)((uint32_t)sa + (uint32_t)sb);
         int32_t r = msf_rdbpot(msf_srdhm(raw, p->out_mul), -p->out_shift) + p->out_zp;
         return msf_clamp_i32(r, -128, 127);
+    } else if (p->mode == MSF_RQ_FLOAT_QDQ) {
+        /* DequantizeLinear -> Add -> QuantizeLinear in float32 (what onnxruntime runs for the
+         * Add of a QDQ model): mul1 / mul2 are the input scales, fbias the output scale;
+         * each product and the sum rounded separately (the build has -ffp-contract=off), then
+         * QuantizeLinear: v / scale, clamped, rounded half to even, + zero point */
+        const float fa = p->mul1 * (float)(a - p->in1_zp);
+        const float fb = p->mul2 * (float)(b - p->in2_zp);
+        const float s = p->sub ? fa - fb : fa + fb;
+        float q = s / p->fbias;
+        q = msf_clamp_f32(q, (float)(-128 - p->out_zp), (float)(127 - p->out_zp));
+        return msf_round_half_even(q) + p->out_zp;
     } else {
         /* ORT AVX2 QLinearAdd: fma(a, mul1, fma(b, mul2, fbias)), cvtps2dq, saturating packs
          * (sub: mul2 negated) */
@@ -30,6 +43,11 @@ static int32_t add_one_s8(const msf_add_s8_params *p, int32_t a, int32_t b)
         }
         return msf_round_half_even(msf_clamp_f32(v, -128.0f, 127.0f));
     }
+}
+
+int32_t msf_add_one_s8(const msf_add_s8_params *p, int32_t a, int32_t b)
+{
+    return msf_clamp_i32(add_one_s8(p, a, b), -128, 127);
 }
 
 void msf_add_s8_ref(const msf_add_s8_params *p, const msf_view *in1, const msf_view *in2,
@@ -137,7 +155,8 @@ void msf_add_s8(const msf_add_s8_params *p, const msf_view *in1, const msf_view 
     int8_t *y = (int8_t *)out->data;
     const int32_t C = out->C;
     int32_t oy, ox;
-    if (!MSF_FAST_KERNELS || (p->mode == MSF_RQ_FIXED && !add_fixed_ok(p)) ||
+    if (!MSF_FAST_KERNELS || p->mode == MSF_RQ_FLOAT_QDQ ||
+        (p->mode == MSF_RQ_FIXED && !add_fixed_ok(p)) ||
         (p->mode != MSF_RQ_FIXED && !(p->act_min >= -128 && p->act_max <= 127))) {
         msf_add_s8_ref(p, in1, in2, out, oy0, oy1, ox0, ox1);
         return;

@@ -1,5 +1,6 @@
 /* msf_s8_eltwise.c - int8 elementwise kernels: 256-entry lookup tables (every unary op), PReLU,
- * Mul, the TFLM ADD of a per-channel constant (see msf_s8_eltwise.h for the exact arithmetic of
+ * Mul (and, through its params, the broadcasting ADD / SUB), the TFLM ADD of a per-channel
+ * constant (see msf_s8_eltwise.h for the exact arithmetic of
  * each mode). */
 #include "msf_internal.h"
 
@@ -106,7 +107,12 @@ void msf_mul_s8(const msf_mul_s8_params *p, const msf_view *in1, const msf_view 
     const int8_t *b = (const int8_t *)in2->data;
     int8_t *y = (int8_t *)out->data;
     const int32_t C = out->C;
-    const int8_t *bcast_p = (p->bcast == MSF_BCAST_NONE) ? NULL : b + msf_vofs(in2, 0, 0);
+    const int32_t per_pixel = p->bcast == MSF_BCAST_NONE || p->bcast == MSF_BCAST_PIXEL;
+    const int8_t *bcast_p = per_pixel ? NULL : b + msf_vofs(in2, 0, 0);
+    /* one value for every channel: a scalar or a pixel's single channel */
+    const int32_t one = p->bcast == MSF_BCAST_SCALAR || p->bcast == MSF_BCAST_PIXEL;
+    const msf_binary_s8_params *bp_add = p->mode == MSF_ELT_BINARY_ADD ?
+        (const msf_binary_s8_params *)(const void *)p : NULL;
     int32_t oy, ox, c;
     for (oy = oy0; oy < oy1; oy++) {
         for (ox = ox0; ox < ox1; ox++) {
@@ -114,8 +120,14 @@ void msf_mul_s8(const msf_mul_s8_params *p, const msf_view *in1, const msf_view 
             const int8_t *bp = bcast_p ? bcast_p : b + msf_vofs(in2, oy, ox);
             int8_t *yp = y + msf_vofs(out, oy, ox);
             for (c = 0; c < C; c++) {
-                int32_t bv = (p->bcast == MSF_BCAST_SCALAR) ? bp[0] : bp[c];
-                int32_t r = msf_clamp_i32(mul_one(p, ap[c], bv), -128, 127);
+                int32_t bv = one ? bp[0] : bp[c];
+                int32_t r;
+                if (bp_add != NULL) {
+                    r = bp_add->reverse ? msf_add_one_s8(&bp_add->add, bv, ap[c])
+                                        : msf_add_one_s8(&bp_add->add, ap[c], bv);
+                } else {
+                    r = msf_clamp_i32(mul_one(p, ap[c], bv), -128, 127);
+                }
                 yp[c] = (int8_t)msf_clamp_i32(r, p->act_min, p->act_max);
             }
         }

@@ -3,8 +3,13 @@
 #define MSF_S8_ELTWISE_H
 
 /* Broadcast of a binary elementwise op's second input (msf_mul_s8, msf_binary_f32): same shape,
- * one value per channel (a 1 x 1 x C view: squeeze-excite gates), or one value (a 1 x 1 x 1 view). */
-enum { MSF_BCAST_NONE = 0, MSF_BCAST_CHANNEL = 1, MSF_BCAST_SCALAR = 2 };
+ * one value per channel (a 1 x 1 x C view: squeeze-excite gates, a per-image channel mean),
+ * one value (a 1 x 1 x 1 view), or one value per pixel (an H x W x 1 view, read at (y, x, 0)). */
+enum { MSF_BCAST_NONE = 0, MSF_BCAST_CHANNEL = 1, MSF_BCAST_SCALAR = 2, MSF_BCAST_PIXEL = 3 };
+
+/* msf_mul_s8_params.mode of a broadcasting int8 ADD / SUB: the params are an
+ * msf_binary_s8_params (below) whose first member is the msf_mul_s8_params. */
+enum { MSF_ELT_BINARY_ADD = 16 };
 
 /* ===========================================================================================
  * int8 elementwise ops: unary lookup tables, PReLU, Mul.
@@ -120,5 +125,26 @@ typedef struct {
 
 void msf_mul_s8(const msf_mul_s8_params *p, const msf_view *in1, const msf_view *in2,
                 msf_view *out, int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1);
+
+/* -------------------------------------------------------------------------------------------
+ * Broadcasting int8 ADD / SUB of two activations (TFLite ADD / SUB with broadcast, ONNX Add /
+ * Sub with numpy broadcasting): msf_mul_s8 with base.mode == MSF_ELT_BINARY_ADD runs, per
+ * output element, msf_add_s8's arithmetic (msf_add_one_s8: add.mode MSF_RQ_FIXED = TFLM's
+ * AddFunc / SubFunc, which its broadcast kernels BroadcastAdd6DSlow / BroadcastSubRecursively
+ * apply per element with the same parameters; MSF_RQ_FLOAT = QLinearAdd; MSF_RQ_FLOAT_QDQ =
+ * DequantizeLinear -> float32 Add / Sub -> QuantizeLinear; add.sub subtracts) on
+ * (in1[y, x, c], in2 broadcast per base.bcast), then clamps to base.act_min / act_max.  reverse:
+ * the arithmetic's first operand is in2 (the broadcast one: SUB(broadcast, map)); the add's
+ * in1_* parameters belong to the arithmetic's first operand.  Only base.mode, bcast, act_min
+ * and act_max of base are read.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct {
+    msf_mul_s8_params base;    /* mode MSF_ELT_BINARY_ADD, bcast, act_min, act_max */
+    msf_add_s8_params add;     /* the per-element add / subtract */
+    int32_t reverse;           /* 1: add(in2, in1) (in2 is the first operand) */
+} msf_binary_s8_params;
+
+/* One element of msf_add_s8 (unclamped by act_min / act_max, saturated to int8). */
+int32_t msf_add_one_s8(const msf_add_s8_params *p, int32_t a, int32_t b);
 
 #endif /* MSF_S8_ELTWISE_H */

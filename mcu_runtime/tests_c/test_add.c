@@ -1,5 +1,7 @@
-/* Unit test: msf_add_s8 / msf_add_f32 (both modes, in place, views) and msf_add_s8's subtract
- * mode (p.sub: TFLite's SUB, scaled1 - scaled2), fast path against the reference loop. */
+/* Unit test: msf_add_s8 / msf_add_f32 (all modes, in place, views) and msf_add_s8's subtract
+ * mode (p.sub: TFLite's SUB, scaled1 - scaled2), fast path against the reference loop; the
+ * broadcasting ADD / SUB (msf_mul_s8 with msf_binary_s8_params) against msf_add_s8 on the
+ * materialised operand. */
 #include "msf_test.h"
 #include "msf_s8_opsfast.h"
 
@@ -145,6 +147,75 @@ int main(void)
             msf_add_s8_ref(&t, &x1, &x2, &o, 0, 4, 0, 4);
             CHECK(memcmp(yf, yr, sizeof yf) == 0);
         }
+    }
+    /* broadcasting ADD / SUB (msf_mul_s8 with an msf_binary_s8_params): a 1 x 1 x C and an
+     * H x W x 1 second operand give the bytes of msf_add_s8 on the operand materialised to the
+     * full shape (every mode, add and subtract, both operand orders) */
+    {
+        int8_t m[24], ch[4], px[6], full[24], yb[24], yr[24];
+        msf_view vm = mkview(m, 2, 3, 4), vch = mkview(ch, 1, 1, 4), vpx = mkview(px, 2, 3, 1);
+        msf_view vf = mkview(full, 2, 3, 4), vyb = mkview(yb, 2, 3, 4), vyr = mkview(yr, 2, 3, 4);
+        msf_binary_s8_params bp;
+        int k, n, bc;
+        for (k = 0; k < 96; k++) {
+            memset(&bp, 0, sizeof bp);
+            bp.base.mode = MSF_ELT_BINARY_ADD;
+            bp.add.mode = (k % 3 == 0) ? MSF_RQ_FIXED : (k % 3 == 1) ? MSF_RQ_FLOAT
+                                                                      : MSF_RQ_FLOAT_QDQ;
+            bp.add.sub = (k >> 2) & 1;
+            bp.reverse = (k >> 3) & 1;
+            bc = (k >> 4) & 1;
+            bp.base.bcast = bc ? MSF_BCAST_PIXEL : MSF_BCAST_CHANNEL;
+            bp.base.act_min = bp.add.act_min = rnd(-128, 0);
+            bp.base.act_max = bp.add.act_max = rnd(bp.base.act_min, 127);
+            bp.add.in1_zp = rnd(-128, 127);
+            bp.add.in2_zp = rnd(-128, 127);
+            bp.add.out_zp = rnd(-128, 127);
+            bp.add.left_shift = 20;
+            bp.add.in1_mul = 0x40000000 + rnd(0, 0x3FFFFFFF);
+            bp.add.in2_mul = 0x40000000 + rnd(0, 0x3FFFFFFF);
+            bp.add.out_mul = 0x40000000 + rnd(0, 0x3FFFFFFF);
+            bp.add.in1_shift = rnd(-3, 0);
+            bp.add.in2_shift = rnd(-3, 0);
+            bp.add.out_shift = rnd(-24, -15);
+            bp.add.mul1 = (float)rnd(1, 3000) * 1e-3f;
+            bp.add.mul2 = (float)rnd(1, 3000) * 1e-3f;
+            bp.add.fbias = bp.add.mode == MSF_RQ_FLOAT_QDQ ? (float)rnd(1, 3000) * 1e-3f
+                                                           : (float)rnd(-200000, 200000) * 1e-3f;
+            for (n = 0; n < 24; n++) m[n] = (int8_t)rnd(-128, 127);
+            for (n = 0; n < 4; n++) ch[n] = (int8_t)rnd(-128, 127);
+            for (n = 0; n < 6; n++) px[n] = (int8_t)rnd(-128, 127);
+            for (n = 0; n < 24; n++) full[n] = bc ? px[n / 4] : ch[n % 4];
+            msf_mul_s8(&bp.base, &vm, bc ? &vpx : &vch, &vyb, 0, 2, 0, 3);
+            if (bp.reverse) {
+                msf_add_s8_ref(&bp.add, &vf, &vm, &vyr, 0, 2, 0, 3);
+            } else {
+                msf_add_s8_ref(&bp.add, &vm, &vf, &vyr, 0, 2, 0, 3);
+            }
+            CHECK(memcmp(yb, yr, sizeof yb) == 0);
+        }
+    }
+    /* the QDQ mode by hand: scales 0.5 / 0.25 / out 0.5, zero points 0: y = rne((a/2 + b/4) * 2) */
+    {
+        int8_t qa[3] = {3, -5, 100}, qb[3] = {1, 2, 127}, qy[3];
+        msf_view x1 = mkview(qa, 1, 3, 1), x2 = mkview(qb, 1, 3, 1), o = mkview(qy, 1, 3, 1);
+        msf_add_s8_params t;
+        memset(&t, 0, sizeof t);
+        t.mode = MSF_RQ_FLOAT_QDQ;
+        t.act_min = -128;
+        t.act_max = 127;
+        t.mul1 = 0.5f;
+        t.mul2 = 0.25f;
+        t.fbias = 0.5f;
+        msf_add_s8(&t, &x1, &x2, &o, 0, 1, 0, 3);
+        CHECK_EQ_INT(qy[0], 4);     /* 3.5 -> 4 (half to even) */
+        CHECK_EQ_INT(qy[1], -4);    /* -4 */
+        CHECK_EQ_INT(qy[2], 127);   /* 163.5 saturates */
+        t.sub = 1;
+        msf_add_s8(&t, &x1, &x2, &o, 0, 1, 0, 3);
+        CHECK_EQ_INT(qy[0], 2);     /* 2.5 -> 2 */
+        CHECK_EQ_INT(qy[1], -6);    /* -6 */
+        CHECK_EQ_INT(qy[2], 36);    /* 36.5 -> 36 */
     }
     p.sub = 0;
     /* float */

@@ -235,21 +235,24 @@ static void test_unary(void)
 static void test_binary(void)
 {
     float a[2 * 3 * 4], b[2 * 3 * 4], y[2 * 3 * 4], ch[4] = {1.0f, -2.0f, 4.0f, 0.5f}, s = 2.0f;
+    float px[6] = {0.5f, -1.0f, 3.0f, 8.0f, -0.25f, 2.0f};
     msf_view va = mkview(a, 2, 3, 4), vb = mkview(b, 2, 3, 4), vy = mkview(y, 2, 3, 4);
-    msf_view vch = mkview(ch, 1, 1, 4), vs = mkview(&s, 1, 1, 1);
+    msf_view vch = mkview(ch, 1, 1, 4), vs = mkview(&s, 1, 1, 1), vpx = mkview(px, 2, 3, 1);
     msf_binary_f32_params p;
     int op, bc, i;
     va.cap = vb.cap = vy.cap = 24;
     vch.cap = 4;
     vs.cap = 1;
+    vpx.cap = 6;
     for (i = 0; i < 24; i++) {
         a[i] = (float)rnd(-1000, 1000) / 64.0f;
         b[i] = (float)rnd(1, 1000) / 32.0f;
     }
     for (op = MSF_BIN_ADD; op <= MSF_BIN_RDIV; op++) {
-        for (bc = MSF_BCAST_NONE; bc <= MSF_BCAST_SCALAR; bc++) {
+        for (bc = MSF_BCAST_NONE; bc <= MSF_BCAST_PIXEL; bc++) {
             const msf_view *v2 = bc == MSF_BCAST_NONE ? &vb
-                                 : (bc == MSF_BCAST_CHANNEL ? &vch : &vs);
+                                 : (bc == MSF_BCAST_CHANNEL ? &vch
+                                    : (bc == MSF_BCAST_SCALAR ? &vs : &vpx));
             p.op = op;
             p.bcast = bc;
             p.act_min = -FMAX;
@@ -260,7 +263,9 @@ static void test_binary(void)
             msf_binary_f32(&p, &va, v2, &vy, 1, 2, 2, 3);
             for (i = 0; i < 24; i++) {
                 float u = a[i], r;
-                float v = bc == MSF_BCAST_NONE ? b[i] : (bc == MSF_BCAST_CHANNEL ? ch[i % 4] : s);
+                float v = bc == MSF_BCAST_NONE ? b[i]
+                          : (bc == MSF_BCAST_CHANNEL ? ch[i % 4]
+                             : (bc == MSF_BCAST_SCALAR ? s : px[i / 4]));
                 if (op == MSF_BIN_ADD) r = u + v;
                 else if (op == MSF_BIN_SUB) r = u - v;
                 else if (op == MSF_BIN_MUL) r = u * v;

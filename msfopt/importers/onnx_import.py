@@ -34,8 +34,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from ..ir import (ADD, AVGPOOL, CONCAT, CONV, DENSE, DW, GAP, MAXPOOL, RESIZE, SHUFFLE, SLICE,
-                  Layer, Network, Provenance, Quant, quantize_linear_s8)
+from ..ir import (ADD, add_operand_shapes, AVGPOOL, CONCAT, CONV, DENSE, DW, GAP, MAXPOOL, RESIZE,
+                  SHUFFLE, SLICE, Layer, Network, Provenance, Quant, quantize_linear_s8)
 from . import UnsupportedModelError, grouped
 from .onnx_fold import fold_constants
 from .onnx_graph_ops import GRAPH_OPS, GraphOpsMixin
@@ -48,7 +48,7 @@ _STD_OPS = {
     "Conv", "BatchNormalization", "Relu", "Clip", "Add", "MaxPool", "AveragePool",
     "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Gemm",
     "MatMul", "Identity", "Dropout", "Transpose", "QuantizeLinear", "DequantizeLinear",
-    "QLinearConv", "QLinearMatMul", "Constant", "GlobalMaxPool", "Cast",
+    "QLinearConv", "QLinearMatMul", "Constant", "GlobalMaxPool", "Cast", "Sub",
 } | GRAPH_OPS
 _MS_OPS = {"QLinearAdd", "QLinearGlobalAveragePool", "QLinearAveragePool", "QGemm",
            "QLinearConcat"}
@@ -955,15 +955,33 @@ class _Importer(GraphOpsMixin):
         self._alias(n, x)
 
     # ---- add --------------------------------------------------------------------------------
-    def _add_layer(self, n, x: _Act, y: _Act) -> Layer:
+    def _add_layer(self, n, x: _Act, y: _Act, broadcast: bool = False, sub: bool = False
+                   ) -> Layer:
+        """ADD of feature maps x and y (``sub``: x - y).  ``broadcast``: one of them may be an
+        NCHW [1, C, 1, 1] (one value per channel), [1, 1, H, W] (one per pixel) or [1, 1, 1, 1]
+        map, numpy-broadcast over the other: it becomes the layer's src2 (a subtraction whose
+        minuend broadcasts sets ``rsub``)."""
+        what = n.op_type
+        if broadcast and x.shape != y.shape and x.layout == y.layout == "nchw":
+            out = tuple(max(u, v) for u, v in zip(x.shape, y.shape))
+            big, small = (x, y) if x.shape == out else (y, x)
+            if big.shape != out or small.shape not in add_operand_shapes(*out):
+                raise _NodeError(f"{what} of maps {x.shape} and {y.shape} (HWC) does not "
+                                 "broadcast (one value per channel, per pixel, or one value)")
+            return Layer(op=ADD, in_shape=big.shape, out_shape=big.shape,
+                         srcs=(big.tid, small.tid), name=n.name or "", sub=sub,
+                         rsub=sub and big is y)
         if x.layout != y.layout or x.shape != y.shape or (x.layout == "flat" and x.order != y.order
                                                           and x.shape[0] * x.shape[1] > 1):
-            raise _NodeError(f"Add of tensors with different shapes/layouts {x.shape} and {y.shape} "
-                             "(broadcasting) not supported")
+            raise _NodeError(f"{what} of tensors with different shapes/layouts {x.shape} and "
+                             f"{y.shape} (broadcasting) not supported")
         if x.layout not in ("nchw", "flat"):
-            raise _NodeError(f"Add on layout '{x.layout}' not supported")
+            raise _NodeError(f"{what} on layout '{x.layout}' not supported")
         if x.tid == y.tid:
-            raise _NodeError("Add of a tensor with itself not supported")
+            raise _NodeError(f"{what} of a tensor with itself not supported")
+        if sub:   # operand order is the arithmetic's
+            return Layer(op=ADD, in_shape=x.shape, out_shape=x.shape, srcs=(x.tid, y.tid),
+                         name=n.name or "", sub=True)
         main, skip = (x, y) if x.tid > y.tid else (y, x)
         return Layer(op=ADD, in_shape=main.shape, out_shape=main.shape, srcs=(main.tid,
                      skip.tid), name=n.name or "")
@@ -989,11 +1007,28 @@ class _Importer(GraphOpsMixin):
             self.root[x.tid] = n.output[0]
             self._alias(n, x)
             return
+        self._binary_add(n, x, y, sub=False)
+
+    def _binary_add(self, n, x, y, sub: bool):
+        """Add / Sub of two feature maps (float, or DQ -> op -> Q: ``qdq``), numpy broadcasting
+        of a per-channel / per-pixel / scalar operand."""
         kind = self._data_kind([x, y])
         if kind == "q":
-            raise _NodeError("float Add on int8 tensors")
-        layer = self._add_layer(n, x, y)
-        self._new_tensor(layer, n.output[0], x.layout, kind, order=x.order)
+            raise _NodeError(f"float {n.op_type} on int8 tensors")
+        layer = self._add_layer(n, x, y, broadcast=True, sub=sub)
+        # DQ -> Add -> Q: onnxruntime runs the Add in float32 on the dequantised inputs (it
+        # does not fuse it into QLinearAdd), whose rounding the code generator reproduces
+        layer.qdq = kind == "fq"
+        big = x if x.tid == layer.src else y
+        out = self._new_tensor(layer, n.output[0], big.layout, kind, order=big.order)
+        self._check_inferred(n.output[0], out)
+
+    def _op_Sub(self, n, ins, a):
+        """Sub of two feature maps (x - y; either may broadcast per channel / pixel)."""
+        x, y = ins[0], ins[1]
+        if isinstance(x, _Const) or isinstance(y, _Const):
+            raise _NodeError("Sub of a constant not supported (only of two feature maps)")
+        self._binary_add(n, self._act(x), self._act(y), sub=True)
 
     def _op_QLinearAdd(self, n, ins, a):
         x, y = self._act(ins[0]), self._act(ins[3])

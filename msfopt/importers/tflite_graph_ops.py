@@ -48,8 +48,10 @@ SUB of a constant           SUB(x, k), k a scalar or [C] constant: the ADD-of-a-
                             requantisations and a difference is refused.
 SUB of two activations      ADD with ``sub`` (``srcs`` in operand order, minuend first): TFLM's
                             SUB Prepare computes ADD's multipliers and Eval subtracts the scaled
-                            second input (msf_add_s8's ``sub``).  Same shapes only (TFLM would
-                            broadcast; refused).
+                            second input (msf_add_s8's ``sub``).  One operand may broadcast
+                            ([1,1,1,C], [1,H,W,1] or a scalar; TFLM's BroadcastSubRecursively
+                            has SubFunc's arithmetic): the map is ``src``, a broadcast minuend
+                            sets ``rsub``; the layer runs msf_mul_s8's binary add mode.
 SUB(k, x), k a constant     ACT ``affine`` with ``sub`` (``bias`` = k, its params as for ADD):
                             a scalar is a 256-entry table of scaled(k) - scaled(x); a [C]
                             constant runs MSF_ELT_ADD_CONST with the input multiplier negated,
@@ -467,8 +469,10 @@ class GraphOpsMixin:
         """SUB(x, y) of two activations of one shape: an ADD with ``sub`` (msf_add_s8 subtracts
         the scaled second input, TFLM's SubElementwise); SUB(x, constant): the ADD-of-a-constant
         layer (:meth:`add_constant`) with the constant's summand negated; SUB(constant, x): an
-        ACT affine with ``sub`` (:meth:`sub_from_constant`).  A broadcasting SUB of two
-        activations is refused (the kernel reads two tensors of one shape)."""
+        ACT affine with ``sub`` (:meth:`sub_from_constant`).  A SUB of two activations may
+        broadcast one of them (one value per channel, per pixel, or one value): the full map is
+        the layer's src, a broadcast minuend sets ``rsub``; TFLM's broadcast kernel applies the
+        same per-element arithmetic."""
         if not op.opt.get("_present"):
             raise self.Skip("options missing")
         if len(op.inputs) != 2:
@@ -485,13 +489,19 @@ class GraphOpsMixin:
         for t, what in ((a, "first input"), (b, "second input")):
             self.act_tensor(t, what)
         sa, sb = self.shape_of(src), self.shape_of(src2)
+        rsub = False
         if sa != sb:
-            raise self.Skip(f"broadcasting subtraction of {list(self.T(a).shape)} and "
-                            f"{list(self.T(b).shape)} (the int8 subtract kernel reads two "
-                            "tensors of one shape)")
-        # operand order is the arithmetic's: src - src2 (no swap as for ADD)
+            # broadcast (TFLM's BroadcastSubRecursively: SubFunc per element): the full map is
+            # the layer's src; a broadcast minuend sets rsub (src2 - src)
+            if sb not in ir.add_operand_shapes(*sa):
+                if sa not in ir.add_operand_shapes(*sb):
+                    raise self.Skip(f"broadcasting subtraction of {list(self.T(a).shape)} and "
+                                    f"{list(self.T(b).shape)} (only one value per channel, per "
+                                    "pixel, or one value broadcasts)")
+                src, src2, sa, rsub = src2, src, sb, True
+        # operand order is the arithmetic's: src - src2 (no swap as for ADD), or rsub
         layer = ir.Layer(op=ir.ADD, in_shape=sa, out_shape=sa, act=self.act(op.opt),
-                         srcs=(src, src2), sub=True)
+                         srcs=(src, src2), sub=True, rsub=rsub)
         self.add_layer(op, layer, self.check_out(op, layer))
 
     def sub_from_constant(self, op, k: int, x: int):

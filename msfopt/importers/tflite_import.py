@@ -5,9 +5,10 @@ The flatbuffer is read with the generated reader of the PyPI ``tflite`` package.
 Supported (single subgraph, one input, 1 to 8 outputs, batch 1, int8 activations):
 
 * CONV_2D (also grouped), DEPTHWISE_CONV_2D (a depth multiplier m > 1 becomes a CONV with
-  groups = C_in and m C_in outputs, the same arithmetic), FULLY_CONNECTED, ADD (same
-  shapes, no broadcasting), MAX_POOL_2D, AVERAGE_POOL_2D, MEAN over H and W.  Per-tensor or
-  per-channel int8 weights, int32 bias, fused activation NONE / RELU / RELU6, dilation 1.
+  groups = C_in and m C_in outputs, the same arithmetic), FULLY_CONNECTED, ADD (same shapes;
+  broadcasting: see the graph ops), MAX_POOL_2D, AVERAGE_POOL_2D, MEAN over H and W.
+  Per-tensor or per-channel int8 weights, int32 bias, fused activation NONE / RELU / RELU6,
+  dilation 1.
   SAME padding is made explicit exactly as TFLite computes it
   (total = max((out - 1) * s + k - in, 0), top/left = total // 2, the rest at the bottom/right).
 * PAD / PADV2 (pad value = the zero point, i.e. real 0, and the same quantisation on both sides)
@@ -27,12 +28,13 @@ Supported (single subgraph, one input, 1 to 8 outputs, batch 1, int8 activations
   HARD_SWISH, LOGISTIC, TANH, LEAKY_RELU, RELU, RELU6 (ACT layers), MUL (of two activations with
   [1,1,C] / scalar broadcast, or by an int8 constant, also per-channel quantised), ADD / SUB of
   a constant int8 scalar or [C] constant (an ACT ``affine``: TFLM's AddFunc, the constant
-  negated for x - c; ``sub`` for c - x), SUB of two activations of one shape (an ADD with
-  ``sub``), SPLIT / SPLIT_V on the channels (SLICE layers), the channel shuffle
-  RESHAPE -> TRANSPOSE -> RESHAPE (one SHUFFLE), CONCATENATION on the channels or on axis 1
-  of [1, N, k] tensors (the IR's width; equal quantisation, as TFLM requires),
-  RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR, TRANSPOSE_CONV, and a RESHAPE that really changes
-  the shape (a detector head [1, H, W, A k] -> [1, H W A, k]: a RESHAPE layer, the same bytes).
+  negated for x - c; ``sub`` for c - x), ADD / SUB of two activations (an ADD, ``sub`` for
+  SUB; one operand may broadcast: [1,1,1,C], [1,H,W,1] or a scalar), SPLIT / SPLIT_V on the
+  channels (SLICE layers), the channel shuffle RESHAPE -> TRANSPOSE -> RESHAPE (one SHUFFLE),
+  CONCATENATION on the channels or on axis 1 of [1, N, k] tensors (the IR's width; equal
+  quantisation, as TFLM requires), RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR, TRANSPOSE_CONV,
+  and a RESHAPE that really changes the shape (a detector head [1, H, W, A k] -> [1, H W A,
+  k]: a RESHAPE layer, the same bytes).
 
 The returned :class:`~msfopt.ir.Network` has ``requant="fixed"`` (TFLite Micro's integer-only
 arithmetic) and ``provenance`` (:class:`~msfopt.ir.Provenance`, for messages and tests):
@@ -590,7 +592,17 @@ class _Converter(GraphOpsMixin):
             self.act_tensor(t, what)
         sa, sb = self.shape_of(a), self.shape_of(b)
         if sa != sb:
-            raise _Skip(f"broadcasting add of {list(sa)} and {list(sb)}")
+            # broadcast (TFLM's BroadcastAdd6DSlow: AddFunc per element): the full map first,
+            # the [1, 1, 1, C] / [1, H, W, 1] / scalar operand second
+            big, small = (a, b) if sb in ir.add_operand_shapes(*sa) else (b, a)
+            if self.shape_of(small) not in ir.add_operand_shapes(*self.shape_of(big)):
+                raise _Skip(f"broadcasting add of {list(sa)} and {list(sb)} (only one value per "
+                            "channel, per pixel, or one value broadcasts)")
+            shape = self.shape_of(big)
+            layer = ir.Layer(op=ir.ADD, in_shape=shape, out_shape=shape, act=self.act(op.opt),
+                             srcs=(big, small))
+            self.add_layer(op, layer, self.check_out(op, layer))
+            return
         # src: the main path (the most recent tensor), src2: the skip tensor (the older one)
         src, src2 = (a, b) if a >= b else (b, a)
         layer = ir.Layer(op=ir.ADD, in_shape=sa, out_shape=sa, act=self.act(op.opt), srcs=(src,
