@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The graph-model table: for every model in ../shared/models (or the files given), its ops by
 type, the layer-by-layer live peak, msfopt's RAM at zero recompute (F = 1.0) and at the minimum
-(network input counted and not), the MACs and F of the minimum, the fused blocks it chooses and
-the time to build the DAG and solve it (graph search + CP-SAT).
+(network input counted and not), the MACs and F of the minimum, the minimum at F <= 1.3 (f13)
+and how many times below TFLite Micro's arena head (TFLite) or the layer-by-layer peak (ONNX)
+it is (gain13), the fused blocks it chooses and the time to build the DAG and solve it (graph
+search + CP-SAT).
 
     .venv/bin/python scripts/graph_models_table.py [--markdown] [MODEL ...]
 
@@ -58,13 +60,14 @@ def row(path: Path, tflm: bool) -> dict:
     t_cp = time.perf_counter() - t0
     assert cp.peak_ram_bytes == best.peak_ram_bytes
     f1 = solve(net, objective="ram", max_overhead=1.0, dag=dag, check=False)
+    f13 = solve(net, objective="ram", max_overhead=1.3, dag=dag, check=False)
     ext = solve(net, objective="ram", io="input-external", check=False)
     ext1 = solve(net, objective="ram", io="input-external", max_overhead=1.0, check=False)
     fused = [b for b in best.blocks if b.first_layer != b.last_layer]
     r.update(layers=net.n_layers, dtype=net.dtype, outputs=len(net.output_ids),
              vanilla=best.vanilla_peak_bytes, f1=f1.peak_ram_bytes, min=best.peak_ram_bytes,
              f1_noin=ext1.peak_ram_bytes, min_noin=ext.peak_ram_bytes, macs=best.macs,
-             F=best.mac_overhead, fused=len(fused),
+             F=best.mac_overhead, f13=f13.peak_ram_bytes, fused=len(fused),
              modes=", ".join(sorted({b.mode for b in fused})) or "-",
              solve_s=t_dag + t_graph + t_cp, dag_s=t_dag, graph_s=t_graph, cpsat_s=t_cp)
     if path.suffix == ".tflite":
@@ -74,6 +77,10 @@ def row(path: Path, tflm: bool) -> dict:
             r["tflm"] = (a.get("total"), a.get("head"))
         else:
             r["tflm"] = TFLM.get(path.name)
+    # how far below the usual runtime at F <= 1.3: TFLite Micro's head (TFLite files) or the
+    # layer-by-layer live peak (ONNX files)
+    base = r["tflm"][1] if r.get("tflm") else r["vanilla"]
+    r["gain13"] = f"{base / r['f13']:.2f}x" if r["f13"] else "-"
     return r
 
 
@@ -87,7 +94,7 @@ def main() -> int:
     paths = [Path(m) for m in a.models] or sorted(p for p in SHARED.glob("*")
                                                    if p.suffix in (".onnx", ".tflite"))
     cols = ("model", "dtype", "layers", "outputs", "vanilla", "f1", "min", "f1_noin", "min_noin",
-            "macs", "F", "fused", "modes", "tflm", "solve_s")
+            "macs", "F", "f13", "gain13", "fused", "modes", "tflm", "solve_s")
     rows = []
     for p in paths:
         r = row(p, a.tflm)
