@@ -16,7 +16,27 @@ from .cli_common import (add_io_arg, add_model_arg, add_solve_args, cli_model, c
 from .errors import InputError, MsfoptError
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter with the terminal width read by ``os`` (argparse's own default
+    imports shutil, and with it lzma and bz2, at every parser construction: start-up time)."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        if width is None:
+            try:
+                width = int(os.environ.get("COLUMNS", "")) - 2
+            except ValueError:
+                try:
+                    width = os.get_terminal_size(sys.stdout.fileno()).columns - 2
+                except (OSError, ValueError, AttributeError):
+                    width = 78
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # one line, exit code 2
         sys.stderr.write(f"msfopt: error: {message} (see 'msfopt --help')\n")
         raise SystemExit(2)
