@@ -1,13 +1,14 @@
 """The real-world graph models under QEMU on cortex-m4 and rv32imac (acceptance of the graph
 issue): one ONNX model of each structure (squeeze-excite, concat, channel shuffle, U-Net, PReLU,
-dilated int8 convolutions), imported from the ORIGINAL file, planned as a fused minimum-RAM plan
+dilated int8 convolutions) and two int8 TFLite ones (hard-swish squeeze-excite; a detector with
+two outputs), imported from the ORIGINAL file, planned as a fused minimum-RAM plan
 (``solve(net, objective="ram", io="external")``), generated, cross-built and run on one
 deterministic input (the host tests in test_graph_models.py cover several inputs per model).
 
 Checked per (model, target):
 
-* output: int8 bit for bit with onnxruntime on the original file (embedded in the image, which
-  compares every byte); float32 within 1e-4 of onnxruntime on the original file
+* output: int8 bit for bit with onnxruntime (tflite-micro for the TFLite files) on the original
+  file (embedded in the image, which compares every byte; every output of the detector); float32 within 1e-4 of onnxruntime on the original file
   (``oracles.compare``): the image embeds the output of the host build of the same C, which is
   compared with onnxruntime here, and must reproduce it exactly (no mismatching element, and
   its FNV-1a checksum of the output bytes equals the host output's).  The image cannot embed
@@ -55,6 +56,16 @@ TARGETS = rgm.TARGETS
 #: weights compile and run for about a minute on the soft-float rv32imac) runs in
 #: scripts/run_graph_models.py only, to keep the suite's time budget
 FILES = [f for s, f in rgm.MODELS.items() if s != "concat"]
+#: and the int8 TFLite graph models that hold structures no ONNX file has here (int8 hard-swish /
+#: squeeze-excite tables; two outputs), compared with tflite-micro; EfficientNet and the Keras
+#: U-Net run in scripts/run_graph_models.py only (suite time: 5.9 MB of weights; the U-Net's
+#: arena needs the larger rv32imac map)
+TFLITE_FILES = [rgm.TFLITE_MODELS["squeeze-excite int8"], rgm.TFLITE_MODELS["two outputs int8"]]
+#: the TFLite files' graph ops (op or "act:fn" -> minimum count) and graph outputs
+TFLITE_OPS = {"keras_mobilenet_v3_small_r96_int8.tflite": ({"act:hardswish": 19, "mul": 19,
+                                                            "gap": 9}, 1),
+              "keras_ssdlite_mbv2_a0.35_r128_2heads_int8.tflite": ({"concat": 2, "add": 1}, 2)}
+FILES = FILES + TFLITE_FILES
 GUARD = 128                  # plat_common.c's stack guard band (as test_mcu_runs.py)
 
 
@@ -104,7 +115,11 @@ def test_model_imports_its_structure_and_plans_fused(file, runs):
     assert Path(p.net.source).resolve() == (SHARED_MODELS / file).resolve()   # the original
     ops = [l.op for l in p.net.layers] + ["dilated"] * sum(l.dilation != (1, 1)
                                                              for l in p.net.layers)
-    for op, k in _structure_ops()[file].items():
+    ops += [f"act:{l.fn}" for l in p.net.layers if l.op == "act"]
+    want, n_out = TFLITE_OPS.get(file, (None, None))
+    if want is not None:
+        assert len(p.net.output_ids) == n_out
+    for op, k in (want or _structure_ops()[file]).items():
         assert ops.count(op) >= k, f"{file}: {ops.count(op)} {op} layers, expected >= {k}"
     fused = [b for b in p.plan.blocks if b.last_layer > b.first_layer]
     assert fused, f"{file}: the minimum-RAM plan fuses nothing"
@@ -112,7 +127,8 @@ def test_model_imports_its_structure_and_plans_fused(file, runs):
     assert p.gen.arena_bytes == aligned_arena(max(s.ram_bytes for s in p.gen.schedules))
 
 
-@pytest.mark.parametrize("file", [f for f in FILES if not f.endswith("_int8_qop.onnx")])
+@pytest.mark.parametrize("file", [f for f in FILES if not f.endswith("_int8_qop.onnx")
+                                  and f not in TFLITE_FILES])
 def test_float_host_build_matches_onnxruntime(file, runs):
     """First link of the float32 check: the host build of the generated C (whose output every
     image must reproduce bit for bit) is within 1e-4 of onnxruntime on the original file."""
@@ -140,7 +156,8 @@ def test_graph_model_runs_on_target(file, target, runs):
     want = p.host_y if p.net.dtype == "float32" else p.ref.y
     assert r.run.reports["checksum"] == rgm.fnv1a(np.ascontiguousarray(want).tobytes())
     if p.net.dtype == "int8":
-        assert r.oracle == oracles.ORT and r.oracle_kind == "external"
+        assert r.oracle == (oracles.TFLM if file.endswith(".tflite") else oracles.ORT)
+        assert r.oracle_kind == "external"
         assert r.tolerance_steps == 0 and r.verdict == "bit-exact"
     else:
         assert oracles.compare(p.host_y, p.ref, "float32")[0]
