@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -31,6 +32,9 @@ F_VALUES = [1.1, 1.2, 1.3, 1.4, 1.5, 1.6, math.inf]
 P_VALUES = [16_000, 32_000, 64_000, 128_000, 256_000, 512_000]
 
 
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
+
+
 def _ms(xs) -> str:
     return f"{statistics.median(xs) * 1000:.0f} / {max(xs) * 1000:.0f} ms"
 
@@ -39,13 +43,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cost-model", default="msfcnn", choices=["msfcnn", "runtime"])
     ap.add_argument("--backends", default="graph,cpsat,cbc")
-    ap.add_argument("--models", default="zoo", help="'zoo' or comma-separated names / paths")
+    ap.add_argument("--models", default="zoo",
+                    help="'zoo', 'shared' (every model file of ../shared/models), 'all' (both) "
+                         "or comma-separated names / paths")
     ap.add_argument("--repeat", type=int, default=3, help="DAG builds / processes to time")
     ap.add_argument("--no-batch", action="store_true", help="skip the batch column")
     ap.add_argument("--no-process", action="store_true", help="skip the whole-process column")
     args = ap.parse_args()
     backends = args.backends.split(",")
-    models = zoo.names() if args.models == "zoo" else [m for m in args.models.split(",") if m]
+    shared = sorted(str(p) for p in SHARED.glob("*") if p.suffix in (".onnx", ".tflite"))
+    models = {"zoo": zoo.names(), "shared": shared, "all": zoo.names() + shared}.get(
+        args.models, [m for m in args.models.split(",") if m])
     con = Console()
     t = Table(title=f"solve times, cost model {args.cost_model} (median / max per query)")
     for c in ["model", "edges", "DAG build"] + backends + ["batch / query", "process"]:
@@ -90,8 +98,8 @@ def main():
                                 args.cost_model, "--ram", "64k"], capture_output=True)
                 walls.append(time.perf_counter() - t0)
             proc = f"{statistics.median(walls):.2f} s"
-        t.add_row(name, f"{dag.n_edges:,}", f"{statistics.median(builds) * 1000:.0f} ms", *cells,
-                  batch, proc)
+        t.add_row(Path(name).name[:40], f"{dag.n_edges:,}",
+                  f"{statistics.median(builds) * 1000:.0f} ms", *cells, batch, proc)
     con.print(t)
     con.print(f"{len(F_VALUES) + len(P_VALUES)} queries per model, 1 solver thread; median over "
               "models of the per-model medians: "
