@@ -746,6 +746,20 @@ _FH = ("slot", "seg", "lim", "cut", "thr", "e", "ring", "dead")             # co
 _FR = ("slot", "seg", "cseg", "lim", "cut", "thr", "e", "ring", "last", "dead")  # patches
 
 
+def _window_step(E, S, na: int, k: int, s: int, pad: int, size: int):
+    """One backward window step of the stacked ranges ``E`` (rows lo, hi, ..., slot last) of
+    ``na`` sweeping ends, in place: :func:`window_input_range`.  ``S``: their segments (slot,
+    start within the end).  Returns the segments' starts in the concatenation, each end's first
+    segment, and per segment the sum and the maximum of the new extents."""
+    nel = np.bincount(E[-1], minlength=na)
+    nsg = np.bincount(S[0], minlength=na)
+    start = (np.cumsum(nel) - nel)[S[0]] + S[1]
+    lo, hi = window_input_range(E[0], E[1], k, s, pad, size)
+    E[0], E[1] = lo, hi
+    d = hi - lo
+    return start, np.cumsum(nsg) - nsg, np.add.reduceat(d, start), np.maximum.reduceat(d, start)
+
+
 def _sweep(net: Network, live, bound, ends: list[dict], eb: int, ring_unit_of, cin_of):
     """The backward window sweep of every block end at once.  At layer l the tile rows (and
     patch columns) of every end e >= l still sweeping are in layer l's output coordinates, so
@@ -841,18 +855,11 @@ def _sweep(net: Network, live, bound, ends: list[dict], eb: int, ring_unit_of, c
                     continue
         na = len(act)
         # offsets of each end's rows / segments in the concatenation
-        nel = np.bincount(ER[-1], minlength=na)
-        nsg = np.bincount(SR[0], minlength=na)
-        eoff = np.cumsum(nel) - nel
-        soff = np.cumsum(nsg) - nsg
-        sstart = eoff[SR[0]] + SR[1]
         L = layers[l]
         H_l, W_l, C_l = L.in_shape
-        lo, hi = window_input_range(ER[0], ER[1], L.ekh, L.sh, L.pad[0], H_l)
-        ER[0], ER[1] = lo, hi
-        d = hi - lo
-        hist["rs"].append(np.add.reduceat(d, sstart))
-        rmax = np.maximum.reduceat(d, sstart)
+        sstart, soff, rsum, rmax = _window_step(ER, SR, na, L.ekh, L.sh, L.pad[0], H_l)
+        lo = ER[0]
+        hist["rs"].append(rsum)
         hist["rm"].append(rmax)
         if live.consumers[l] == [l] and l not in live.outputs and counted[l]:
             # out_delay_closed for every segment of every end: lo_next of segment row r >= 1
@@ -867,16 +874,8 @@ def _sweep(net: Network, live, bound, ends: list[dict], eb: int, ring_unit_of, c
         hist["nc"].append(NCOL)
         NCOL = np.minimum(W_l, (NCOL - 1) * L.sw - L.pad[1] + L.ekw)
         if EX.shape[1]:
-            nxe = np.bincount(EX[-1], minlength=na)
-            nxs = np.bincount(SX[0], minlength=na)
-            xeoff = np.cumsum(nxe) - nxe
-            xsoff = np.cumsum(nxs) - nxs
-            xsstart = xeoff[SX[0]] + SX[1]
-            xlo, xhi = window_input_range(EX[0], EX[1], L.ekw, L.sw, L.pad[1], W_l)
-            EX[0], EX[1] = xlo, xhi
-            dx = xhi - xlo
-            hist["xs"].append(np.add.reduceat(dx, xsstart))
-            xmax = np.maximum.reduceat(dx, xsstart)
+            xsstart, xsoff, xsum, xmax = _window_step(EX, SX, na, L.ekw, L.sw, L.pad[1], W_l)
+            hist["xs"].append(xsum)
             hist["xm"].append(xmax)
             hist["xb"].append(xsoff + bx)
             bx += len(xsstart)
