@@ -55,7 +55,8 @@ def cache_heights(net: Network, i: int, j: int, t: list[int], S: list[int]) -> l
 
 def fused_edge(net: Network, i: int, j: int) -> tuple[int, int] | None:
     """(RAM elements, MACs) of fused block [i..j] (i < j) before boundary adjustments, or None
-    when infeasible."""
+    when infeasible: the per-block formulas, which :func:`edges` evaluates from its sweep
+    (tests/test_paper.py checks that they agree on every block)."""
     t, S = tile_recursion(net, i, j)
     H_i, W_i, _ = net.tensor_shape(i)
     if t[0] > H_i or t[0] > W_i:
@@ -140,6 +141,7 @@ def edges(net: Network, max_depth: int | None = None, bound: bool | None = None)
         ring = 0
         fm = 0                      # sum of f_m over [l..j]
         um = 0                      # sum of unfused MACs over [l..j]
+        tS = {}                     # m -> (t_m, S_m) of the recursion from j
         for l in range(j, -1, -1):
             if not fus[l] or (max_depth is not None and j - l + 1 > max_depth):
                 break
@@ -147,6 +149,7 @@ def edges(net: Network, max_depth: int | None = None, bound: bool | None = None)
             t_next = t
             t = (t - 1) * sh[l] + kh[l]
             S *= sh[l]
+            tS[l] = (t, S)
             R = (H_l + 2 * pad[l] - t) // S + 1
             fm += R * t_next * wc_mu[l]
             um += lmacs[l]
@@ -157,7 +160,19 @@ def edges(net: Network, max_depth: int | None = None, bound: bool | None = None)
                 continue            # the block itself, or infeasible (an earlier start may fit)
             if bound and cnt_in[l] + cnt_out[j] + ring >= run_max[j] and fm >= um:
                 continue            # dominated by the unfused layers (claim above)
-            ram, macs = fused_edge(net, l, j)
+            # fused_edge(net, l, j) from the recursion's values: MACs = fm (the claim above),
+            # the cache over cache_heights' last simulated tile
+            y = ((H_l - t) // S) * S
+            h = t
+            sigma = 1
+            cache = kh[l] * t * C_l
+            for m in range(l, j):
+                sigma *= sh[m]
+                num = h - kh[m] + (pad[m] if y == 0 else 0) + \
+                    (pad[m] if y // sigma + h >= shp[m][0] else 0)
+                h = num // sh[m] + 1
+                cache += kh[m + 1] * h * shp[m + 1][2]
+            ram, macs = E[l] + E[j + 1] + cache, fm
             if l == 0:
                 ram -= E[0]
             if j == n - 1:

@@ -112,3 +112,20 @@ def test_budget_equal_to_peak_is_feasible(dags):
     assert graph.min_latency(dag, "macs", 12_000).peak == 12_000
     assert not graph.min_latency(dag, "macs", 11_999).feasible
     assert graph.min_latency(dag, "macs", 18_000).peak == 18_000   # frontier point the paper skips
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_swept_fused_edges_equal_the_per_block_formula(model):
+    """``msfcnn_model.edges`` costs a fused block from its backward sweep (MACs as the running
+    sum, the cache from the sweep's tile sizes); each one equals the per-block formulas
+    (``fused_edge``: tile recursion, cache heights, MACs) with the network-boundary terms."""
+    from msfopt.msfcnn_model import edges, fused_edge
+    net = zoo.load(model)
+    n = net.n_layers
+    fused = [e for e in edges(net, bound=False) if e[2] == "hcache"]
+    assert fused
+    for i, j, _, ram, macs in fused:
+        want_ram, want_macs = fused_edge(net, i, j)
+        want_ram -= (net.tensor_elems(0) if i == 0 else 0) + \
+            (net.tensor_elems(n) if j == n - 1 else 0)
+        assert (ram, macs) == (want_ram, want_macs), (model, i, j)
