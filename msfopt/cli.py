@@ -11,6 +11,10 @@ import importlib
 import os
 import sys
 
+# a command does no large linear algebra: one OpenBLAS thread, not a pool per core started when
+# numpy is imported (0.06 s of CPU per command on this 2-core machine: scripts/bench_startup.py)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from .cli_common import (add_io_arg, add_model_arg, add_solve_args, cli_model, console, one_line,
                          parse_numbers, print_plan, shown)
 from .errors import InputError, MsfoptError
