@@ -9,7 +9,10 @@ bit-exact against the reference by the image itself, a mismatch aborts the bench
 reference-loop build is the same generated code with ``#define MSF_FAST_KERNELS 0`` appended to
 the model's msf_config.h.  Targets (cortex-m4: <= 3.0 instr/MAC; cortex-m0 / rv32imac: >= 2.5x
 fewer than the reference loops) are printed next to the figures; a model whose weights do not
-fit the target's flash is reported as such.
+fit the target's flash is reported as such.  On cores without an FPU (cortex-m0/m3, rv32imac)
+the fast kernels' float requantisation (ORT semantics, the zoo's default) is msf_s8_requant.h's
+exact integer emulation, the reference loops keep libgcc's soft-float; ``--rq fixed`` compares
+both sides on TFLM's fixed-point arithmetic instead.
 
 ``--functions`` adds, for the fast build, the instructions inside each kernel function (the
 plugin's static PC range on that function, callees excluded, one QEMU run per function) and
@@ -108,19 +111,21 @@ def main(argv=None) -> int:
         for target in a.targets.split(","):
             with tempfile.TemporaryDirectory() as td:
                 res = {}
+                why = "failed"
                 for fast in ([True] if a.no_ref else [True, False]):
                     try:
                         res[fast] = run_cell(net, target, Path(td) / f"g{int(fast)}", fast, a.rq,
                                              a.functions and fast)
                     except MsfoptError as exc:
                         res[fast] = None
+                        why = "does not fit" if "does not fit" in str(exc) else "failed"
                         print(f"  {model} {target}: {str(exc).splitlines()[0][:140]}")
             f, r = res.get(True), res.get(False)
             per = None
             if isinstance(f, tuple):
                 f, per = f
             goal = "<= 3.0 instr/MAC" if target == "cortex-m4" else ">= 2.5x vs ref"
-            fs = f"{f:14,}" if f else f"{'does not fit':>14s}"
+            fs = f"{f:14,}" if f else f"{why:>14s}"
             rs = f"{r:14,}" if r else f"{'-':>14s}"
             sp = f"{r / f:7.2f}x" if f and r else f"{'-':>8s}"
             print(f"{model:15s} {target:10s} {macs:12,} {fs} "
@@ -137,6 +142,11 @@ def main(argv=None) -> int:
                     ipm = f"{tot / m:6.2f}/MAC" if m and fam != "other ops" else " " * 10
                     print(f"    {fam:22s} {tot:14,} {100 * tot / f:5.1f}% {ipm}  " +
                           ", ".join(f"{k} {v:,}" for k, v in fns.items()), flush=True)
+    from msfopt.mcu import get_profile
+    emu = [t for t in a.targets.split(",") if not get_profile(t).fpu]
+    if emu and (a.rq or "float") == "float":
+        print(f"float requantisation on {', '.join(emu)} (no FPU): the integer emulation of "
+              "msf_s8_requant.h in the fast kernels, libgcc soft-float in the reference loops")
     return 0
 
 

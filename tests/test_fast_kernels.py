@@ -6,7 +6,10 @@ points, per-channel fixed / float requantisation, output regions, ring views; ev
 and the untouched bytes around the region compared) cross-built and run under QEMU on
 cortex-m4 (the SXTB16/SMLAD path, __ARM_FEATURE_DSP) and on cortex-m0 / rv32imac (the portable
 path).  The host build of the same cases (ASan + UBSan) runs as tests_c/test_fast_kernels.c with
-the other C unit tests (tests/test_c_kernels.py).  End-to-end bit-exactness against
+the other C unit tests (tests/test_c_kernels.py).  The float requantisation alone
+(tests_c/rq_diff.c: its integer emulation on cores without an FPU against ORT's float
+expression) runs on rv32imac, cortex-m0, cortex-m3 and cortex-m4 here and on the host as
+tests_c/test_rq_int*.c.  End-to-end bit-exactness against
 tflite-micro / onnxruntime is tests/test_mcu_runs.py and tests/test_c_kernels.py."""
 from __future__ import annotations
 
@@ -39,4 +42,28 @@ def test_fast_kernels_equal_reference_on_target(target, harness, tmp_path):
     r = run(target, b, timeout_s=240, count_instructions=False)
     assert r.reports.get("cases") == cases, r.stdout
     assert r.reports.get("failures") == 0, r.stdout
+    assert r.exit_code == 0, r.stdout
+
+
+@pytest.mark.parametrize("target,emulated", [("rv32imac", 1), ("cortex-m0", 1), ("cortex-m3", 1),
+                                             ("cortex-m4", 0)])
+def test_float_requant_equals_float_expression_on_target(target, emulated, tmp_path):
+    """The inlined MSF_RQ_FLOAT requantisation (mcu_runtime/tests_c/rq_diff.c: random
+    (acc, fmul) pairs over the quantisers' exponents, ties of the float multiply and of the
+    integer rounding, both at once, double roundings, |acc| around 2^24, zero points at the
+    ends, special multipliers) equals ORT's float expression and msf_requant_s8 on the cores:
+    the integer emulation on rv32imac (bit-length tree, 64-bit product), cortex-m0 (tree, 16-bit
+    partial products) and cortex-m3 (CLZ, UMULL); the FPU path on cortex-m4."""
+    require_tools(missing_tools(target), f"toolchain for {target}")
+    cases = 100000
+    srcs = [TESTS_C / "rq_diff_mcu.c", *(SRC_DIR / s for s in SOURCES)]
+    b = build(target, srcs, [SRC_DIR, TESTS_C], tmp_path / target, defines={"RQD_CASES": cases},
+              extra_cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wvla"], name="rqdiff")
+    r = run(target, b, timeout_s=240, count_instructions=False)
+    assert r.reports.get("cases") == cases, r.stdout
+    assert r.reports.get("intrq") == emulated, r.stdout
+    assert r.reports.get("failures") == 0, r.stdout
+    # the corner classes ran (the same generator as the host test, fewer cases)
+    assert r.reports.get("both_ties", 0) >= 5000, r.stdout
+    assert r.reports.get("double_round", 0) >= 1000, r.stdout
     assert r.exit_code == 0, r.stdout

@@ -11,6 +11,19 @@
  *  MSF_RQ_FLOAT: ORT's float32 multiply, then round half to even by adding and subtracting
  *    1.5 * 2^23 (exact for |v| < 2^22: the product itself is tested; larger products and NaN
  *    take the reference), + zero point.
+ *    On cores without a single-precision FPU (MSF_INT_FLOATRQ, below), where each of those
+ *    float operations is a libgcc soft-float call, the same expression is emulated exactly in
+ *    integers (msf_rqc_float_int): fmul = m * 2^(e - 150) with a 24-bit mantissa m is split
+ *    once per channel; per value fl32(acc) is exact for |acc| <= 2^24 (larger accumulators
+ *    take the reference), |acc| is normalised to [2^31, 2^32) (its bit length: CLZ, or a
+ *    257-byte table where the core has none), one 32 x 32 -> 64 multiply by
+ *    m * 2^7 gives the product's top word (the low word only as a sticky bit), rounding that to
+ *    24 significant bits half to even is the float multiply's rounding, and rounding the
+ *    result to an integer half to even is the magic-number step's; the sign is applied last
+ *    (both roundings are symmetric).  Products too large or too small for the float range
+ *    still give the reference's integer: beyond 2^22 the result saturates either way, below
+ *    2^-126 (a subnormal float) it is 0 either way.  fmul zero, subnormal, infinite or NaN
+ *    takes the reference.
  *  The int8 saturation and the activation clamp are merged into one clamp when
  *    -128 <= act_min <= act_max <= 127; other clamps take the reference.
  *
@@ -21,12 +34,128 @@
 
 #include "msf_internal.h"
 
+/* MSF_INT_FLOATRQ: 1 when MSF_RQ_FLOAT is emulated in integers (the core has no single-
+ * precision FPU: ARM without __ARM_FP bit 2 (Cortex-M0/M0+/M3, soft-float M4 builds), RISC-V
+ * without __riscv_flen (RV32IMC/IMAC), Xtensa with __XTENSA_SOFT_FLOAT__ (lx106)); 0 keeps the
+ * float operations.  MSF_FORCE_INT_FLOATRQ / MSF_FORCE_FPU_FLOATRQ override it (the host test
+ * of the emulation, tests_c/test_rq_int.c). */
+#if defined(MSF_FORCE_INT_FLOATRQ)
+#define MSF_INT_FLOATRQ 1
+#elif defined(MSF_FORCE_FPU_FLOATRQ)
+#define MSF_INT_FLOATRQ 0
+#elif defined(__ARM_FP)
+#define MSF_INT_FLOATRQ (((__ARM_FP) & 4) == 0)
+#elif defined(__arm__) || defined(__thumb__)
+#define MSF_INT_FLOATRQ 1
+#elif defined(__riscv)
+#if defined(__riscv_flen)
+#define MSF_INT_FLOATRQ 0
+#else
+#define MSF_INT_FLOATRQ 1
+#endif
+#elif defined(__XTENSA__) && defined(__XTENSA_SOFT_FLOAT__)
+#define MSF_INT_FLOATRQ 1
+#else
+#define MSF_INT_FLOATRQ 0
+#endif
+
+/* Bit length of a <= 2^24 (1 for a == 0) without CLZ or a table: 16-, 8- and 4-bit steps, then
+ * the bit length of the last nibble from a 2-bit-per-entry constant (floor(log2 x) for
+ * x = 0..15, with 0 for x = 0).  Always defined: the host test checks it against every value. */
+static inline int32_t msf_bitlen24_tree(uint32_t a)
+{
+    int32_t n = 1;
+    if (a >= 0x10000u) {
+        a >>= 16;
+        n += 16;
+    }
+    if (a >= 0x100u) {
+        a >>= 8;
+        n += 8;
+    }
+    if (a >= 0x10u) {
+        a >>= 4;
+        n += 4;
+    }
+    return n + (int32_t)((0xFFFFAA50u >> (2u * a)) & 3u);
+}
+
+/* Bit length of a <= 2^24 (1 for a == 0) from a 257-byte table of the bit lengths of 0..256
+ * (1 for 0): the top non-zero byte group (a >> 16 <= 256, a >> 8 or a) looked up, two
+ * branches.  A copy per translation unit that uses it (in flash: .rodata stays in flash on
+ * the ARM and RISC-V targets).  Always defined: the host test checks it against every value. */
+static inline int32_t msf_bitlen24_tab(uint32_t a)
+{
+    static const uint8_t t[257] = {
+        1, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5,
+        5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7,
+        7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+        7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+        7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+        8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+        8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+        8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+        8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+        8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 9};
+    const uint32_t h = a >> 16, m = a >> 8;
+    return h ? 16 + (int32_t)t[h] : (m ? 8 + (int32_t)t[m] : (int32_t)t[a]);
+}
+
+/* Bit length of a <= 2^24 (1 for a == 0): one CLZ where the core has it (Cortex-M3 and up,
+ * RISC-V Zbb, the host); elsewhere (Cortex-M0: no CLZ; RV32IMAC: no Zbb; GCC's __builtin_clz
+ * would be a libgcc call there) the table, or the tree on Xtensa, whose .rodata is copied to
+ * its data RAM (rv32imac: 49 instructions per output with the table, 57 with the tree).
+ * MSF_FORCE_BITLEN_TABLE / MSF_FORCE_BITLEN_TREE select one on any core (the host tests). */
+static inline int32_t msf_bitlen24(uint32_t a)
+{
+#if defined(MSF_FORCE_BITLEN_TABLE)
+    return msf_bitlen24_tab(a);
+#elif defined(MSF_FORCE_BITLEN_TREE) || defined(__XTENSA__)
+    return msf_bitlen24_tree(a);
+#elif defined(__GNUC__) && (defined(__ARM_FEATURE_CLZ) || defined(__riscv_zbb) ||                 \
+                            defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
+    return 32 - __builtin_clz(a | 1u);
+#else
+    return msf_bitlen24_tab(a);
+#endif
+}
+
+/* Top word of the 64-bit product x * y, its bit 0 ORed with (low word != 0), from four 16 x 16
+ * multiplies (for ARMv6-M, whose MULS keeps only the low 32 bits: a 64-bit product would be an
+ * __aeabi_lmul call).  Always defined: the host test checks it against the 64-bit product. */
+static inline uint32_t msf_umulhi_sticky16(uint32_t x, uint32_t y)
+{
+    const uint32_t x0 = x & 0xFFFFu, x1 = x >> 16, y0 = y & 0xFFFFu, y1 = y >> 16;
+    const uint32_t p00 = x0 * y0, p01 = x0 * y1, p10 = x1 * y0, p11 = x1 * y1;
+    const uint32_t mid = p01 + (p00 >> 16);           /* < 2^32: p01 <= (2^16 - 1)^2 */
+    const uint32_t mid2 = (mid & 0xFFFFu) + p10;      /* < 2^32 likewise */
+    const uint32_t hi = p11 + (mid >> 16) + (mid2 >> 16);
+    return hi | (((mid2 | p00) & 0xFFFFu) != 0u ? 1u : 0u);
+}
+
+/* Top word of x * y with the sticky bit of the low word (as msf_umulhi_sticky16). */
+static inline uint32_t msf_umulhi_sticky(uint32_t x, uint32_t y)
+{
+#if defined(__ARM_ARCH_6M__) || defined(MSF_FORCE_MUL16)
+    return msf_umulhi_sticky16(x, y);
+#else
+    const uint64_t q = (uint64_t)x * (uint64_t)y;
+    return (uint32_t)(q >> 32) | ((uint32_t)q != 0u ? 1u : 0u);
+#endif
+}
+
 typedef struct {
     int32_t mode;    /* MSF_RQ_FIXED or MSF_RQ_FLOAT */
     int32_t mul;     /* fixed: Q31 multiplier */
     int32_t lsh;     /* fixed: left shift max(shift, 0) */
     int32_t rsh;     /* fixed: right shift max(-shift, 0) */
     float fmul;      /* float: multiplier */
+#if MSF_INT_FLOATRQ
+    uint32_t fm;     /* float, emulated: fmul's 24-bit mantissa * 2^7 */
+    int32_t fk;      /* float, emulated: 150 - fmul's biased exponent */
+    int32_t fsg;     /* float, emulated: -1 when fmul < 0, else 0 */
+#endif
     int32_t zp;      /* output zero point */
     int32_t lo, hi;  /* the activation clamp (the int8 saturation merged into it) */
     int32_t slow;    /* 1: every value through the reference (msf_requant_s8 + clamp) */
@@ -56,6 +185,11 @@ static inline void msf_rqc_load(const msf_requant *rq, int32_t ch, int32_t out_z
         c->lsh = s > 0 ? s : 0;
         c->rsh = s > 0 ? 0 : -s;
         c->fmul = 0.0f;
+#if MSF_INT_FLOATRQ
+        c->fm = 0u;
+        c->fk = 0;
+        c->fsg = 0;
+#endif
         if (c->mul == INT32_MIN || s > 31 || s < -31) {
             c->slow = 1; /* SRDHM's saturating corner / shifts outside the reference's range */
         }
@@ -64,6 +198,24 @@ static inline void msf_rqc_load(const msf_requant *rq, int32_t ch, int32_t out_z
         c->mul = 0;
         c->lsh = 0;
         c->rsh = 0;
+#if MSF_INT_FLOATRQ
+        {
+            /* fmul's fields (a union: the bits without a float operation) */
+            union {
+                float f;
+                uint32_t u;
+            } b;
+            uint32_t e;
+            b.f = c->fmul;
+            e = (b.u >> 23) & 0xFFu;
+            c->fm = ((b.u & 0x7FFFFFu) | 0x800000u) << 7;
+            c->fk = 150 - (int32_t)e;
+            c->fsg = -(int32_t)(b.u >> 31);
+            if (e == 0u || e == 0xFFu) {
+                c->slow = 1; /* zero, subnormal, infinite or NaN multiplier */
+            }
+        }
+#endif
     }
 }
 
@@ -72,6 +224,42 @@ static inline int32_t msf_rqc_ref(const msf_rqc *c, int32_t acc)
 {
     return msf_clamp_i32(msf_requant_s8(c->rq, acc, c->ch, c->zp), c->lo, c->hi);
 }
+
+/* MSF_RQ_FLOAT in integers, equal to the float path for every acc (see the top of this file):
+ * the requantised, saturated and activation-clamped value.  With a = |acc| = A * 2^(la - 32),
+ * A = a << (32 - la) in [2^31, 2^32) and fm = m * 2^7 in [2^30, 2^31), the exact product
+ * a * fmul is h * 2^(la - 157 + e) with h = the top word of A * fm in [2^29, 2^31) (the low
+ * word is below every rounding point here: it only makes the sticky bit 0 of h).  h is
+ * shifted to [2^30, 2^31) (b = 1 when it was below), so its bits 30..7 are the float
+ * product's 24-bit mantissa: r = h rounded at bit 7 half to even, and the float product is
+ * r * 2^-n with n = fk - la + b.  n is clamped to [1, 31]: n < 1 means a product >= 2^23
+ * (r >> 1 >= 2^22 saturates as well), n > 31 a product < 2^-7 (0 as well).  Rounding r * 2^-n
+ * to an integer half to even: q = r >> n plus one when the dropped bits t = r << (32 - n)
+ * exceed one half, or equal it with q odd. */
+#if MSF_INT_FLOATRQ
+static inline int32_t msf_rqc_float_int(const msf_rqc *c, int32_t acc)
+{
+    const uint32_t s = (uint32_t)(acc >> 31);
+    const uint32_t a = ((uint32_t)acc ^ s) - s;
+    uint32_t h, r, q, b, sg;
+    int32_t la, n, v;
+    if (a > 0x1000000u) {
+        return msf_rqc_ref(c, acc); /* fl32(acc) inexact */
+    }
+    la = msf_bitlen24(a);
+    h = msf_umulhi_sticky(a << (32 - la), c->fm);
+    b = (h >> 30) ^ 1u;
+    h <<= b;
+    r = (h + 63u + ((h >> 7) & 1u)) >> 7;
+    n = c->fk - la + (int32_t)b;
+    n = n < 1 ? 1 : (n > 31 ? 31 : n);
+    q = r >> n;
+    q += ((r << (32 - n)) | (q & 1u)) > 0x80000000u ? 1u : 0u;
+    sg = s ^ (uint32_t)c->fsg;
+    v = (int32_t)((q ^ sg) - sg) + c->zp; /* |q| <= 2^23: no overflow */
+    return v < c->lo ? c->lo : (v > c->hi ? c->hi : v);
+}
+#endif
 
 /* Requantised, saturated and activation-clamped int8 value of accumulator acc; `mode` is
  * c->mode (a compile-time constant in the loops specialised per mode by the kernels).
@@ -82,7 +270,7 @@ static inline int32_t msf_rqc_ref(const msf_rqc *c, int32_t acc)
  *         mode, the mode the float multiply itself runs in), then one integer clamp:
  *         clamp(rne(v), lo - zp, hi - zp) == rne(clamp(v, lo - zp, hi - zp)) for integer
  *         bounds (rounding is monotonic and fixes integers); larger values and NaN take the
- *         reference. */
+ *         reference.  Where MSF_INT_FLOATRQ, msf_rqc_float_int instead (the same integers). */
 static inline int32_t msf_rqc_apply_m(const msf_rqc *c, int32_t acc, int32_t mode)
 {
     int32_t r;
@@ -98,6 +286,9 @@ static inline int32_t msf_rqc_apply_m(const msf_rqc *c, int32_t acc, int32_t mod
         q = (q >> e) + ((q & mask) > thr ? 1 : 0);
         r = (int32_t)((uint32_t)q + (uint32_t)c->zp); /* wraps like the reference */
     } else {
+#if MSF_INT_FLOATRQ
+        return msf_rqc_float_int(c, acc);
+#else
         const float magic = 12582912.0f;             /* 1.5 * 2^23 */
         const float v = (float)acc * c->fmul;
         float t;
@@ -106,6 +297,7 @@ static inline int32_t msf_rqc_apply_m(const msf_rqc *c, int32_t acc, int32_t mod
         }
         t = (v + magic) - magic;
         r = (int32_t)t + c->zp;
+#endif
     }
     return r < c->lo ? c->lo : (r > c->hi ? c->hi : r);
 }
