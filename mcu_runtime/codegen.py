@@ -863,7 +863,9 @@ def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = 
         run_body=_run_body(net, lay, io, len(scheds), softmax is not None))
     longest = max(s.last - s.first + 1 for s in scheds)  # the executor's stack arrays' size
     (out / "msf_config.h").write_text(render("msf_config.h.tmpl",
-                                             max_block_layers=max(2, longest)))
+                                             max_block_layers=max(2, longest),
+                                             has_s8=int(net.dtype == "int8"),
+                                             has_f32=int(net.dtype == "float32")))
     (out / "msf_model.h").write_text(header)
     (out / "msf_model.c").write_text(source)
     files = [out / "msf_config.h", out / "msf_model.h", out / "msf_model.c"]

@@ -245,9 +245,9 @@ class _Builder:
             if l.sub:   # com.microsoft has QLinearAdd only; TFLite's SUB arithmetic is not ORT's
                 raise ValueError(f"cannot export the subtracting add {nm} as int8 (no "
                                  "QLinearSub); export mode='float'")
-            if l.qdq:   # onnxruntime's float Add of a QDQ file is not QLinearAdd's arithmetic
-                raise ValueError(f"cannot export the QDQ add {nm} as int8 QLinearAdd; export "
-                                 "mode='float'")
+            # (a QDQ file's add, which onnxruntime runs in float32, is written as QLinearAdd: the
+            # same function but on 2 of the 65,536 input pairs of one of the QDQ MobileNetV3's
+            # adds, so the re-export is an extra check only)
             r = self.rank[l.src]
             as_, az = self.qparams(l.src)
             bs, bz = self.qparams(l.src2)

@@ -42,6 +42,12 @@ static uint8_t *resolve(const msf_mem *m, uint32_t off)
     return m->arena + off;
 }
 
+/* Whether a block of element type dt runs the float32 kernels.  A compile-time constant where
+ * the build's msf_config.h says the model has one element type only (MSF_HAS_S8 / MSF_HAS_F32):
+ * the other type's kernels are then never referenced and the linker drops them (an int8 model
+ * does not carry the float kernels in flash; msf_block_validate rejects the other type). */
+#define IS_F32(dt) (MSF_HAS_F32 && (!MSF_HAS_S8 || (dt) == MSF_DT_F32))
+
 static int32_t elem_size(int32_t dtype)
 {
     return dtype == MSF_DT_F32 ? 4 : 1;
@@ -174,7 +180,7 @@ static void run_region(int32_t dtype, const msf_layer *l, const msf_view *in,
             return;
         }
     }
-    if (dtype == MSF_DT_S8) {
+    if (!IS_F32(dtype)) {
         switch (l->op) {
         case MSF_OP_CONV:
             msf_conv2d_s8((const msf_conv_s8_params *)l->params, in, out, oy0, oy1, ox0, ox1);
@@ -367,7 +373,7 @@ static void run_fused(const msf_block *b, const msf_mem *m)
         const uint32_t sb = 4u * (uint32_t)last->out_c;
         int32_t c;
         if (MSF_CHECK(gap->buf_bytes >= sb, "GAP sums larger than their buffer") ||
-            MSF_CHECK(b->dtype != MSF_DT_F32 || ((uintptr_t)sums & 3u) == 0,
+            MSF_CHECK(!IS_F32(b->dtype) || ((uintptr_t)sums & 3u) == 0,
                       "float GAP sums not 4-byte aligned")) {
             return;
         }
@@ -378,7 +384,7 @@ static void run_fused(const msf_block *b, const msf_mem *m)
         stage.xcap = 1;
         stage.cap = (int32_t)((gap->buf_bytes - sb) / (uint32_t)esz);
         for (c = 0; c < last->out_c; c++) {
-            if (b->dtype == MSF_DT_F32) {
+            if (IS_F32(b->dtype)) {
                 ((float *)(void *)sums)[c] = 0.0f;
             } else {
                 st32(sums + 4 * c, 0);
@@ -420,7 +426,7 @@ static void run_fused(const msf_block *b, const msf_mem *m)
                 msf_view vin = (k == 0) ? t_in : buf_view(m, l, lo[k], l->buf_cols, esz);
                 if (k == n - 1 && gap) {
                     run_region(b->dtype, l, &vin, NULL, &stage, lo[k + 1], hi[k + 1], c, c + 1);
-                    if (b->dtype == MSF_DT_F32) {
+                    if (IS_F32(b->dtype)) {
                         msf_gap_f32_accumulate(&stage, lo[k + 1], hi[k + 1], c, c + 1,
                                                (float *)(void *)sums);
                     } else if (((uintptr_t)sums & 3u) == 0) {
@@ -454,7 +460,7 @@ static void run_fused(const msf_block *b, const msf_mem *m)
     if (gap) {
         msf_view out = full_view(m, b->out_off, 1, 1, gap->out_c);
         int32_t small[2];
-        if (b->dtype == MSF_DT_F32) {
+        if (IS_F32(b->dtype)) {
             msf_gap_f32_finish((const msf_act_f32_params *)gap->params,
                                (const float *)(const void *)sums, gap->in_h * gap->in_w, &out);
         } else {
@@ -616,7 +622,7 @@ static void run_graph_op(const msf_block *b, const msf_mem *m)
         return;
     }
     if (l->op == MSF_OP_ACT || l->op == MSF_OP_PRELU) {
-        if (b->dtype == MSF_DT_F32) {
+        if (IS_F32(b->dtype)) {
             msf_unary_f32((const msf_unary_f32_params *)l->params, &in, &out, 0, l->out_h, 0,
                           l->out_w);
         } else if (l->op == MSF_OP_ACT) {
@@ -629,7 +635,7 @@ static void run_graph_op(const msf_block *b, const msf_mem *m)
         return;
     }
     if (l->op == MSF_OP_RESIZE) {
-        if (b->dtype == MSF_DT_F32) {
+        if (IS_F32(b->dtype)) {
             msf_resize_f32((const msf_resize_params *)l->params, &in, &out, 0, l->out_h, 0,
                            l->out_w);
         } else {
@@ -639,7 +645,7 @@ static void run_graph_op(const msf_block *b, const msf_mem *m)
         return;
     }
     if (l->op == MSF_OP_CONVT) {
-        if (b->dtype == MSF_DT_F32) {
+        if (IS_F32(b->dtype)) {
             msf_convt_f32((const msf_convt_f32_params *)l->params, &in, &out, 0, l->out_h, 0,
                           l->out_w);
         } else {
@@ -653,7 +659,7 @@ static void run_graph_op(const msf_block *b, const msf_mem *m)
             return;
         }
         in2 = operand_view(m, &b->operands[1]);
-        if (b->dtype == MSF_DT_F32) {
+        if (IS_F32(b->dtype)) {
             msf_binary_f32((const msf_binary_f32_params *)l->params, &in, &in2, &out, 0,
                            l->out_h, 0, l->out_w);
         } else {
@@ -839,8 +845,8 @@ int32_t msf_block_validate(const msf_block *b)
     if (b == NULL || b->layers == NULL || b->n_layers < 1) {
         return -1;
     }
-    if (b->dtype != MSF_DT_S8 && b->dtype != MSF_DT_F32) {
-        return -2;
+    if (!((b->dtype == MSF_DT_S8 && MSF_HAS_S8) || (b->dtype == MSF_DT_F32 && MSF_HAS_F32))) {
+        return -2;   /* unknown, or an element type this build has no kernels for */
     }
     for (k = 0; k < b->n_layers; k++) {
         const msf_layer *l = &b->layers[k];

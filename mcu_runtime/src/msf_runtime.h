@@ -117,6 +117,18 @@ extern "C" {
  * their longest fused block, so the executor's stack use fits the plan. */
 #include "msf_config.h"
 
+/* Element types the build's model uses (generated models' msf_config.h sets them; a runtime
+ * built on its own has both): the executor references only these types' kernels. */
+#ifndef MSF_HAS_S8
+#define MSF_HAS_S8 1
+#endif
+#ifndef MSF_HAS_F32
+#define MSF_HAS_F32 1
+#endif
+#if !MSF_HAS_S8 && !MSF_HAS_F32
+#error "msf_config.h: MSF_HAS_S8 and MSF_HAS_F32 are both 0"
+#endif
+
 /* Longest fused block the executor accepts.  The executor keeps up to 4 * (MSF_MAX_BLOCK_LAYERS
  * + 1) int32 on the stack (about 1 KiB at 64) plus two msf_view locals. */
 #ifndef MSF_MAX_BLOCK_LAYERS
