@@ -542,8 +542,9 @@ def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAUL
     :class:`~msfopt.schedule.BlockSchedule` per block: one backward window sweep per block end
     serves every tile, patch and mode at once (all tile rows of all tiles in one vector; the
     sweeps of all block ends run together, :func:`_sweep`), and each block's numbers are running
-    sums along its sweep, taken for all its steps and families at once (:func:`_emit_end`).  Unfused and in-place single-layer
-    variants are not included (the caller builds their few schedules).  ``live``: the
+    sums along its sweep, taken for all its steps and families at once (:func:`_emit_all`).
+    Unfused and in-place single-layer variants are not included (the caller builds their few
+    schedules).  ``live``: the
     network's :class:`FastLiveness` for ``io``, and ``unfused`` its layers' unfused
     schedules, when the caller has them.
 
@@ -626,8 +627,8 @@ def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAUL
             geo = geometry[key] = _end_geometry(H_out, W_out, fams)
         st = []    # per family state
         for (kind, mode, p, rank), fg in zip(fams, geo["fams"]):
-            s = {"kind": kind, "mode": mode, "p": p, "rank": rank, **fg, "ring": 0,
-                 "last_buf": 0, "dead": -1, "mi": MI[mode], "id": len(fam_all)}
+            s = {"kind": kind, "mode": mode, "p": p, "rank": rank, **fg, "dead": -1,
+                 "mi": MI[mode], "id": len(fam_all)}
             fam_all.append(s)
             st.append(s)
         lmin = live.run_start[e]
