@@ -661,16 +661,21 @@ BCAST_CASES = {
     # a narrow output grid: most outputs saturate
     "sub-channel-saturating": ("SUB", "map-first", "channel", "none", (0.05, 4), (0.03, -2),
                                (0.002, 0)),
+    # one value ([1,1,1,1]: a 1x1 conv of the channel mean) minus the map, and added
+    "scalar-minus-map": ("SUB", "bcast-first", "scalar", "none", (0.05, 4), (0.04, 7),
+                         (0.05, -6)),
+    "add-scalar-relu": ("ADD", "map-first", "scalar", "relu", (0.05, 4), (0.04, 7), (0.03, -50)),
 }
 
 
 def _bcast_operand(w, rng, h, kind, cin, q):
-    """A [1,1,1,C] per-image channel mean (MEAN keepdims) or a [1,H,W,1] 1x1 conv of h."""
+    """A [1,1,1,C] per-image channel mean (MEAN keepdims), a [1,H,W,1] 1x1 conv of h, or one
+    value ([1,1,1,1]: a one-channel 1x1 conv of the channel mean)."""
     shape = list(w.tensors[h]["shape"])
-    if kind == "channel":
-        g = w.act([1, 1, 1, shape[3]], *q)
+    if kind in ("channel", "scalar"):
+        g = w.act([1, 1, 1, shape[3]], *(q if kind == "channel" else (0.03, -2)))
         w.op(OP["MEAN"], [h, _i32(w, [1, 2])], [g], *mean_opts(True))
-        return g
+        return g if kind == "channel" else _conv(w, rng, g, cin, 1, q, k=1)
     return _conv(w, rng, h, cin, 1, q, k=1)
 
 
@@ -693,8 +698,8 @@ def test_broadcast_add_sub_of_two_activations_bit_exact(case, tmp_path):
                         which=("unfused", "min-ram"))
     L = net.layers[-1]
     assert (L.op, L.sub, L.act) == (ir.ADD, op == "SUB", act)
-    assert L.src == 1 and net.tensor_shape(L.src2) == ((1, 1, 8) if kind == "channel"
-                                                       else (6, 5, 1))
+    assert L.src == 1 and net.tensor_shape(L.src2) == {"channel": (1, 1, 8), "pixel": (6, 5, 1),
+                                                       "scalar": (1, 1, 1)}[kind]
     assert L.rsub == (op == "SUB" and order == "bcast-first")
     if case.endswith("saturating"):
         assert (ys[0] == -128).sum() > 30 and (ys[0] == 127).sum() > 30
