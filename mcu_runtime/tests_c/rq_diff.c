@@ -133,6 +133,17 @@ static void rqd_zp_clamp(int32_t *zp, int32_t *lo, int32_t *hi)
     }
 }
 
+/* rqd_check of acc or -acc (a random sign) with a random zero point and clamp (finite fmul). */
+static void rqd_check_any_sign(float fmul, int32_t acc)
+{
+    int32_t zp, lo, hi;
+    if (rqd_u32() & 1u) {
+        acc = -acc;
+    }
+    rqd_zp_clamp(&zp, &lo, &hi);
+    rqd_check(fmul, acc, zp, lo, hi, 1);
+}
+
 /* An exponent the quantisers produce: 2^-30 < fmul < 2^10 (1e-9 .. 1e3). */
 static uint32_t rqd_exp(void)
 {
@@ -143,7 +154,7 @@ static uint32_t rqd_exp(void)
  * are neither 0 nor saturated), half with |acc| of a random bit length 0..25. */
 static void rqd_random(int32_t n)
 {
-    int32_t i, zp, lo, hi;
+    int32_t i;
     for (i = 0; i < n; i++) {
         const uint32_t e = rqd_exp();
         const float fmul = rqd_fmul(e, rqd_u32(), rqd_rnd(0, 63) == 0);
@@ -159,11 +170,7 @@ static void rqd_random(int32_t n)
             const int32_t bits = rqd_rnd(0, 25);
             acc = bits == 0 ? 0 : (int32_t)(rqd_u32() >> (32 - bits));
         }
-        if (rqd_u32() & 1u) {
-            acc = -acc;
-        }
-        rqd_zp_clamp(&zp, &lo, &hi);
-        rqd_check(fmul, acc, zp, lo, hi, 1);
+        rqd_check_any_sign(fmul, acc);
     }
 }
 
@@ -171,7 +178,7 @@ static void rqd_random(int32_t n)
  * x = d * t / 2 = k + 0.5 with k = (d * t - 1) / 2 even or odd. */
 static void rqd_int_ties(int32_t n)
 {
-    int32_t i, zp, lo, hi;
+    int32_t i;
     for (i = 0; i < n; i++) {
         const uint32_t d = (uint32_t)(2 * rqd_rnd(0, 15) + 1);
         const uint32_t t = (uint32_t)(2 * rqd_rnd(0, (int32_t)(300 / d - 1) / 2) + 1);
@@ -181,11 +188,7 @@ static void rqd_int_ties(int32_t n)
         const uint32_t m = (d << (23 - lg)) & 0x7FFFFFu;
         const float fmul = rqd_fmul((uint32_t)(127 - j + lg), m, 0);
         int32_t acc = (int32_t)(t << (j - 1));
-        if (rqd_u32() & 1u) {
-            acc = -acc;
-        }
-        rqd_zp_clamp(&zp, &lo, &hi);
-        rqd_check(fmul, acc, zp, lo, hi, 1);
+        rqd_check_any_sign(fmul, acc);
         rqd_count[RQD_INT_TIE]++;
     }
 }
@@ -194,18 +197,14 @@ static void rqd_int_ties(int32_t n)
  * has 25 significant bits ending in 1, exactly half a 24-bit ulp from both neighbours. */
 static void rqd_float_ties(int32_t n)
 {
-    int32_t i, zp, lo, hi;
+    int32_t i;
     for (i = 0; i < n; i++) {
         const uint32_t m = (5592406u + (rqd_u32() % (0x1000000u - 5592406u))) | 1u;
         const int32_t ii = rqd_rnd(0, 22);
         const uint32_t e = rqd_exp();
         const float fmul = rqd_fmul(e, m, 0);
         int32_t acc = (int32_t)(3u << ii);
-        if (rqd_u32() & 1u) {
-            acc = -acc;
-        }
-        rqd_zp_clamp(&zp, &lo, &hi);
-        rqd_check(fmul, acc, zp, lo, hi, 1);
+        rqd_check_any_sign(fmul, acc);
         rqd_count[RQD_FLOAT_TIE]++;
     }
 }
