@@ -414,7 +414,7 @@ class _Emitter:
                 return "msf_binary_f32_params", dict(op=op, bcast=_bcast(self.net, L),
                                                      **_act_f32(L))
             return "msf_act_f32_params", _act_f32(L)
-        ctype, fields = self._add_s8_params(i)
+        ctype, fields = self._add_s8_params(i, binary)
         if not binary:
             return ctype, fields
         # the arithmetic's operands are (src2, src) with rsub: the add's in1 is src2's
@@ -423,10 +423,18 @@ class _Emitter:
                     act_max=L.act_max)
         return "msf_binary_s8_params", dict(base=base, add=fields, reverse=int(bool(L.rsub)))
 
-    def _add_s8_params(self, i: int) -> tuple[str, dict]:
-        """The msf_add_s8_params of int8 ADD i (its first operand src, or src2 with rsub)."""
+    def _add_s8_params(self, i: int, binary: bool = False) -> tuple[str, dict]:
+        """The msf_add_s8_params of int8 ADD i (its first operand src, or src2 with rsub).
+        QLinearAdd (float, not QDQ) with rsub, ORT's first input A being src2: run by
+        msf_add_s8 (``binary`` False, the kernel's in1 is src) it is MSF_RQ_FLOAT_REV with the
+        multipliers of in1 / in2 (a binary op takes its operands reversed instead)."""
         L = self.net.layers[i]
-        a, b = (L.src2, L.src) if L.rsub else (L.src, L.src2)
+        if L.rsub and L.sub and not binary:
+            raise CodegenError(f"layer {i} ({L.name}): a reversed subtract runs as a binary op")
+        # the arithmetic's (first, second) operands; msf_add_s8 (not binary) takes (src, src2),
+        # and with rsub only QLinearAdd's arithmetic is asymmetric (MSF_RQ_FLOAT_REV below)
+        rev = bool(L.rsub) and not binary and self.rq == "float" and not L.qdq
+        a, b = (L.src2, L.src) if L.rsub and (binary or rev) else (L.src, L.src2)
         s1, z1 = self.quant(a)
         s2, z2 = self.quant(b)
         so, zo = self.quant(i + 1)
@@ -440,7 +448,12 @@ class _Emitter:
                                                  fbias=c_float(so), **fixed,
                                                  sub=int(bool(L.sub)))
             m1, m2, fb = requant.add_float_params(s1, z1, s2, z2, so, zo)
-            return "msf_add_s8_params", dict(mode="MSF_RQ_FLOAT", **fields, mul1=c_float(m1),
+            mode = "MSF_RQ_FLOAT"
+            if rev:   # (a, b) = (A, B) = (src2, src): the kernel's in1 is src = B
+                m1, m2 = m2, m1
+                fields = dict(fields, in1_zp=z2, in2_zp=z1)
+                mode = "MSF_RQ_FLOAT_REV"
+            return "msf_add_s8_params", dict(mode=mode, **fields, mul1=c_float(m1),
                                              mul2=c_float(m2), fbias=c_float(fb), **fixed)
         p = requant.add_fixed_params(s1, s2, so)
         return "msf_add_s8_params", dict(mode="MSF_RQ_FIXED", **fields, mul1="0.0f", mul2="0.0f",

@@ -22,6 +22,7 @@ F32_MAX = float(np.finfo(np.float32).max)
 
 MSF_RQ_FLOAT, MSF_RQ_FIXED, MSF_RQ_MEAN = 0, 1, 2
 MSF_RQ_FLOAT_QDQ = 3  # msf_pool_s8_params.mode: ONNX QuantizeLinear rounding (QDQ avgpool)
+MSF_RQ_FLOAT_REV = 4  # msf_add_s8_params.mode: QLinearAdd whose first input A is in2
 MSF_DT_S8, MSF_DT_F32 = 0, 1
 OP_CODES = {"conv": 0, "dw": 1, "maxpool": 2, "avgpool": 3, "gap": 4, "dense": 5, "add": 6,
             "concat": 7, "slice": 8, "shuffle": 9, "act": 10, "prelu": 11, "mul": 12,

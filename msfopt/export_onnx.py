@@ -249,10 +249,11 @@ class _Builder:
             # same function but on 2 of the 65,536 input pairs of one of the QDQ MobileNetV3's
             # adds, so the re-export is an extra check only)
             r = self.rank[l.src]
-            as_, az = self.qparams(l.src)
-            bs, bz = self.qparams(l.src2)
+            ta, tb = (l.src2, l.src) if l.rsub else (l.src, l.src2)  # QLinearAdd's A, B
+            as_, az = self.qparams(ta)
+            bs, bz = self.qparams(tb)
             ys, yz = self.qparams(t_out)
-            self.node("QLinearAdd", [self.view(l.src, r), as_, az, self.view(l.src2, r), bs, bz,
+            self.node("QLinearAdd", [self.view(ta, r), as_, az, self.view(tb, r), bs, bz,
                                      ys, yz], [out], nm, domain="com.microsoft")
         else:
             raise ValueError(f"cannot export op {l.op}")

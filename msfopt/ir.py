@@ -180,8 +180,10 @@ class Layer:
     # second input's scaled value subtracted), an int8 ACT "affine" (a constant ``bias``, unit
     # slope) computes bias - src (c - x).  x - c is an affine of the negated constant.
     sub: bool = False
-    # a subtracting ADD whose minuend is the broadcast second input: src2 - src (SUB(c, x) of a
-    # per-channel / per-pixel activation c and a map x; the map stays src, the kernel's in1)
+    # an ADD whose arithmetic takes its operands in the order (src2, src): a subtracting ADD
+    # whose minuend is the broadcast second input, src2 - src (SUB(c, x) of a per-channel /
+    # per-pixel activation c and a map x; the map stays src, the kernel's in1), or a QLinearAdd
+    # whose first input A is src2 (its float arithmetic is not symmetric in A and B)
     rsub: bool = False
 
     # -- inputs -------------------------------------------------------------------------------
@@ -466,11 +468,11 @@ class Network:
 
     @staticmethod
     def _validate_rsub(l: Layer, where: str):
-        """``rsub``: a bool, only on a subtracting ADD (src2 - src)."""
+        """``rsub``: a bool, only on an ADD (operands in the order src2, src)."""
         if not isinstance(l.rsub, (bool, np.bool_)):
             raise IRError(f"{where}: rsub must be a bool, not {l.rsub!r}")
-        if l.rsub and not (l.op == ADD and l.sub):
-            raise IRError(f"{where}: rsub is only for a subtracting add")
+        if l.rsub and l.op != ADD:
+            raise IRError(f"{where}: rsub is only for an add")
 
     @staticmethod
     def _validate_convt(l: Layer, where: str):

@@ -473,6 +473,41 @@ def test_qlinearadd_all_input_pairs(lib):
         np.testing.assert_array_equal(c_add_s8(lib, cs).reshape(1, -1), ref)
 
 
+def test_qlinearadd_reversed_operands_all_pairs(lib):
+    """MSF_RQ_FLOAT_REV (ORT's first input A is the kernel's in2), fast path and reference loop,
+    all 65536 pairs == onnxruntime's QLinearAdd(A, B), for scale sets where swapping A and B
+    changes results (the plain mode with B taken as the first input differs)."""
+    P = C.POINTER
+    lib.msf_add_s8_ref.argtypes = [P(hostlib.AddS8), P(hostlib.View), P(hostlib.View),
+                                   P(hostlib.View), C.c_int32, C.c_int32, C.c_int32, C.c_int32]
+    A = np.repeat(np.arange(-128, 128), 256).astype(np.int8).reshape(256, 256, 1)
+    B = np.tile(np.arange(-128, 128), 256).astype(np.int8).reshape(256, 256, 1)
+    for (sa, za), (sb, zb), (sc, zc) in [((0.07540002465248108, -18), (0.13990002870559692, 3),
+                                          (0.07, 3)),
+                                         ((0.19309747219085693, 15), (0.10162035375833511, -14),
+                                          (0.07, 3))]:
+        inits = [_t("sa", np.float32(sa)), _t("za", np.int8(za)), _t("sb", np.float32(sb)),
+                 _t("zb", np.int8(zb)), _t("sc", np.float32(sc)), _t("zc", np.int8(zc))]
+        nodes = [helper.make_node("QLinearAdd", ["A", "sa", "za", "B", "sb", "zb", "sc", "zc"],
+                                  ["y"], domain="com.microsoft")]
+        ref = _run(nodes, {"A": A.reshape(1, -1), "B": B.reshape(1, -1)}, "y", inits)
+        m1, m2, fb = requant.add_float_params(sa, za, sb, zb, sc, zc)   # ORT's (A, B) order
+        n1, n2, fb2 = requant.add_float_params(sb, zb, sa, za, sc, zc)  # B taken as first
+        outs = {}
+        for mode, (k1, k2, f) in ((hostlib.MSF_RQ_FLOAT_REV, (m2, m1, fb)),
+                                  (hostlib.MSF_RQ_FLOAT, (n1, n2, fb2))):
+            u, w = B, A   # the kernel's in1 is B, in2 is A
+            p = hostlib.AddS8(mode, 0, 0, zc, -128, 127, k1, k2, f, 0, 0, 0, 0, 0, 0, 0)
+            for fn in (lib.msf_add_s8, lib.msf_add_s8_ref):
+                y = np.zeros_like(A)
+                fn(C.byref(p), C.byref(hostlib.full_view(u)), C.byref(hostlib.full_view(w)),
+                   C.byref(hostlib.full_view(y)), 0, 256, 0, 256)
+                outs[mode, fn.__name__] = y.reshape(1, -1)
+        for fn in ("msf_add_s8", "msf_add_s8_ref"):
+            np.testing.assert_array_equal(outs[hostlib.MSF_RQ_FLOAT_REV, fn], ref)
+            assert (outs[hostlib.MSF_RQ_FLOAT, fn] != ref).any()
+
+
 @pytest.mark.parametrize("seed", range(0, N_CASES, 2))
 def test_add_fixed_matches_tflm_reference(lib, seed):
     cs = add_case(6000 + seed)

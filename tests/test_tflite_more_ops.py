@@ -368,10 +368,13 @@ def test_sub_attribute_is_validated():
                                          out_shape=shape, weight=np.ones(3, np.float32),
                                          bias=np.zeros(3, np.float32), sub=True)],
                    dtype="float32").validate()
-    with pytest.raises(ir.IRError, match="rsub is only for a subtracting add"):
-        ir.Network("n", shape, [ir.Layer(op=ir.CONV, in_shape=shape, out_shape=shape),
-                                ir.Layer(op=ir.ADD, in_shape=shape, out_shape=shape,
-                                         srcs=(1, 0), rsub=True)], dtype="int8").validate()
+    with pytest.raises(ir.IRError, match="rsub is only for an add"):
+        ir.Network("n", shape, [ir.Layer(op=ir.CONV, in_shape=shape, out_shape=shape,
+                                         rsub=True)], dtype="int8").validate()
+    # an add with its operands in the order (src2, src): a QLinearAdd whose A input is src2
+    ir.Network("n", shape, [ir.Layer(op=ir.CONV, in_shape=shape, out_shape=shape),
+                            ir.Layer(op=ir.ADD, in_shape=shape, out_shape=shape,
+                                     srcs=(1, 0), rsub=True)], dtype="int8").validate()
     with pytest.raises(ir.IRError, match="add inputs/output shapes differ"):
         ir.Network("n", shape, [ir.Layer(op=ir.CONV, in_shape=shape, out_shape=(2, 1, 3),
                                          kernel=(1, 2)),

@@ -175,6 +175,11 @@ enum { MSF_RQ_FLOAT = 0, MSF_RQ_FIXED = 1 };
 enum { MSF_RQ_MEAN = 2 };
 /* msf_pool_s8_params.mode only: avgpool of a QDQ island, ONNX QuantizeLinear rounding */
 enum { MSF_RQ_FLOAT_QDQ = 3 };
+/* msf_add_s8_params.mode only: QLinearAdd of two same-shaped maps whose first input A (ORT's
+ * operand order) is in2 (the skip tensor, src2).  mul1 / mul2 belong to in1 / in2, fbias is
+ * computed in ORT's (A, B) order, and v = fmaf((float)b, mul2, fmaf((float)a, mul1, fbias))
+ * (ORT's kernel on (A, B) = (in2, in1)). */
+enum { MSF_RQ_FLOAT_REV = 4 };
 
 typedef struct {
     int32_t mode;          /* MSF_RQ_FLOAT or MSF_RQ_FIXED */

@@ -35,9 +35,11 @@ static int32_t add_one_s8(const msf_add_s8_params *p, int32_t a, int32_t b)
         return msf_round_half_even(q) + p->out_zp;
     } else {
         /* ORT AVX2 QLinearAdd: fma(a, mul1, fma(b, mul2, fbias)), cvtps2dq, saturating packs
-         * (sub: mul2 negated) */
+         * (sub: mul2 negated); MSF_RQ_FLOAT_REV: ORT's first input is b (msf_runtime.h) */
         const float m2 = p->sub ? -p->mul2 : p->mul2;
-        float v = msf_fmaf((float)a, p->mul1, msf_fmaf((float)b, m2, p->fbias));
+        const float v = p->mode == MSF_RQ_FLOAT_REV ?
+            msf_fmaf((float)b, m2, msf_fmaf((float)a, p->mul1, p->fbias)) :
+            msf_fmaf((float)a, p->mul1, msf_fmaf((float)b, m2, p->fbias));
         if (!(v < 2147483648.0f && v >= -2147483648.0f)) {
             return -128;
         }
@@ -120,9 +122,14 @@ static void add_run_float(const msf_add_s8_params *p, const int8_t *a, const int
     const float m1 = p->mul1, m2 = p->sub ? -p->mul2 : p->mul2, fb = p->fbias;
     const float magic = 12582912.0f; /* 1.5 * 2^23 */
     const int32_t lo = p->act_min, hi = p->act_max;
+    /* MSF_RQ_FLOAT_REV: ORT's first input is b (the operands' roles swap, the multipliers stay
+     * with their inputs) */
+    const int rev = p->mode == MSF_RQ_FLOAT_REV;
+    const int8_t *x1 = rev ? b : a, *x2 = rev ? a : b;
+    const float k1 = rev ? m2 : m1, k2 = rev ? m1 : m2;
     int32_t i;
     for (i = 0; i < n; i++) {
-        float v = MSF_ADD_FMAF((float)a[i], m1, MSF_ADD_FMAF((float)b[i], m2, fb));
+        float v = MSF_ADD_FMAF((float)x1[i], k1, MSF_ADD_FMAF((float)x2[i], k2, fb));
         int32_t r;
         /* reference: NaN / out of int32 -> -128, else rne(clamp(v, -128, 127)); the clamp
          * first makes the 1.5 * 2^23 rounding exact (round-to-nearest-even mode) */

@@ -955,12 +955,17 @@ class _Importer(GraphOpsMixin):
         self._alias(n, x)
 
     # ---- add --------------------------------------------------------------------------------
-    def _add_layer(self, n, x: _Act, y: _Act, broadcast: bool = False, sub: bool = False
-                   ) -> Layer:
+    def _add_layer(self, n, x: _Act, y: _Act, broadcast: bool = False, sub: bool = False,
+                   ordered: bool = False) -> Layer:
         """ADD of feature maps x and y (``sub``: x - y).  ``broadcast``: one of them may be an
         NCHW [1, C, 1, 1] (one value per channel), [1, 1, H, W] (one per pixel) or [1, 1, 1, 1]
         map, numpy-broadcast over the other: it becomes the layer's src2 (a subtraction whose
-        minuend broadcasts sets ``rsub``)."""
+        minuend broadcasts sets ``rsub``).  ``ordered`` (QLinearAdd, whose float arithmetic is
+        not symmetric in its inputs): ``rsub`` is set when x, the node's first input A, is the
+        earlier of two same-shaped maps (src2).  A broadcast A: onnxruntime runs a scalar A in
+        its span kernel with the operands swapped, so (map, scalar) is the arithmetic's order;
+        a per-channel or per-pixel A is refused (which operand onnxruntime treats as a scalar
+        span depends on the layout its graph optimiser gives the add: NCHW or NHWC)."""
         what = n.op_type
         if broadcast and x.shape != y.shape and x.layout == y.layout == "nchw":
             out = tuple(max(u, v) for u, v in zip(x.shape, y.shape))
@@ -968,6 +973,11 @@ class _Importer(GraphOpsMixin):
             if big.shape != out or small.shape not in add_operand_shapes(*out):
                 raise _NodeError(f"{what} of maps {x.shape} and {y.shape} (HWC) does not "
                                  "broadcast (one value per channel, per pixel, or one value)")
+            if ordered and small is x and small.shape != (1, 1, 1):
+                raise _NodeError(f"{what} whose first input A broadcasts (one value per "
+                                 f"{'channel' if small.shape[:2] == (1, 1) else 'pixel'}): "
+                                 "onnxruntime's rounding then depends on the layout its graph "
+                                 "optimiser picks; give the broadcast tensor as input B")
             return Layer(op=ADD, in_shape=big.shape, out_shape=big.shape,
                          srcs=(big.tid, small.tid), name=n.name or "", sub=sub,
                          rsub=sub and big is y)
@@ -984,7 +994,7 @@ class _Importer(GraphOpsMixin):
                          name=n.name or "", sub=True)
         main, skip = (x, y) if x.tid > y.tid else (y, x)
         return Layer(op=ADD, in_shape=main.shape, out_shape=main.shape, srcs=(main.tid,
-                     skip.tid), name=n.name or "")
+                     skip.tid), name=n.name or "", rsub=ordered and main is y)
 
     def _op_Add(self, n, ins, a):
         x, y = ins[0], ins[1]
@@ -1037,8 +1047,10 @@ class _Importer(GraphOpsMixin):
         self._bind_quant(x, self._scale_zp(ins[1], ins[2], "A", tensor=n.input[0]), "QLinearAdd A")
         self._bind_quant(y, self._scale_zp(ins[4], ins[5], "B", tensor=n.input[3]), "QLinearAdd B")
         cq = self._scale_zp(ins[6], ins[7] if len(ins) > 7 else None, "C", tensor=n.output[0])
-        layer = self._add_layer(n, x, y)
-        self._new_tensor(layer, n.output[0], x.layout, "q", quant=cq, order=x.order)
+        layer = self._add_layer(n, x, y, broadcast=True, ordered=True)
+        big = x if x.tid == layer.src else y
+        out = self._new_tensor(layer, n.output[0], big.layout, "q", quant=cq, order=big.order)
+        self._check_inferred(n.output[0], out)
 
     # ---- pooling ----------------------------------------------------------------------------
     def _pool(self, n, x: _Act, a: dict, op: str) -> Layer:
