@@ -182,6 +182,82 @@ def test_qlinearadd_re_export_keeps_operand_roles(a_first, tmp_path):
     np.testing.assert_array_equal(got.astype(np.int64), want_q)
 
 
+@pytest.mark.parametrize("si", range(len(SCALES)))
+def test_qlinearadd_scalar_first_input_is_taken_second(si, tmp_path, kept_oracle_workers):
+    """A scalar A ([1, 1, 1, 1]): onnxruntime's span kernel runs it as the second operand, so
+    the import keeps (map, scalar) as the arithmetic's order (no rsub).  Shown on all 65,536
+    pairs against onnxruntime (one run per scalar value), with the formula of that order;
+    then such a node imported and its generated C run against onnxruntime on the file."""
+    import onnxruntime as ort
+    qa, qb, qc = SCALES[si]
+    inits = [numpy_helper.from_array(np.asarray(v), n) for n, v in (
+        ("sa", np.float32(qa[0])), ("za", np.int8(qa[1])), ("sb", np.float32(qb[0])),
+        ("zb", np.int8(qb[1])), ("sc", np.float32(qc[0])), ("zc", np.int8(qc[1])))]
+    g = helper.make_graph([helper.make_node("QLinearAdd", ["A", "sa", "za", "B", "sb", "zb",
+                                                            "sc", "zc"], ["y"],
+                                            domain="com.microsoft")], "s",
+                          [helper.make_tensor_value_info("A", TensorProto.INT8, [1, 1, 1, 1]),
+                           helper.make_tensor_value_info("B", TensorProto.INT8, [1, 4, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.INT8, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                            helper.make_opsetid("com.microsoft", 1)])
+    m.ir_version = 8
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    b = np.arange(-128, 128).astype(np.int8).reshape(1, 4, 8, 8)
+    got = np.stack([sess.run(None, {"A": np.full((1, 1, 1, 1), a, np.int8), "B": b})[0]
+                    .reshape(-1) for a in range(-128, 128)])
+    f = _formulas(qa, qb, qc)   # [a + 128, b + 128], a on grid qa (here A), b on qb (here B)
+    assert (f["p-first"] != f["q-first"]).any()
+    np.testing.assert_array_equal(got, f["q-first"])
+    # the import: an add after a 1x1 conv of the input (B) and a scalar from a global max (A)
+    path = tmp_path / "scalar.onnx"
+    onnx.save(_scalar_model(qa, qb, qc), path)
+    net = load_onnx(path)
+    (L,) = [L for L in net.layers if L.op == "add"]
+    assert not L.rsub and net.tensor_shape(L.src2) == (1, 1, 1)
+    rng = np.random.default_rng(si)
+    xs = [rng.integers(-128, 128, net.input_shape).astype(np.int8) for _ in range(5)]
+    ref = oracles.reference(net, xs, path)
+    blocks, _ = plan_blocks(net, "unfused", rng)
+    gen = generate(net, blocks, tmp_path / "g")
+    exe = build_host(gen)
+    for x, want in zip(xs, ref.ys):
+        ok, fig = oracles.compare(run_host(gen, exe, x), want, net.dtype, tolerance_steps=0)
+        assert ok, fig
+
+
+def _scalar_model(qa, qb, qc) -> onnx.ModelProto:
+    """QLinearAdd(A = MaxPool over everything of a one-channel 1x1 QLinearConv, B = the input
+    map requantised by a 1x1 QLinearConv)."""
+    inits, nodes = [], []
+
+    def c(name, v):
+        inits.append(numpy_helper.from_array(np.asarray(v), name))
+        return name
+    for t, (sc_, z) in (("x", (1.0, 0)), ("a", qa), ("b", qb), ("c", qc)):
+        c(f"s{t}", np.float32(sc_))
+        c(f"z{t}", np.int8(z))
+    nodes.append(helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"]))
+    for name, cout, grid in (("P", 1, "a"), ("Q", 4, "b")):
+        c(f"{name}_w", np.ones((cout, 4, 1, 1), np.int8))
+        c(f"{name}_ws", np.float32(0.01))
+        c(f"{name}_wz", np.int8(0))
+        nodes.append(helper.make_node("QLinearConv", ["xq", "sx", "zx", f"{name}_w",
+                                                      f"{name}_ws", f"{name}_wz", f"s{grid}",
+                                                      f"z{grid}"], [name]))
+    nodes.append(helper.make_node("MaxPool", ["P"], ["A"], kernel_shape=[8, 8]))
+    nodes.append(helper.make_node("QLinearAdd", ["A", "sa", "za", "Q", "sb", "zb", "sc", "zc"],
+                                  ["y"], domain="com.microsoft"))
+    nodes.append(helper.make_node("DequantizeLinear", ["y", "sc", "zc"], ["out"]))
+    g = helper.make_graph(nodes, "scalar", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 4, 8, 8])], [helper.make_tensor_value_info(
+            "out", TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                            helper.make_opsetid("com.microsoft", 1)])
+    m.ir_version = 8
+    return m
+
+
 @pytest.mark.parametrize("kind", ["channel", "pixel"])
 def test_qlinearadd_broadcast_first_input_refused(kind, tmp_path):
     """A per-channel / per-pixel A: onnxruntime's result depends on the layout its optimiser
