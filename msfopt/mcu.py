@@ -21,7 +21,9 @@ per-output-element terms ``<kind>_out``; the model is then
 (outputs include recomputed ones in fused blocks: ``layer_macs / macs_per_output``); see
 :class:`msfopt.cycles.CycleModel`.
 
-Public API: ``list_profiles()``, ``get_profile(name)`` (unknown name: :class:`InputError`).
+Public API: ``list_profiles()``, ``get_profile(name)`` (unknown name: :class:`InputError`),
+``larger_map(name)`` (a stock target's code on a QEMU machine with more memory, for measuring
+models that do not fit the stock profile).
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ from typing import Mapping
 from .errors import InputError
 from .cycles import KINDS, CycleModel  # noqa: F401  (KINDS: the calibrated kinds)
 
-__all__ = ["FamilySpec", "MCUProfile", "get_profile", "list_profiles"]
+__all__ = ["FamilySpec", "MCUProfile", "get_profile", "larger_map", "list_profiles"]
 
 
 @dataclass(frozen=True)
@@ -187,3 +189,49 @@ def get_profile(name: str | MCUProfile) -> MCUProfile:
     if key in norm:
         return norm[key]
     raise InputError(f"unknown MCU target/board {name!r}; known: {', '.join(sorted(profs))}")
+
+
+#: mps2-an386's 16 MiB PSRAM, where ``larger_map("cortex-m4")`` links code and weights
+PSRAM = 0x21000000
+
+
+def larger_map(name: str | MCUProfile) -> MCUProfile:
+    """The stock target's code, unchanged (same compiler, flags, cycle model), linked and run on
+    a QEMU machine with a larger memory map -- for measuring models whose weights or arena do
+    not fit the stock profile (no mcus.toml entry; these are emulator maps, not boards):
+
+    * ``cortex-m4-psram``: mps2-an386 has a 16 MiB PSRAM at 0x21000000 besides the 4 MiB
+      SSRAM1 at 0x0 (aliased at 0x400000, so flash cannot grow past 4 MiB there); code and
+      weights are linked there and the reset vector table is moved with ``-global
+      armv7m.init-nsvtor=0x21000000``.  RAM stays the 4 MiB SSRAM2/3 at 0x20000000.
+    * ``rv32imac-16m``: virt has 128 MiB of DRAM at 0x80000000; code and weights get 16 MiB -
+      4 KiB (the 4 KiB keep them clear of the PMP stack guard below the stack), RAM 4 MiB at
+      0x81000000.
+    * ``cortex-m0-an386``: the ARMv6-M code built for cortex-m0 (a subset of ARMv7-M: it runs
+      unchanged on the Cortex-M4 of mps2-an386, executing the same instructions) with
+      cortex-m4's stock map: 4 MiB of code and weights, 4 MiB of RAM, instead of the
+      micro:bit's 256 KiB / 16 KiB.
+    Other targets: :class:`InputError`."""
+    p = get_profile(name)
+    if p.name == "cortex-m4":
+        return dataclasses.replace(
+            p, name="cortex-m4-psram", flash_origin=PSRAM, flash_size=16 << 20,
+            qemu_args=(*p.qemu_args, "-global", f"armv7m.init-nsvtor={PSRAM:#x}"),
+            description=p.description + "; code + weights in the 16 MiB PSRAM at 0x21000000")
+    if p.name == "rv32imac":
+        flash = 0x80000000
+        ram = flash + (16 << 20)
+        return dataclasses.replace(
+            p, name="rv32imac-16m", flash_origin=flash, flash_size=ram - flash - 4096,
+            ram_origin=ram, ram_size=4 << 20, emu_ram_size=0x8000000 - (16 << 20),
+            description=p.description + "; 16 MiB code + weights, 4 MiB RAM at 0x81000000")
+    if p.name == "cortex-m0":
+        m4 = get_profile("cortex-m4")
+        return dataclasses.replace(
+            p, name="cortex-m0-an386", flash_origin=m4.flash_origin, flash_size=m4.flash_size,
+            ram_origin=m4.ram_origin, ram_size=m4.ram_size, emu_ram_size=m4.emu_ram_size,
+            machine=m4.machine, qemu=m4.qemu, qemu_args=m4.qemu_args,
+            description=p.description + "; its code run on mps2-an386 (4 MiB code + weights, "
+                                        "4 MiB RAM)")
+    raise InputError(f"no larger memory map known for {p.name} (cortex-m4, rv32imac and "
+                     "cortex-m0 have one)")

@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from msfopt import oracles  # noqa: E402
-from msfopt.mcu import MCUProfile, get_profile  # noqa: E402
+from msfopt.mcu import MCUProfile, get_profile, larger_map  # noqa: E402
 from msfopt.models import load_model  # noqa: E402
 from msfopt.mcu_runtime import mcurun  # noqa: E402
 from msfopt.mcu_runtime.codegen import generate  # noqa: E402
@@ -89,25 +89,10 @@ INPUT_SEED = 1
 #: when its weights leave this much room
 CODE_MARGIN = 256 * 1024
 
-PSRAM = 0x21000000
-
-
 def big_profile(target: str) -> MCUProfile:
-    """The stock target's QEMU machine with the larger memory map described above."""
-    p = get_profile(target)
-    if p.name == "cortex-m4":
-        return dataclasses.replace(
-            p, name="cortex-m4-psram", flash_origin=PSRAM, flash_size=16 << 20,
-            qemu_args=(*p.qemu_args, "-global", f"armv7m.init-nsvtor={PSRAM:#x}"),
-            description=p.description + "; code + weights in the 16 MiB PSRAM at 0x21000000")
-    if p.name == "rv32imac":
-        flash = 0x80000000
-        ram = flash + (16 << 20)
-        return dataclasses.replace(
-            p, name="rv32imac-16m", flash_origin=flash, flash_size=ram - flash - 4096,
-            ram_origin=ram, ram_size=4 << 20, emu_ram_size=0x8000000 - (16 << 20),
-            description=p.description + "; 16 MiB code + weights, 4 MiB RAM at 0x81000000")
-    raise ValueError(f"no larger memory map known for {target}")
+    """The stock target's QEMU machine with the larger memory map described above
+    (msfopt.mcu.larger_map)."""
+    return larger_map(target)
 
 
 def stock_fits(p: MCUProfile, arena: int, out_bytes: int, weight_bytes: int) -> tuple[bool, str]:
