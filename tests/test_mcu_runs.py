@@ -182,6 +182,24 @@ def test_small_onnx_model_runs_on_16k_m0_and_lx106(target, small_onnx, tmp_path)
         assert err <= 0.15, f"{target}: calibrated model off by {err:.1%}"
 
 
+def test_cortex_m0_code_on_the_larger_map_runs_the_same_instructions(small_onnx, tmp_path):
+    """msfopt.mcu.larger_map("cortex-m0") (the ARMv6-M build on mps2-an386, used to measure
+    models that exceed the micro:bit's flash) executes exactly what the micro:bit does: the
+    same plan, bit-exact with onnxruntime on both, the same instruction count."""
+    from msfopt.mcu import larger_map
+    need("cortex-m0")
+    net, plan = small_onnx
+    big = larger_map("cortex-m0")
+    assert big.cflags == get_profile("cortex-m0").cflags and big.flash_size == 4 << 20
+    runs = []
+    for target in ("cortex-m0", big):
+        gen, r = run_model(net, blocks_of(plan), target, tmp_path / get_profile(target).name,
+                           io="arena")
+        check_run(r, plan, target, oracles.ORT)
+        runs.append(r)
+    assert runs[0].instructions == runs[1].instructions > 0
+
+
 # -- calibrated latency model on held-out models -----------------------------------------------
 
 def test_plan_ram_leaves_the_stack_reserve_the_link_uses():
