@@ -284,6 +284,9 @@ class Provenance:
     output_quant: Quant | None = None               # its quantisation, if per-tensor quantised
     weight_scale_fixups: dict = field(default_factory=dict)  # layer -> {"zero_scales": n, ...}
     notes: tuple[str, ...] = ()                     # what the importer assumed, to show the user
+    # the source file's name of each IR tensor (ONNX: the value holding it, in a QDQ file the
+    # QuantizeLinear output; "" where none): msfopt.qdq_explain finds onnxruntime's values
+    tensor_names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -572,6 +575,8 @@ class Network:
                                     ("layer_op_index", pv.layer_op_index)):
                 if per_layer and len(per_layer) != self.n_layers:
                     raise IRError(f"provenance.{what} must have one entry per layer")
+            if pv.tensor_names and len(pv.tensor_names) != self.n_layers + 1:
+                raise IRError("provenance.tensor_names must have one entry per tensor")
 
     @property
     def is_quantised(self) -> bool:

@@ -67,6 +67,8 @@ class Reference:
     #: ``ys`` are the host build's outputs of the same C, themselves within float tolerance of
     #: the oracle (float32 targets reproduce the host build exactly, not the oracle's last bits)
     via_host: bool = False
+    #: the original is an int8 QDQ ONNX file (``msfopt.qdq_explain`` can explain a difference)
+    qdq: bool = False
 
     @property
     def y(self) -> np.ndarray:
@@ -331,6 +333,7 @@ def _onnx_reference(path: Path, net, xs, engine: str, timeout: float) -> Referen
     ys = [_onnx_outs_to_ir(io, net, r) for r in raw]
     ref = Reference(ys, ORT if engine == "onnxruntime" else ONNX_REF, "external", raw)
     if io.qdq and net.dtype == "int8":
+        ref.qdq = True
         ref.tolerance_steps = 1
         ref.notes.append("QDQ model: its float ops between DequantizeLinear and QuantizeLinear "
                          "round near-ties unlike integer arithmetic; 1 step allowed (where "

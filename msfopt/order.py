@@ -89,8 +89,11 @@ def reorder(net: Network, order) -> Network:
     prov = net.provenance
     if prov is not None:
         perm = lambda xs: tuple(xs[o] for o in order) if len(xs) == net.n_layers else xs  # noqa
+        names = prov.tensor_names
+        if len(names) == net.n_layers + 1:   # tensor k + 1 is the old tensor order[k] + 1
+            names = (names[0], *(names[o + 1] for o in order))
         prov = replace(prov, layer_ops=perm(prov.layer_ops),
-                       layer_op_index=perm(prov.layer_op_index))
+                       layer_op_index=perm(prov.layer_op_index), tensor_names=names)
     r = replace(net, layers=layers, tensor_quant=tq, provenance=prov,
                 outputs=tuple(newt[t] for t in outs))
     if r.n_layers not in r.output_ids:

@@ -98,6 +98,8 @@ def micro_suite() -> list[tuple[str, Network, list]]:
     single("pw_c24_big", W(CONV, (8, 8, 24), 144, 1, 1, 0, act="relu6"))
     # depthwise 3/5/7, strides 1/2
     single("dw3_c32", W(DW, (16, 16, 32), None, 3, 1, 1, act="relu6"))
+    single("dw3_c8", W(DW, (24, 24, 8), None, 3, 1, 1, act="relu6"))     # a stem's depthwise
+    single("dw5_s2_c48", W(DW, (12, 12, 48), None, 5, 2, 2, act="relu6"))
     single("dw3_s2_c48", W(DW, (16, 16, 48), None, 3, 2, 1, act="relu6"))
     single("dw5_c48", W(DW, (10, 10, 48), None, 5, 1, 2, act="relu6"))
     single("dw7_c24", W(DW, (12, 12, 24), None, 7, 1, 3, act="relu6"))
@@ -171,6 +173,16 @@ def mode_suite() -> list[tuple[str, Network, list]]:
     for t in (1, 2):
         add(f"hcip_mb_t{t}", framed(),
             [(0, 0, "unfused", 0), (1, 3, "hcache-ip", t), (4, 4, "unfused", 0)])
+    # a network stem as the minimum-RAM plans fuse it (MLPerf Tiny VWW's first block): a 3x3
+    # stride-2 conv of the 3-channel input, depthwise, pointwise, stride-2 depthwise, all in
+    # one-column tile-1 calls
+    add("hcip_stem_t1", [W(CONV, (24, 24, 3), 3, 1, 1, 0),
+                         W(CONV, (24, 24, 3), 8, 3, 2, 1, act="relu6"),
+                         W(DW, (12, 12, 8), None, 3, 1, 1, act="relu6"),
+                         W(CONV, (12, 12, 8), 16, 1, 1, 0, act="relu6"),
+                         W(DW, (12, 12, 16), None, 3, 2, 1, act="relu6"),
+                         W(CONV, (6, 6, 16), 8, 1, 1, 0)],
+        [(0, 0, "unfused", 0), (1, 4, "hcache-ip", 1), (5, 5, "unfused", 0)])
     add("lb_mb", mb(), [(0, 2, "linebuffer", 1 << 30)])
     add("lb_conv_dw", [W(CONV, (20, 20, 3), 8, 3, 2, 1, act="relu6"),
                        W(DW, (10, 10, 8), None, 3, 1, 1, act="relu6")],

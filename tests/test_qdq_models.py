@@ -40,9 +40,11 @@ import pytest
 
 from conftest import SHARED_MODELS, require
 
-from msfopt import oracles, reference
+from msfopt import oracles, qdq_explain, reference
+from msfopt.importers.onnx_import import load_onnx
 from msfopt.ir import ACT, ADD, MUL
 from msfopt.layout import aligned_arena
+from msfopt.qdq_explain import OrtIntermediates
 
 FILE = "tv_mobilenet_v3_small_r128_int8_qdq.onnx"
 N_INPUTS = 5
@@ -55,92 +57,12 @@ TOLERANCE_STEPS = 10
 FLOAT_CONV_MAX_DIFF = 1e-4
 
 
-def _import(path):
-    """(net, the ONNX name of each IR tensor's QuantizeLinear output) of the original file."""
-    import onnx
-    from msfopt.importers import onnx_import
-    from msfopt.importers.onnx_fold import fold_constants
-    imp = onnx_import._Importer(fold_constants(onnx.load(path)), str(path), None)
-    net = imp.run()
-    return net, [imp.root[t] for t in range(net.n_layers + 1)]
-
-
-class OrtIntermediates:
-    """onnxruntime's int8 value of every IR tensor (NHWC, int8) and the op that computes it."""
-
-    def __init__(self, path, net, names, tmp):
-        import onnx
-        import onnxruntime as ort
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-        so.optimized_model_filepath = str(tmp / "ort_optimised.onnx")
-        so.log_severity_level = 3
-        ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        orig = {o: n for n in onnx.load(path).graph.node for o in n.output}
-        mo = onnx.load(so.optimized_model_filepath)
-        by_name = {n.name: n for n in mo.graph.node}
-        self.prod = {o: n for n in mo.graph.node for o in n.output}
-        inits = {i.name: i for i in mo.graph.initializer}
-        self.names = [None]
-        for t in range(1, net.n_layers + 1):
-            q = orig[names[t]]
-            assert q.op_type == "QuantizeLinear", names[t]
-            # unfused: the QuantizeLinear node survives; fused: the QLinear node carries the
-            # name of the node that produced the QuantizeLinear's input
-            node = by_name.get(q.name) or by_name[orig[q.input[0]].name]
-            self.names.append(node.output[0])
-        have = {o.name for o in mo.graph.output}
-        zp_input = {"QuantizeLinear": 2, "QLinearConv": 7, "QGemm": 8,
-                    "QLinearGlobalAveragePool": 4}
-        for nm in self.names[1:]:
-            if nm not in have:
-                n = self.prod[nm]
-                et = inits[n.input[zp_input[n.op_type]]].data_type
-                mo.graph.output.append(onnx.helper.make_tensor_value_info(nm, et, None))
-                have.add(nm)
-        so2 = ort.SessionOptions()
-        so2.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        so2.log_severity_level = 3
-        self.sess = ort.InferenceSession(mo.SerializeToString(), so2,
-                                         providers=["CPUExecutionProvider"])
-        self.orig = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        self.net = net
-        self.final = mo.graph.output[0].name
-
-    def op(self, t: int) -> str:
-        """onnxruntime's op computing tensor t: 'QLinearConv', ..., or 'float <op>' for a float
-        op followed by QuantizeLinear."""
-        n = self.prod[self.names[t]]
-        if n.op_type == "QuantizeLinear":
-            return "float " + self.prod[n.input[0]].op_type
-        return n.op_type
-
-    def run(self, x_nhwc: np.ndarray) -> dict[int, np.ndarray]:
-        """{tensor id: onnxruntime's int8 value (H, W, C)} for IR input x (int8 NHWC)."""
-        q0 = self.net.quant_of(0)
-        xf = ((x_nhwc.astype(np.float32) - q0.zero_point[0]) * np.float32(q0.scale[0]))
-        xf = xf.transpose(2, 0, 1)[None].astype(np.float32)
-        feed = {self.orig.get_inputs()[0].name: xf}
-        outs = dict(zip([o.name for o in self.sess.get_outputs()], self.sess.run(None, feed)))
-        assert np.array_equal(outs[self.final], self.orig.run(None, feed)[0]), \
-            "onnxruntime's optimised graph computes another output than the original file"
-        vals = {0: x_nhwc}
-        for t in range(1, self.net.n_layers + 1):
-            a = outs[self.names[t]]
-            if a.dtype == np.uint8:   # onnxruntime's s8 -> u8 QDQ conversion
-                a = a.astype(np.int16) - 128
-            if a.ndim == 4:
-                a = a[0].transpose(1, 2, 0)
-            vals[t] = a.reshape(self.net.tensor_shape(t)).astype(np.int8)
-        return vals
-
-
 @pytest.fixture(scope="module")
 def qdq(tmp_path_factory):
     require("../shared/models")
     path = SHARED_MODELS / FILE
-    net, names = _import(path)
-    ints = OrtIntermediates(path, net, names, tmp_path_factory.mktemp("ort"))
+    net = load_onnx(path)
+    ints = OrtIntermediates(path, net, tmp_path_factory.mktemp("ort"))
     rng = np.random.default_rng(7)
     xs = [rng.integers(-128, 128, net.input_shape, dtype=np.int8) for _ in range(N_INPUTS)]
     return path, net, ints, xs, [ints.run(x) for x in xs]
@@ -224,6 +146,53 @@ def test_qdq_model_runs_like_onnxruntime(qdq, tmp_path):
             assert ok, f"{tag} input {k}: {fig}"
 
 
+def test_explain_tells_float_conv_ties_from_wrong_results(qdq):
+    """msfopt.qdq_explain.explain (what ``msfopt run`` reports when a QDQ model's output
+    differs): an input whose output differs is explained by onnxruntime's float convolutions;
+    an output changed by one step is not (it is not msfopt's arithmetic); a network with one
+    requantisation multiplier perturbed (x 1.0005, layer 85, an integer QLinearConv in
+    onnxruntime) is not, and the reason names that layer."""
+    import copy
+    path, net, ints, xs, vals = qdq
+    mine = [reference.int8_forward(net, x) for x in xs]
+    differ = [k for k in range(len(xs)) if not np.array_equal(mine[k][-1], vals[k][net.n_layers])]
+    assert differ, "no input of the fixture differs from onnxruntime"
+    k = differ[0]
+    e = qdq_explain.explain(path, net, xs[k], mine[k][-1])
+    assert e.explained and e.float_convs == 16 and e.differing, e.reason
+    assert all(op == "float Conv" and d == 1 for _, op, _, d in e.differing)
+    bumped = mine[k][-1].copy()
+    bumped.reshape(-1)[0] = np.int8(np.clip(int(bumped.reshape(-1)[0]) + 1, -128, 127)
+                                    if bumped.reshape(-1)[0] < 127 else 126)
+    e2 = qdq_explain.explain(path, net, xs[k], bumped)
+    assert not e2.explained and "int8 interpreter" in e2.reason
+    bad = copy.deepcopy(net)
+    L = bad.layers[85]
+    assert ints.op(86) == "QLinearConv"
+    wq = L.w_quant
+    L.w_quant = type(wq)(tuple(v * 1.0005 for v in wq.scale), wq.zero_point, wq.axis)
+    e3 = qdq_explain.explain(path, bad, xs[0], reference.int8_forward(bad, xs[0])[-1])
+    assert not e3.explained and e3.reason.startswith("layer 85 "), e3.reason
+
+
+def test_msfopt_run_reports_the_explanation(qdq, tmp_path):
+    """``msfopt run`` on an input whose output differs from onnxruntime's beyond the 1-step QDQ
+    tolerance: exit 0, the JSON result carries the per-layer explanation (explained)."""
+    import json
+    from msfopt.cli import main as cli
+    path, net, ints, xs, vals = qdq
+    mine = [reference.int8_forward(net, x) for x in xs]
+    k = next(k for k in range(len(xs))
+             if np.abs(mine[k][-1].astype(int) - vals[k][net.n_layers].astype(int)).max() > 1)
+    xs[k].tofile(tmp_path / "x.bin")
+    assert cli(["codegen", str(path), "-o", str(tmp_path / "g")]) == 0
+    rc = cli(["run", str(tmp_path / "g"), "--input", str(tmp_path / "x.bin"), "--json",
+              str(tmp_path / "r.json")])
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert rc == 0 and r["ok"] and r["qdq_explanation"]["explained"], r
+    assert "explained by onnxruntime's float convolutions" in r["detail"]
+
+
 def main(n_inputs: int = 8) -> None:
     """Print the per-layer table (layer, onnxruntime's op, fraction of bit-exact int8 values
     and max |diff| in steps, fed onnxruntime's inputs and chained) and the final-output figures:
@@ -232,8 +201,8 @@ def main(n_inputs: int = 8) -> None:
     import tempfile
     from pathlib import Path
     path = SHARED_MODELS / FILE
-    net, names = _import(path)
-    ints = OrtIntermediates(path, net, names, Path(tempfile.mkdtemp()))
+    net = load_onnx(path)
+    ints = OrtIntermediates(path, net, Path(tempfile.mkdtemp()))
     rng = np.random.default_rng(7)
     xs = [rng.integers(-128, 128, net.input_shape, dtype=np.int8) for _ in range(n_inputs)]
     fed = {i: [0, 0, 0] for i in range(net.n_layers)}

@@ -1352,5 +1352,8 @@ def load_onnx(path_or_model, name: str | None = None,
     """
     model, source = _load(path_or_model)
     model, notes = fix_input_shapes(model, input_shapes)
-    net = _Importer(fold_constants(model), source, name).run()
-    return replace(net, provenance=Provenance(framework="onnx", notes=tuple(notes)))
+    imp = _Importer(fold_constants(model), source, name)
+    net = imp.run()
+    names = tuple(imp.root.get(t, "") for t in range(net.n_layers + 1))
+    return replace(net, provenance=Provenance(framework="onnx", notes=tuple(notes),
+                                              tensor_names=names))
