@@ -100,6 +100,9 @@ def micro_suite() -> list[tuple[str, Network, list]]:
     single("dw3_c32", W(DW, (16, 16, 32), None, 3, 1, 1, act="relu6"))
     single("dw3_c8", W(DW, (24, 24, 8), None, 3, 1, 1, act="relu6"))     # a stem's depthwise
     single("dw5_s2_c48", W(DW, (12, 12, 48), None, 5, 2, 2, act="relu6"))
+    # tiny maps with many channels: every output pixel is a border pixel (VWW's last layers)
+    single("dw3_s2_c128_6x6", W(DW, (6, 6, 128), None, 3, 2, 1, act="relu6"))
+    single("dw3_c256_3x3", W(DW, (3, 3, 256), None, 3, 1, 1, act="relu6"))
     single("dw3_s2_c48", W(DW, (16, 16, 48), None, 3, 2, 1, act="relu6"))
     single("dw5_c48", W(DW, (10, 10, 48), None, 5, 1, 2, act="relu6"))
     single("dw7_c24", W(DW, (12, 12, 24), None, 7, 1, 3, act="relu6"))
@@ -183,6 +186,13 @@ def mode_suite() -> list[tuple[str, Network, list]]:
                          W(DW, (12, 12, 16), None, 3, 2, 1, act="relu6"),
                          W(CONV, (6, 6, 16), 8, 1, 1, 0)],
         [(0, 0, "unfused", 0), (1, 4, "hcache-ip", 1), (5, 5, "unfused", 0)])
+    # a late depthwise + pointwise pair on a small map with many channels (VWW's 6x6x128
+    # blocks in its input-excluded minimum-RAM plan)
+    add("hcip_dw_pw_c64_t1", [W(CONV, (6, 6, 64), 64, 1, 1, 0, act="relu"),
+                              W(DW, (6, 6, 64), None, 3, 1, 1, act="relu6"),
+                              W(CONV, (6, 6, 64), 64, 1, 1, 0, act="relu6"),
+                              W(CONV, (6, 6, 64), 16, 1, 1, 0)],
+        [(0, 0, "unfused", 0), (1, 2, "hcache-ip", 1), (3, 3, "unfused", 0)])
     add("lb_mb", mb(), [(0, 2, "linebuffer", 1 << 30)])
     add("lb_conv_dw", [W(CONV, (20, 20, 3), 8, 3, 2, 1, act="relu6"),
                        W(DW, (10, 10, 8), None, 3, 1, 1, act="relu6")],

@@ -16,7 +16,9 @@ predicted instructions ("cycles" of the calibrated model) vs the instructions QE
 Budgets: ``min`` (the minimum-RAM plan), ``2x`` (fastest plan within 2x the minimum RAM) and
 ``max`` (fastest plan within everything the target offers).  Zoo models run where their
 weights fit in flash (cortex-m0 has 256 KiB of flash; xtensa-lx106 copies .rodata to its 80 KiB
-DRAM), small models built here (through ONNX) run everywhere.
+DRAM), small models built here (through ONNX) run everywhere.  MLPerf Tiny VWW ("vww", from
+``../shared/models`` when the folder is there; compared with tflite-micro on its file) runs on
+the zoo's targets, so every execution mode of a real network's plans is in the matrix.
 """
 from __future__ import annotations
 
@@ -41,6 +43,10 @@ from msfopt.modes import DEFAULT_PATCHES, DEFAULT_TILES, FUSED_MODES  # noqa: E4
 MODES = FUSED_MODES
 ZOO = ["mcunetv2-vww5", "mbv2-w0.35", "mcunet-320k"]
 SMALL = ["tiny-mbnet", "tiny-convpool"]
+#: real models from ../shared/models (run where the folder exists, on the zoo's targets), with
+#: their original file as the reference's source (tflite-micro for .tflite)
+SHARED_DIR = ROOT.parent / "shared" / "models"
+SHARED = {"vww": SHARED_DIR / "mlperf_tiny_vww_96_int8.tflite"}
 TARGETS = ["cortex-m0", "cortex-m3", "cortex-m4", "cortex-m7", "rv32imac", "sifive_e",
            "xtensa-lx106"]
 BUDGETS = ["min", "2x", "max"]
@@ -97,9 +103,11 @@ def small_model(name: str) -> Network:
 
 
 def load(name: str) -> Network:
-    from msfopt.models import network_with_weights
+    from msfopt.models import load_model, network_with_weights
     if name in SMALL:
         return small_model(name)
+    if name in SHARED:
+        return load_model(str(SHARED[name]))
     return network_with_weights(name, seed=0)
 
 
@@ -154,7 +162,8 @@ def run_cell(model: str, target: str, budget: str, work: Path, nets: dict,
     row["modes"] = sorted({b.mode for b in plan.blocks})
     try:
         gen, r = run_model(net, blocks, target, work / f"{model}-{target}-{budget}",
-                           io="external", seed=1)
+                           io="external", seed=1,
+                           source=str(SHARED[model]) if model in SHARED else None)
     except BuildError as exc:
         msg = str(exc)
         row.update(status="does not fit" if "does not fit" in msg else "build error", note=msg,
@@ -177,10 +186,13 @@ def cells(targets, models, budgets, quick: bool):
     out = []
     for t in targets:
         for m in models:
+            big = m in ZOO or m in SHARED
             if m in ZOO and (t not in ZOO_TARGETS or m not in ZOO_LIMITED.get(t, ZOO)):
                 continue
+            if m in SHARED and (t not in ZOO_TARGETS or t in ZOO_LIMITED):
+                continue
             for b in budgets:
-                if t == "sifive_e" and m in ZOO and b != "min":
+                if t == "sifive_e" and big and b != "min":
                     continue   # 16 KiB: only the minimum-RAM plan can fit
                 out.append((m, t, b))
     return out
@@ -244,7 +256,8 @@ def plot(rows: list[dict], path: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--targets", default=",".join(TARGETS))
-    ap.add_argument("--models", default=",".join(ZOO + SMALL))
+    ap.add_argument("--models", default=",".join(
+        ZOO + SMALL + [m for m, f in SHARED.items() if f.exists()]))
     ap.add_argument("--budgets", default=",".join(BUDGETS))
     ap.add_argument("--quick", action="store_true", help="the CI subset")
     ap.add_argument("--modes", default=",".join(MODES),
