@@ -31,7 +31,7 @@ from msfopt.schedule import BlockSchedule, Liveness
 
 from . import eltwise_params, requant, resize_params
 from .ctext import CodegenError, c_array, c_comment_text, c_float, c_init, render
-from .descriptor import BlockDescriptor, block_descriptor
+from .descriptor import BlockDescriptor, block_descriptor, in_slice_row, slice_row
 from .runtime_files import HEADERS, SOURCES, SRC_DIR
 
 F32_MAX = "3.40282347e+38f"
@@ -696,19 +696,26 @@ def _layer_table(net: Network, em: _Emitter, k: int, s: BlockSchedule,
 
 
 def _operand_table(net: Network, em: _Emitter, k: int, s: BlockSchedule,
-                   off) -> tuple[str, int] | None:
+                   off, slices=None, sl_row=None) -> tuple[str, int] | None:
     """The ``msf_operand`` array ``B{k}_operands`` of a graph-op block (every input tensor in
-    operand order, then a constant factor) and its length, or None for the other blocks."""
+    operand order, then a constant factor; a concat input already in its slice (``slices``:
+    Liveness.alias_of) as an in-slice row) and its length, then the slice row ``sl_row`` of a
+    block writing a concat slice (descriptor.slice_row); None for the other blocks."""
     L = net.layers[s.first]
-    if s.first != s.last or (L.op not in _GRAPH_OPS and not _binary_add(net, L)):
-        return None
     rows = []
-    for t in L.srcs:
-        h, w, c = net.tensor_shape(t)
-        rows.append(dict(off=off(t), data="0", h=h, w=w, c=c))
-    if L.op == MUL and L.src2 is None:
-        rows.append(dict(off="0u", data=em.constant_operand(s.first), h=1, w=1,
-                         c=int(np.asarray(L.weight).size)))
+    if s.first != s.last or (L.op not in _GRAPH_OPS and not _binary_add(net, L)):
+        if sl_row is None:
+            return None
+    else:
+        for t in L.srcs:
+            h, w, c = net.tensor_shape(t)
+            rows.append(in_slice_row(net, t) if slices and t in slices and L.op == CONCAT
+                        else dict(off=off(t), data="0", h=h, w=w, c=c))
+        if L.op == MUL and L.src2 is None:
+            rows.append(dict(off="0u", data=em.constant_operand(s.first), h=1, w=1,
+                             c=int(np.asarray(L.weight).size)))
+    if sl_row is not None:
+        rows.append(sl_row)
     body = ",\n".join(f"    {c_init(r, '    ')}" for r in rows)
     return f"static const msf_operand B{k}_operands[{len(rows)}] = {{\n{body}\n}};", len(rows)
 
@@ -832,14 +839,17 @@ def generate(net: Network, blocks, out_dir, io: str = "arena", rq: str | None = 
     if len(net.output_ids) > 8:
         raise CodegenError(f"{len(net.output_ids)} graph outputs; the runtime takes at most 8")
 
+    live = Liveness(net, io)   # concat slices: an aliased input lives in its concat output
+
     def off(t: int) -> str:
-        return _tensor_offset(lay, io, net.output_ids, t)
+        return _tensor_offset(lay, io, net.output_ids, live.alias_of.get(t, (t,))[0])
 
     tables, block_inits = [], []
     for k, (s, rings) in enumerate(zip(scheds, lay.ring_offsets)):
         desc = block_descriptor(net, s, rings)
         tables.append(_layer_table(net, em, k, s, desc))
-        ops = _operand_table(net, em, k, s, off)
+        ops = _operand_table(net, em, k, s, off, live.alias_of,
+                             slice_row(net, live, s, rings))
         n_ops = 0
         if ops is not None:
             tables.append(ops[0])

@@ -49,3 +49,26 @@ def block_descriptor(net: Network, s: BlockSchedule, ring_offsets) -> BlockDescr
         mode, tw = "MSF_MODE_COLUMNS", (s.tile_w if s.mode == "hcache-ip" else 0)
     return BlockDescriptor(mode=mode, tile_h=geo.tile_h, tile_w=tw, n_tiles=geo.n_tiles,
                            n_tile_cols=geo.n_tile_cols, layers=layers)
+
+
+def slice_row(net: Network, live, s: BlockSchedule, ring_offsets) -> dict | None:
+    """The slice row (``msf_runtime.h``, the last ``msf_operand`` of the block) of schedule
+    ``s`` when its output is a concat slice (:func:`msfopt.schedule.concat_slices`): the concat
+    output's channels (negated), the slice's first channel, the staging buffer's arena offset
+    (the schedule's ring of layer -1, at ``ring_offsets``) and capacity in elements; None for
+    any other block."""
+    a = live.alias_of.get(s.last + 1)
+    if a is None:
+        return None
+    c, first = a
+    for r, o in zip(s.rings, ring_offsets):
+        if r.layer == -1:
+            return dict(off=f"{int(o)}u", data="0", h=-net.tensor_shape(c)[2], w=first,
+                        c=r.bytes // net.elem_bytes)
+    raise CodegenError(f"block {s.label}: a concat slice without its staging buffer")
+
+
+def in_slice_row(net: Network, t: int) -> dict:
+    """The concat operand of an input its producer wrote into its slice (``h`` =
+    MSF_OPERAND_IN_SLICE): only its channel count is read."""
+    return dict(off="0u", data="0", h=0, w=0, c=net.tensor_shape(t)[2])

@@ -115,8 +115,10 @@ def _from_offsets(schedules, offsets, tensors, scratch_of, arena_bytes) -> Arena
 def layout_problem(net: Network, schedules: list[BlockSchedule], io: str, target: int):
     """The plan's placement as a :class:`layout_exact.LayoutProblem` at ``target`` bytes, with
     exactly the fast search's rules: a tensor lives from the block that writes it (the network
-    input: from block 0) to the last block that reads it (graph outputs: to the end); a block's
-    scratch region (when it has rings) lives during the block; an output with in-place options
+    input: from block 0; a concat output with slices: from the block writing its first aliased
+    input, :meth:`Liveness.storage_of`; aliased inputs have no buffer of their own) to the
+    last block that reads it (graph outputs: to the end); a block's scratch region (when it
+    has rings: ring / patch buffers, a concat slice's staging buffer) lives during the block; an output with in-place options
     sits over one of its dying inputs -- an unfused block may also write it fresh, a fused
     in-place block must overwrite.  Uncounted tensors (io="external") are not in the arena.
     Returns (problem, tensor id -> rect index, block -> scratch rect index)."""
@@ -141,8 +143,8 @@ def layout_problem(net: Network, schedules: list[BlockSchedule], io: str, target
         tensors[0] = len(rects)
         rects.append(layout_exact.Rect(live.tbytes[0], 0, end_of(0)))
     for k, s in enumerate(schedules):
-        out_t = s.last + 1
-        if live.counted[out_t]:
+        out_t = live.storage_of(s.last + 1)   # a concat slice's block places the concat output
+        if out_t is not None:
             tensors[out_t] = i = len(rects)
             rects.append(layout_exact.Rect(live.tbytes[out_t], k, max(k, end_of(out_t))))
             srcs = tuple(tensors[t] for t in s.inplace_options if t in tensors
@@ -201,10 +203,10 @@ def _search_layout(net, schedules, io, arena, node_budget, prefer="far"):
             return True
         s = schedules[k]
         freed = {t: alloc.pop(t) for t in list(alloc) if live.last_use[t] < s.first and t != n}
-        out_t = s.last + 1
+        out_t = live.storage_of(s.last + 1)   # a concat slice's block places the concat output
         in_t = net.layers[s.first].src
         choices = []   # (kind, value): ("alias", tensor) or ("at", offset) or ("none", None)
-        if not live.counted[out_t]:
+        if out_t is None:
             choices.append(("none", None))
         else:
             if s.inplace_options:

@@ -56,7 +56,9 @@ def unfused_schedule(net: Network, live: Liveness, l: int) -> BlockSchedule:
     layer = net.layers[l]
     res = live.resident(l, l)
     options = ()
-    if layer.op == RESHAPE:
+    if l + 1 in live.alias_of:
+        pass    # the output is a concat slice: never over an input
+    elif layer.op == RESHAPE:
         # the same bytes under another shape: the output may be its dying input
         options = tuple(t for t in layer.srcs if live.last_use[t] == l
                         and live.counted[t] == live.counted[l + 1])
@@ -68,10 +70,14 @@ def unfused_schedule(net: Network, live: Liveness, l: int) -> BlockSchedule:
     inplace = options[0] if options else None
     counted = [t for t in res if not (inplace is not None and t == l + 1)]
     tb = live.bytes_of(counted)
+    # an output written into a concat slice goes there one output row at a time
+    stage = live.stage_ring(l + 1, 1, layer.out_shape[1], 0)
+    rings = (stage,) if stage is not None else ()
+    sb = stage.bytes if stage is not None else 0
     return BlockSchedule(first=l, last=l, mode="unfused", tile=0, resident=tuple(counted),
-                         inplace=inplace, rings=(), tensor_bytes=tb, ram_bytes=tb,
+                         inplace=inplace, rings=rings, tensor_bytes=tb, ram_bytes=tb + sb,
                          macs=layer.macs, calls=1, layer_macs=(layer.macs,), tile_rows=1,
-                         inplace_options=options)
+                         inplace_options=options, scratch_bytes=sb)
 
 
 def inplace_delay(layer) -> int | None:
@@ -142,13 +148,20 @@ class FastLiveness(Liveness):
     def fused_legal(self, i: int, j: int) -> bool:
         return self.run_start[j] <= i <= j
 
-    def resident(self, i: int, j: int) -> list[int]:
+    def alive_at(self, i: int) -> list[int]:
         alive = self._alive.get(i)
         if alive is None:
-            alive = [t for t in range(i + 1) if self.last_use[t] >= i
-                     and (self.consumers[t] or t in self.outputs)]
-            self._alive[i] = alive
-        return alive + [j + 1]
+            alive = self._alive[i] = super().alive_at(i)
+        return list(alive)
+
+    def resident(self, i: int, j: int) -> list[int]:
+        live = self.alive_at(i)
+        st = self.storage_of(j + 1)
+        if j + 1 not in live:
+            live.append(j + 1)
+        if st is not None and st not in live:
+            live.append(st)
+        return live
 
 
 class GrowthBound:
@@ -203,7 +216,7 @@ class GrowthBound:
             g = not u.inplace_options and L.macs == h * w * c * mpo
             wide.append(w >= 2)
             good.append(g)
-        self.out_b = [live.tbytes[t] if live.counted[t] else 0 for t in range(n + 1)]
+        self.out_b = [live.out_bytes(t) for t in range(n + 1)]
         # prefix (from each run's start) max unfused RAM, min input bytes, all-conditions flags
         self.max_ru, self.min_in, self.all_ok, self.all_wide = [], [], [], []
         start = live.run_start
@@ -321,6 +334,9 @@ def hcache_schedules(net: Network, live: Liveness, j: int, tile: int,
             tb = live.bytes_of(res)
             lm = tuple(reversed(layer_macs))
             rings, scratch = _contiguous(list(reversed(ring_list)))
+            stage = live.stage_ring(j + 1, p, 1, scratch)
+            if stage is not None:       # one output column of a tile row, then its slice
+                rings, scratch = rings + (stage,), scratch + stage.bytes
             out.append(BlockSchedule(
                 first=l, last=j, mode=mode, tile=p, resident=tuple(res), inplace=None,
                 rings=rings, tensor_bytes=tb, ram_bytes=tb + scratch,
@@ -373,6 +389,9 @@ def gap_tail_schedules(net: Network, live: Liveness, j: int, tile: int,
         rings = s.rings + (Ring(layer=j, rows=rows, cols=1, channels=C, bytes=gb,
                                 offset=s.scratch_bytes),)
         scratch = s.scratch_bytes + gb
+        stage = live.stage_ring(j + 1, 1, 1, scratch)
+        if stage is not None:           # the 1 x 1 x C result, then its concat slice
+            rings, scratch = rings + (stage,), scratch + stage.bytes
         res = live.resident(s.first, j)
         tb = live.bytes_of(res)
         lm = s.layer_macs + (L.macs,)
@@ -427,6 +446,10 @@ def recompute_schedules(net: Network, live: Liveness, j: int, patch: int,
             for k, b in enumerate(inner, start=1):  # k = layer index within the block
                 off = 0 if k % 2 == 1 else scratch - b.bytes
                 rings.append(Ring(b.layer, b.rows, b.cols, b.channels, b.bytes, off))
+            stage = live.stage_ring(j + 1, ph, pw, scratch)
+            if stage is not None:       # one output patch, then its concat slice
+                rings.append(stage)
+                scratch += stage.bytes
             res = live.resident(l, j)
             tb = live.bytes_of(res)
             lm = tuple(reversed(layer_macs))
@@ -566,7 +589,7 @@ def block_costs(net: Network, io: str = "arena", modes=FUSED_MODES, tiles=DEFAUL
     cb = [tbytes[t] if counted[t] else 0 for t in range(n + 1)]
     alive_b = [0] * n       # counted bytes of the tensors alive at a block's first layer
     for i in range(n):
-        alive_b[i] = sum(cb[t] for t in live.resident(i, i)[:-1])
+        alive_b[i] = sum(cb[t] for t in live.alive_at(i))
     alive_np = np.asarray(alive_b, dtype=np.int64)
     # per layer: output work per output pixel row unit, ring bytes per input row, input channels
     unit_of = np.zeros(n, dtype=np.int64)
@@ -939,12 +962,13 @@ def _emit_all(ends, hist, live, cb, alive_np, tb_np, unit_of, ring_unit_of, cin_
                      R["so"], s["mi"], s["p"], s["rank"],
                      s["n_rows"] if s["kind"] == "h" else s["n_r"], s.get("n_patch", 0),
                      3 if s["kind"] == "r" else _H_KIND[s["mode"]], R["H_out"],
-                     R["W_out"] * R["C_e"] * eb, cb[R["e"] + 1], bool(counted[R["e"] + 1]),
+                     R["W_out"] * R["C_e"] * eb, live.out_bytes(R["e"] + 1),
+                     bool(counted[R["e"] + 1]),
                      tbytes[R["e"] + 1], R["rsum0"][s["seg"]],
-                     R["xsum0"][s["cseg"]] if s["kind"] == "r" else 0)
+                     R["xsum0"][s["cseg"]] if s["kind"] == "r" else 0, _stage_bytes(live, s, R))
                     for s, R, _ in fams], dtype=i64)
     (f_id, f_T, f_e, f_rc, f_dead, f_seg, f_cseg, f_so, f_mi, f_p, f_rank, f_nr, f_np, f_kind,
-     f_hout, f_obrow, f_outb, f_ipok, f_tbo, f_r0, f_x0) = F.T
+     f_hout, f_obrow, f_outb, f_ipok, f_tbo, f_r0, f_x0, f_stage) = F.T
     f_rc, f_ipok = f_rc.astype(bool), f_ipok.astype(bool)
     gapf = [(k, R) for k, (s, R, _) in enumerate(fams) if s["mode"] == "hcache-gap"]
     # flat (family, step) elements
@@ -1008,8 +1032,8 @@ def _emit_all(ends, hist, live, cb, alive_np, tb_np, unit_of, ring_unit_of, cin_
                                        f_rank[ff], f_nr[ff], f_id[ff], pick(seqlen))):
             cols[c].append(v)
     # hcache / linebuffer and recompute: blocks of two layers or more
-    emit(V & later & ((kind == 0) | (kind == 3)), f_e[fe], tb_out + RING, MAC, CALL, 0, 0,
-         t + 1)
+    emit(V & later & ((kind == 0) | (kind == 3)), f_e[fe], tb_out + RING + f_stage[fe], MAC,
+         CALL, 0, 0, t + 1)
     if gapf:
         gk = np.asarray([k for k, _ in gapf], dtype=i64)
         gg = np.zeros(nf, dtype=i64)
@@ -1022,7 +1046,9 @@ def _emit_all(ends, hist, live, cb, alive_np, tb_np, unit_of, ring_unit_of, cin_
             gg[k] = R["g"]
             gmac[k] = gap.macs
             gcall[k] = f_nr[k] * gap.in_shape[1]
-            gbase[k] = cb[R["g"] + 1] + 4 * C + min(int(f_p[k]), R["H_out"]) * C * eb
+            st = live.stage_ring(R["g"] + 1, 1, 1, 0)
+            gbase[k] = (live.out_bytes(R["g"] + 1) + 4 * C + min(int(f_p[k]), R["H_out"]) * C * eb
+                        + (st.bytes if st is not None else 0))
         emit(V & (kind == 2), gg[fe], alive_np[lay] + gbase[fe] + RING, MAC + gmac[fe],
              CALL + gcall[fe], 0, 0, t + 2)
     ipm = V & later & (kind == 1) & (f_nr[fe] > 1) & f_ipok[fe] & (tb_np[lay] >= f_tbo[fe])
@@ -1061,6 +1087,20 @@ def _emit_all(ends, hist, live, cb, alive_np, tb_np, unit_of, ring_unit_of, cin_
     # base[id] + first = the entry of layer `first` in the family's run
     base_by_pos = ent0 - (f_e - f_dead + 1)
     return rows, seq, (f_id, base_by_pos)
+
+
+def _stage_bytes(live, s, R) -> int:
+    """The concat-slice staging bytes of a family's blocks (:meth:`Liveness.stage_ring`: one
+    output column of a tile row, or one output patch; 0 unless the block's output is aliased;
+    the hcache-gap tail's own staging is in its base)."""
+    t = R["e"] + 1
+    if t not in live.alias_of or s["mode"] in ("hcache-gap", "hcache-ip"):
+        return 0
+    if s["kind"] == "r":
+        rows, cols = min(s["p"], R["H_out"]), min(s["p"], R["W_out"])
+    else:
+        rows, cols = min(s["p"], R["H_out"]), 1
+    return rows * cols * R["C_e"] * live.net.elem_bytes
 
 
 #: family kind of the column-pipeline modes in :func:`block_costs`' vectorised emission

@@ -47,7 +47,7 @@ from .errors import InputError, SolverError
 from .ir import ELEMENTWISE_OPS, RESHAPE, Network
 from .modes import DEFAULT_PATCHES, DEFAULT_TILES, FUSED_MODES, unfused_schedule
 from .order import fused_variants
-from .schedule import IO_MODES, Liveness
+from .schedule import IO_MODES, Liveness, without_slices
 
 OPTIMAL, FEASIBLE, INFEASIBLE, UNKNOWN = "optimal", "feasible", "infeasible", "unknown"
 
@@ -97,6 +97,7 @@ class _Facts:
     variants: list[BlockVariant]
 
 
+@without_slices
 def block_variants(net: Network, io: str = "arena", cycle_model: CycleModel | None = None,
                    modes=FUSED_MODES, tiles=DEFAULT_TILES, patches=DEFAULT_PATCHES,
                    max_depth: int | None = None) -> _Facts:
@@ -439,6 +440,7 @@ def _greedy_orders(net, facts) -> list[list[int]]:
     return orders
 
 
+@without_slices
 def solve_compact(net: Network, query, time_limit: float = 60.0, io: str = "arena",
                   cycle_model: CycleModel | None = None, modes=FUSED_MODES, tiles=DEFAULT_TILES,
                   patches=DEFAULT_PATCHES, max_depth: int | None = None,
@@ -558,6 +560,7 @@ def _gap(value, bound) -> float | None:
     return max(0.0, (value - bound) / abs(value))
 
 
+@without_slices
 def compact_order(net: Network, objective: str = "latency", ram=None, max_overhead=None,
                   latency_budget=None, io: str = "arena", cycle_model=None, modes=FUSED_MODES,
                   tiles=DEFAULT_TILES, patches=DEFAULT_PATCHES, max_depth=None,

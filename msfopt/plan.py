@@ -66,6 +66,10 @@ class Plan:
     # the execution order (the model's op index run at each position; the blocks' layer indices
     # are positions in it); None: the model file's order
     order: list | None = None
+    # concat slices: the concat inputs the plan's blocks write straight into their channel slice
+    # of the concat output ({"tensor": a, "concat": c, "channel": first channel}); computed from
+    # the (reordered) network and io by msfopt.schedule.concat_slices, recorded for readers
+    concat_slices: list = field(default_factory=list)
 
     @property
     def setting(self) -> str:
@@ -129,8 +133,22 @@ class Plan:
     def validate(self, net, io: str | None = None) -> "Plan":
         """Check that the plan's blocks execute ``net``: see :func:`validate_blocks`.
         Raises InputError naming every problem; returns the plan."""
-        validate_blocks(net, self.blocks, self.io if io is None else io)
+        io = self.io if io is None else io
+        validate_blocks(net, self.blocks, io)
+        if self.concat_slices and self.concat_slices != plan_concat_slices(net, io):
+            raise InputError("invalid plan: its concat slices "
+                             f"{_short(self.concat_slices)} are not the model's "
+                             f"{_short(plan_concat_slices(net, io))}")
         return self
+
+
+def plan_concat_slices(net, io: str = "arena") -> list:
+    """The plan JSON's ``concat_slices`` of ``net`` run with ``io``: every concat input written
+    into its slice of the concat output (:func:`msfopt.schedule.concat_slices`), by tensor."""
+    from .schedule import Liveness
+    live = Liveness(net, io)
+    return [{"tensor": a, "concat": c, "channel": off}
+            for a, (c, off) in sorted(live.alias_of.items())]
 
 
 # -- validation ---------------------------------------------------------------------------------

@@ -6,7 +6,12 @@ and how many times below TFLite Micro's arena head (TFLite) or the layer-by-laye
 it is (gain13), the fused blocks it chooses and the time to build the DAG and solve it (graph
 search + CP-SAT).
 
-    .venv/bin/python scripts/graph_models_table.py [--markdown] [MODEL ...]
+    .venv/bin/python scripts/graph_models_table.py [--markdown] [--no-concat-slices] [MODEL ...]
+
+``vanilla`` is the layer-by-layer live peak of an ordinary runtime: every tensor its own buffer
+(no concat input written into its slice of the concat output).  ``--no-concat-slices`` plans
+without concat slices too (the figures before issue 12's slices); ``slices`` counts the concat
+inputs aliased into their concat's output.
 
 Models that do not import are listed with the importer's one-line reason.  TFLite files also
 show TFLite Micro's arena (total / head) from the shared models' README figures measured with
@@ -27,6 +32,7 @@ from msfopt.dag import build_dag  # noqa: E402
 from msfopt.errors import MsfoptError  # noqa: E402
 from msfopt.models import load_model  # noqa: E402
 from msfopt.solver import solve  # noqa: E402
+from msfopt import schedule  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "models"
 #: TFLM arena total (head) of the shared models, from ../shared/models/README.md
@@ -49,6 +55,13 @@ def row(path: Path, tflm: bool) -> dict:
         return r
     ops = collections.Counter(l.op if l.op != "act" else f"act:{l.fn}" for l in net.layers)
     r["ops"] = ", ".join(f"{k} {v}" for k, v in sorted(ops.items(), key=lambda kv: -kv[1]))
+    slicing = schedule.ALIAS_CONCAT
+    schedule.ALIAS_CONCAT = False     # the ordinary runtime's layer-by-layer peak
+    try:
+        plain = build_dag(net)
+        vanilla = plain.totals(plain.vanilla_path())["peak"]
+    finally:
+        schedule.ALIAS_CONCAT = slicing
     t0 = time.perf_counter()
     dag = build_dag(net)
     t_dag = time.perf_counter() - t0
@@ -65,7 +78,8 @@ def row(path: Path, tflm: bool) -> dict:
     ext1 = solve(net, objective="ram", io="input-external", max_overhead=1.0, check=False)
     fused = [b for b in best.blocks if b.first_layer != b.last_layer]
     r.update(layers=net.n_layers, dtype=net.dtype, outputs=len(net.output_ids),
-             vanilla=best.vanilla_peak_bytes, f1=f1.peak_ram_bytes, min=best.peak_ram_bytes,
+             vanilla=vanilla, slices=len(schedule.Liveness(net).alias_of),
+             f1=f1.peak_ram_bytes, min=best.peak_ram_bytes,
              f1_noin=ext1.peak_ram_bytes, min_noin=ext.peak_ram_bytes, macs=best.macs,
              F=best.mac_overhead, f13=f13.peak_ram_bytes, fused=len(fused),
              modes=", ".join(sorted({b.mode for b in fused})) or "-",
@@ -90,11 +104,16 @@ def main() -> int:
                                               "../shared/models)")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ap.add_argument("--tflm", action="store_true", help="measure TFLM arenas with tflite-micro")
+    ap.add_argument("--no-concat-slices", action="store_true",
+                    help="plan without writing concat inputs into their slices (the figures "
+                         "before concat slices)")
     a = ap.parse_args()
+    if a.no_concat_slices:
+        schedule.ALIAS_CONCAT = False
     paths = [Path(m) for m in a.models] or sorted(p for p in SHARED.glob("*")
                                                    if p.suffix in (".onnx", ".tflite"))
     cols = ("model", "dtype", "layers", "outputs", "vanilla", "f1", "min", "f1_noin", "min_noin",
-            "macs", "F", "f13", "gain13", "fused", "modes", "tflm", "solve_s")
+            "macs", "F", "f13", "gain13", "fused", "modes", "slices", "tflm", "solve_s")
     rows = []
     for p in paths:
         r = row(p, a.tflm)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_MODELS, require
-from test_residual import independent_liveness_check
+from test_concat_slices import slice_liveness_check as independent_liveness_check
 
 from msfopt import oracles
 from msfopt.backends import ILP_BACKENDS

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from random_nets import path_blocks, random_path
-from test_residual import independent_liveness_check
+from test_concat_slices import slice_liveness_check as independent_liveness_check
 
 from msfopt import oracle_engines, oracles
 from msfopt.dag import build_dag

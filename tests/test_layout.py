@@ -158,22 +158,29 @@ def check_plan_layout(net: Network, scheds, io: str, lay) -> None:
     except an in-place output that overwrites one of its dying inputs at that input's offset;
     every buffer lies in the arena; float32 offsets are 4-byte aligned; an arena tensor keeps its
     one offset (a dict) for its whole life."""
+    from test_concat_slices import replay_slices
     n = net.n_layers
     outs = set(net.output_ids)
+    # concat slices (test_concat_slices' replay): an aliased tensor lives in its concat output
+    slices = replay_slices(net, io)
 
     def in_arena(t):
         if t == 0 and io in ("external", "input-external"):
             return False
-        return not (t in outs and io == "external")
+        return not (t in outs and io == "external") and t not in slices
 
     def nbytes(t):
         return net.tensor_bytes(t)
 
     for s, rings in zip(scheds, lay.ring_offsets):
-        spans = [(lay.tensor_offset[t], nbytes(t), t) for t in s.resident
-                 if in_arena(t) and t != s.last + 1]
+        held = {t for t in s.resident if in_arena(t) and t != s.last + 1}
+        held |= {slices[t][0] for t in s.resident if t in slices}
         out = s.last + 1
-        if in_arena(out):
+        if out in slices or out in held:   # its buffer: the concat output, placed already
+            held.add(slices[out][0] if out in slices else out)
+            out = None
+        spans = [(lay.tensor_offset[t], nbytes(t), t) for t in sorted(held)]
+        if out is not None and in_arena(out):
             o = lay.tensor_offset[out]
             srcs = [t for t in s.inplace_options if in_arena(t) and lay.tensor_offset[t] == o]
             if srcs:

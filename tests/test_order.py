@@ -26,6 +26,14 @@ from msfopt.dag import build_dag
 from msfopt.ir import ACT, ADD, AVGPOOL, CONCAT, CONV, DW, MAXPOOL, Layer, Network, window_layer
 from msfopt.solver import answer, make_query
 
+
+@pytest.fixture(autouse=True)
+def _no_concat_slices(monkeypatch):
+    """The order search models no concat slices (msfopt.schedule.without_slices: which inputs
+    are slices depends on the order); the chain DAGs it is compared with here must not either."""
+    from msfopt import schedule
+    monkeypatch.setattr(schedule, "ALIAS_CONCAT", False)
+
 KINDS = ("conv", "conv1", "dw", "pool", "act", "add", "concat")
 #: every execution mode, with two H-cache tiles and two recompute patches (the brute force builds
 #: one chain DAG per topological order: fewer variants keep 300 examples within the suite's time)

@@ -29,6 +29,14 @@ from msfopt.solver import answer, make_query
 from msfopt.synthetic_graphs import densenet_like, inception_like
 
 
+@pytest.fixture(autouse=True)
+def _no_concat_slices(monkeypatch):
+    """The order search models no concat slices (msfopt.schedule.without_slices: which inputs
+    are slices depends on the order); the chain DAGs it is compared with here must not either."""
+    from msfopt import schedule
+    monkeypatch.setattr(schedule, "ALIAS_CONCAT", False)
+
+
 def _chain_totals(net, io, order, blocks, stages):
     """Every key the returned blocks can have on the chain model's DAG of the reordered network
     (a block may match several edges: in-place or not, same mode and tile)."""

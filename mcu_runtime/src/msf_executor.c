@@ -158,6 +158,47 @@ static void copy_bytes(uint8_t *dst, uint32_t dst_at, uint32_t dst_cap, const ui
     }
 }
 
+/* -- concat slices (msf_runtime.h: the slice row) ------------------------------------------- */
+
+/* The slice row of a block whose output is a concat slice (its last operand, h < 0), or NULL. */
+static const msf_operand *slice_row(const msf_block *b)
+{
+    if (b->operands != NULL && b->n_operands >= 1 && b->operands[b->n_operands - 1].h < 0) {
+        return &b->operands[b->n_operands - 1];
+    }
+    return NULL;
+}
+
+/* The staging view of output region rows [oy0, ...) x columns [ox0, ox1) of an H x W x C
+ * output: the region packed from the staging buffer's start. */
+static msf_view stage_view(const msf_mem *m, const msf_operand *sl, int32_t H, int32_t W,
+                           int32_t C, int32_t oy0, int32_t ox0, int32_t ox1)
+{
+    msf_view v;
+    v.data = m->arena + sl->off;
+    v.H = H;
+    v.W = W;
+    v.C = C;
+    v.y0 = oy0;
+    v.xcap = MSF_MAX(1, ox1 - ox0);
+    v.cap = sl->c;
+    return v;
+}
+
+/* Copy a staged output region into its channel slice of the concat output at out_off. */
+static void stage_flush(int32_t dtype, const msf_mem *m, uint32_t out_off, const msf_operand *sl,
+                        const msf_view *st, int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1)
+{
+    msf_move_params p;
+    msf_view wide = full_view(m, out_off, st->H, st->W, -sl->h);
+    p.esize = elem_size(dtype);
+    p.c_off = sl->w;
+    p.groups = 1;
+    p.pad_bits = 0u;
+    p.x_off = 0;
+    msf_copy_to_channels(&p, st, &wide, oy0, oy1, ox0, ox1);
+}
+
 /* One kernel call of a window op (or add) over an output region. */
 static void run_region(int32_t dtype, const msf_layer *l, const msf_view *in,
                        const msf_view *in2, msf_view *out, int32_t oy0, int32_t oy1,
@@ -365,6 +406,7 @@ static void run_fused(const msf_block *b, const msf_mem *m)
     const uint32_t obytes = orow * (uint32_t)last->out_h;
     uint8_t *const obuf = (uint8_t *)t_out.data;
     uint8_t *const oring = m->arena + first->buf_off;
+    const msf_operand *const sl = slice_row(b);
     int32_t r, k;
 
     stage.data = NULL;
@@ -435,6 +477,11 @@ static void run_fused(const msf_block *b, const msf_mem *m)
                     } else {
                         gap_s8_accumulate_unaligned(&stage, lo[k + 1], hi[k + 1], c, sums);
                     }
+                } else if (k == n - 1 && sl != NULL) {
+                    msf_view st = stage_view(m, sl, last->out_h, last->out_w, last->out_c,
+                                             lo[k + 1], c, c + 1);
+                    run_region(b->dtype, l, &vin, NULL, &st, lo[k + 1], hi[k + 1], c, c + 1);
+                    stage_flush(b->dtype, m, b->out_off, sl, &st, lo[k + 1], hi[k + 1], c, c + 1);
                 } else if (k == n - 1) {
                     run_region(b->dtype, l, &vin, NULL, &t_out, lo[k + 1], hi[k + 1], c, c + 1);
                 } else {
@@ -458,7 +505,8 @@ static void run_fused(const msf_block *b, const msf_mem *m)
         }
     }
     if (gap) {
-        msf_view out = full_view(m, b->out_off, 1, 1, gap->out_c);
+        msf_view out = sl != NULL ? stage_view(m, sl, 1, 1, gap->out_c, 0, 0, 1)
+                                  : full_view(m, b->out_off, 1, 1, gap->out_c);
         int32_t small[2];
         if (IS_F32(b->dtype)) {
             msf_gap_f32_finish((const msf_act_f32_params *)gap->params,
@@ -467,6 +515,9 @@ static void run_fused(const msf_block *b, const msf_mem *m)
             msf_gap_s8_finish((const msf_gap_s8_params *)gap->params,
                               gap_s8_align_sums(sums, gap->buf_bytes, gap->in_c, small),
                               gap->in_h * gap->in_w, &out);
+        }
+        if (sl != NULL) {
+            stage_flush(b->dtype, m, b->out_off, sl, &out, 0, 1, 0, 1);
         }
     }
 }
@@ -485,6 +536,7 @@ static void run_patches(const msf_block *b, const msf_mem *m)
     const msf_layer *last = &b->layers[n - 1];
     const msf_view t_in = full_view(m, b->in_off, first->in_h, first->in_w, first->in_c);
     msf_view t_out = full_view(m, b->out_off, last->out_h, last->out_w, last->out_c);
+    const msf_operand *const sl = slice_row(b);
     int32_t r, c, k;
 
     for (r = 0; r < b->n_tiles; r++) {
@@ -498,7 +550,14 @@ static void run_patches(const msf_block *b, const msf_mem *m)
                 const msf_layer *l = &b->layers[k];
                 msf_view vin = (k == 0) ? t_in
                                         : buf_view(m, l, ylo[k], MSF_MAX(1, xhi[k] - xlo[k]), esz);
-                if (k == n - 1) {
+                if (k == n - 1 && sl != NULL) {
+                    msf_view st = stage_view(m, sl, last->out_h, last->out_w, last->out_c,
+                                             ylo[k + 1], xlo[k + 1], xhi[k + 1]);
+                    run_region(b->dtype, l, &vin, NULL, &st, ylo[k + 1], yhi[k + 1],
+                               xlo[k + 1], xhi[k + 1]);
+                    stage_flush(b->dtype, m, b->out_off, sl, &st, ylo[k + 1], yhi[k + 1],
+                                xlo[k + 1], xhi[k + 1]);
+                } else if (k == n - 1) {
                     run_region(b->dtype, l, &vin, NULL, &t_out, ylo[k + 1], yhi[k + 1],
                                xlo[k + 1], xhi[k + 1]);
                 } else {
@@ -570,23 +629,29 @@ static msf_view operand_view(const msf_mem *m, const msf_operand *o)
 }
 
 /* An unfused graph op (CONCAT, CONCAT_W, RESHAPE, SLICE, SHUFFLE, ACT, PRELU, MUL, RESIZE,
- * CONVT) over its whole output. */
-static void run_graph_op(const msf_block *b, const msf_mem *m)
+ * CONVT) over output rows [oy0, oy1) of out (the whole output, or one staged row); its
+ * inputs are the first n_in operands. */
+static void graph_op_rows(const msf_block *b, const msf_mem *m, msf_view out, int32_t n_in,
+                          int32_t oy0, int32_t oy1)
 {
     const msf_layer *l = &b->layers[0];
-    msf_view out = full_view(m, b->out_off, l->out_h, l->out_w, l->out_c);
     msf_view in, in2;
     int32_t k;
-    if (MSF_CHECK(b->operands != NULL && b->n_operands >= 1, "graph op without operands")) {
+    if (MSF_CHECK(b->operands != NULL && n_in >= 1, "graph op without operands")) {
         return;
     }
     in = operand_view(m, &b->operands[0]);
     if (l->op == MSF_OP_CONCAT) {
         msf_move_params p = *(const msf_move_params *)l->params;
         p.c_off = 0;
-        for (k = 0; k < b->n_operands; k++) {
-            msf_view part = operand_view(m, &b->operands[k]);
-            msf_copy_to_channels(&p, &part, &out, 0, l->out_h, 0, l->out_w);
+        for (k = 0; k < n_in; k++) {
+            msf_view part;
+            if (b->operands[k].h == MSF_OPERAND_IN_SLICE) {
+                p.c_off += b->operands[k].c;   /* its producer wrote it into its slice */
+                continue;
+            }
+            part = operand_view(m, &b->operands[k]);
+            msf_copy_to_channels(&p, &part, &out, oy0, oy1, 0, l->out_w);
             p.c_off += part.C;
         }
         return;
@@ -594,7 +659,7 @@ static void run_graph_op(const msf_block *b, const msf_mem *m)
     if (l->op == MSF_OP_CONCAT_W) {
         msf_move_params p = *(const msf_move_params *)l->params;
         p.x_off = 0;
-        for (k = 0; k < b->n_operands; k++) {
+        for (k = 0; k < n_in; k++) {
             msf_view part = operand_view(m, &b->operands[k]);
             msf_copy_to_columns(&p, &part, &out, 0, part.H, 0, part.W);
             p.x_off += part.W;
@@ -612,60 +677,79 @@ static void run_graph_op(const msf_block *b, const msf_mem *m)
         return;
     }
     if (l->op == MSF_OP_SLICE) {
-        msf_copy_from_channels((const msf_move_params *)l->params, &in, &out, 0, l->out_h, 0,
+        msf_copy_from_channels((const msf_move_params *)l->params, &in, &out, oy0, oy1, 0,
                                l->out_w);
         return;
     }
     if (l->op == MSF_OP_SHUFFLE) {
-        msf_channel_shuffle((const msf_move_params *)l->params, &in, &out, 0, l->out_h, 0,
+        msf_channel_shuffle((const msf_move_params *)l->params, &in, &out, oy0, oy1, 0,
                             l->out_w);
         return;
     }
     if (l->op == MSF_OP_ACT || l->op == MSF_OP_PRELU) {
         if (IS_F32(b->dtype)) {
-            msf_unary_f32((const msf_unary_f32_params *)l->params, &in, &out, 0, l->out_h, 0,
+            msf_unary_f32((const msf_unary_f32_params *)l->params, &in, &out, oy0, oy1, 0,
                           l->out_w);
         } else if (l->op == MSF_OP_ACT) {
-            msf_lut_s8((const msf_lut_s8_params *)l->params, &in, &out, 0, l->out_h, 0,
+            msf_lut_s8((const msf_lut_s8_params *)l->params, &in, &out, oy0, oy1, 0,
                        l->out_w);
         } else {
-            msf_prelu_s8((const msf_prelu_s8_params *)l->params, &in, &out, 0, l->out_h, 0,
+            msf_prelu_s8((const msf_prelu_s8_params *)l->params, &in, &out, oy0, oy1, 0,
                          l->out_w);
         }
         return;
     }
     if (l->op == MSF_OP_RESIZE) {
         if (IS_F32(b->dtype)) {
-            msf_resize_f32((const msf_resize_params *)l->params, &in, &out, 0, l->out_h, 0,
+            msf_resize_f32((const msf_resize_params *)l->params, &in, &out, oy0, oy1, 0,
                            l->out_w);
         } else {
-            msf_resize_s8((const msf_resize_params *)l->params, &in, &out, 0, l->out_h, 0,
+            msf_resize_s8((const msf_resize_params *)l->params, &in, &out, oy0, oy1, 0,
                           l->out_w);
         }
         return;
     }
     if (l->op == MSF_OP_CONVT) {
         if (IS_F32(b->dtype)) {
-            msf_convt_f32((const msf_convt_f32_params *)l->params, &in, &out, 0, l->out_h, 0,
+            msf_convt_f32((const msf_convt_f32_params *)l->params, &in, &out, oy0, oy1, 0,
                           l->out_w);
         } else {
-            msf_convt_s8((const msf_convt_s8_params *)l->params, &in, &out, 0, l->out_h, 0,
+            msf_convt_s8((const msf_convt_s8_params *)l->params, &in, &out, oy0, oy1, 0,
                          l->out_w);
         }
         return;
     }
     if (l->op == MSF_OP_MUL) {
-        if (MSF_CHECK(b->n_operands == 2, "multiply without its factor")) {
+        if (MSF_CHECK(n_in == 2, "multiply without its factor")) {
             return;
         }
         in2 = operand_view(m, &b->operands[1]);
         if (IS_F32(b->dtype)) {
-            msf_binary_f32((const msf_binary_f32_params *)l->params, &in, &in2, &out, 0,
-                           l->out_h, 0, l->out_w);
+            msf_binary_f32((const msf_binary_f32_params *)l->params, &in, &in2, &out, oy0,
+                           oy1, 0, l->out_w);
         } else {
-            msf_mul_s8((const msf_mul_s8_params *)l->params, &in, &in2, &out, 0, l->out_h, 0,
+            msf_mul_s8((const msf_mul_s8_params *)l->params, &in, &in2, &out, oy0, oy1, 0,
                        l->out_w);
         }
+    }
+}
+
+/* An unfused graph op over its whole output; a concat slice's op one output row at a time
+ * through its staging buffer. */
+static void run_graph_op(const msf_block *b, const msf_mem *m)
+{
+    const msf_layer *l = &b->layers[0];
+    const msf_operand *const sl = slice_row(b);
+    int32_t y;
+    if (sl == NULL) {
+        graph_op_rows(b, m, full_view(m, b->out_off, l->out_h, l->out_w, l->out_c),
+                      b->n_operands, 0, l->out_h);
+        return;
+    }
+    for (y = 0; y < l->out_h; y++) {
+        msf_view st = stage_view(m, sl, l->out_h, l->out_w, l->out_c, y, 0, l->out_w);
+        graph_op_rows(b, m, st, b->n_operands - 1, y, y + 1);
+        stage_flush(b->dtype, m, b->out_off, sl, &st, y, y + 1, 0, l->out_w);
     }
 }
 
@@ -694,13 +778,20 @@ void msf_run_block_mem(const msf_block *b, const msf_mem *m)
     }
     if (b->n_layers == 1) {
         const msf_layer *l = &b->layers[0];
+        const msf_operand *const sl = slice_row(b);
         msf_view in = full_view(m, b->in_off, l->in_h, l->in_w, l->in_c);
         msf_view out = full_view(m, b->out_off, l->out_h, l->out_w, l->out_c);
-        if (l->op == MSF_OP_ADD) {
-            msf_view in2 = full_view(m, b->in2_off, l->in_h, l->in_w, l->in_c);
-            run_region(b->dtype, l, &in, &in2, &out, 0, l->out_h, 0, l->out_w);
-        } else {
-            run_region(b->dtype, l, &in, NULL, &out, 0, l->out_h, 0, l->out_w);
+        msf_view in2 = full_view(m, b->in2_off, l->in_h, l->in_w, l->in_c);
+        const msf_view *const pin2 = (l->op == MSF_OP_ADD) ? &in2 : NULL;
+        int32_t y;
+        if (sl == NULL) {
+            run_region(b->dtype, l, &in, pin2, &out, 0, l->out_h, 0, l->out_w);
+            return;
+        }
+        for (y = 0; y < l->out_h; y++) {   /* a concat slice: row by row through the stage */
+            msf_view st = stage_view(m, sl, l->out_h, l->out_w, l->out_c, y, 0, l->out_w);
+            run_region(b->dtype, l, &in, pin2, &st, y, y + 1, 0, l->out_w);
+            stage_flush(b->dtype, m, b->out_off, sl, &st, y, y + 1, 0, l->out_w);
         }
         return;
     }

@@ -434,6 +434,17 @@ typedef struct {
     int32_t h, w, c;       /* its extent */
 } msf_operand;
 
+/* Concat slices (msfopt.schedule.concat_slices): a block whose output T_{j+1} (out_c channels)
+ * is channels [w, w + out_c) of a wider concat output (-h channels, at the block's out_off)
+ * ends its operand table (a graph op: after its inputs; any other block: the only row) with a
+ * slice row, h = -(the concat output's channels) < 0, w = the first channel, off = the arena
+ * offset of the block's staging buffer, c = its capacity in elements.  Every output region
+ * (an unfused block's output row, a column of a fused tile row, a patch) is computed into the
+ * staging buffer, then copied into the slice (msf_copy_to_channels).  A concat operand with
+ * h == MSF_OPERAND_IN_SLICE is an input its producer already wrote into its slice: only its
+ * channel count c is read, nothing is copied. */
+enum { MSF_OPERAND_IN_SLICE = 0 };
+
 typedef struct {
     int32_t dtype;         /* MSF_DT_S8 / MSF_DT_F32 (element size 1 / 4) */
     int32_t tile_h;        /* fused blocks: tile height p >= 1 (output rows of the last layer
