@@ -456,12 +456,9 @@ def solve(model, order: str = "auto", max_states: int = MAX_STATES, **kw):
     from .models import load_model
     net = model if isinstance(model, Network) else load_model(model)
     method = resolve_method(net, order, kw.get("cost_model", "runtime"))
-    from .plan import plan_concat_slices
     if method == "fixed":
         plan = solver.solve(net, **kw)
         plan.dag["order_method"] = "fixed"
-        if plan.cost_model == "runtime" and not plan.concat_slices:
-            plan.concat_slices = plan_concat_slices(net, plan.io)
         return plan
     kw.pop("dag", None)   # the order search builds its own DAGs
     cm = None
@@ -486,9 +483,7 @@ def solve(model, order: str = "auto", max_states: int = MAX_STATES, **kw):
         if order == "exact":
             raise
         res = compact_order(net, **args)    # auto: too many states for the exact search
-    plan = solver.solve(res.net, **kw)
-    if not plan.concat_slices:
-        plan.concat_slices = plan_concat_slices(res.net, plan.io)
+    plan = solver.solve(res.net, **kw)   # records res.net's concat slices (make_plan)
     ident = res.order == list(range(net.n_layers))
     plan.order = None if ident else list(res.order)
     plan.model = net.name

@@ -123,7 +123,9 @@ def layout_data(net, plan, scheds) -> dict | None:
     for t, off in sorted(lay.tensor_offset.items()):
         if not live.counted[t]:
             continue
-        first = 0 if t == 0 else block_of[t - 1]
+        # a concat output written through slices is alive from its first slice's producer on
+        born = live.born.get(t, t)
+        first = 0 if born == 0 else block_of[born - 1]
         lu = live.last_use[t]
         last = nb - 1 if (t == n or lu >= n) else max(first, block_of.get(lu, first))
         rects.append({"kind": "tensor", "tensor": t, "name": tensor_name(net, t),

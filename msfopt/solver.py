@@ -12,7 +12,7 @@ from .dag import FusionDAG, build_dag
 from .errors import CrossCheckError, InfeasibleError, InputError, SolverError
 from .ir import Network
 from .models import load_model
-from .plan import Plan, PlanBlock, mac_overhead
+from .plan import Plan, PlanBlock, mac_overhead, plan_concat_slices
 from .layout import ARENA_ALIGN, plan_layout
 from .formulations.model import FEASIBLE, INFEASIBLE, OPTIMAL, Solution, reduce_fixed
 from .formulations.path import latency_program, minmax_ram_program
@@ -453,4 +453,5 @@ def make_plan(dag: FusionDAG, ans: Answer, q: Query, objective: str, backend: st
         vanilla_cycles=vt["cycles"], gap=ans.gap, gap_of=ans.gap_of, mcu=mcu, dtype=net.dtype,
         dag={"nodes": dag.n_nodes, "edges": dag.n_edges,
              "build_seconds": round(dag.build_seconds, 6)},
-        outputs=[{"tensor": t, "shape": list(net.tensor_shape(t))} for t in net.output_ids])
+        outputs=[{"tensor": t, "shape": list(net.tensor_shape(t))} for t in net.output_ids],
+        concat_slices=plan_concat_slices(net, dag.io) if dag.cost_model == "runtime" else [])

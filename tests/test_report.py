@@ -386,3 +386,31 @@ def test_browser_render(work, tmp_path):
     shape, colours, dark = _png_stats(shot)
     assert shape[:2] == (2000, 1280)
     assert colours > 50 and dark > 0.05, (colours, dark)
+
+
+def test_arena_drawing_of_concat_slices():
+    """A fire module's expand convs write their concat slices: the report's arena drawing puts
+    the concat output's rectangle from its first slice's producer on, so every block's drawn
+    bytes equal the schedule's RAM (before: the concat blocks' drawings missed it)."""
+    from msfopt.importers.onnx_import import load_onnx
+    from msfopt.modes import schedule_of
+    from msfopt.report import layout_data
+    from msfopt.schedule import Liveness
+    from msfopt.solver import solve
+    g = G(3)
+    s = g.op("Relu", [g.conv("x", 3, 4, 1)])
+    e1 = g.op("Relu", [g.conv(s, 4, 8, 1)])
+    e3 = g.op("Relu", [g.conv(s, 4, 8, 3, pads=[1, 1, 1, 1])])
+    cat = g.op("Concat", [e1, e3], axis=1)
+    y = g.conv(cat, 16, 4, 1)
+    net = load_onnx(g.model("x", y, [1, 3, 12, 12]))
+    plan = solve(net, objective="ram", check=False, modes=("hcache",))
+    assert plan.concat_slices
+    live = Liveness(net, plan.io)
+    scheds = [schedule_of(net, live, b.first_layer, b.last_layer, b.mode, b.tile)
+              for b in plan.blocks]
+    d = layout_data(net, plan, scheds)
+    assert [u["bytes"] for u in d["per_block"]] == [s.ram_bytes for s in scheds]
+    (cat_rect,) = [r for r in d["rects"] if r["kind"] == "tensor" and r["tensor"] in live.born]
+    block_of = {l: k for k, s in enumerate(scheds) for l in range(s.first, s.last + 1)}
+    assert cat_rect["first_block"] == block_of[live.born[cat_rect["tensor"]] - 1]
