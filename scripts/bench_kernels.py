@@ -27,6 +27,8 @@ from msfopt.errors import MsfoptError  # noqa: E402
 from msfopt.ir import AVGPOOL, CONV, DENSE, DW, GAP  # noqa: E402
 from msfopt.modes import FUSED_MODES  # noqa: E402
 from msfopt.mcu_runtime import qemu  # noqa: E402
+from msfopt.mcu_runtime.crossbuild import symbols  # noqa: E402
+from msfopt.mcu import get_profile  # noqa: E402
 from msfopt.mcu_runtime.mcurun import run_model  # noqa: E402
 from msfopt.solver import solve  # noqa: E402
 
@@ -47,8 +49,9 @@ FUNCS = {
     # msf_conv2d_s8's own splitting into runs, for every conv layer (pointwise included): the
     # per-call cost of the fused modes' column calls shows here
     "conv dispatch (all convs)": ["msf_conv2d_s8", "conv_run_at", "conv_row_fast"],
-    "depthwise": ["msf_dwconv2d_s8", "dw_flush", "dw_flush.part.0", "msf_dwconv2d_s8_ref",
-                  "dw_run1_fixed", "dw_run1_float", "dw_run4_fixed", "dw_run4_float"],
+    "depthwise": ["msf_dwconv2d_s8", "dw_flush", "msf_dwconv2d_s8_ref", "dw_run1_fixed",
+                  "dw_run1_float", "dw_run4_fixed", "dw_run4_float", "dw_short_runs",
+                  "dw_px33_fixed", "dw_px33_float", "dw_pxt_fixed", "dw_pxt_float"],
     "pointwise 1x1": ["msf_conv1x1_s8_run"],
     "average pool": ["msf_avgpool_s8", "msf_gap_core_s8"],
     "dense": ["msf_dense_s8"],
@@ -57,6 +60,12 @@ FUNCS = {
                                       "msf_run_block_mem", "copy_bytes", "flush_tile_row",
                                       "memcpy", "memset"],
 }
+
+
+def linked_copies(syms, fn: str) -> list[str]:
+    """The ELF symbols of function ``fn``: itself and GCC's clones of it (``fn.isra.0``,
+    ``fn.part.0``, ``fn.constprop.0``, ...), each counted over its own PC range."""
+    return [s for s in syms if s == fn or s.startswith(fn + ".")]
 
 
 def layer_type(layer) -> str | None:
@@ -131,14 +140,13 @@ def main() -> int:
                 for c in ("layer type", "MACs", "msfopt instr", "instr/MAC",
                           "CMSIS-NN instr/MAC (m4)", "ratio"):
                     per.add_column(c, justify="left" if c == "layer type" else "right")
+                syms = symbols(get_profile(target), r.build.elf)
                 for ltype, fns in FUNCS.items():
                     cnt = 0
                     for fn in fns:
-                        try:
-                            rr = qemu.run(target, r.build, timeout_s=600, count_function=fn)
-                        except qemu.RunError:
-                            continue            # function not linked in this build
-                        cnt += rr.instructions_range or 0
+                        for sym in linked_copies(syms, fn):   # none: not linked in this build
+                            rr = qemu.run(target, r.build, timeout_s=600, count_function=sym)
+                            cnt += rr.instructions_range or 0
                     m = macs.get(ltype, 0)
                     ref = CMSIS.get(ltype)
                     ipm = cnt / m if m else 0.0

@@ -30,8 +30,10 @@ CASES = 120
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0", "rv32imac"])
 @pytest.mark.parametrize("harness", ["fast_diff", "fast_diff2"])
 def test_fast_kernels_equal_reference_on_target(target, harness, tmp_path):
-    """fast_diff: conv and depthwise over random shapes; fast_diff2: the single-pixel 1 x 1
-    conv path (1 pixel x 4 channels on DSP / RV32, channel pairs on M0)."""
+    """fast_diff: conv and depthwise over random shapes (one-pixel and short-column calls,
+    clamps outside int8 included); fast_diff2: the single-pixel 1 x 1 conv path (1 pixel x 4
+    channels on DSP / RV32, channel pairs on M0) and the depthwise short calls (one pixel or
+    up to 4 rows of one column, up to 60 channels: several channel chunks, wrapping rings)."""
     require_tools(missing_tools(target), f"toolchain for {target}")
     cases = CASES if harness == "fast_diff" else 300
     srcs = [TESTS_C / f"{harness}_mcu.c", *(SRC_DIR / s for s in SOURCES)]

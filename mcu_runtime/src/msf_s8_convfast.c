@@ -20,7 +20,12 @@
  * halfword lanes, the odd bytes with the ROR #8 form) + SMLAD (two MACs); without it, a byte
  * loop with pointer increments.  Accumulation order differs from the reference but int32
  * addition is exact (wrap-around is associative), so the result is bit-identical;
- * requantisation is msf_s8_requant.h's inlined copy. */
+ * requantisation is msf_s8_requant.h's inlined copy: MSF_RQ_FIXED with the clamp inside int8
+ * (MSF_RQ_LEAN, checked once per call) from each channel's multiplier and shift in locals
+ * (msf_rqf: no msf_rqc set-up per channel and call, which the fused modes' short calls pay
+ * per pixel), channels the lean form does not cover through msf_rqc.  Two shapes get copies
+ * with constant window-row lengths (the dot loops unrolled): a 3x3 conv over 3 input channels
+ * (the RGB stem) and pointwise layers of 8 or 16 input channels. */
 #include "msf_s8_requant.h"
 #include "msf_s8_fast.h"
 
@@ -261,6 +266,23 @@ static MSF_ALWAYS_INLINE int32_t acc_init(const msf_conv_s8_params *p, int32_t o
     return a;
 }
 
+/* Channel oc's output of accumulator acc, the channel's values read here (one output per
+ * channel and call: the single-pixel runs). */
+static MSF_ALWAYS_INLINE int32_t px1_out(const msf_conv_s8_params *p, int32_t oc, int32_t acc,
+                                         int32_t mode)
+{
+    msf_rqc rc;
+    if (mode == MSF_RQ_LEAN) {
+        msf_rqf f;
+        if (msf_rqf_load(&p->rq, oc, &f)) {
+            return msf_rqf_apply_c(&f, acc, p->out_zp, p->act_min, p->act_max);
+        }
+        mode = MSF_RQ_FIXED;
+    }
+    msf_rqc_load(&p->rq, oc, p->out_zp, p->act_min, p->act_max, &rc);
+    return msf_rqc_apply_m(&rc, acc, mode);
+}
+
 #if MSF_PX1_QUAD
 /* A run of one output pixel (the fused modes' 1 x 1 column calls: an H-cache block one tile
  * row high calls its 1x1 layers once per output pixel; msf_conv1x1_s8_run sends them here): output channels four at a time, the
@@ -273,7 +295,6 @@ static MSF_ALWAYS_INLINE void conv_px1(const msf_conv_s8_params *p, int32_t cout
     const int32_t KL = kh * L;
     const int32_t lb = L - la;
     int32_t oc, ky, j;
-    msf_rqc rc;
     for (oc = 0; oc + 4 <= cout; oc += 4) {
         const int8_t *w0 = p->weights + oc * KL;
         int32_t acc[4];
@@ -288,8 +309,7 @@ static MSF_ALWAYS_INLINE void conv_px1(const msf_conv_s8_params *p, int32_t cout
             }
         }
         for (j = 0; j < 4; j++) {
-            msf_rqc_load(&p->rq, oc + j, p->out_zp, p->act_min, p->act_max, &rc);
-            y[oc + j] = (int8_t)msf_rqc_apply_m(&rc, acc[j], mode);
+            y[oc + j] = (int8_t)px1_out(p, oc + j, acc[j], mode);
         }
     }
     for (; oc < cout; oc++) {
@@ -302,16 +322,67 @@ static MSF_ALWAYS_INLINE void conv_px1(const msf_conv_s8_params *p, int32_t cout
                 a = dot11(xr + xb, w0 + ky * L + la, lb, a);
             }
         }
-        msf_rqc_load(&p->rq, oc, p->out_zp, p->act_min, p->act_max, &rc);
-        y[oc] = (int8_t)msf_rqc_apply_m(&rc, a, mode);
+        y[oc] = (int8_t)px1_out(p, oc, a, mode);
     }
 }
 #endif
 
+/* One channel pair's outputs (oc, oc + 1) over the run's pixels, two at a time (each loaded
+ * operand feeds two accumulators), an odd last pixel alone.  rk: MSF_RQ_LEAN (f0 / f1, the
+ * clamp in zp / lo / hi) or the msf_rqc mode (r0 / r1). */
+#define CONV_OUT(j, acc)                                                                      \
+    (rk == MSF_RQ_LEAN ? msf_rqf_apply_c(&f[j], (acc), zp, lo, hi)                            \
+                       : msf_rqc_apply_m(&r[j], (acc), rk))
+static MSF_ALWAYS_INLINE void conv_pair(const int8_t *w0, int32_t b0, int32_t b1,
+                                        const int8_t *x, int32_t xstep, int32_t xrow,
+                                        int32_t kh, int32_t L, int32_t la, int32_t xb,
+                                        int8_t *ya, int32_t ystep, int32_t n, int32_t KL,
+                                        int32_t rk, const msf_rqc *r, const msf_rqf *f,
+                                        int32_t zp, int32_t lo, int32_t hi)
+{
+    const int8_t *w1 = w0 + KL;
+    const int32_t lb = L - la;
+    const int8_t *xa = x;
+    int32_t i, ky;
+    for (i = 0; i + 2 <= n; i += 2) {
+        int32_t acc[4];
+        acc[0] = acc[2] = b0;
+        acc[1] = acc[3] = b1;
+        for (ky = 0; ky < kh; ky++) {
+            const int8_t *xr = xa + ky * xrow;
+            dot22(xr, xr + xstep, w0 + ky * L, w1 + ky * L, la, acc);
+            if (lb) {
+                dot22(xr + xb, xr + xstep + xb, w0 + ky * L + la, w1 + ky * L + la, lb, acc);
+            }
+        }
+        ya[0] = (int8_t)CONV_OUT(0, acc[0]);
+        ya[1] = (int8_t)CONV_OUT(1, acc[1]);
+        ya[ystep] = (int8_t)CONV_OUT(0, acc[2]);
+        ya[ystep + 1] = (int8_t)CONV_OUT(1, acc[3]);
+        xa += 2 * xstep;
+        ya += 2 * ystep;
+    }
+    if (i < n) {
+        int32_t acc[2];
+        acc[0] = b0;
+        acc[1] = b1;
+        for (ky = 0; ky < kh; ky++) {
+            const int8_t *xr = xa + ky * xrow;
+            dot12(xr, w0 + ky * L, w1 + ky * L, la, acc);
+            if (lb) {
+                dot12(xr + xb, w0 + ky * L + la, w1 + ky * L + la, lb, acc);
+            }
+        }
+        ya[0] = (int8_t)CONV_OUT(0, acc[0]);
+        ya[1] = (int8_t)CONV_OUT(1, acc[1]);
+    }
+}
+
 /* The run, for kh window rows of L bytes; each window row is la contiguous bytes at the row
  * start and, when the window wraps around an input ring (la < L), L - la more at offset xb
  * from it (the ring's first slot).  Output channels in pairs outermost (accumulator starts
- * and requantisation parameters once per channel and run), pixels in pairs inside. */
+ * and requantisation parameters once per channel and run), pixels in pairs inside
+ * (conv_pair).  mode MSF_RQ_LEAN: every channel takes the lean form (run_mode). */
 static MSF_ALWAYS_INLINE void conv_run(const msf_conv_s8_params *p, int32_t cout,
                                        const int8_t *x, int32_t xstep, int32_t xrow,
                                        int32_t kh, int32_t L, int32_t la, int32_t xb,
@@ -320,54 +391,30 @@ static MSF_ALWAYS_INLINE void conv_run(const msf_conv_s8_params *p, int32_t cout
     const int32_t KL = kh * L;
     const int32_t lb = L - la;
     const int8_t *wt = p->weights;
+    const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+    const int32_t gmode = mode == MSF_RQ_LEAN ? MSF_RQ_FIXED : mode;
     int32_t i, oc, ky;
-    msf_rqc r0, r1;
+    msf_rqc r[2];
+    msf_rqf f[2];
     for (oc = 0; oc + 2 <= cout; oc += 2) {
         const int8_t *w0 = wt + oc * KL;
-        const int8_t *w1 = w0 + KL;
         const int32_t b0 = acc_init(p, oc, KL), b1 = acc_init(p, oc + 1, KL);
-        const int8_t *xa = x;
-        int8_t *ya = y + oc;
-        msf_rqc_load(&p->rq, oc, p->out_zp, p->act_min, p->act_max, &r0);
-        msf_rqc_load(&p->rq, oc + 1, p->out_zp, p->act_min, p->act_max, &r1);
-        for (i = 0; i + 2 <= n; i += 2) {
-            int32_t acc[4];
-            acc[0] = acc[2] = b0;
-            acc[1] = acc[3] = b1;
-            for (ky = 0; ky < kh; ky++) {
-                const int8_t *xr = xa + ky * xrow;
-                dot22(xr, xr + xstep, w0 + ky * L, w1 + ky * L, la, acc);
-                if (lb) {
-                    dot22(xr + xb, xr + xstep + xb, w0 + ky * L + la, w1 + ky * L + la, lb,
-                          acc);
-                }
-            }
-            ya[0] = (int8_t)msf_rqc_apply_m(&r0, acc[0], mode);
-            ya[1] = (int8_t)msf_rqc_apply_m(&r1, acc[1], mode);
-            ya[ystep] = (int8_t)msf_rqc_apply_m(&r0, acc[2], mode);
-            ya[ystep + 1] = (int8_t)msf_rqc_apply_m(&r1, acc[3], mode);
-            xa += 2 * xstep;
-            ya += 2 * ystep;
+        if (mode == MSF_RQ_LEAN) {
+            (void)msf_rqf_load(&p->rq, oc, &f[0]); /* (every channel lean: run_mode) */
+            (void)msf_rqf_load(&p->rq, oc + 1, &f[1]);
+            conv_pair(w0, b0, b1, x, xstep, xrow, kh, L, la, xb, y + oc, ystep, n, KL,
+                      MSF_RQ_LEAN, r, f, zp, lo, hi);
+            continue;
         }
-        if (i < n) {
-            int32_t acc[2];
-            acc[0] = b0;
-            acc[1] = b1;
-            for (ky = 0; ky < kh; ky++) {
-                const int8_t *xr = xa + ky * xrow;
-                dot12(xr, w0 + ky * L, w1 + ky * L, la, acc);
-                if (lb) {
-                    dot12(xr + xb, w0 + ky * L + la, w1 + ky * L + la, lb, acc);
-                }
-            }
-            ya[0] = (int8_t)msf_rqc_apply_m(&r0, acc[0], mode);
-            ya[1] = (int8_t)msf_rqc_apply_m(&r1, acc[1], mode);
-        }
+        msf_rqc_load(&p->rq, oc, zp, lo, hi, &r[0]);
+        msf_rqc_load(&p->rq, oc + 1, zp, lo, hi, &r[1]);
+        conv_pair(w0, b0, b1, x, xstep, xrow, kh, L, la, xb, y + oc, ystep, n, KL, gmode, r,
+                  f, zp, lo, hi);
     }
     if (oc < cout) {
         const int8_t *w0 = wt + oc * KL;
         const int32_t b0 = acc_init(p, oc, KL);
-        msf_rqc_load(&p->rq, oc, p->out_zp, p->act_min, p->act_max, &r0);
+        msf_rqc_load(&p->rq, oc, zp, lo, hi, &r[0]);
         for (i = 0; i < n; i++) {
             int32_t a = b0;
             for (ky = 0; ky < kh; ky++) {
@@ -377,25 +424,60 @@ static MSF_ALWAYS_INLINE void conv_run(const msf_conv_s8_params *p, int32_t cout
                     a = dot11(xr + xb, w0 + ky * L + la, lb, a);
                 }
             }
-            y[i * ystep + oc] = (int8_t)msf_rqc_apply_m(&r0, a, mode);
+            y[i * ystep + oc] = (int8_t)msf_rqc_apply_m(&r[0], a, gmode);
         }
     }
+}
+#undef CONV_OUT
+
+/* The requantisation mode of a call's loops over cout channels: MSF_RQ_LEAN when the clamp
+ * lies inside int8 and every channel takes the lean form (one check per channel and call:
+ * the lean loops then have no per-channel fallback, which would be a second copy of the
+ * loops in each of them), else the mode's msf_rqc loops. */
+static int32_t run_mode(const msf_conv_s8_params *p, int32_t cout)
+{
+    int32_t oc, ok = 1;
+    /* (cout 0: the clamp only -- for callers that check each channel themselves) */
+    if (p->rq.mode != MSF_RQ_FIXED) {
+        return MSF_RQ_FLOAT;
+    }
+    if (!msf_rq_clamp_ok(p->act_min, p->act_max)) {
+        return MSF_RQ_FIXED;
+    }
+    for (oc = 0; oc < (p->rq.per_channel ? cout : MSF_MIN(cout, 1)); oc++) {
+        ok &= msf_rqf_ok(p->rq.qmul[oc], p->rq.qshift[oc]);
+    }
+    return ok ? MSF_RQ_LEAN : MSF_RQ_FIXED;
 }
 
 void msf_conv1x1_s8_run(const msf_conv_s8_params *p, int32_t cin, int32_t cout,
                         const int8_t *x, int32_t xstep, int8_t *y, int32_t ystep, int32_t n)
 {
 #if MSF_PX1_QUAD
+    /* single pixels: px1_out checks each channel itself (no per-call pass over the channels) */
+    const int32_t m = run_mode(p, n == 1 ? 0 : cout);
     if (n == 1) {
-        if (p->rq.mode == MSF_RQ_FIXED) {
+        if (m == MSF_RQ_LEAN) {
+            conv_px1(p, cout, x, 0, 1, cin, cin, 0, y, MSF_RQ_LEAN);
+        } else if (m == MSF_RQ_FIXED) {
             conv_px1(p, cout, x, 0, 1, cin, cin, 0, y, MSF_RQ_FIXED);
         } else {
             conv_px1(p, cout, x, 0, 1, cin, cin, 0, y, MSF_RQ_FLOAT);
         }
         return;
     }
+#else
+    const int32_t m = run_mode(p, cout);
 #endif
-    if (p->rq.mode == MSF_RQ_FIXED) {
+    if (m == MSF_RQ_LEAN && cin == 8) {
+        /* narrow inputs (the first pointwise layers): the dot loops unrolled at constant
+         * lengths, where the per-pixel loop overhead is as large as the multiplies */
+        conv_run(p, cout, x, xstep, 0, 1, 8, 8, 0, y, ystep, n, MSF_RQ_LEAN);
+    } else if (m == MSF_RQ_LEAN && cin == 16) {
+        conv_run(p, cout, x, xstep, 0, 1, 16, 16, 0, y, ystep, n, MSF_RQ_LEAN);
+    } else if (m == MSF_RQ_LEAN) {
+        conv_run(p, cout, x, xstep, 0, 1, cin, cin, 0, y, ystep, n, MSF_RQ_LEAN);
+    } else if (m == MSF_RQ_FIXED) {
         conv_run(p, cout, x, xstep, 0, 1, cin, cin, 0, y, ystep, n, MSF_RQ_FIXED);
     } else {
         conv_run(p, cout, x, xstep, 0, 1, cin, cin, 0, y, ystep, n, MSF_RQ_FLOAT);
@@ -406,7 +488,14 @@ void msf_convk_s8_run(const msf_conv_s8_params *p, int32_t cout, const int8_t *x
                       int32_t xstep, int32_t xrow, int32_t kh, int32_t L, int32_t la,
                       int32_t xb, int8_t *y, int32_t ystep, int32_t n)
 {
-    if (p->rq.mode == MSF_RQ_FIXED) {
+    const int32_t m = run_mode(p, cout);
+    if (m == MSF_RQ_LEAN && kh == 3 && L == 9 && la == 9) {
+        /* a 3x3 conv over 3 input channels (the RGB stem), windows not wrapping: the window
+         * rows' lengths as constants, so that the dot loops unroll */
+        conv_run(p, cout, x, xstep, xrow, 3, 9, 9, 0, y, ystep, n, MSF_RQ_LEAN);
+    } else if (m == MSF_RQ_LEAN) {
+        conv_run(p, cout, x, xstep, xrow, kh, L, la, xb, y, ystep, n, MSF_RQ_LEAN);
+    } else if (m == MSF_RQ_FIXED) {
         conv_run(p, cout, x, xstep, xrow, kh, L, la, xb, y, ystep, n, MSF_RQ_FIXED);
     } else {
         conv_run(p, cout, x, xstep, xrow, kh, L, la, xb, y, ystep, n, MSF_RQ_FLOAT);

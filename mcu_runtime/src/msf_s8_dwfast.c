@@ -22,10 +22,20 @@
  * msf_dwconv2d_s8_ref byte for byte.  A non-zero weight zero point, a kernel wider than
  * MSF_DW_MAX_KW or of more than MSF_DW_MAX_TAPS (49, 7x7) taps goes to the reference loop.
  *
+ * Short calls (at most MSF_DW_LEAN_PIX = 4 pixels in all: a fused block's one-pixel call or
+ * short column call, where the per-group set-up above would be paid for a pixel or two) take
+ * dw_short_runs instead: pixels outermost, the ring wrap resolved once per run (tap offsets,
+ * a tap list for a clipped window), channels innermost in chunks of MSF_DW_CHUNK (the
+ * accumulators of a chunk first, then their requantisation: two loops that fit the registers);
+ * MSF_RQ_FIXED with the clamp inside int8 requantises through msf_rqf_apply from the channel's
+ * multiplier and shift (no msf_rqc set-up), as do the channel groups of dw_run4_m (MSF_RQ_LEAN).
+ *
  * Stack (the targets' stacks are small, 2 KiB on the QEMU boards; cortex-m4 -O2 frames):
  * msf_dwconv2d_s8 344 B (MSF_DW_RUNS run descriptors of 28 B), dw_flush 40 B, one of the
  * specialised loops at a time (dw_run4_* 712 B: 200 B of repacked weights, four
- * requantisation sets; dw_run1_* 232 B) -- 1096 B in all (1112 B before).
+ * requantisation sets; dw_run1_* 232 B; dw_short_runs with its tap list and one of
+ * dw_px33_* / dw_pxt_* (128 B of chunk accumulators) less than dw_run4_*).  dw_short_runs is
+ * out of line so that its frame is not added to dw_flush's under dw_run4_*.
  */
 #include "msf_s8_requant.h"
 #include "msf_s8_fast.h"
@@ -185,6 +195,129 @@ static MSF_ALWAYS_INLINE void dw_run1_m(const msf_conv_s8_params *p, const dw_ge
     }
 }
 
+/* Channels per pass of the short-call loops: the accumulators of a pixel's channels are
+ * computed into a stack array first (only the window's pointers live), then requantised in a
+ * second loop (only the requantisation values live): two loops without register spills
+ * instead of one that spills (128 B of stack). */
+#define MSF_DW_CHUNK 32
+
+/* Requantised outputs y[c] of the accumulators acc[c - c0], channels [c0, c0 + nc): MSF_RQ_FIXED
+ * through msf_rqf_apply from the channel's multiplier and shift (a channel the lean form does
+ * not cover through msf_requant_s8), MSF_RQ_FLOAT through msf_rqc.  pc: per-channel
+ * parameters.  The caller checked the clamp (msf_rq_clamp_ok). */
+static MSF_ALWAYS_INLINE void dw_rq_store(const msf_conv_s8_params *p, const int32_t *acc,
+                                          int32_t c0, int32_t nc, int8_t *y, int32_t mode,
+                                          int32_t pc)
+{
+    const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+    const msf_requant *const rq = &p->rq;
+    int32_t j;
+    if (mode == MSF_RQ_FIXED) {
+        const int32_t *qm = rq->qmul + (pc ? c0 : 0), *qs = rq->qshift + (pc ? c0 : 0);
+        for (j = 0; j < nc; j++) {
+            const int32_t mul = *qm, sh = *qs;
+            if (msf_rqf_ok(mul, sh)) {
+                y[j] = (int8_t)msf_rqf_apply_s(acc[j], mul, sh, zp, lo, hi);
+            } else {
+                y[j] = (int8_t)msf_clamp_i32(msf_requant_s8(rq, acc[j], c0 + j, zp), lo, hi);
+            }
+            qm += pc;
+            qs += pc;
+        }
+    } else {
+        msf_rqc rc;
+        for (j = 0; j < nc; j++) {
+            msf_rqc_load(rq, c0 + j, zp, lo, hi, &rc);
+            y[j] = (int8_t)msf_rqc_apply_m(&rc, acc[j], mode);
+        }
+    }
+}
+
+/* One output pixel of a full 3x3 window, every channel (the short calls: a fused block's
+ * one-pixel or short-column call, where dw_run4_m's per-group weight repacking and
+ * requantisation set-up would be paid for one or a few pixels): per chunk of MSF_DW_CHUNK
+ * channels the accumulators with pointer increments -- the window's taps at x (row 0,
+ * column 0 of channel 0), x + S, x + S2 along a row (ring slots resolved once per run by the
+ * caller) and g->R between rows, weights read from flash -- then dw_rq_store. */
+static MSF_ALWAYS_INLINE void dw_px33_m(const msf_conv_s8_params *p, const dw_geo_t *g,
+                                        const int8_t *x, int8_t *y, int32_t S, int32_t S2,
+                                        int32_t mode, int32_t pc)
+{
+    const int32_t C = g->C, R = g->R;
+    const int32_t nzp = -p->in_zp;
+    const int32_t *const bz = p->bias_zp, *const bias = p->bias;
+    int32_t acc[MSF_DW_CHUNK];
+    int32_t c0, j;
+    for (c0 = 0; c0 < C; c0 += MSF_DW_CHUNK) {
+        const int32_t nc = MSF_MIN(MSF_DW_CHUNK, C - c0);
+        const int8_t *wk = p->weights + c0 * 9;
+        const int8_t *r0 = x + c0, *r1 = r0 + R, *r2 = r1 + R;
+        if (bz) {
+            for (j = 0; j < nc; j++) {
+                acc[j] = bz[c0 + j];
+            }
+        } else {
+            for (j = 0; j < nc; j++) {
+                const int8_t *w = wk + 9 * j;
+                const int32_t sw = w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7] + w[8];
+                acc[j] = (int32_t)((uint32_t)(bias ? bias[c0 + j] : 0) +
+                                   (uint32_t)nzp * (uint32_t)sw);
+            }
+        }
+        for (j = 0; j < nc; j++) {
+            int32_t a = acc[j];
+            a += r0[0] * wk[0];
+            a += r0[S] * wk[1];
+            a += r0[S2] * wk[2];
+            a += r1[0] * wk[3];
+            a += r1[S] * wk[4];
+            a += r1[S2] * wk[5];
+            a += r2[0] * wk[6];
+            a += r2[S] * wk[7];
+            a += r2[S2] * wk[8];
+            acc[j] = a;
+            r0++;
+            r1++;
+            r2++;
+            wk += 9;
+        }
+        dw_rq_store(p, acc, c0, nc, y + c0, mode, pc);
+    }
+}
+
+/* One output pixel of any window given as a tap list (a clipped border window, or a kernel
+ * other than 3x3): nt taps at x + off[t] (channel 0), weight wi[t] of each channel's kh * kw;
+ * chunks of channels as dw_px33_m.  The accumulator is bias + sum (x - in_zp) * w over the
+ * valid taps (the reference's sum; the precomputed bias_zp only for a full window, raw
+ * products then). */
+#define MSF_DW_SHORT_TAPS 25 /* the short path's tap lists (5x5) */
+static MSF_ALWAYS_INLINE void dw_pxt_m(const msf_conv_s8_params *p, const dw_geo_t *g,
+                                       const int8_t *x, int8_t *y, const int32_t *off,
+                                       const int8_t *wi, int32_t nt, int32_t full,
+                                       int32_t mode, int32_t pc)
+{
+    const int32_t C = g->C, ksz = g->ksz;
+    const int32_t nzp = (full && p->bias_zp) ? 0 : -p->in_zp;
+    const int32_t *const bz = full ? p->bias_zp : (const int32_t *)0, *const bias = p->bias;
+    int32_t acc[MSF_DW_CHUNK];
+    int32_t c0, j, t;
+    for (c0 = 0; c0 < C; c0 += MSF_DW_CHUNK) {
+        const int32_t nc = MSF_MIN(MSF_DW_CHUNK, C - c0);
+        const int8_t *wk = p->weights + c0 * ksz;
+        const int8_t *xc = x + c0;
+        for (j = 0; j < nc; j++) {
+            int32_t a = bz ? bz[c0 + j] : (bias ? bias[c0 + j] : 0);
+            for (t = 0; t < nt; t++) {
+                a += (xc[off[t]] + nzp) * wk[wi[t]];
+            }
+            acc[j] = a;
+            xc++;
+            wk += ksz;
+        }
+        dw_rq_store(p, acc, c0, nc, y + c0, mode, pc);
+    }
+}
+
 #if MSF_USE_DSP
 /* SXTB16 of the word rotated right by 8 (bytes 1 and 3), one instruction */
 static MSF_ALWAYS_INLINE int32_t dw_sxtb16_ror8(uint32_t v)
@@ -253,14 +386,24 @@ static MSF_ALWAYS_INLINE void dw_win4(const int8_t *xp, const int32_t *wq, int32
     acc[3] = a3;
 }
 
-/* Four channels' outputs of one pixel. */
-static MSF_ALWAYS_INLINE void dw_out4(int8_t *yp, const msf_rqc *rc, const int32_t *acc,
-                                      int32_t mode)
+/* Four channels' outputs of one pixel.  mode MSF_RQ_LEAN: the group's channels through
+ * msf_rqf_apply (f) when lean, else through msf_rqc as MSF_RQ_FIXED (rc). */
+static MSF_ALWAYS_INLINE void dw_out4(int8_t *yp, const msf_rqc *rc, const msf_rqf *f,
+                                      int32_t lean, const int32_t *acc, int32_t mode,
+                                      int32_t zp, int32_t lo, int32_t hi)
 {
-    yp[0] = (int8_t)msf_rqc_apply_m(&rc[0], acc[0], mode);
-    yp[1] = (int8_t)msf_rqc_apply_m(&rc[1], acc[1], mode);
-    yp[2] = (int8_t)msf_rqc_apply_m(&rc[2], acc[2], mode);
-    yp[3] = (int8_t)msf_rqc_apply_m(&rc[3], acc[3], mode);
+    if (mode == MSF_RQ_LEAN && lean) {
+        yp[0] = (int8_t)msf_rqf_apply_c(&f[0], acc[0], zp, lo, hi);
+        yp[1] = (int8_t)msf_rqf_apply_c(&f[1], acc[1], zp, lo, hi);
+        yp[2] = (int8_t)msf_rqf_apply_c(&f[2], acc[2], zp, lo, hi);
+        yp[3] = (int8_t)msf_rqf_apply_c(&f[3], acc[3], zp, lo, hi);
+    } else {
+        const int32_t m = mode == MSF_RQ_LEAN ? MSF_RQ_FIXED : mode;
+        yp[0] = (int8_t)msf_rqc_apply_m(&rc[0], acc[0], m);
+        yp[1] = (int8_t)msf_rqc_apply_m(&rc[1], acc[1], m);
+        yp[2] = (int8_t)msf_rqc_apply_m(&rc[2], acc[2], m);
+        yp[3] = (int8_t)msf_rqc_apply_m(&rc[3], acc[3], m);
+    }
 }
 
 /* Channels [0, 4 * groups) four at a time: per group every tap's weights are repacked once as
@@ -273,12 +416,24 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
     int32_t gi, i, r, t, j, k;
     int32_t wp[MSF_DW_WP];
     int32_t cofs[MSF_DW_MAX_KW];
-    msf_rqc rc[4];
+    const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+    /* a group uses one of the two (lean: f): one stack slot (the QEMU boards' 2 KiB stacks) */
+    union {
+        msf_rqc rc[4];
+        msf_rqf f[4];
+    } q;
+    msf_rqc *const rc = q.rc;
+    msf_rqf *const f = q.f;
     for (gi = 0; gi < groups; gi++) {
         const int32_t c = 4 * gi;
         const int8_t *wk = p->weights + c * ksz;
-        for (j = 0; j < 4; j++) {
-            msf_rqc_load(&p->rq, c + j, p->out_zp, p->act_min, p->act_max, &rc[j]);
+        int32_t lean = 0;
+        if (mode == MSF_RQ_LEAN) {
+            lean = msf_rqf_load(&p->rq, c, &f[0]) & msf_rqf_load(&p->rq, c + 1, &f[1]) &
+                   msf_rqf_load(&p->rq, c + 2, &f[2]) & msf_rqf_load(&p->rq, c + 3, &f[3]);
+        }
+        for (j = 0; j < 4 && !lean; j++) {
+            msf_rqc_load(&p->rq, c + j, zp, lo, hi, &rc[j]);
         }
         for (t = 0; t < ksz; t++) {
             if (wsz == 2) {
@@ -334,7 +489,7 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
                         acc[1] = a1;
                         acc[2] = a2;
                         acc[3] = a3;
-                        dw_out4(yp, rc, acc, mode);
+                        dw_out4(yp, rc, f, lean, acc, mode, zp, lo, hi);
                         xp += xstep;
                         yp += ystep;
                     }
@@ -362,7 +517,7 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
                         } else {
                             dw_win4(xp, wq, acc, nky, R, kw, ncol, cofs, 1, 0);
                         }
-                        dw_out4(yp, rc, acc, mode);
+                        dw_out4(yp, rc, f, lean, acc, mode, zp, lo, hi);
                         xp += xstep;
                         yp += ystep;
                     }
@@ -387,7 +542,9 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
 static MSF_DW_NOINLINE void dw_run4_fixed(const msf_conv_s8_params *p, const dw_geo_t *g,
                                           const dw_run_t *runs, int32_t nr, int32_t groups)
 {
-    if (g->ksz <= MSF_DW_WP / 2) {
+    if (msf_rq_clamp_ok(p->act_min, p->act_max) && g->ksz <= MSF_DW_WP / 2) {
+        dw_run4_m(p, g, runs, nr, groups, MSF_RQ_LEAN, 2);
+    } else if (g->ksz <= MSF_DW_WP / 2) {
         dw_run4_m(p, g, runs, nr, groups, MSF_RQ_FIXED, 2);
     } else {
         dw_run4_m(p, g, runs, nr, groups, MSF_RQ_FIXED, 1);
@@ -419,12 +576,116 @@ static MSF_DW_NOINLINE void dw_run1_float(const msf_conv_s8_params *p, const dw_
     dw_run1_m(p, g, runs, nr, c0, c1, MSF_RQ_FLOAT);
 }
 
+/* MSF_DW_LEAN_PIX: calls whose runs hold at most this many pixels in all take dw_short_runs
+ * (the fused modes' column and one-pixel calls); longer calls keep the channel-group loops
+ * (measured on cortex-m4: 3 pixels 10.2 vs 11.9 instructions per MAC, 5 pixels 11.3 vs 10.6). */
+#ifndef MSF_DW_LEAN_PIX
+#define MSF_DW_LEAN_PIX 4
+#endif
+
+static int32_t dw_short(const dw_geo_t *g, const dw_run_t *runs, int32_t nr)
+{
+    int32_t k, npix = 0;
+    (void)g;
+    for (k = 0; k < nr; k++) {
+        npix += runs[k].n * runs[k].nrows;
+    }
+    return npix <= MSF_DW_LEAN_PIX;
+}
+
+static MSF_DW_NOINLINE void dw_px33_fixed(const msf_conv_s8_params *p, const dw_geo_t *g,
+                                          const int8_t *x, int8_t *y, int32_t S, int32_t S2)
+{
+    if (p->rq.per_channel) {
+        dw_px33_m(p, g, x, y, S, S2, MSF_RQ_FIXED, 1);
+    } else {
+        dw_px33_m(p, g, x, y, S, S2, MSF_RQ_FIXED, 0);
+    }
+}
+
+static MSF_DW_NOINLINE void dw_pxt_fixed(const msf_conv_s8_params *p, const dw_geo_t *g,
+                                         const int8_t *x, int8_t *y, const int32_t *off,
+                                         const int8_t *wi, int32_t nt, int32_t full)
+{
+    if (p->rq.per_channel) {
+        dw_pxt_m(p, g, x, y, off, wi, nt, full, MSF_RQ_FIXED, 1);
+    } else {
+        dw_pxt_m(p, g, x, y, off, wi, nt, full, MSF_RQ_FIXED, 0);
+    }
+}
+
+static MSF_DW_NOINLINE void dw_pxt_float(const msf_conv_s8_params *p, const dw_geo_t *g,
+                                         const int8_t *x, int8_t *y, const int32_t *off,
+                                         const int8_t *wi, int32_t nt, int32_t full)
+{
+    dw_pxt_m(p, g, x, y, off, wi, nt, full, MSF_RQ_FLOAT, 0);
+}
+
+static MSF_DW_NOINLINE void dw_px33_float(const msf_conv_s8_params *p, const dw_geo_t *g,
+                                          const int8_t *x, int8_t *y, int32_t S, int32_t S2)
+{
+    dw_px33_m(p, g, x, y, S, S2, MSF_RQ_FLOAT, 0);
+}
+
+/* A short call (dw_short): every pixel of every run through dw_px33_m (a full 3x3 window) or
+ * dw_pxt_m (a tap list built once per run).  Out of line: its tap list is on the stack only
+ * while it runs, not under dw_run4_m's frame. */
+static MSF_DW_NOINLINE void dw_short_runs(const msf_conv_s8_params *p, const dw_geo_t *g,
+                                          const dw_run_t *runs, int32_t nr)
+{
+    int32_t k, r, i, ky, kx;
+    for (k = 0; k < nr; k++) {
+        const dw_run_t *u = &runs[k];
+        const int32_t full = dw_full(g, u);
+        const int32_t xstep = u->col ? g->xrs : g->xstep;
+        const int32_t ystep = u->col ? g->yrs : g->ystep;
+        const int32_t ncol = u->d - u->c;
+        const int32_t fixed = p->rq.mode == MSF_RQ_FIXED;
+        int32_t cofs[MSF_DW_MAX_KW];
+        int32_t off[MSF_DW_SHORT_TAPS];
+        int8_t wi[MSF_DW_SHORT_TAPS];
+        int32_t nt = 0;
+        dw_cofs(g, u->s0, ncol, cofs);
+        for (ky = u->a; ky < u->b; ky++) {
+            for (kx = u->c; kx < u->d; kx++) {
+                off[nt] = (ky - u->a) * g->R + cofs[kx - u->c];
+                wi[nt] = (int8_t)(ky * g->kw + kx);
+                nt++;
+            }
+        }
+        for (r = 0; r < u->nrows; r++) {
+            const int8_t *xp = u->x + r * g->xrs;
+            int8_t *yp = u->y + r * g->yrs;
+            for (i = 0; i < u->n; i++) {
+                if (full && g->kh == 3 && g->kw == 3) {
+                    if (fixed) {
+                        dw_px33_fixed(p, g, xp, yp, cofs[1], cofs[2]);
+                    } else {
+                        dw_px33_float(p, g, xp, yp, cofs[1], cofs[2]);
+                    }
+                } else if (fixed) {
+                    dw_pxt_fixed(p, g, xp, yp, off, wi, nt, full);
+                } else {
+                    dw_pxt_float(p, g, xp, yp, off, wi, nt, full);
+                }
+                xp += xstep;
+                yp += ystep;
+            }
+        }
+    }
+}
+
 /* The collected runs, channels outermost. */
 static void dw_flush(const msf_conv_s8_params *p, const dw_geo_t *g, const dw_run_t *runs,
                      int32_t nr)
 {
     int32_t c4 = 0;
     if (nr == 0) {
+        return;
+    }
+    if (g->ksz <= MSF_DW_SHORT_TAPS && dw_short(g, runs, nr) &&
+        msf_rq_clamp_ok(p->act_min, p->act_max)) {
+        dw_short_runs(p, g, runs, nr);
         return;
     }
 #if MSF_USE_DSP

@@ -307,4 +307,74 @@ static inline int32_t msf_rqc_apply(const msf_rqc *c, int32_t acc)
     return msf_rqc_apply_m(c, acc, c->mode);
 }
 
+/* Lean MSF_RQ_FIXED requantisation for the short-call loops (one pixel or a short column per
+ * call, where msf_rqc_load's struct would cost as much as the arithmetic): the channel's
+ * values in locals.  msf_rqf_ok(mul, shift) says whether channel (mul, shift) may use it (else
+ * msf_rqc_load + msf_rqc_ref); msf_rqf_apply is msf_rqc_apply_m's MSF_RQ_FIXED branch with the
+ * rounding mask precomputed (mask = 2^rsh - 1), the same integers.  lo / hi: the merged clamp
+ * (-128 <= lo <= hi <= 127, checked by the caller: msf_rq_clamp_ok). */
+static inline int32_t msf_rq_clamp_ok(int32_t act_min, int32_t act_max)
+{
+    return act_min >= -128 && act_min <= act_max && act_max <= 127;
+}
+
+static inline int32_t msf_rqf_ok(int32_t mul, int32_t shift)
+{
+    return mul != INT32_MIN && shift <= 31 && shift >= -31;
+}
+
+/* msf_rqf_apply from the channel's (mul, shift) directly (msf_rqf_ok(mul, shift) holds): the
+ * shifts split branch-free, lsh = max(shift, 0) and rsh = lsh - shift = max(-shift, 0). */
+static inline int32_t msf_rqf_apply_s(int32_t acc, int32_t mul, int32_t shift, int32_t zp,
+                                      int32_t lo, int32_t hi);
+
+static inline int32_t msf_rqf_apply(int32_t acc, int32_t mul, int32_t lsh, int32_t rsh,
+                                    int32_t mask, int32_t zp, int32_t lo, int32_t hi)
+{
+    const int32_t xs = (int32_t)((uint32_t)acc << lsh);
+    int32_t q = (int32_t)(((int64_t)xs * (int64_t)mul + ((int64_t)1 << 30)) >> 31);
+    const int32_t thr = (mask >> 1) - (q >> 31); /* + 1 for a negative q */
+    int32_t r;
+    q = (q >> rsh) + ((q & mask) > thr ? 1 : 0);
+    r = (int32_t)((uint32_t)q + (uint32_t)zp); /* wraps like the reference */
+    return r < lo ? lo : (r > hi ? hi : r);
+}
+
+static inline int32_t msf_rqf_apply_s(int32_t acc, int32_t mul, int32_t shift, int32_t zp,
+                                      int32_t lo, int32_t hi)
+{
+    const int32_t lsh = shift & ~(shift >> 31);
+    const int32_t rsh = lsh - shift;
+    return msf_rqf_apply(acc, mul, lsh, rsh, (int32_t)(((uint32_t)1 << rsh) - 1u), zp, lo, hi);
+}
+
+/* MSF_RQ_LEAN: an internal mode value of the fast kernels' loops, MSF_RQ_FIXED with the clamp
+ * inside int8 (msf_rq_clamp_ok, checked once per call): channels whose multiplier and shift
+ * the lean form covers (msf_rqf_load) take msf_rqf_apply, the others msf_rqc. */
+#define MSF_RQ_LEAN 100
+
+/* MSF_RQ_FIXED channel values for the lean form (msf_rqf_apply), read once per channel and
+ * run by the conv loops (msf_s8_convfast.c); msf_rqf_load returns 0 when the channel needs
+ * the reference (msf_rqf_ok). */
+typedef struct {
+    int32_t mul, lsh, rsh, mask;
+} msf_rqf;
+
+static inline int32_t msf_rqf_load(const msf_requant *rq, int32_t ch, msf_rqf *f)
+{
+    const int32_t idx = rq->per_channel ? ch : 0;
+    const int32_t mul = rq->qmul[idx], sh = rq->qshift[idx];
+    f->mul = mul;
+    f->lsh = sh & ~(sh >> 31);
+    f->rsh = (f->lsh - sh) & 31; /* (& 31: a shift the lean form does not take, < -31) */
+    f->mask = (int32_t)(((uint32_t)1 << f->rsh) - 1u);
+    return msf_rqf_ok(mul, sh);
+}
+
+static inline int32_t msf_rqf_apply_c(const msf_rqf *f, int32_t acc, int32_t zp, int32_t lo,
+                                      int32_t hi)
+{
+    return msf_rqf_apply(acc, f->mul, f->lsh, f->rsh, f->mask, zp, lo, hi);
+}
+
 #endif /* MSF_S8_REQUANT_H */

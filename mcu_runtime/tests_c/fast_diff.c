@@ -160,6 +160,10 @@ static int fd_conv_case(int dw)
     p.out_zp = fd_rnd(-128, 127);
     p.act_min = fd_rnd(0, 1) ? -128 : fd_rnd(-128, 0);
     p.act_max = fd_rnd(0, 1) ? 127 : fd_rnd(p.act_min, 127);
+    if (fd_rnd(0, 11) == 0) { /* clamps outside int8: the loops' msf_rqc (non-lean) copies */
+        p.act_min = fd_rnd(-300, 0);
+        p.act_max = fd_rnd(0, 300);
+    }
     for (i = 0; i < Cout * w->kh * w->kw * (dw ? 1 : cig); i++) {
         fd_w[i] = (int8_t)fd_rnd(fd_rnd(0, 9) == 0 ? -128 : -127, 127);
     }
@@ -192,8 +196,17 @@ static int fd_conv_case(int dw)
     oy1 = fd_rnd(oy0 + 1, Ho);
     ox0 = fd_rnd(0, Wo - 1);
     ox1 = fd_rnd(ox0 + 1, Wo);
-    region = fd_rnd(0, 5);
-    if (region <= 1) {
+    region = fd_rnd(0, 7);
+    if (region == 6) {
+        /* a fused block's one-pixel call (an H-cache block one tile row high) */
+        ox1 = ox0 + 1;
+        oy1 = oy0 + 1;
+    } else if (region == 7) {
+        /* a short column call (1..4 rows: the depthwise short-call path, dw_short) */
+        ox1 = ox0 + 1;
+        oy1 = oy0 + fd_rnd(1, 4); /* (not inside MSF_MIN: it evaluates twice) */
+        oy1 = MSF_MIN(Ho, oy1);
+    } else if (region <= 1) {
         oy0 = 0;
         oy1 = Ho;
         ox0 = 0;
@@ -217,7 +230,7 @@ static int fd_conv_case(int dw)
         rx0 = 0;
         rx1 = 1;
     }
-    if ((region == 2 && fd_rnd(0, 1)) || region == 3) {
+    if ((region == 2 && fd_rnd(0, 1)) || region == 3 || (region >= 6 && fd_rnd(0, 1))) {
         /* the narrowest ring: most windows wrap around it; region 3: a recompute patch, input
          * and output rings exactly as wide as the patch (the patch need not start at slot 0) */
         xcap = rx1 - rx0;

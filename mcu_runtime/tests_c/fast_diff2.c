@@ -1,8 +1,9 @@
 /* fast_diff2.c - differential test of the fast int8 convolution's single-pixel runs (the fused
  * modes' 1 x 1 column calls: msf_conv1x1_s8_run with n == 1, output channels four at a time,
- * msf_s8_convfast.c conv_px1) against the reference loop msf_conv2d_s8_ref.
+ * msf_s8_convfast.c conv_px1) against the reference loop msf_conv2d_s8_ref, and of the
+ * depthwise short calls (fd2_dw_case, below) against msf_dwconv2d_s8_ref.
  *
- * Every case is a pointwise conv over one output pixel (or a few pixels called one at a time,
+ * Every fd2_case is a pointwise conv over one output pixel (or a few pixels called one at a time,
  * as run_fused does) with random C_in 1..72 (word loads plus 0..3 tail bytes), C_out 1..40 (the
  * quad loop plus 0..3 tail channels), input / output ring views, zero points, bias or none,
  * the generator's folded bias_zp or not, per-channel fixed / float requantisation with the
@@ -21,8 +22,10 @@
 
 static uint32_t fd2_state = 1u;
 static int8_t fd2_in[FD2_IN], fd2_w[FD2_CIN * FD2_COUT], fd2_ref[FD2_OUT], fd2_got[FD2_OUT];
-static int32_t fd2_bias[FD2_COUT], fd2_bzp[FD2_COUT], fd2_qmul[FD2_COUT], fd2_qshift[FD2_COUT];
-static float fd2_fmul[FD2_COUT];
+#define FD2_DWC 60                                /* depthwise cases: channels */
+#define FD2_CH (FD2_DWC > FD2_COUT ? FD2_DWC : FD2_COUT)
+static int32_t fd2_bias[FD2_CH], fd2_bzp[FD2_CH], fd2_qmul[FD2_CH], fd2_qshift[FD2_CH];
+static float fd2_fmul[FD2_CH];
 
 static int32_t fd2_rnd(int32_t lo, int32_t hi) /* inclusive */
 {
@@ -127,6 +130,119 @@ static int fd2_case(void)
     return bad;
 }
 
+/* One depthwise short-call case (msf_s8_dwfast.c dw_short_runs: dw_px33_m / dw_pxt_m, chunks
+ * of MSF_DW_CHUNK = 32 channels): C 1..60, a 3x3 (or 1..5 x 1..5) window, stride 1 or 2, random
+ * pads, the input in a ring of kw column slots (windows wrapping around it) or a full view,
+ * one output pixel or a column of 1..4 rows at a random column (border or interior) into a
+ * one-column output ring, per-channel or per-tensor fixed / float requantisation with
+ * the corners, clamps inside and outside int8; 1 if the fast kernel differs from
+ * msf_dwconv2d_s8_ref anywhere in the output buffer. */
+static int fd2_dw_case(void)
+{
+    msf_conv_s8_params p;
+    msf_view vin, vref, vgot;
+    const int32_t C = fd2_rnd(0, 2) == 0 ? fd2_rnd(1, 8) : fd2_rnd(1, FD2_DWC);
+    const int32_t k3 = fd2_rnd(0, 3) != 0;
+    const int32_t kh = k3 ? 3 : fd2_rnd(1, 5), kw = k3 ? 3 : fd2_rnd(1, 5);
+    const int32_t s = fd2_rnd(1, 2);
+    const int32_t H = 6, W = 6;
+    int32_t i, Ho, Wo, oy0, oy1, ox, ring, bad = 0;
+    for (i = 0; i < (int32_t)sizeof p; i++) {
+        ((uint8_t *)&p)[i] = 0;
+    }
+    p.win.kh = kh;
+    p.win.kw = kw;
+    p.win.sh = p.win.sw = s;
+    p.win.pad_top = fd2_rnd(0, kh - 1);
+    p.win.pad_left = fd2_rnd(0, kw - 1);
+    p.win.pad_bottom = fd2_rnd(0, kh - 1);
+    p.win.pad_right = fd2_rnd(0, kw - 1);
+    Ho = (H + p.win.pad_top + p.win.pad_bottom - kh) / s + 1;
+    Wo = (W + p.win.pad_left + p.win.pad_right - kw) / s + 1;
+    p.groups = C;
+    p.in_zp = fd2_rnd(0, 3) == 0 ? 0 : fd2_rnd(-128, 127);
+    p.out_zp = fd2_rnd(-128, 127);
+    p.act_min = fd2_rnd(0, 1) ? -128 : fd2_rnd(-128, 0);
+    p.act_max = fd2_rnd(0, 1) ? 127 : fd2_rnd(p.act_min, 127);
+    if (fd2_rnd(0, 9) == 0) {
+        p.act_min = fd2_rnd(-300, 0);
+        p.act_max = fd2_rnd(0, 300);
+    }
+    for (i = 0; i < C * kh * kw; i++) {
+        fd2_w[i] = (int8_t)fd2_rnd(fd2_rnd(0, 9) == 0 ? -128 : -127, 127);
+    }
+    for (i = 0; i < C; i++) {
+        int32_t k = fd2_rnd(0, 15);
+        fd2_bias[i] = fd2_rnd(0, 9) == 0 ? fd2_rnd(-2000000, 2000000) : fd2_rnd(-3000, 3000);
+        fd2_qmul[i] = k == 0 ? INT32_MIN
+                             : (int32_t)(0x40000000u + (uint32_t)fd2_rnd(0, 0x3FFFFFFF));
+        fd2_qshift[i] = fd2_rnd(0, 7) == 0 ? fd2_rnd(-31, 8) : fd2_rnd(-12, 1);
+        fd2_fmul[i] = (float)fd2_rnd(1, 4000) * (fd2_rnd(0, 1) ? 1e-4f : 2.5e-3f);
+    }
+    p.weights = fd2_w;
+    p.bias = fd2_rnd(0, 5) ? fd2_bias : (const int32_t *)0;
+    if (fd2_rnd(0, 1)) {
+        /* the code generator's folded start bias - in_zp * sum(w), in int64 here */
+        int32_t c, t;
+        for (c = 0; c < C; c++) {
+            int64_t sw = 0;
+            for (t = 0; t < kh * kw; t++) {
+                sw += fd2_w[c * kh * kw + t];
+            }
+            fd2_bzp[c] = (int32_t)(uint32_t)(uint64_t)((int64_t)(p.bias ? p.bias[c] : 0) -
+                                                        (int64_t)p.in_zp * sw);
+        }
+        p.bias_zp = fd2_bzp;
+    }
+    p.rq.mode = fd2_rnd(0, 1) ? MSF_RQ_FIXED : MSF_RQ_FLOAT;
+    p.rq.per_channel = fd2_rnd(0, 3) != 0;
+    p.rq.qmul = fd2_qmul;
+    p.rq.qshift = fd2_qshift;
+    p.rq.fmul = fd2_fmul;
+    /* input: rows [0, H) in a ring of kw column slots (ring; always past 30 channels) or the
+     * full view; the ring's slots hold whatever columns they hold (both kernels read the
+     * same bytes) */
+    ring = C > 30 || fd2_rnd(0, 1);
+    ox = fd2_rnd(0, Wo - 1);
+    oy0 = fd2_rnd(0, Ho - 1);
+    oy1 = oy0 + (fd2_rnd(0, 1) ? 1 : fd2_rnd(1, 4)); /* (not inside MSF_MIN) */
+    oy1 = MSF_MIN(Ho, oy1);
+    if (H * (ring ? kw : W) * C > FD2_IN || C * kh * kw > FD2_CIN * FD2_COUT) {
+        return 0; /* too big for the buffers (a wide window over many channels): skip */
+    }
+    for (i = 0; i < FD2_IN; i++) {
+        fd2_in[i] = (int8_t)fd2_rnd(-128, 127);
+    }
+    for (i = 0; i < FD2_OUT; i++) {
+        fd2_ref[i] = fd2_got[i] = (int8_t)fd2_rnd(-128, 127);
+    }
+    vin.data = fd2_in;
+    vin.H = H;
+    vin.W = W;
+    vin.C = C;
+    vin.y0 = 0;
+    vin.xcap = ring ? kw : W;
+    vin.cap = H * vin.xcap * C;
+    /* output: a one-column ring from row oy0 on (a fused block's next input ring) */
+    vref.H = Ho;
+    vref.W = Wo;
+    vref.C = C;
+    vref.y0 = oy0;
+    vref.xcap = 1;
+    vref.cap = (oy1 - oy0) * C;
+    vgot = vref;
+    vref.data = fd2_ref;
+    vgot.data = fd2_got;
+    msf_dwconv2d_s8_ref(&p, &vin, &vref, oy0, oy1, ox, ox + 1);
+    msf_dwconv2d_s8(&p, &vin, &vgot, oy0, oy1, ox, ox + 1);
+    for (i = 0; i < FD2_OUT; i++) {
+        if (fd2_ref[i] != fd2_got[i]) {
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
 /* `cases` random cases from `seed`; returns how many differ. */
 static uint32_t fd2_run(uint32_t seed, int32_t cases)
 {
@@ -135,6 +251,7 @@ static uint32_t fd2_run(uint32_t seed, int32_t cases)
     fd2_state = seed * 2654435761u + 1u;
     for (t = 0; t < cases; t++) {
         fails += (uint32_t)fd2_case();
+        fails += (uint32_t)fd2_dw_case();
     }
     return fails;
 }

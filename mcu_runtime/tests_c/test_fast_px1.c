@@ -1,6 +1,7 @@
 /* Unit test (host, ASan + UBSan, bounds-checked build): the fast conv's single-pixel runs
- * (output channels four at a time, msf_s8_convfast.c conv_px1) equal the reference loop byte
- * for byte (fast_diff2.c).  First a hand-computed case, so that the comparison is anchored to
+ * (output channels four at a time, msf_s8_convfast.c conv_px1) and the depthwise short calls
+ * (one pixel / a column of up to 4 rows, msf_s8_dwfast.c dw_short_runs) equal the reference
+ * loops byte for byte (fast_diff2.c).  First a hand-computed case, so that the comparison is anchored to
  * values neither kernel produced: C_in 5 (one word + a tail byte), C_out 5 (a quad + a tail
  * channel), float multiplier 1, input zero point 1. */
 #include "msf_test.h"
