@@ -154,15 +154,6 @@ class FastLiveness(Liveness):
             alive = self._alive[i] = super().alive_at(i)
         return list(alive)
 
-    def resident(self, i: int, j: int) -> list[int]:
-        live = self.alive_at(i)
-        st = self.storage_of(j + 1)
-        if j + 1 not in live:
-            live.append(j + 1)
-        if st is not None and st not in live:
-            live.append(st)
-        return live
-
 
 class GrowthBound:
     """Exact pruning of long fused blocks: a block that the plain unfused layers beat in every
