@@ -36,6 +36,25 @@ static int32_t fd2_rnd(int32_t lo, int32_t hi) /* inclusive */
 }
 
 /* One case; 1 if the fast path differs from the reference anywhere in the output buffer. */
+/* n_w random weights (-128 now and then) and n_ch channels of bias (large now and then),
+ * fixed-point multipliers (INT32_MIN now and then), shifts and float multipliers: the draws
+ * every case makes in this order */
+static void fd2_rand_weights(int32_t n_w, int32_t n_ch)
+{
+    int32_t i;
+    for (i = 0; i < n_w; i++) {
+        fd2_w[i] = (int8_t)fd2_rnd(fd2_rnd(0, 9) == 0 ? -128 : -127, 127);
+    }
+    for (i = 0; i < n_ch; i++) {
+        int32_t k = fd2_rnd(0, 15);
+        fd2_bias[i] = fd2_rnd(0, 9) == 0 ? fd2_rnd(-2000000, 2000000) : fd2_rnd(-3000, 3000);
+        fd2_qmul[i] = k == 0 ? INT32_MIN
+                             : (int32_t)(0x40000000u + (uint32_t)fd2_rnd(0, 0x3FFFFFFF));
+        fd2_qshift[i] = fd2_rnd(0, 7) == 0 ? fd2_rnd(-31, 8) : fd2_rnd(-12, 1);
+        fd2_fmul[i] = (float)fd2_rnd(1, 4000) * (fd2_rnd(0, 1) ? 1e-4f : 2.5e-3f);
+    }
+}
+
 static int fd2_case(void)
 {
     msf_conv_s8_params p;
@@ -61,17 +80,7 @@ static int fd2_case(void)
         p.act_min = fd2_rnd(-300, 0);
         p.act_max = fd2_rnd(0, 300);
     }
-    for (i = 0; i < cin * cout; i++) {
-        fd2_w[i] = (int8_t)fd2_rnd(fd2_rnd(0, 9) == 0 ? -128 : -127, 127);
-    }
-    for (i = 0; i < cout; i++) {
-        int32_t k = fd2_rnd(0, 15);
-        fd2_bias[i] = fd2_rnd(0, 9) == 0 ? fd2_rnd(-2000000, 2000000) : fd2_rnd(-3000, 3000);
-        fd2_qmul[i] = k == 0 ? INT32_MIN
-                             : (int32_t)(0x40000000u + (uint32_t)fd2_rnd(0, 0x3FFFFFFF));
-        fd2_qshift[i] = fd2_rnd(0, 7) == 0 ? fd2_rnd(-31, 8) : fd2_rnd(-12, 1);
-        fd2_fmul[i] = (float)fd2_rnd(1, 4000) * (fd2_rnd(0, 1) ? 1e-4f : 2.5e-3f);
-    }
+    fd2_rand_weights(cin * cout, cout);
     p.weights = fd2_w;
     p.bias = fd2_rnd(0, 5) ? fd2_bias : (const int32_t *)0;
     if (fd2_rnd(0, 1)) {
@@ -168,17 +177,7 @@ static int fd2_dw_case(void)
         p.act_min = fd2_rnd(-300, 0);
         p.act_max = fd2_rnd(0, 300);
     }
-    for (i = 0; i < C * kh * kw; i++) {
-        fd2_w[i] = (int8_t)fd2_rnd(fd2_rnd(0, 9) == 0 ? -128 : -127, 127);
-    }
-    for (i = 0; i < C; i++) {
-        int32_t k = fd2_rnd(0, 15);
-        fd2_bias[i] = fd2_rnd(0, 9) == 0 ? fd2_rnd(-2000000, 2000000) : fd2_rnd(-3000, 3000);
-        fd2_qmul[i] = k == 0 ? INT32_MIN
-                             : (int32_t)(0x40000000u + (uint32_t)fd2_rnd(0, 0x3FFFFFFF));
-        fd2_qshift[i] = fd2_rnd(0, 7) == 0 ? fd2_rnd(-31, 8) : fd2_rnd(-12, 1);
-        fd2_fmul[i] = (float)fd2_rnd(1, 4000) * (fd2_rnd(0, 1) ? 1e-4f : 2.5e-3f);
-    }
+    fd2_rand_weights(C * kh * kw, C);
     p.weights = fd2_w;
     p.bias = fd2_rnd(0, 5) ? fd2_bias : (const int32_t *)0;
     if (fd2_rnd(0, 1)) {
