@@ -55,6 +55,19 @@ static void fd2_rand_weights(int32_t n_w, int32_t n_ch)
     }
 }
 
+/* random input bytes, and the same random bytes in both output buffers (a kernel that skips
+ * an output leaves them equal only where the other skips it too) */
+static void fd2_rand_buffers(void)
+{
+    int32_t i;
+    for (i = 0; i < FD2_IN; i++) {
+        fd2_in[i] = (int8_t)fd2_rnd(-128, 127);
+    }
+    for (i = 0; i < FD2_OUT; i++) {
+        fd2_ref[i] = fd2_got[i] = (int8_t)fd2_rnd(-128, 127);
+    }
+}
+
 static int fd2_case(void)
 {
     msf_conv_s8_params p;
@@ -101,12 +114,7 @@ static int fd2_case(void)
     p.rq.qmul = fd2_qmul;
     p.rq.qshift = fd2_qshift;
     p.rq.fmul = fd2_fmul;
-    for (i = 0; i < FD2_IN; i++) {
-        fd2_in[i] = (int8_t)fd2_rnd(-128, 127);
-    }
-    for (i = 0; i < FD2_OUT; i++) {
-        fd2_ref[i] = fd2_got[i] = (int8_t)fd2_rnd(-128, 127);
-    }
+    fd2_rand_buffers();
     vin.data = fd2_in;
     vin.H = H;
     vin.W = W;
@@ -209,12 +217,7 @@ static int fd2_dw_case(void)
     if (H * (ring ? kw : W) * C > FD2_IN || C * kh * kw > FD2_CIN * FD2_COUT) {
         return 0; /* too big for the buffers (a wide window over many channels): skip */
     }
-    for (i = 0; i < FD2_IN; i++) {
-        fd2_in[i] = (int8_t)fd2_rnd(-128, 127);
-    }
-    for (i = 0; i < FD2_OUT; i++) {
-        fd2_ref[i] = fd2_got[i] = (int8_t)fd2_rnd(-128, 127);
-    }
+    fd2_rand_buffers();
     vin.data = fd2_in;
     vin.H = H;
     vin.W = W;
