@@ -250,6 +250,21 @@ CAT_KINDS = ["fire", "chain", "actcat", "upcat", "secat", "poolcat", "gapcat", "
              "residual", "split"]
 
 
+def _cat_case(tmp_path_factory, tag, rng, kinds, c, h, w):
+    """A random concat graph (``kinds`` steps, then a 1x1 conv so that the concat output is no
+    graph output) written to a file: (net, path, two inputs, onnxruntime's reference)."""
+    g = _graph(rng, c, h, w)
+    for kind in kinds:
+        _cat_step(g, kind)
+    g.cur = g.conv(g.cur, g.shape[0], 2, 1)
+    g.shape = (2,) + g.shape[1:]
+    path = tmp_path_factory.mktemp(tag) / "g.onnx"
+    onnx.save(g.model(), path)
+    net = load_onnx(path)
+    xs = [rng.standard_normal(net.input_shape).astype(np.float32) for _ in range(2)]
+    return net, path, xs, oracles.reference(net, xs, path)
+
+
 @pytest.fixture(scope="module")
 def kept_oracle():
     with oracle_engines.kept_workers():
@@ -296,16 +311,7 @@ def test_random_concat_graphs_run_like_onnxruntime(tmp_path_factory, kept_oracle
     the schedules pass the slice replay, a DAG path's predicted peak is the generated
     schedules', the linked arena the predicted one."""
     rng = np.random.default_rng(seed)
-    g = _graph(rng, c, h, w)
-    for kind in kinds:
-        _cat_step(g, kind)
-    g.cur = g.conv(g.cur, g.shape[0], 2, 1)     # the concat output is no graph output
-    g.shape = (2,) + g.shape[1:]
-    path = tmp_path_factory.mktemp("cat") / "g.onnx"
-    onnx.save(g.model(), path)
-    net = load_onnx(path)
-    xs = [rng.standard_normal(net.input_shape).astype(np.float32) for _ in range(2)]
-    ref = oracles.reference(net, xs, path)
+    net, path, xs, ref = _cat_case(tmp_path_factory, "cat", rng, kinds, c, h, w)
     assert ref.oracle == oracles.ORT
     dag = build_dag(net, io=io)
     if plan == "min-ram":
@@ -333,16 +339,7 @@ def test_every_candidate_a_slice_runs_like_onnxruntime(tmp_path_factory, kept_or
     random concat graph -- every producer kind and fused mode, the GAP tail too -- as C, equal
     to onnxruntime; the schedules pass the (equally patched) slice replay."""
     rng = np.random.default_rng(seed)
-    g = _graph(rng, c, h, w)
-    for kind in kinds:
-        _cat_step(g, kind)
-    g.cur = g.conv(g.cur, g.shape[0], 2, 1)
-    g.shape = (2,) + g.shape[1:]
-    path = tmp_path_factory.mktemp("all") / "g.onnx"
-    onnx.save(g.model(), path)
-    net = load_onnx(path)
-    xs = [rng.standard_normal(net.input_shape).astype(np.float32) for _ in range(2)]
-    ref = oracles.reference(net, xs, path)
+    net, path, xs, ref = _cat_case(tmp_path_factory, "all", rng, kinds, c, h, w)
     dag = build_dag(net, io=io)
     live = schedule.Liveness(net, io)
     # a path whose blocks write slices where they can: a fused block ending at a slice if any
