@@ -197,7 +197,7 @@ def _run_and_compare(args, meta, net, plan, gen, x) -> int:
         try:
             from .mcu import get_profile
             prof = get_profile(args.target)
-            per = [prof.cycle_model().cycles(net, s) for s in gen.schedules]
+            per = [prof.cycle_model(gen.rq).cycles(net, s) for s in gen.schedules]
             est = sum(per)
             t.add_row("predicted instructions" + ("" if prof.calibrated else " (uncalibrated)"),
                       f"{est:,}" + (f" ({(est - r.instructions) / r.instructions:+.1%})"

@@ -32,6 +32,31 @@ def unclamped(layer) -> bool:
     return layer.act == "none" and CycleModel.kind(layer) in REQUANT_KINDS
 
 
+def requantises(net: Network, layer) -> bool:
+    """Whether ``layer`` of ``net`` requantises each output (an integer network's conv,
+    depthwise, average pool, GAP and dense layers)."""
+    return net.dtype != "float32" and CycleModel.kind(layer) in REQUANT_KINDS
+
+
+#: the per-output term of a float-requantising kind (the pools' float paths differ most)
+FLOAT_RQ_TERM = {"avgpool": "avgpool_float_out", "gap": "gap_float_out"}
+
+
+def rq_terms(net: Network, layer, rq: str) -> tuple[str, ...]:
+    """The per-output terms of ``layer``'s requantisation in arithmetic ``rq`` ("float" or
+    "fixed"), each counted once per output: ``fixed_rq_out`` in fixed point; in float
+    ``float_rq_out`` (``avgpool_float_out`` / ``gap_float_out`` for the pools, whose float
+    scaling and rounding cost the most without an FPU) plus ``unclamped_out`` where no
+    activation clamps (the soft-float rounding's saving on clamped outputs exists only in
+    float)."""
+    if not requantises(net, layer):
+        return ()
+    if rq == "fixed":
+        return ("fixed_rq_out",)
+    base = FLOAT_RQ_TERM.get(CycleModel.kind(layer), "float_rq_out")
+    return (base, "unclamped_out") if unclamped(layer) else (base,)
+
+
 def _interior(n_in: int, k: int, s: int, pad: int, n_out: int) -> int:
     """Outputs o in [0, n_out) of one axis whose window [o*s - pad, o*s - pad + k) lies inside
     [0, n_in) (the fast kernels' interior; the others run the reference loop)."""
@@ -96,7 +121,8 @@ class CycleModel:
     """Estimated cycles of a block:
 
         sum over layers of  MACs x cpm[kind] + outputs x (cpo[kind] + fused_out if pipelined)
-        + add elements x add_per_elem + kernel calls x per_call + copied bytes x copy_per_byte
+        + add elements x (add_per_elem, or fixed_add_elem in fixed point)
+        + kernel calls x per_call + copied bytes x copy_per_byte
 
     where outputs include recomputed ones (layer MACs / MACs per output) and "pipelined" means
     the layer runs inside a column or patch pipeline (every mode but ``unfused`` and
@@ -105,6 +131,12 @@ class CycleModel:
     without an FPU the float requantisation's soft-float rounding is cheaper for outputs that
     clamp, so each output of a requantising layer with no clamping activation (``act == "none"``)
     costs ``unclamped_out`` more (75-105 instructions on Cortex-M0/M3 and RV32, 0 with an FPU).
+    Each requantised output also costs ``float_rq_out`` (pools: ``avgpool_float_out``,
+    ``gap_float_out``) or ``fixed_rq_out`` by the arithmetic the code generator emits
+    (:func:`rq_terms`: onnxruntime's float requantisation, or TFLite Micro's fixed point,
+    whose lean per-channel path is cheaper on most cores); the network's
+    own (``Network.requant``) unless the model is pinned to one (``requant``: integer-only
+    cores generate fixed point for every model).
     A k x k convolution also pays ``conv_tap`` per kernel tap of every output (MACs / C_in: its
     inner loop over the input channels starts once per tap; about 15 instructions on Cortex-M).
     The fast kernels add three terms: ``conv_border`` / ``dw_border`` per MAC of a k x k conv /
@@ -136,25 +168,38 @@ class CycleModel:
     run_ch: float = 0.0
     fused_conv_mac: float = 0.0
     fused_dw_mac: float = 0.0
+    float_rq_out: float = 0.0
+    avgpool_float_out: float = 0.0
+    gap_float_out: float = 0.0
+    fixed_rq_out: float = 0.0
+    fixed_add_elem: float = 12.0
+    #: the requantisation the generated code uses for every network (None: each network's own)
+    requant: str | None = None
 
     #: calibrated table keys (mcus.toml [targets.*.cycles]) -> fields; KINDS / KINDS_out apart
     SCALARS = {"add_per_elem": "add_per_elem", "overhead_per_call": "per_call",
                "copy_per_byte": "copy_per_byte", "fused_out": "fused_out",
                "unclamped_out": "unclamped_out", "conv_tap": "conv_tap",
                "conv_border": "conv_border", "dw_border": "dw_border", "run_ch": "run_ch",
-               "fused_conv_mac": "fused_conv_mac", "fused_dw_mac": "fused_dw_mac"}
+               "fused_conv_mac": "fused_conv_mac", "fused_dw_mac": "fused_dw_mac",
+               "float_rq_out": "float_rq_out", "avgpool_float_out": "avgpool_float_out",
+               "gap_float_out": "gap_float_out", "fixed_rq_out": "fixed_rq_out",
+               "fixed_add_elem": "fixed_add_elem"}
 
     @classmethod
-    def from_table(cls, name: str, table: dict | None) -> "CycleModel":
+    def from_table(cls, name: str, table: dict | None,
+                   requant: str | None = None) -> "CycleModel":
         """The model of a calibrated table (the ``[targets.*.cycles]`` keys of mcus.toml; a
-        missing key keeps the generic default)."""
+        missing key keeps the generic default); ``requant`` pins the requantisation."""
         c = table or {}
         base = cls()
         cpm = {k: float(c.get(k, c.get("pool", v) if k in ("maxpool", "avgpool") else v))
                for k, v in base.cpm.items()}
         cpo = {k: float(c[f"{k}_out"]) for k in KINDS if f"{k}_out" in c}
         kw = {f: float(c.get(key, getattr(base, f))) for key, f in cls.SCALARS.items()}
-        return cls(name=name, cpm=cpm, cpo=cpo, **kw)
+        if "fixed_add_elem" not in c:   # a table fitted before the two arithmetics were apart
+            kw["fixed_add_elem"] = kw["add_per_elem"]
+        return cls(name=name, cpm=cpm, cpo=cpo, requant=requant, **kw)
 
     @staticmethod
     def kind(layer) -> str:
@@ -170,8 +215,10 @@ class CycleModel:
     def _entry(self, net: Network, layer) -> tuple:
         h, w, c = layer.out_shape
         if layer.op in (ADD, ACT, MUL):
-            # elementwise: priced like the residual add (not yet calibrated apart from it)
-            return (0, h * w * c * self.add_per_elem)
+            # elementwise: priced like the residual add (not yet calibrated apart from it), in
+            # the arithmetic the code requantises with
+            fixed = net.dtype != "float32" and (self.requant or net.requant) == "fixed"
+            return (0, h * w * c * (self.fixed_add_elem if fixed else self.add_per_elem))
         if layer.op in (CONCAT, SLICE, SHUFFLE, RESIZE, RESHAPE):   # data movement
             return (0, h * w * c * net.elem_bytes * self.copy_per_byte)
         k = self.kind(layer)
@@ -179,9 +226,11 @@ class CycleModel:
                                            self.dw_border if k == "dw" else 0.0)
         run_ch = self.run_ch * c if k in ("conv", "pointwise", "dw") and self.run_ch else 0.0
         fmac = self.fused_conv_mac if k == "conv" else (self.fused_dw_mac if k == "dw" else 0.0)
+        rq = 0.0
+        for term in rq_terms(net, layer, self.requant or net.requant):
+            rq += getattr(self, term)
         return (1, self.cpm[k] + border, k == "conv", layer.in_shape[2], layer.macs_per_output(),
-                self.cpo.get(k, 0.0), self.unclamped_out if unclamped(layer) else 0.0, run_ch,
-                fmac)
+                self.cpo.get(k, 0.0), rq, run_ch, fmac)
 
     def cycles_bulk(self, net: Network, table: list[tuple], rows: dict, seq: dict):
         """:meth:`cycles` of many pipelined blocks at once, vectorised over blocks with the same

@@ -14,9 +14,11 @@ Latency: ``cycle_model()`` is the profile's ``[cycles]`` table.  Calibrated tabl
 per-output-element terms ``<kind>_out``; the model is then
 
     est = sum_layers MACs x c_kind + outputs x (c_kind_out + fused_out if pipelined
-                                               + unclamped_out if no clamping activation)
-          + add elements x add_per_elem + kernel calls x overhead_per_call
-          + copied bytes x copy_per_byte + k x k conv taps x conv_tap
+                                               + unclamped_out if no clamping activation
+                                               + float_rq_out / fixed_rq_out by arithmetic)
+          + add elements x (add_per_elem float / fixed_add_elem fixed point)
+          + kernel calls x overhead_per_call
+          + copied bytes x copy_per_byte + k x k conv taps x conv_tap + fast-kernel terms
 
 (outputs include recomputed ones in fused blocks: ``layer_macs / macs_per_output``); see
 :class:`msfopt.cycles.CycleModel`.
@@ -99,10 +101,12 @@ class MCUProfile:
     def calibrated(self) -> bool:
         return bool((self.cycles or {}).get("calibrated", False))
 
-    def cycle_model(self) -> CycleModel:
+    def cycle_model(self, requant: str | None = None) -> CycleModel:
         """The profile's calibrated cycle model (every term of :class:`CycleModel`; one reader of
-        the table: :meth:`CycleModel.from_table`)."""
-        return CycleModel.from_table(self.name, self.cycles)
+        the table: :meth:`CycleModel.from_table`), for code generated with requantisation
+        ``requant`` (default: each network's own; fixed point on integer-only cores)."""
+        return CycleModel.from_table(self.name, self.cycles,
+                                     requant=requant or ("fixed" if self.int_only else None))
 
 
 _TARGET_KEYS = {f.name for f in dataclasses.fields(MCUProfile)} - {"name", "kind", "target",

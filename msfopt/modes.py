@@ -247,15 +247,18 @@ def _fast_kernel_terms(cm) -> list[float]:
 
 def _coefficients_integral(cm) -> bool:
     vals = list(cm.cpm.values()) + list(cm.cpo.values()) + [
-        cm.add_per_elem, cm.copy_per_byte, cm.fused_out, cm.unclamped_out, cm.per_call]
+        cm.add_per_elem, cm.copy_per_byte, cm.fused_out, cm.unclamped_out, cm.per_call,
+        cm.float_rq_out, cm.avgpool_float_out, cm.gap_float_out, cm.fixed_rq_out,
+        cm.fixed_add_elem]
     return all(float(v).is_integer() for v in vals) and cm.conv_tap == 0 and \
         not any(_fast_kernel_terms(cm))
 
 
 def _coefficients_ok(cm) -> bool:
     vals = list(cm.cpm.values()) + list(cm.cpo.values()) + [
-        cm.add_per_elem, cm.copy_per_byte, cm.fused_out, cm.unclamped_out, cm.conv_tap] + \
-        _fast_kernel_terms(cm)
+        cm.add_per_elem, cm.copy_per_byte, cm.fused_out, cm.unclamped_out, cm.conv_tap,
+        cm.float_rq_out, cm.avgpool_float_out, cm.gap_float_out, cm.fixed_rq_out,
+        cm.fixed_add_elem] + _fast_kernel_terms(cm)
     return all(v >= 0 for v in vals) and cm.per_call >= 1
 
 

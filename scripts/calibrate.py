@@ -7,8 +7,11 @@ add -- plus fused H-cache blocks whose many kernel calls expose the per-call ove
 the instructions executed inside ``msf_model_run``.  The model
 
     est = sum_layers MACs x c_kind + outputs x (c_kind_out + fused_out if pipelined
-                                               + unclamped_out if no clamping activation)
-          + add elements x add_per_elem + kernel calls x overhead_per_call
+                                               + unclamped_out if no clamping activation
+                                               + float_rq_out / fixed_rq_out by the arithmetic,
+                                                 pools: avgpool_ / gap_float_out)
+          + add elements x (add_per_elem float / fixed_add_elem fixed point)
+          + kernel calls x overhead_per_call
           + copied bytes x copy_per_byte + k x k conv taps x conv_tap
           + border MACs of k x k conv / depthwise x conv_border / dw_border
           + runs x output channels of conv / depthwise kernels x run_ch
@@ -45,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from msfopt.ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, window_layer  # noqa: E402
 from msfopt.cycles import (KINDS, CycleModel, border_fraction, conv_taps, layer_runs,  # noqa: E402
-                           pipelined, unclamped)
+                           pipelined, rq_terms)
 
 TOML = ROOT / "msfopt" / "data" / "mcus.toml"
 
@@ -60,7 +63,8 @@ FAMILIES = {
 }
 FEATURES = [*KINDS, *(f"{k}_out" for k in KINDS), "add_per_elem", "overhead_per_call",
             "copy_per_byte", "fused_out", "unclamped_out", "conv_tap", "conv_border",
-            "dw_border", "run_ch", "fused_conv_mac", "fused_dw_mac"]
+            "dw_border", "run_ch", "fused_conv_mac", "fused_dw_mac", "float_rq_out",
+            "avgpool_float_out", "gap_float_out", "fixed_rq_out", "fixed_add_elem"]
 
 
 # --------------------------------------------------------------------------- micro-models
@@ -146,7 +150,30 @@ def micro_suite() -> list[tuple[str, Network, list]]:
     fused("hc_pool_conv_t1", [W(MAXPOOL, (16, 16, 8), None, 2, 2, 0),
                               W(CONV, (8, 8, 8), 8, 3, 1, 1, act="relu")], 1)
     out.extend(mode_suite())
+    out.extend(fixed_suite(out))
     return out
+
+
+#: micro-models also measured with TFLite Micro's fixed-point requantisation (TFLite imports
+#: generate it, and integer-only cores every model): a kernel of each kind and each mode's
+#: block, so that the fit separates the two arithmetics' per-output costs
+FIXED_RQ = ("conv3_s2_c3", "conv3_c32", "pw_c8", "pw_c48", "pw_c96", "dw3_c32", "dw3_c8",
+            "dw3_s2_c48", "dw5_c48", "dw3_c256_3x3", "avgpool3", "gap_7x7x64", "dense_256x100",
+            "add_12x12x32", "hc_pw_dw_pw_t1", "hcip_stem_t1", "hcip_dw_pw_c64_t1", "lb_mb",
+            "rc_mb_p4", "gap_t1")
+
+
+def fixed_suite(suite) -> list[tuple[str, Network, list]]:
+    """The ``FIXED_RQ`` members of ``suite`` again, named with the suffix ``_fx``: generated
+    with fixed-point requantisation (:func:`rq_of`)."""
+    by_name = {name: (net, blocks) for name, net, blocks in suite}
+    return [(f"{n}_fx", *by_name[n]) for n in FIXED_RQ]
+
+
+def rq_of(name: str) -> str | None:
+    """The requantisation a suite member's code is generated with: "fixed" for the
+    ``fixed_suite`` copies, otherwise the network's own (None)."""
+    return "fixed" if name.endswith("_fx") else None
 
 
 def mode_suite() -> list[tuple[str, Network, list]]:
@@ -231,10 +258,12 @@ def heldout_suite() -> list[tuple[str, Network, list]]:
 
 
 # --------------------------------------------------------------------------- features
-def block_features(net: Network, scheds) -> dict[str, float]:
+def block_features(net: Network, scheds, rq: str | None = None) -> dict[str, float]:
     """The regressors of the calibrated model for a list of block schedules (the same
-    BlockSchedule objects the optimizer costs)."""
+    BlockSchedule objects the optimizer costs), the code generated with requantisation ``rq``
+    (default: the network's)."""
     f = dict.fromkeys(FEATURES, 0.0)
+    rq = rq or net.requant
     for s in scheds:
         f["copy_per_byte"] += s.copy_bytes
         for l, m in zip(range(s.first, s.last + 1), s.layer_macs):
@@ -248,7 +277,7 @@ def block_features(net: Network, scheds) -> dict[str, float]:
                 f["run_ch"] += L.out_shape[2] * layer_runs(L, s, s.last - s.first + 1, m)
             if L.op == ADD:
                 h, w, c = L.out_shape
-                f["add_per_elem"] += h * w * c
+                f["fixed_add_elem" if rq == "fixed" else "add_per_elem"] += h * w * c
                 continue
             k = CycleModel.kind(L)
             f[k] += m
@@ -259,8 +288,8 @@ def block_features(net: Network, scheds) -> dict[str, float]:
                 f[f"{k}_out"] += m / mpo
                 if pipelined(s):
                     f["fused_out"] += m / mpo
-                if unclamped(L):
-                    f["unclamped_out"] += m / mpo
+                for term in rq_terms(net, L, rq):
+                    f[term] += m / mpo
         f["overhead_per_call"] += s.calls
     return f
 
@@ -276,7 +305,8 @@ def refeature(records: list[dict], suite) -> None:
             raise SystemExit(f"--refit: {r['name']!r} is not in this script's suite")
         net, blocks = by_name[r["name"]]
         live = Liveness(net, "external")
-        r["features"] = block_features(net, [schedule_of(net, live, *b) for b in blocks])
+        r["features"] = block_features(net, [schedule_of(net, live, *b) for b in blocks],
+                                       r.get("rq") or rq_of(r["name"]))
 
 
 # --------------------------------------------------------------------------- measure
@@ -288,9 +318,10 @@ def measure(target: str, suite, work: Path, jobs: int = 2, log=print) -> list[di
         name, net, blocks = item
         net = network_with_weights(net, seed=3)
         t0 = time.perf_counter()
-        gen, r = run_model(net, blocks, target, work / target / name, io="external", seed=5)
-        feats = block_features(net, gen.schedules)
-        rec = {"name": name, "target": target, "instructions": r.instructions,
+        gen, r = run_model(net, blocks, target, work / target / name, io="external", seed=5,
+                           rq=rq_of(name))
+        feats = block_features(net, gen.schedules, gen.rq)
+        rec = {"name": name, "target": target, "rq": gen.rq, "instructions": r.instructions,
                "bit_exact": r.bit_exact, "arena": r.arena_bytes, "arena_pred": gen.arena_bytes,
                "stack_hwm": r.stack_hwm, "features": feats,
                "seconds": round(time.perf_counter() - t0, 2)}
@@ -398,7 +429,17 @@ def cycles_block(target: str, family: str, rep: str, coef: dict, stats: dict) ->
               f"fused_conv_mac = {_fmt(coef['fused_conv_mac'])}        # per k x k conv MAC in a "
               f"column / patch pipeline",
               f"fused_dw_mac = {_fmt(coef['fused_dw_mac'])}          # per depthwise MAC in a "
-              f"column / patch pipeline"]
+              f"column / patch pipeline",
+              f"float_rq_out = {_fmt(coef['float_rq_out'])}          # per output requantised "
+              f"in float (onnxruntime)",
+              f"avgpool_float_out = {_fmt(coef['avgpool_float_out'])}     # avgpool's instead "
+              f"of float_rq_out",
+              f"gap_float_out = {_fmt(coef['gap_float_out'])}         # GAP's instead of "
+              f"float_rq_out",
+              f"fixed_rq_out = {_fmt(coef['fixed_rq_out'])}          # per output requantised "
+              f"in fixed point (TFLite Micro)",
+              f"fixed_add_elem = {_fmt(coef['fixed_add_elem'])}        # per add element in "
+              f"fixed point (add_per_elem: float)"]
     return "\n".join(lines) + "\n"
 
 

@@ -242,7 +242,7 @@ def run_on(prep: Prepared, target: str, timeout_s: float = 300.0) -> Row:
     else:
         result = r.verdict
         check = f"vs {r.oracle}"
-    cm = get_profile(target).cycle_model()
+    cm = get_profile(target).cycle_model(prep.gen.rq)
     pred = int(round(sum(cm.cycles(prep.net, s) for s in prep.gen.schedules)))
     return Row(prep.structure, prep.file, target, prof.name, why, plan_label(prep.plan),
                prep.net.dtype, int(prep.plan.arena_bytes), int(r.arena_bytes),

@@ -135,10 +135,8 @@ def plan_for(net: Network, target: str, budget: str, io: str = "external", modes
 def predicted_cycles(net, gen, target: str) -> int:
     """The calibrated model's instructions of the generated plan (every term of the target's
     [targets.*.cycles] table, msfopt.cycles.CycleModel.from_table)."""
-    from msfopt.cycles import CycleModel
     from msfopt.mcu import get_profile
-    prof = get_profile(target)
-    cm = CycleModel.from_table(prof.name, prof.cycles)
+    cm = get_profile(target).cycle_model(gen.rq)
     return int(sum(cm.cycles(net, s) for s in gen.schedules))
 
 

@@ -100,12 +100,15 @@ def test_cycle_model_equals_fitted_linear_form():
     table = {k: v for k, v in coef.items() if k != "maxpool"}
     table["pool"] = coef["maxpool"]
     table["maxpool"] = coef["maxpool"]
-    cm = CycleModel.from_table("t", table)
+    models = {None: CycleModel.from_table("t", table),
+              "fixed": CycleModel.from_table("t", table, requant="fixed")}
     suite = calibrate.micro_suite()
     assert len({b[0][2] for _, _, b in suite} | {m for _, _, b in suite for _, _, m, _ in b}) >= 6
+    assert sum(calibrate.rq_of(name) == "fixed" for name, _, _ in suite) >= 15
     for name, net, blocks in suite:
         live = Liveness(net, "external")
         scheds = [schedule_of(net, live, *b) for b in blocks]
-        want = calibrate.predict(coef, calibrate.block_features(net, scheds))
-        got = sum(cm.cycles(net, s) for s in scheds)
+        rq = calibrate.rq_of(name)
+        want = calibrate.predict(coef, calibrate.block_features(net, scheds, rq))
+        got = sum(models[rq].cycles(net, s) for s in scheds)
         assert got == pytest.approx(want, rel=1e-9, abs=len(scheds)), name
