@@ -18,7 +18,9 @@ command line):
   skips) on one random input, checked bit-exact against tflite-micro, with the measured RAM
   (.data + .bss, i.e. arena and runtime statics, plus the painted stack high-water mark).
 
-Models that msfopt cannot import yet are listed with the reason instead of a row.
+Models that msfopt cannot import are listed with the reason instead of a row; a plan whose
+weights or arena do not fit the QEMU target's memory map runs on its larger map
+(``msfopt.mcu.larger_map``: the same code), named in its cell.
 
 Usage: python scripts/vs_tflm.py [MODEL.tflite ...] [--qemu cortex-m4|none] [--json out.json]
 """
@@ -49,7 +51,7 @@ def _plans(net, io):
 
 def measure(path: Path, qemu: str | None, workdir: Path) -> dict:
     from msfopt.importers.tflite_import import load_tflite
-    from msfopt.tflm_ref import run_tflm, tflm_allocations
+    from msfopt.tflm_ref import tflm_allocations
     net = load_tflite(path)
     alloc = tflm_allocations(path)
     row = {"model": path.stem, "tflm_arena": alloc["total"], "tflm_head": alloc["head"],
@@ -64,17 +66,30 @@ def measure(path: Path, qemu: str | None, workdir: Path) -> dict:
                 row[f"{tag}_blocks"] = [(b.first_layer, b.last_layer, b.mode, b.tile)
                                         for b in plan.blocks]
     if qemu:
+        from msfopt.errors import BuildError, InputError
+        from msfopt.mcu import larger_map
         from msfopt.mcu_runtime.codegen import generate
-        from msfopt.mcu_runtime.mcurun import run_target
-        x = np.random.default_rng(0).integers(-128, 128, net.input_shape, dtype=np.int8)
-        want = run_tflm(path, [x])[0].reshape(net.tensor_shape(net.n_layers))
+        from msfopt.mcu_runtime.mcurun import expected_reference, run_target
+        from msfopt.mcu_runtime.mcurun import deterministic_input
+        x = deterministic_input(net, seed=0)
         for tag in ("f1", "min"):
             gen = generate(net, row[f"{tag}_blocks"], workdir / f"{path.stem}-{tag}", io="arena")
+            want = expected_reference(gen, net, x, str(path))   # tflite-micro, every output
             t0 = time.perf_counter()
-            r = run_target(gen, qemu, x, want)
+            try:
+                r, where = run_target(gen, qemu, x, want), qemu
+            except BuildError as exc:
+                if "does not fit" not in str(exc):
+                    raise
+                try:   # the same code on the target's QEMU machine with a larger memory map
+                    big = larger_map(qemu)
+                except InputError:
+                    row[f"{tag}_qemu"] = {"error": f"does not fit {qemu}"}
+                    continue
+                r, where = run_target(gen, big, x, want), big.name
             row[f"{tag}_qemu"] = {"bit_exact": r.bit_exact, "static_ram": r.static_ram,
                                   "stack_hwm": r.stack_hwm, "total_ram": r.total_ram,
-                                  "instructions": r.instructions,
+                                  "instructions": r.instructions, "target": where,
                                   "seconds": round(time.perf_counter() - t0, 1)}
     return row
 
@@ -108,10 +123,13 @@ def table(rows: list[dict], qemu: str | None) -> str:
                 q = r.get(f"{tag}_qemu")
                 if q is None:
                     cells.append("-")
+                elif "error" in q:
+                    cells.append(q["error"])
                 else:
                     ok = "" if q["bit_exact"] else " (NOT bit-exact)"
+                    where = "" if q["target"] == qemu else f" on {q['target']}"
                     cells.append(f"{_kb(q['total_ram'])} ({_kb(q['static_ram'])} + "
-                                 f"{_kb(q['stack_hwm'])}){ok}")
+                                 f"{_kb(q['stack_hwm'])}){ok}{where}")
             line += " " + " / ".join(cells) + " |"
         out.append(line)
     out.append("")
