@@ -70,13 +70,15 @@ def unfused_schedule(net: Network, live: Liveness, l: int) -> BlockSchedule:
     inplace = options[0] if options else None
     counted = [t for t in res if not (inplace is not None and t == l + 1)]
     tb = live.bytes_of(counted)
-    # an output written into a concat slice goes there one output row at a time
+    # an output written into a concat slice goes there one output row at a time: the executor
+    # runs the kernel once per output row (then copies the row into its slice)
     stage = live.stage_ring(l + 1, 1, layer.out_shape[1], 0)
     rings = (stage,) if stage is not None else ()
     sb = stage.bytes if stage is not None else 0
+    calls = layer.out_shape[0] if stage is not None else 1
     return BlockSchedule(first=l, last=l, mode="unfused", tile=0, resident=tuple(counted),
                          inplace=inplace, rings=rings, tensor_bytes=tb, ram_bytes=tb + sb,
-                         macs=layer.macs, calls=1, layer_macs=(layer.macs,), tile_rows=1,
+                         macs=layer.macs, calls=calls, layer_macs=(layer.macs,), tile_rows=1,
                          inplace_options=options, scratch_bytes=sb)
 
 

@@ -389,6 +389,35 @@ def test_fire_module_slices_every_producer_mode(tmp_path, kept_oracle):
     _run_plans(net, path, plans, "arena", xs, ref.ys, tmp_path, sanitize=True)
 
 
+def test_unfused_slice_writer_counts_a_kernel_call_per_output_row():
+    """The executor runs an unfused layer that writes a concat slice one output row at a time
+    (msf_executor.c: stage a row, copy it into the slice), so its schedule -- which the cycle
+    model prices -- counts one kernel call per output row; other unfused layers one call."""
+    from msfopt.modes import unfused_schedule
+    rng = np.random.default_rng(5)
+    g = _graph(rng, 3, 8, 8)
+    x, c = g.cur, g.shape[0]
+    a, b = g.conv(x, c, 8, 1), g.conv(x, c, 8, 3, p=1)
+    g.cur = g.conv(g.node("Concat", [a, b], axis=1), 16, 2, 1)
+    g.shape = (2, 8, 8)
+    net = ir_from(g)
+    live = schedule.Liveness(net)
+    writers = {t - 1 for t in live.alias_of}
+    assert writers
+    for l in range(net.n_layers):
+        s = unfused_schedule(net, live, l)
+        assert s.calls == (net.layers[l].out_shape[0] if l in writers else 1), l
+
+
+def ir_from(g):
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as td:
+        path = Path(td) / "g.onnx"
+        onnx.save(g.model(), path)
+        return load_onnx(path)
+
+
 # -- int8: tflite-micro -------------------------------------------------------------------------
 
 def _int8_concat_model(chain_last: bool = False):
