@@ -89,10 +89,11 @@ def runtime_objects(flags: list[str]) -> list[Path]:
 
 
 def build_exe(test_source: Path, out: Path, extra_flags: list[str] | None = None) -> Path:
-    """Compile a C unit test and link it with the runtime (objects cached per flags)."""
+    """Compile a C unit test and link it with the runtime (objects cached per flags) and the C
+    library's libm (some tests use it as an oracle)."""
     flags = STRICT_FLAGS + ["-O1", "-g", "-DMSF_COUNT_MACS"] + list(extra_flags or [])
     cmd = [compiler(), *flags, "-I", str(SRC_DIR), str(test_source),
-           *[str(o) for o in runtime_objects(flags)], "-o", str(out)]
+           *[str(o) for o in runtime_objects(flags)], "-lm", "-o", str(out)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return out
 

@@ -5,6 +5,7 @@
 #include "msf_internal.h"
 #include "msf_s8_fast.h"
 #include "msf_s8_opsfast.h"
+#include "msf_s8_requant.h"
 
 static int32_t add_one_s8(const msf_add_s8_params *p, int32_t a, int32_t b)
 {
@@ -144,6 +145,182 @@ static void add_run_float(const msf_add_s8_params *p, const int8_t *a, const int
     }
 }
 
+#if MSF_INT_FLOATRQ
+/* ---------------------------------------------------------------------------------------- */
+/* The float mode without a single-precision FPU (MSF_INT_FLOATRQ, msf_s8_requant.h), where
+ * msf_fmaf is double-precision soft-float (about 1,400 instructions per element on RV32IMAC):
+ * the same two fused multiply-adds emulated exactly in integers.
+ *  Every float here is s * m * 2^e with an integer m < 2^24.  An input x (|x| <= 128) times a
+ *  multiplier is the exact integer x * m (< 2^31) times 2^e.  The exact sum of two such terms
+ *  is formed in 64 bits: the term with the larger exponent times 2^30, the other aligned to it
+ *  (times 2^(30 - d) for an exponent gap d <= 30; for d > 30 shifted right by d - 30, the bits
+ *  shifted out kept as a sticky bit).  Every non-zero significand here has 24 bits (the first
+ *  result is normalised), so the larger term is at least 2^53 while the shifted one is below
+ *  2^30: the sum's rounding point is far above the sticky bit, which then only decides on which
+ *  side of a rounding boundary the sum lies.  The
+ *  sum doubled, with the sticky bit as its lowest bit, is rounded to 24 significant bits half
+ *  to even: fmaf's single rounding.  The second fma takes the first one's result as its
+ *  addend; the result is rounded to an integer half to even and saturated as the reference
+ *  does (>= 2^31: -128; else clamped to [-128, 127]), which is what the 1.5 * 2^23 step does
+ *  after its clamp.
+ *  Range: each multiplier and the bias is 0 or of magnitude in [2^-100, 2^101), so no
+ *  intermediate overflows float32 or falls below its normal range (every term is a multiple of
+ *  2^-123); other parameters take the soft-float loop.  Tested against the reference on every
+ *  (a, b) pair (tests_c/test_add_int.c) and under QEMU (ops_diff.c). */
+typedef struct {
+    int32_t m;   /* signed significand, |m| < 2^24 (0: the value 0) */
+    int32_t e;   /* exponent: the value is m * 2^e */
+} add_fx;
+
+/* f as m * 2^e; 0 when f is not 0 and not within [2^-100, 2^101) in magnitude (subnormal,
+ * infinite, NaN or far out of the scales' range) */
+static int add_split(float f, add_fx *r)
+{
+    union {
+        float f;
+        uint32_t u;
+    } pun; /* type punning through a union: well defined since C99 TC3 */
+    uint32_t be;
+    pun.f = f;
+    be = (pun.u >> 23) & 0xFFu;
+    r->m = 0;
+    r->e = 0;
+    if ((pun.u & 0x7FFFFFFFu) == 0u) {
+        return 1;
+    }
+    if (be < 27u || be > 227u) {
+        return 0;
+    }
+    r->m = (int32_t)((pun.u & 0x7FFFFFu) | 0x800000u);
+    if (pun.u >> 31) {
+        r->m = -r->m;
+    }
+    r->e = (int32_t)be - 150;
+    return 1;
+}
+
+/* bit length of u > 0, u < 2^63 */
+static MSF_ALWAYS_INLINE int32_t add_bitlen64(uint64_t u)
+{
+    const uint32_t hi = (uint32_t)(u >> 32), lo = (uint32_t)u;
+    const uint32_t w = hi ? hi : lo;
+    const int32_t n = w >= 0x1000000u ? 8 + msf_bitlen24(w >> 8) : msf_bitlen24(w);
+    return hi ? 32 + n : n;
+}
+
+/* fl32(a * 2^ea + b * 2^eb) for |a|, |b| < 2^31, rounded half to even, as m * 2^e */
+static MSF_ALWAYS_INLINE add_fx add_fma_round(int32_t a, int32_t ea, int32_t b, int32_t eb)
+{
+    add_fx r;
+    int64_t h, l, t;
+    int32_t base, d, st = 0, n, sh;
+    uint64_t u;
+    if (a == 0 || (b != 0 && ea < eb)) {   /* a: the term with the larger exponent, or alone */
+        const int32_t ta = a, te = ea;
+        a = b;
+        ea = eb;
+        b = ta;
+        eb = te;
+    }
+    if (a == 0) {       /* both 0 (b is 0 only if a is) */
+        r.m = 0;
+        r.e = 0;
+        return r;
+    }
+    d = ea - eb;
+    h = (int64_t)a * ((int64_t)1 << 30);
+    base = ea - 30;
+    if (b == 0) {
+        l = 0;
+    } else if (d <= 30) {
+        l = (int64_t)b * ((int64_t)1 << (30 - d));
+    } else if (d - 30 < 31) {
+        const int32_t k = d - 30;
+        l = (int64_t)(b >> k);   /* floor (arithmetic shift, as the library assumes) */
+        st = (b & (int32_t)(((uint32_t)1 << k) - 1u)) != 0;
+    } else {
+        l = b < 0 ? -1 : 0;
+        st = 1;
+    }
+    t = 2 * (h + l) + st;       /* |h + l| < 2^62 */
+    u = t < 0 ? (uint64_t)(-t) : (uint64_t)t;
+    if (u == 0u) {
+        r.m = 0;
+        r.e = 0;
+        return r;
+    }
+    n = add_bitlen64(u);
+    sh = n - 24;
+    if (sh < 0) {                /* exact: normalised to 24 bits */
+        u <<= -sh;
+    } else if (sh > 0) {
+        const uint64_t rem = u & ((((uint64_t)1) << sh) - 1u), half = ((uint64_t)1) << (sh - 1);
+        u >>= sh;
+        if (rem > half || (rem == half && (u & 1u))) {
+            u++;
+            if (u == ((uint64_t)1 << 24)) {
+                u >>= 1;
+                sh++;
+            }
+        }
+    }
+    r.m = t < 0 ? -(int32_t)u : (int32_t)u;
+    r.e = base - 1 + sh;
+    return r;
+}
+
+/* the reference's integer of v = m * 2^e: >= 2^31 -> -128, else rne(v) clamped to the int8
+ * range */
+static MSF_ALWAYS_INLINE int32_t add_fx_to_s8(add_fx v)
+{
+    const uint32_t mag = (uint32_t)(v.m < 0 ? -v.m : v.m);
+    uint32_t q;
+    if (mag == 0u) {
+        return 0;
+    }
+    if (v.e >= 0) {
+        if (msf_bitlen24(mag) + v.e > 31) {
+            return -128;              /* |v| >= 2^31: -128 either side */
+        }
+        q = mag << v.e;
+    } else if (v.e < -24) {
+        return 0;                     /* |v| < 2^24 * 2^-25 = 1/2 */
+    } else {
+        const int32_t k = -v.e;
+        const uint32_t rem = mag & ((1u << k) - 1u), half = 1u << (k - 1);
+        q = mag >> k;
+        q += (rem > half || (rem == half && (q & 1u))) ? 1u : 0u;
+    }
+    if (v.m < 0) {
+        return q >= 128u ? -128 : -(int32_t)q;
+    }
+    return q >= 127u ? 127 : (int32_t)q;
+}
+
+/* add_run_float's result for these parameters in integers; 0 (nothing written) when a
+ * multiplier or the bias is outside add_split's range */
+static int add_run_float_int(const msf_add_s8_params *p, const int8_t *a, const int8_t *b,
+                             int8_t *y, int32_t n)
+{
+    add_fx k1, k2, fb;
+    const int rev = p->mode == MSF_RQ_FLOAT_REV;
+    const int8_t *x1 = rev ? b : a, *x2 = rev ? a : b;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    int32_t i;
+    if (!add_split(rev ? (p->sub ? -p->mul2 : p->mul2) : p->mul1, &k1) ||
+        !add_split(rev ? p->mul1 : (p->sub ? -p->mul2 : p->mul2), &k2) ||
+        !add_split(p->fbias, &fb)) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        const add_fx t = add_fma_round((int32_t)x2[i] * k2.m, k2.e, fb.m, fb.e);
+        const add_fx v = add_fma_round((int32_t)x1[i] * k1.m, k1.e, t.m, t.e);
+        y[i] = (int8_t)msf_clamp_i32(add_fx_to_s8(v), lo, hi);
+    }
+    return 1;
+}
+#endif
+
 /* whether the fixed-point fast loop is exact for these parameters */
 static int add_fixed_ok(const msf_add_s8_params *p)
 {
@@ -177,6 +354,10 @@ void msf_add_s8(const msf_add_s8_params *p, const msf_view *in1, const msf_view 
                 add_run_fixed(p, a + msf_vofs(in1, oy, ox), b + msf_vofs(in2, oy, ox),
                               y + msf_vofs(out, oy, ox), n * C);
             } else {
+#if MSF_INT_FLOATRQ
+                if (!add_run_float_int(p, a + msf_vofs(in1, oy, ox), b + msf_vofs(in2, oy, ox),
+                                       y + msf_vofs(out, oy, ox), n * C))
+#endif
                 add_run_float(p, a + msf_vofs(in1, oy, ox), b + msf_vofs(in2, oy, ox),
                               y + msf_vofs(out, oy, ox), n * C);
             }
