@@ -66,7 +66,7 @@ def check_run(r, plan, target, oracle=None):
 
 
 def predicted(net, gen, target) -> int:
-    cm = get_profile(target).cycle_model()
+    cm = get_profile(target).cycle_model(gen.rq)
     return sum(cm.cycles(net, s) for s in gen.schedules)
 
 
