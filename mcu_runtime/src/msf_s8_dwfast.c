@@ -406,6 +406,66 @@ static MSF_ALWAYS_INLINE void dw_out4(int8_t *yp, const msf_rqc *rc, const msf_r
     }
 }
 
+#if MSF_RQ_VCVTR
+/* Word store (unaligned: the cores with the DSP extension allow it, as msf_ld32's loads) */
+static MSF_ALWAYS_INLINE void dw_st32(int8_t *p, uint32_t v)
+{
+    *(msf_u32_una *)(void *)p = v;
+}
+
+/* Byte lanes of w clamped to [lo, hi] (each of lo4 / hi4 the bound in all four bytes): SSUB8
+ * sets a lane's GE flag when w >= lo (signed), SEL keeps w there and lo elsewhere; then the same
+ * against hi.  One asm block each: the GE flags live between the two instructions only. */
+static MSF_ALWAYS_INLINE uint32_t dw_clamp8x4(uint32_t w, uint32_t lo4, uint32_t hi4)
+{
+    uint32_t t;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(t) : "r"(w), "r"(lo4) : "cc");
+    __asm__("ssub8 %0, %2, %1\n\tsel %0, %1, %2" : "=&r"(w) : "r"(t), "r"(hi4) : "cc");
+    return w;
+}
+
+/* The int8 output of accumulator acc under MSF_RQ_FLOAT (a channel msf_rqc_load would not send
+ * to the reference: finite fmul, |zp| <= 2^24): msf_rqc_apply_m's MSF_RQ_VCVTR form saturated
+ * to int8 (the clamp to [lo, hi] follows on the packed word) */
+static MSF_ALWAYS_INLINE int32_t dw_rqv(int32_t acc, float fm, int32_t zp)
+{
+    return __ssat(__qadd(msf_vcvtr_s32((float)acc * fm), zp), 8);
+}
+
+/* Four channels' outputs of one pixel as one word store (dw_run4_m, MSF_RQ_FLOAT, a group whose
+ * channels take the fast form): byte j = clamp(rq(acc[j]), lo, hi); clamp8: the activation
+ * clamp is narrower than int8 (else SSAT's saturation is the whole clamp). */
+static MSF_ALWAYS_INLINE void dw_out4v(int8_t *yp, const float *fm, const int32_t *acc,
+                                       int32_t zp, int32_t clamp8, uint32_t lo4, uint32_t hi4)
+{
+    uint32_t w = (uint32_t)dw_rqv(acc[0], fm[0], zp);
+    const uint32_t b1 = (uint32_t)dw_rqv(acc[1], fm[1], zp);
+    const uint32_t b2 = (uint32_t)dw_rqv(acc[2], fm[2], zp);
+    const uint32_t b3 = (uint32_t)dw_rqv(acc[3], fm[3], zp);
+    __asm__("bfi %0, %1, #8, #8" : "+r"(w) : "r"(b1));
+    __asm__("bfi %0, %1, #16, #8" : "+r"(w) : "r"(b2));
+    __asm__("bfi %0, %1, #24, #8" : "+r"(w) : "r"(b3));
+    if (clamp8) {
+        w = dw_clamp8x4(w, lo4, hi4);
+    }
+    dw_st32(yp, w);
+}
+#endif
+
+/* Four outputs of one pixel from acc[0..3]: dw_out4v for a MSF_RQ_FLOAT group that takes it */
+#if MSF_RQ_VCVTR
+#define DW_OUT4(yp, acc)                                                                      \
+    do {                                                                                  \
+        if (mode == MSF_RQ_FLOAT && lean) {                                               \
+            dw_out4v(yp, fm, acc, zp, clamp8, lo4, hi4);                                  \
+        } else {                                                                          \
+            dw_out4(yp, rc, f, lean, acc, mode, zp, lo, hi);                              \
+        }                                                                                 \
+    } while (0)
+#else
+#define DW_OUT4(yp, acc) dw_out4(yp, rc, f, lean, acc, mode, zp, lo, hi)
+#endif
+
 /* Channels [0, 4 * groups) four at a time: per group every tap's weights are repacked once as
  * sign-extended halfword pairs (wp[2t]: channels 0 / 2, wp[2t + 1]: 1 / 3) for all the runs. */
 static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_geo_t *g,
@@ -424,10 +484,35 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
     } q;
     msf_rqc *const rc = q.rc;
     msf_rqf *const f = q.f;
+#if MSF_RQ_VCVTR
+    /* MSF_RQ_FLOAT: the groups whose four channels msf_rqc_load would not send to the reference
+     * (vf) take dw_out4v; the call's clamp and zero point checked here, the multipliers per
+     * group */
+    float fm[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const int32_t vcall = mode == MSF_RQ_FLOAT && msf_rq_clamp_ok(lo, hi) && zp <= (1 << 24) &&
+                          zp >= -(1 << 24);
+    const int32_t clamp8 = lo != -128 || hi != 127;
+    const uint32_t lo4 = ((uint32_t)lo & 0xFFu) * 0x01010101u;
+    const uint32_t hi4 = ((uint32_t)hi & 0xFFu) * 0x01010101u;
+#endif
     for (gi = 0; gi < groups; gi++) {
         const int32_t c = 4 * gi;
         const int8_t *wk = p->weights + c * ksz;
         int32_t lean = 0;
+#if MSF_RQ_VCVTR
+        int32_t vf = 0;
+        if (vcall) {
+            const int32_t pc = p->rq.per_channel;
+            fm[0] = p->rq.fmul[pc ? c : 0];
+            fm[1] = p->rq.fmul[pc ? c + 1 : 0];
+            fm[2] = p->rq.fmul[pc ? c + 2 : 0];
+            fm[3] = p->rq.fmul[pc ? c + 3 : 0];
+            vf = msf_fmul_finite(fm[0]) & msf_fmul_finite(fm[1]) & msf_fmul_finite(fm[2]) &
+                 msf_fmul_finite(fm[3]);
+        }
+        /* (lean: MSF_RQ_LEAN's flag; for MSF_RQ_FLOAT it says the group takes dw_out4v) */
+        lean = vf;
+#endif
         if (mode == MSF_RQ_LEAN) {
             lean = msf_rqf_load(&p->rq, c, &f[0]) & msf_rqf_load(&p->rq, c + 1, &f[1]) &
                    msf_rqf_load(&p->rq, c + 2, &f[2]) & msf_rqf_load(&p->rq, c + 3, &f[3]);
@@ -489,7 +574,7 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
                         acc[1] = a1;
                         acc[2] = a2;
                         acc[3] = a3;
-                        dw_out4(yp, rc, f, lean, acc, mode, zp, lo, hi);
+                        DW_OUT4(yp, acc);
                         xp += xstep;
                         yp += ystep;
                     }
@@ -517,7 +602,7 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
                         } else {
                             dw_win4(xp, wq, acc, nky, R, kw, ncol, cofs, 1, 0);
                         }
-                        dw_out4(yp, rc, f, lean, acc, mode, zp, lo, hi);
+                        DW_OUT4(yp, acc);
                         xp += xstep;
                         yp += ystep;
                     }

@@ -49,8 +49,11 @@ static void fd_requant(msf_requant *rq, int32_t C)
             fd_qmul[i] = (int32_t)(0x40000000u + (uint32_t)fd_rnd(0, 0x3FFFFFFF));
         }
         fd_qshift[i] = fd_rnd(0, 7) == 0 ? fd_rnd(-31, 8) : fd_rnd(-12, 1);
-        k = fd_rnd(0, 2);  /* k == 2: scales near 1, where one accumulator unit shows */
-        fd_fmul[i] = (float)fd_rnd(1, 4000) * (k == 0 ? 1e-4f : (k == 1 ? 3e-3f : 2.5e-4f));
+        /* k == 2: scales near 1, where one accumulator unit shows; k == 3: scales up to 1.2e5,
+         * products past 2^31 (the int32 saturation of MSF_RQ_VCVTR's conversion) */
+        k = fd_rnd(0, 3);
+        fd_fmul[i] = (float)fd_rnd(1, 4000) *
+                     (k == 0 ? 1e-4f : (k == 1 ? 3e-3f : (k == 2 ? 2.5e-4f : 30.0f)));
         if (k == 2 && fd_qshift[i] < -3) {
             fd_qshift[i] = fd_rnd(-3, 0);
         }
