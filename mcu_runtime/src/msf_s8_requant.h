@@ -423,4 +423,31 @@ static inline int32_t msf_rqf_apply_c(const msf_rqf *f, int32_t acc, int32_t zp,
     return msf_rqf_apply(acc, f->mul, f->lsh, f->rsh, f->mask, zp, lo, hi);
 }
 
+#if MSF_RQ_VCVTR
+/* MSF_RQ_VF / MSF_RQ_VF8: internal mode values of the fast kernels' loops, MSF_RQ_FLOAT in
+ * MSF_RQ_VCVTR's form from the channel's multiplier in a local (msf_rqv_apply: no msf_rqc, no
+ * per-value slow test) for calls whose clamp lies inside int8 and whose |zp| <= 2^24
+ * (msf_rqv_call_ok) and channels with a finite multiplier (msf_fmul_finite), the others through
+ * msf_rqc; MSF_RQ_VF8: the clamp is the whole int8 range (one SSAT). */
+#define MSF_RQ_VF 101
+#define MSF_RQ_VF8 102
+
+static inline int32_t msf_rqv_call_ok(int32_t zp, int32_t lo, int32_t hi)
+{
+    return msf_rq_clamp_ok(lo, hi) && zp <= (1 << 24) && zp >= -(1 << 24);
+}
+
+/* msf_rqc_apply_m's MSF_RQ_VCVTR value for multiplier fm: clamp(sat32(sat32(rne(fl32(acc) *
+ * fm)) + zp), lo, hi); full8 (a compile-time constant): lo == -128, hi == 127 */
+static inline int32_t msf_rqv_apply(int32_t acc, float fm, int32_t zp, int32_t lo, int32_t hi,
+                                    int32_t full8)
+{
+    const int32_t r = __qadd(msf_vcvtr_s32((float)acc * fm), zp);
+    if (full8) {
+        return __ssat(r, 8);
+    }
+    return r < lo ? lo : (r > hi ? hi : r);
+}
+#endif
+
 #endif /* MSF_S8_REQUANT_H */
