@@ -47,6 +47,12 @@
 #define MSF_USE_DSP 0
 #endif
 
+#if defined(__GNUC__)
+#define MSF_DW_NOINLINE __attribute__((noinline))
+#else
+#define MSF_DW_NOINLINE
+#endif
+
 #define MSF_DW_MAX_TAPS 49 /* up to 7x7 (any kh x kw <= 49 with kw <= 8) */
 #define MSF_DW_MAX_KW 8
 #define MSF_DW_RUNS 5
@@ -466,6 +472,159 @@ static MSF_ALWAYS_INLINE void dw_out4v(int8_t *yp, const float *fm, const int32_
 #define DW_OUT4(yp, acc) dw_out4(yp, rc, f, lean, acc, mode, zp, lo, hi)
 #endif
 
+/* One run row of full 3x3 windows, four channels, in a function of its own (dw_run4_m's big
+ * frame leaves the inlined copy short of registers: 41 stack loads per pixel, 154
+ * instructions): n pixels from x (row 0, column 0 of the group's first channel; window columns
+ * S and S2 on, rows R apart; the next pixel xstep on) to y (ystep apart); repacked weights wp
+ * (2 words per tap), accumulator starts b, requantisation: MSF_RQ_VF (fm, zp, the packed clamp
+ * when clamp8: dw_out4v) or MSF_RQ_LEAN (f: msf_rqf_apply_c, the group's four lean). */
+typedef struct {
+    const int32_t *wp;
+    int32_t S, S2, R, xstep, ystep;
+    int32_t b[4];
+    const float *fm;
+    const msf_rqf *f;
+    int32_t zp, lo, hi, clamp8;
+    uint32_t lo4, hi4;
+} dw33_t;
+
+/* One window row (taps at p, p + S, p + S2; repacked weights at wp + WO bytes, two words per
+ * tap) into the four accumulators: the register allocation fixed by an asm block (12
+ * registers: GCC's own allocation of the unrolled window spilled the row pointers) */
+#define DW33_TAP(P, O, WO)                                                                    \
+    "ldr %[v], [%[" P "]" O "]\n\t"                                                       \
+    "ldrd %[w0], %[w1], [%[wp], #" WO "]\n\t"                                              \
+    "sxtb16 %[e], %[v]\n\t"                                                               \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                       \
+    "smlabb %[a0], %[e], %[w0], %[a0]\n\t"                                                \
+    "smlatt %[a2], %[e], %[w0], %[a2]\n\t"                                                \
+    "smlabb %[a1], %[v], %[w1], %[a1]\n\t"                                                \
+    "smlatt %[a3], %[v], %[w1], %[a3]\n\t"
+#define DW33_ROW(PTR, W0, W1, W2)                                                               \
+    do {                                                                                  \
+        uint32_t v_, e_, w0_, w1_;                                                        \
+        __asm__(DW33_TAP("xp", "", W0) DW33_TAP("xp", ", %[S]", W1)                       \
+                    DW33_TAP("xp", ", %[S2]", W2)                                         \
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),             \
+                  [v] "=&r"(v_), [e] "=&r"(e_), [w0] "=&r"(w0_), [w1] "=&r"(w1_)          \
+                : [xp] "r"(PTR), [S] "r"(S), [S2] "r"(S2), [wp] "r"(wp));                 \
+    } while (0)
+
+#define DW33_ROW2(PTR, W0, W1)                                                                \
+    do {                                                                                  \
+        uint32_t v_, e_, w0_, w1_;                                                        \
+        __asm__(DW33_TAP("xp", "", W0) DW33_TAP("xp", ", %[S]", W1)                       \
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),             \
+                  [v] "=&r"(v_), [e] "=&r"(e_), [w0] "=&r"(w0_), [w1] "=&r"(w1_)          \
+                : [xp] "r"(PTR), [S] "r"(S), [wp] "r"(wp));                               \
+    } while (0)
+
+static MSF_ALWAYS_INLINE void dw33_loop(const dw33_t *k, const int8_t *x, int8_t *y, int32_t n,
+                                        int32_t rk, int32_t nky, int32_t ncol)
+{
+    const int32_t *const wp = k->wp;
+    const int32_t S = k->S, S2 = k->S2, xstep = k->xstep, ystep = k->ystep;
+    const int8_t *p0 = x, *p1 = x + k->R, *p2 = nky == 3 ? x + 2 * k->R : x;
+    /* the values read per pixel in locals (dw_st32's may_alias store would make GCC re-read
+     * them through k every pixel) */
+    const int32_t b0 = k->b[0], b1 = k->b[1], b2 = k->b[2], b3 = k->b[3], zp = k->zp;
+    float fm[4];
+    int32_t i;
+    fm[0] = rk == MSF_RQ_VF ? k->fm[0] : 0.0f;
+    fm[1] = rk == MSF_RQ_VF ? k->fm[1] : 0.0f;
+    fm[2] = rk == MSF_RQ_VF ? k->fm[2] : 0.0f;
+    fm[3] = rk == MSF_RQ_VF ? k->fm[3] : 0.0f;
+    for (i = 0; i < n; i++) {
+        int32_t a0 = b0, a1 = b1, a2 = b2, a3 = b3;
+        int32_t acc[4];
+        if (ncol == 3) {
+            DW33_ROW(p0, "0", "8", "16");
+            DW33_ROW(p1, "24", "32", "40");
+            if (nky == 3) {
+                DW33_ROW(p2, "48", "56", "64");
+            }
+        } else {
+            DW33_ROW2(p0, "0", "8");
+            DW33_ROW2(p1, "24", "32");
+            if (nky == 3) {
+                DW33_ROW2(p2, "48", "56");
+            }
+        }
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+#if MSF_RQ_VCVTR
+        if (rk == MSF_RQ_VF) {
+            dw_out4v(y, fm, acc, zp, k->clamp8, k->lo4, k->hi4);
+        } else
+#endif
+        {
+            const msf_rqf *const f = k->f;
+            y[0] = (int8_t)msf_rqf_apply_c(&f[0], acc[0], zp, k->lo, k->hi);
+            y[1] = (int8_t)msf_rqf_apply_c(&f[1], acc[1], zp, k->lo, k->hi);
+            y[2] = (int8_t)msf_rqf_apply_c(&f[2], acc[2], zp, k->lo, k->hi);
+            y[3] = (int8_t)msf_rqf_apply_c(&f[3], acc[3], zp, k->lo, k->hi);
+        }
+        p0 += xstep;
+        p1 += xstep;
+        p2 += xstep;
+        y += ystep;
+    }
+}
+
+/* The specialised copies: window rows x columns 3 x 3 (full), 3 x 2, 2 x 3, 2 x 2 (border
+ * runs of a 3x3 kernel, the valid taps only: weights wp from the first valid tap, rows 3 taps
+ * apart), per requantisation form. */
+#define DW33_FN(NAME, RK, NKY, NCOL)                                                          \
+    static MSF_DW_NOINLINE void NAME(const dw33_t *k, const int8_t *x, int8_t *y, int32_t n) \
+    {                                                                                     \
+        dw33_loop(k, x, y, n, RK, NKY, NCOL);                                             \
+    }
+#if MSF_RQ_VCVTR
+DW33_FN(dw33_vf, MSF_RQ_VF, 3, 3)
+DW33_FN(dw32_vf, MSF_RQ_VF, 3, 2)
+DW33_FN(dw23_vf, MSF_RQ_VF, 2, 3)
+DW33_FN(dw22_vf, MSF_RQ_VF, 2, 2)
+#endif
+DW33_FN(dw33_lean, MSF_RQ_LEAN, 3, 3)
+DW33_FN(dw32_lean, MSF_RQ_LEAN, 3, 2)
+DW33_FN(dw23_lean, MSF_RQ_LEAN, 2, 3)
+DW33_FN(dw22_lean, MSF_RQ_LEAN, 2, 2)
+#undef DW33_FN
+
+/* One row of run pixels through the copy for (nky, ncol) and the group's form */
+static MSF_ALWAYS_INLINE void dw33_call(const dw33_t *k, const int8_t *x, int8_t *y, int32_t n,
+                                        int32_t vf, int32_t nky, int32_t ncol)
+{
+    const int32_t sh = 2 * (nky == 3) + (ncol == 3);
+#if MSF_RQ_VCVTR
+    if (vf) {
+        if (sh == 3) {
+            dw33_vf(k, x, y, n);
+        } else if (sh == 2) {
+            dw32_vf(k, x, y, n);
+        } else if (sh == 1) {
+            dw23_vf(k, x, y, n);
+        } else {
+            dw22_vf(k, x, y, n);
+        }
+        return;
+    }
+#else
+    (void)vf;
+#endif
+    if (sh == 3) {
+        dw33_lean(k, x, y, n);
+    } else if (sh == 2) {
+        dw32_lean(k, x, y, n);
+    } else if (sh == 1) {
+        dw23_lean(k, x, y, n);
+    } else {
+        dw22_lean(k, x, y, n);
+    }
+}
+
 /* Channels [0, 4 * groups) four at a time: per group every tap's weights are repacked once as
  * sign-extended halfword pairs (wp[2t]: channels 0 / 2, wp[2t + 1]: 1 / 3) for all the runs. */
 static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_geo_t *g,
@@ -542,18 +701,79 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
             const int32_t *wq = wp + wsz * (u->a * kw + u->c);
             /* a short clipped run (a border pixel or two): the input zero point subtracted per
              * tap (two SSUB16) instead of summing the valid taps' weights per channel */
-            const int32_t zsub = !full && u->n * u->nrows <= MSF_DW_ZSUB_PIX;
+            /* c33: a 3x3 kernel's window of 2 or 3 valid rows and columns under MSF_RQ_VF or
+             * the lean form: dw33_call (the accumulator start from the weight sums) */
+            const int32_t c33 = wsz == 2 && g->kh == 3 && kw == 3 && nky >= 2 && ncol >= 2 &&
+                                lean && (mode == MSF_RQ_FLOAT || mode == MSF_RQ_LEAN);
+            const int32_t zsub = !c33 && !full && u->n * u->nrows <= MSF_DW_ZSUB_PIX;
             const int32_t zpp = zsub ? (int32_t)(((uint32_t)p->in_zp & 0xFFFFu) |
                                                  ((uint32_t)p->in_zp << 16))
                                      : 0;
             int32_t b[4];
-            for (j = 0; j < 4; j++) {
-                b[j] = zsub ? (p->bias ? p->bias[c + j] : 0) : dw_start(p, g, u, c + j, full);
+            if (wsz == 2 && !zsub && !(full && p->bias_zp)) {
+                /* bias - in_zp * (the valid taps' weight sums), the sums from the repacked
+                 * halfword pairs two channels per SADD16 (|sum| <= 49 * 128: no lane
+                 * overflow); the same wrapping int32 value as dw_start */
+                int32_t se = 0, so = 0, ky, kx;
+                const uint32_t nz = (uint32_t)(-p->in_zp);
+                for (ky = u->a; ky < u->b; ky++) {
+                    for (kx = u->c; kx < u->d; kx++) {
+                        se = __sadd16(se, wp[2 * (ky * kw + kx)]);
+                        so = __sadd16(so, wp[2 * (ky * kw + kx) + 1]);
+                    }
+                }
+                b[0] = (int32_t)((int16_t)se);
+                b[2] = se >> 16;
+                b[1] = (int32_t)((int16_t)so);
+                b[3] = so >> 16;
+                for (j = 0; j < 4; j++) {
+                    b[j] = (int32_t)((uint32_t)(p->bias ? p->bias[c + j] : 0) +
+                                     nz * (uint32_t)b[j]);
+                }
+            } else {
+                for (j = 0; j < 4; j++) {
+                    b[j] = zsub ? (p->bias ? p->bias[c + j] : 0)
+                                : dw_start(p, g, u, c + j, full);
+                }
             }
             dw_cofs(g, u->s0, ncol, cofs);
-            if (wsz == 2 && full && g->kh == 3 && kw == 3) {
+            if (c33 || (wsz == 2 && full && g->kh == 3 && kw == 3)) {
                 /* the full 3x3 window, unrolled (the run's geometry in locals) */
-                const int32_t S = cofs[1], S2 = cofs[2];
+                const int32_t S = cofs[1], S2 = ncol == 3 ? cofs[2] : 0;
+                if (c33) {
+                    /* MSF_RQ_VF / the lean form: the row loop out of line (dw33_loop) */
+                    dw33_t k;
+                    k.wp = wq;
+                    k.S = S;
+                    k.S2 = S2;
+                    k.R = R;
+                    k.xstep = xstep;
+                    k.ystep = ystep;
+                    k.b[0] = b[0];
+                    k.b[1] = b[1];
+                    k.b[2] = b[2];
+                    k.b[3] = b[3];
+                    k.f = f;
+                    k.zp = zp;
+                    k.lo = lo;
+                    k.hi = hi;
+#if MSF_RQ_VCVTR
+                    k.fm = fm;
+                    k.clamp8 = clamp8;
+                    k.lo4 = lo4;
+                    k.hi4 = hi4;
+#else
+                    k.fm = (const float *)0;
+                    k.clamp8 = 0;
+                    k.lo4 = 0u;
+                    k.hi4 = 0u;
+#endif
+                    for (r = 0; r < u->nrows; r++) {
+                        dw33_call(&k, u->x + r * g->xrs + c, u->y + r * g->yrs + c, n,
+                                  mode == MSF_RQ_FLOAT, nky, ncol);
+                    }
+                    continue;
+                }
                 for (r = 0; r < u->nrows; r++) {
                     const int8_t *xp = u->x + r * g->xrs + c;
                     int8_t *yp = u->y + r * g->yrs + c;
@@ -615,11 +835,6 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
 #undef MSF_DW_TAPB
 #endif
 
-#if defined(__GNUC__)
-#define MSF_DW_NOINLINE __attribute__((noinline))
-#else
-#define MSF_DW_NOINLINE
-#endif
 
 /* The four specialised loops as separate functions: dw_flush calls them one after another, so
  * the stack holds one of their frames at a time (not the sum of the inlined copies). */

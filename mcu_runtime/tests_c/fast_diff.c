@@ -89,13 +89,16 @@ static void fd_ring(const int8_t *src, int32_t H, int32_t W, int32_t C, int32_t 
     v->cap = n > 0 ? n : 1;
 }
 
-/* One random conv (dw = 0) or depthwise (dw = 1) case; 1 if fast != reference. */
+/* One random conv (dw = 0) or depthwise (dw = 1; dw = 2: 3x3, >= 4 channels) case; 1 if fast
+ * != reference. */
 static int fd_conv_case(int dw)
 {
     msf_conv_s8_params p;
     msf_window *w = &p.win;
     int32_t H, W, Cin, Cout, Ho, Wo, G, cig, i, oy0, oy1, ox0, ox1, ry0, ry1, rx0, rx1, xcap;
-    int32_t ocap, nout, span_w, span_h, region, shape = fd_rnd(0, dw ? 6 : 3), big;
+    /* dw 2: a 3x3 depthwise case of at least four channels (the DSP loops' channel groups over
+     * full windows and border windows of 2 or 3 valid rows / columns: dw33_call) */
+    int32_t ocap, nout, span_w, span_h, region, shape = dw == 2 ? 1 : fd_rnd(0, dw ? 6 : 3), big;
     msf_view vin, vref, vgot;
     for (i = 0; i < (int32_t)sizeof p; i++) {
         ((uint8_t *)&p)[i] = 0;
@@ -130,7 +133,7 @@ static int fd_conv_case(int dw)
     span_h = (w->kh - 1) * (w->dil_h > 1 ? w->dil_h : 1) + 1;
     span_w = (w->kw - 1) * (w->dil_w > 1 ? w->dil_w : 1) + 1;
     G = (!dw && fd_rnd(0, 5) == 0) ? 2 : 1;
-    Cin = dw ? fd_rnd(1, big ? 13 : 20) : G * fd_rnd(1, shape == 0 ? 20 : 6);
+    Cin = dw ? fd_rnd(dw == 2 ? 4 : 1, big ? 13 : 20) : G * fd_rnd(1, shape == 0 ? 20 : 6);
     Cout = dw ? Cin : G * fd_rnd(1, shape == 0 ? 20 : 8);
     H = fd_rnd(1, big ? 14 : 9);
     W = fd_rnd(1, big ? 14 : 9);
@@ -343,6 +346,7 @@ static uint32_t fd_run(uint32_t seed, int32_t cases)
     for (t = 0; t < cases; t++) {
         fails += (uint32_t)fd_conv_case(0);
         fails += (uint32_t)fd_conv_case(1);
+        fails += (uint32_t)fd_conv_case(2);
         fails += (uint32_t)fd_requant_case();
     }
     return fails;
