@@ -510,6 +510,18 @@ void msf_conv1x1_s8_run(const msf_conv_s8_params *p, int32_t cin, int32_t cout,
         conv_run(p, cout, x, xstep, 0, 1, cin, cin, 0, y, ystep, n, MSF_RQ_LEAN);
     } else if (m == MSF_RQ_FIXED) {
         conv_run(p, cout, x, xstep, 0, 1, cin, cin, 0, y, ystep, n, MSF_RQ_FIXED);
+#if MSF_RQ_VCVTR
+    } else if (cin == 5 || cin == 8 || cin == 11) {
+        /* MSF_RQ_FLOAT, narrow inputs (the zoo's first pointwise layers): constant lengths as
+         * for MSF_RQ_LEAN above, the lengths with a byte tail included */
+        if (cin == 5) {
+            conv_run(p, cout, x, xstep, 0, 1, 5, 5, 0, y, ystep, n, MSF_RQ_FLOAT);
+        } else if (cin == 8) {
+            conv_run(p, cout, x, xstep, 0, 1, 8, 8, 0, y, ystep, n, MSF_RQ_FLOAT);
+        } else {
+            conv_run(p, cout, x, xstep, 0, 1, 11, 11, 0, y, ystep, n, MSF_RQ_FLOAT);
+        }
+#endif
     } else {
         conv_run(p, cout, x, xstep, 0, 1, cin, cin, 0, y, ystep, n, MSF_RQ_FLOAT);
     }

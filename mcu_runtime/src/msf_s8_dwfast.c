@@ -655,7 +655,8 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
     const uint32_t hi4 = ((uint32_t)hi & 0xFFu) * 0x01010101u;
 #endif
     for (gi = 0; gi < groups; gi++) {
-        const int32_t c = 4 * gi;
+        /* (the last group overlaps the one before when C is not a multiple of 4: dw_flush) */
+        const int32_t c = MSF_MIN(4 * gi, g->C - 4);
         const int8_t *wk = p->weights + c * ksz;
         int32_t lean = 0;
 #if MSF_RQ_VCVTR
@@ -975,6 +976,12 @@ static MSF_DW_NOINLINE void dw_short_runs(const msf_conv_s8_params *p, const dw_
     }
 }
 
+/* DSP cores: a remainder of at least this many channels after the groups of four takes an
+ * overlapping group of four (dw_flush; measured on mbv2-w0.35, cortex-m4) */
+#ifndef MSF_DW_TAIL4
+#define MSF_DW_TAIL4 2
+#endif
+
 /* The collected runs, channels outermost. */
 static void dw_flush(const msf_conv_s8_params *p, const dw_geo_t *g, const dw_run_t *runs,
                      int32_t nr)
@@ -991,11 +998,16 @@ static void dw_flush(const msf_conv_s8_params *p, const dw_geo_t *g, const dw_ru
 #if MSF_USE_DSP
     c4 = g->C / 4;
     if (c4 > 0) {
+        /* MSF_DW_TAIL4 or more channels past the last group of four: one more group, channels
+         * C - 4 .. C - 1, which overlaps the one before (its outputs written twice, the same
+         * bytes: the output is not the input) instead of dw_run1_m's channel loop */
+        const int32_t tail = g->C - 4 * c4 >= MSF_DW_TAIL4;
         if (p->rq.mode == MSF_RQ_FIXED) {
-            dw_run4_fixed(p, g, runs, nr, c4);
+            dw_run4_fixed(p, g, runs, nr, c4 + tail);
         } else {
-            dw_run4_float(p, g, runs, nr, c4);
+            dw_run4_float(p, g, runs, nr, c4 + tail);
         }
+        c4 = tail ? g->C / 4 + 1 : c4;
     }
 #endif
     if (4 * c4 < g->C) {
