@@ -25,7 +25,11 @@
  * (msf_rqf: no msf_rqc set-up per channel and call, which the fused modes' short calls pay
  * per pixel), channels the lean form does not cover through msf_rqc.  Two shapes get copies
  * with constant window-row lengths (the dot loops unrolled): a 3x3 conv over 3 input channels
- * (the RGB stem) and pointwise layers of 8 or 16 input channels. */
+ * (the RGB stem) and pointwise layers of 8 or 16 input channels.  On cores with the DSP
+ * extension and an FPU (MSF_RQ_VCVTR, msf_s8_requant.h) MSF_RQ_FLOAT channel pairs with finite
+ * multipliers under a clamp inside int8 requantise from the pair's multipliers in locals
+ * (MSF_RQ_VF / MSF_RQ_VF8: VCVTR + QADD, one SSAT for the whole-int8 clamp), and pointwise
+ * layers of 5, 8 or 11 input channels (the zoo's narrow layers) get constant-length copies. */
 #include "msf_s8_requant.h"
 #include "msf_s8_fast.h"
 

@@ -30,12 +30,26 @@
  * MSF_RQ_FIXED with the clamp inside int8 requantises through msf_rqf_apply from the channel's
  * multiplier and shift (no msf_rqc set-up), as do the channel groups of dw_run4_m (MSF_RQ_LEAN).
  *
+ * DSP cores, further: a channel count with 2 or 3 channels past the last group of four takes
+ * one more group, channels C - 4 .. C - 1, overlapping the one before (those outputs are
+ * written twice with the same bytes; the output is never the input) instead of dw_run1_m's
+ * channel loop.  3x3 kernels under MSF_RQ_VF (below) or the lean fixed form run their full
+ * windows and their border windows of 2 or 3 valid rows x 2 or 3 valid columns through
+ * out-of-line row loops (dw33_call: dw33/32/23/22_vf/_lean), whose taps are asm blocks with
+ * fixed registers (GCC's own allocation of the unrolled window inside dw_run4_m spilled the row
+ * pointers: 154 instructions per full-window pixel, 137 now); a border window's accumulator
+ * start is bias - in_zp * (its valid taps' weight sums), summed from the repacked weights two
+ * channels per SADD16.  On cores with an FPU as well (MSF_RQ_VCVTR, msf_s8_requant.h) a group
+ * of four MSF_RQ_FLOAT channels requantises with VCVTR + QADD + SSAT and stores one word
+ * (dw_out4v: the activation clamp on the packed bytes, SSUB8 + SEL).
+ *
  * Stack (the targets' stacks are small, 2 KiB on the QEMU boards; cortex-m4 -O2 frames):
  * msf_dwconv2d_s8 344 B (MSF_DW_RUNS run descriptors of 28 B), dw_flush 40 B, one of the
- * specialised loops at a time (dw_run4_* 712 B: 200 B of repacked weights, four
- * requantisation sets; dw_run1_* 232 B; dw_short_runs with its tap list and one of
- * dw_px33_* / dw_pxt_* (128 B of chunk accumulators) less than dw_run4_*).  dw_short_runs is
- * out of line so that its frame is not added to dw_flush's under dw_run4_*.
+ * specialised loops at a time (dw_run4_* 792 B: 200 B of repacked weights, four
+ * requantisation sets, the dw33_t of a row call, plus at most 112 B for the dw33 row loop it
+ * calls; dw_run1_* 224 B; dw_short_runs with its tap list and one of dw_px33_* / dw_pxt_*
+ * (128 B of chunk accumulators) less than dw_run4_*).  dw_short_runs is out of line so that its
+ * frame is not added to dw_flush's under dw_run4_*.
  */
 #include "msf_s8_requant.h"
 #include "msf_s8_fast.h"

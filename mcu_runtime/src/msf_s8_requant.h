@@ -10,7 +10,9 @@
  *    takes the reference.
  *  MSF_RQ_FLOAT: ORT's float32 multiply, then round half to even by adding and subtracting
  *    1.5 * 2^23 (exact for |v| < 2^22: the product itself is tested; larger products and NaN
- *    take the reference), + zero point.
+ *    take the reference), + zero point; on cores with the DSP extension and an FPU one VCVTR
+ *    (saturating, round half to even) + QADD of the zero point instead (MSF_RQ_VCVTR, below:
+ *    no range test).
  *    On cores without a single-precision FPU (MSF_INT_FLOATRQ, below), where each of those
  *    float operations is a libgcc soft-float call, the same expression is emulated exactly in
  *    integers (msf_rqc_float_int): fmul = m * 2^(e - 150) with a 24-bit mantissa m is split
