@@ -504,7 +504,10 @@ typedef struct {
 
 /* One window row (taps at p, p + S, p + S2; repacked weights at wp + WO bytes, two words per
  * tap) into the four accumulators: the register allocation fixed by an asm block (12
- * registers: GCC's own allocation of the unrolled window spilled the row pointers) */
+ * registers: GCC's own allocation of the unrolled window spilled the row pointers).  The block
+ * reads the input and the weights without memory operands: both are written before the
+ * out-of-line row loop is called, never inside it (its stores go to the output, which is never
+ * the input). */
 #define DW33_TAP(P, O, WO)                                                                    \
     "ldr %[v], [%[" P "]" O "]\n\t"                                                       \
     "ldrd %[w0], %[w1], [%[wp], #" WO "]\n\t"                                              \
