@@ -50,7 +50,9 @@ FUNCS = {
     # per-call cost of the fused modes' column calls shows here
     "conv dispatch (all convs)": ["msf_conv2d_s8", "conv_run_at", "conv_row_fast"],
     "depthwise": ["msf_dwconv2d_s8", "dw_flush", "msf_dwconv2d_s8_ref", "dw_run1_fixed",
-                  "dw_run1_float", "dw_run4_fixed", "dw_run4_float", "dw_short_runs",
+                  "dw_run1_float", "dw_run4_fixed", "dw_run4_float", "dw33_vf", "dw32_vf",
+                  "dw23_vf", "dw22_vf", "dw33_lean", "dw32_lean", "dw23_lean", "dw22_lean",
+                  "dw_short_runs",
                   "dw_px33_fixed", "dw_px33_float", "dw_pxt_fixed", "dw_pxt_float"],
     "pointwise 1x1": ["msf_conv1x1_s8_run"],
     "average pool": ["msf_avgpool_s8", "msf_gap_core_s8"],

@@ -25,7 +25,11 @@
  * (msf_rqf: no msf_rqc set-up per channel and call, which the fused modes' short calls pay
  * per pixel), channels the lean form does not cover through msf_rqc.  Two shapes get copies
  * with constant window-row lengths (the dot loops unrolled): a 3x3 conv over 3 input channels
- * (the RGB stem) and pointwise layers of 8 or 16 input channels. */
+ * (the RGB stem) and pointwise layers of 8 or 16 input channels.  On cores with the DSP
+ * extension and an FPU (MSF_RQ_VCVTR, msf_s8_requant.h) MSF_RQ_FLOAT channel pairs with finite
+ * multipliers under a clamp inside int8 requantise from the pair's multipliers in locals
+ * (MSF_RQ_VF / MSF_RQ_VF8: VCVTR + QADD, one SSAT for the whole-int8 clamp), and pointwise
+ * layers of 5, 8 or 11 input channels (the zoo's narrow layers) get constant-length copies. */
 #include "msf_s8_requant.h"
 #include "msf_s8_fast.h"
 
@@ -330,20 +334,29 @@ static MSF_ALWAYS_INLINE void conv_px1(const msf_conv_s8_params *p, int32_t cout
 /* One channel pair's outputs (oc, oc + 1) over the run's pixels, two at a time (each loaded
  * operand feeds two accumulators), an odd last pixel alone.  rk: MSF_RQ_LEAN (f0 / f1, the
  * clamp in zp / lo / hi) or the msf_rqc mode (r0 / r1). */
+#if MSF_RQ_VCVTR
+#define CONV_OUT(j, acc)                                                                      \
+    (rk == MSF_RQ_LEAN  ? msf_rqf_apply_c(&f[j], (acc), zp, lo, hi)                           \
+     : rk == MSF_RQ_VF8 ? msf_rqv_apply((acc), fm[j], zp, lo, hi, 1)                          \
+     : rk == MSF_RQ_VF  ? msf_rqv_apply((acc), fm[j], zp, lo, hi, 0)                          \
+                        : msf_rqc_apply_m(&r[j], (acc), rk))
+#else
 #define CONV_OUT(j, acc)                                                                      \
     (rk == MSF_RQ_LEAN ? msf_rqf_apply_c(&f[j], (acc), zp, lo, hi)                            \
                        : msf_rqc_apply_m(&r[j], (acc), rk))
+#endif
 static MSF_ALWAYS_INLINE void conv_pair(const int8_t *w0, int32_t b0, int32_t b1,
                                         const int8_t *x, int32_t xstep, int32_t xrow,
                                         int32_t kh, int32_t L, int32_t la, int32_t xb,
                                         int8_t *ya, int32_t ystep, int32_t n, int32_t KL,
                                         int32_t rk, const msf_rqc *r, const msf_rqf *f,
-                                        int32_t zp, int32_t lo, int32_t hi)
+                                        const float *fm, int32_t zp, int32_t lo, int32_t hi)
 {
     const int8_t *w1 = w0 + KL;
     const int32_t lb = L - la;
     const int8_t *xa = x;
     int32_t i, ky;
+    (void)fm; /* (MSF_RQ_VF* only) */
     for (i = 0; i + 2 <= n; i += 2) {
         int32_t acc[4];
         acc[0] = acc[2] = b0;
@@ -396,6 +409,10 @@ static MSF_ALWAYS_INLINE void conv_run(const msf_conv_s8_params *p, int32_t cout
     int32_t i, oc, ky;
     msf_rqc r[2];
     msf_rqf f[2];
+    float fm[2] = {0.0f, 0.0f};
+#if MSF_RQ_VCVTR
+    const int32_t vcall = mode == MSF_RQ_FLOAT && msf_rqv_call_ok(zp, lo, hi);
+#endif
     for (oc = 0; oc + 2 <= cout; oc += 2) {
         const int8_t *w0 = wt + oc * KL;
         const int32_t b0 = acc_init(p, oc, KL), b1 = acc_init(p, oc + 1, KL);
@@ -403,13 +420,31 @@ static MSF_ALWAYS_INLINE void conv_run(const msf_conv_s8_params *p, int32_t cout
             (void)msf_rqf_load(&p->rq, oc, &f[0]); /* (every channel lean: run_mode) */
             (void)msf_rqf_load(&p->rq, oc + 1, &f[1]);
             conv_pair(w0, b0, b1, x, xstep, xrow, kh, L, la, xb, y + oc, ystep, n, KL,
-                      MSF_RQ_LEAN, r, f, zp, lo, hi);
+                      MSF_RQ_LEAN, r, f, fm, zp, lo, hi);
             continue;
         }
+#if MSF_RQ_VCVTR
+        if (vcall) {
+            /* MSF_RQ_FLOAT, the clamp inside int8: the pair's multipliers in locals */
+            const int32_t pc = p->rq.per_channel;
+            fm[0] = p->rq.fmul[pc ? oc : 0];
+            fm[1] = p->rq.fmul[pc ? oc + 1 : 0];
+            if (msf_fmul_finite(fm[0]) && msf_fmul_finite(fm[1])) {
+                if (lo == -128 && hi == 127) {
+                    conv_pair(w0, b0, b1, x, xstep, xrow, kh, L, la, xb, y + oc, ystep, n, KL,
+                              MSF_RQ_VF8, r, f, fm, zp, lo, hi);
+                } else {
+                    conv_pair(w0, b0, b1, x, xstep, xrow, kh, L, la, xb, y + oc, ystep, n, KL,
+                              MSF_RQ_VF, r, f, fm, zp, lo, hi);
+                }
+                continue;
+            }
+        }
+#endif
         msf_rqc_load(&p->rq, oc, zp, lo, hi, &r[0]);
         msf_rqc_load(&p->rq, oc + 1, zp, lo, hi, &r[1]);
         conv_pair(w0, b0, b1, x, xstep, xrow, kh, L, la, xb, y + oc, ystep, n, KL, gmode, r,
-                  f, zp, lo, hi);
+                  f, fm, zp, lo, hi);
     }
     if (oc < cout) {
         const int8_t *w0 = wt + oc * KL;
@@ -479,6 +514,18 @@ void msf_conv1x1_s8_run(const msf_conv_s8_params *p, int32_t cin, int32_t cout,
         conv_run(p, cout, x, xstep, 0, 1, cin, cin, 0, y, ystep, n, MSF_RQ_LEAN);
     } else if (m == MSF_RQ_FIXED) {
         conv_run(p, cout, x, xstep, 0, 1, cin, cin, 0, y, ystep, n, MSF_RQ_FIXED);
+#if MSF_RQ_VCVTR
+    } else if (cin == 5 || cin == 8 || cin == 11) {
+        /* MSF_RQ_FLOAT, narrow inputs (the zoo's first pointwise layers): constant lengths as
+         * for MSF_RQ_LEAN above, the lengths with a byte tail included */
+        if (cin == 5) {
+            conv_run(p, cout, x, xstep, 0, 1, 5, 5, 0, y, ystep, n, MSF_RQ_FLOAT);
+        } else if (cin == 8) {
+            conv_run(p, cout, x, xstep, 0, 1, 8, 8, 0, y, ystep, n, MSF_RQ_FLOAT);
+        } else {
+            conv_run(p, cout, x, xstep, 0, 1, 11, 11, 0, y, ystep, n, MSF_RQ_FLOAT);
+        }
+#endif
     } else {
         conv_run(p, cout, x, xstep, 0, 1, cin, cin, 0, y, ystep, n, MSF_RQ_FLOAT);
     }

@@ -30,12 +30,26 @@
  * MSF_RQ_FIXED with the clamp inside int8 requantises through msf_rqf_apply from the channel's
  * multiplier and shift (no msf_rqc set-up), as do the channel groups of dw_run4_m (MSF_RQ_LEAN).
  *
+ * DSP cores, further: a channel count with 2 or 3 channels past the last group of four takes
+ * one more group, channels C - 4 .. C - 1, overlapping the one before (those outputs are
+ * written twice with the same bytes; the output is never the input) instead of dw_run1_m's
+ * channel loop.  3x3 kernels under MSF_RQ_VF (below) or the lean fixed form run their full
+ * windows and their border windows of 2 or 3 valid rows x 2 or 3 valid columns through
+ * out-of-line row loops (dw33_call: dw33/32/23/22_vf/_lean), whose taps are asm blocks with
+ * fixed registers (GCC's own allocation of the unrolled window inside dw_run4_m spilled the row
+ * pointers: 154 instructions per full-window pixel, 137 now); a border window's accumulator
+ * start is bias - in_zp * (its valid taps' weight sums), summed from the repacked weights two
+ * channels per SADD16.  On cores with an FPU as well (MSF_RQ_VCVTR, msf_s8_requant.h) a group
+ * of four MSF_RQ_FLOAT channels requantises with VCVTR + QADD + SSAT and stores one word
+ * (dw_out4v: the activation clamp on the packed bytes, SSUB8 + SEL).
+ *
  * Stack (the targets' stacks are small, 2 KiB on the QEMU boards; cortex-m4 -O2 frames):
  * msf_dwconv2d_s8 344 B (MSF_DW_RUNS run descriptors of 28 B), dw_flush 40 B, one of the
- * specialised loops at a time (dw_run4_* 712 B: 200 B of repacked weights, four
- * requantisation sets; dw_run1_* 232 B; dw_short_runs with its tap list and one of
- * dw_px33_* / dw_pxt_* (128 B of chunk accumulators) less than dw_run4_*).  dw_short_runs is
- * out of line so that its frame is not added to dw_flush's under dw_run4_*.
+ * specialised loops at a time (dw_run4_* 792 B: 200 B of repacked weights, four
+ * requantisation sets, the dw33_t of a row call, plus at most 112 B for the dw33 row loop it
+ * calls; dw_run1_* 224 B; dw_short_runs with its tap list and one of dw_px33_* / dw_pxt_*
+ * (128 B of chunk accumulators) less than dw_run4_*).  dw_short_runs is out of line so that its
+ * frame is not added to dw_flush's under dw_run4_*.
  */
 #include "msf_s8_requant.h"
 #include "msf_s8_fast.h"
@@ -45,6 +59,12 @@
 #define MSF_USE_DSP 1
 #else
 #define MSF_USE_DSP 0
+#endif
+
+#if defined(__GNUC__)
+#define MSF_DW_NOINLINE __attribute__((noinline))
+#else
+#define MSF_DW_NOINLINE
 #endif
 
 #define MSF_DW_MAX_TAPS 49 /* up to 7x7 (any kh x kw <= 49 with kw <= 8) */
@@ -406,6 +426,222 @@ static MSF_ALWAYS_INLINE void dw_out4(int8_t *yp, const msf_rqc *rc, const msf_r
     }
 }
 
+#if MSF_RQ_VCVTR
+/* Word store (unaligned: the cores with the DSP extension allow it, as msf_ld32's loads) */
+static MSF_ALWAYS_INLINE void dw_st32(int8_t *p, uint32_t v)
+{
+    *(msf_u32_una *)(void *)p = v;
+}
+
+/* Byte lanes of w clamped to [lo, hi] (each of lo4 / hi4 the bound in all four bytes): SSUB8
+ * sets a lane's GE flag when w >= lo (signed), SEL keeps w there and lo elsewhere; then the same
+ * against hi.  One asm block each: the GE flags live between the two instructions only. */
+static MSF_ALWAYS_INLINE uint32_t dw_clamp8x4(uint32_t w, uint32_t lo4, uint32_t hi4)
+{
+    uint32_t t;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(t) : "r"(w), "r"(lo4) : "cc");
+    __asm__("ssub8 %0, %2, %1\n\tsel %0, %1, %2" : "=&r"(w) : "r"(t), "r"(hi4) : "cc");
+    return w;
+}
+
+/* The int8 output of accumulator acc under MSF_RQ_FLOAT (a channel msf_rqc_load would not send
+ * to the reference: finite fmul, |zp| <= 2^24): msf_rqc_apply_m's MSF_RQ_VCVTR form saturated
+ * to int8 (the clamp to [lo, hi] follows on the packed word) */
+static MSF_ALWAYS_INLINE int32_t dw_rqv(int32_t acc, float fm, int32_t zp)
+{
+    return __ssat(__qadd(msf_vcvtr_s32((float)acc * fm), zp), 8);
+}
+
+/* Four channels' outputs of one pixel as one word store (dw_run4_m, MSF_RQ_FLOAT, a group whose
+ * channels take the fast form): byte j = clamp(rq(acc[j]), lo, hi); clamp8: the activation
+ * clamp is narrower than int8 (else SSAT's saturation is the whole clamp). */
+static MSF_ALWAYS_INLINE void dw_out4v(int8_t *yp, const float *fm, const int32_t *acc,
+                                       int32_t zp, int32_t clamp8, uint32_t lo4, uint32_t hi4)
+{
+    uint32_t w = (uint32_t)dw_rqv(acc[0], fm[0], zp);
+    const uint32_t b1 = (uint32_t)dw_rqv(acc[1], fm[1], zp);
+    const uint32_t b2 = (uint32_t)dw_rqv(acc[2], fm[2], zp);
+    const uint32_t b3 = (uint32_t)dw_rqv(acc[3], fm[3], zp);
+    __asm__("bfi %0, %1, #8, #8" : "+r"(w) : "r"(b1));
+    __asm__("bfi %0, %1, #16, #8" : "+r"(w) : "r"(b2));
+    __asm__("bfi %0, %1, #24, #8" : "+r"(w) : "r"(b3));
+    if (clamp8) {
+        w = dw_clamp8x4(w, lo4, hi4);
+    }
+    dw_st32(yp, w);
+}
+#endif
+
+/* Four outputs of one pixel from acc[0..3]: dw_out4v for a MSF_RQ_FLOAT group that takes it */
+#if MSF_RQ_VCVTR
+#define DW_OUT4(yp, acc)                                                                      \
+    do {                                                                                  \
+        if (mode == MSF_RQ_FLOAT && lean) {                                               \
+            dw_out4v(yp, fm, acc, zp, clamp8, lo4, hi4);                                  \
+        } else {                                                                          \
+            dw_out4(yp, rc, f, lean, acc, mode, zp, lo, hi);                              \
+        }                                                                                 \
+    } while (0)
+#else
+#define DW_OUT4(yp, acc) dw_out4(yp, rc, f, lean, acc, mode, zp, lo, hi)
+#endif
+
+/* One run row of full 3x3 windows, four channels, in a function of its own (dw_run4_m's big
+ * frame leaves the inlined copy short of registers: 41 stack loads per pixel, 154
+ * instructions): n pixels from x (row 0, column 0 of the group's first channel; window columns
+ * S and S2 on, rows R apart; the next pixel xstep on) to y (ystep apart); repacked weights wp
+ * (2 words per tap), accumulator starts b, requantisation: MSF_RQ_VF (fm, zp, the packed clamp
+ * when clamp8: dw_out4v) or MSF_RQ_LEAN (f: msf_rqf_apply_c, the group's four lean). */
+typedef struct {
+    const int32_t *wp;
+    int32_t S, S2, R, xstep, ystep;
+    int32_t b[4];
+    const float *fm;
+    const msf_rqf *f;
+    int32_t zp, lo, hi, clamp8;
+    uint32_t lo4, hi4;
+} dw33_t;
+
+/* One window row (taps at p, p + S, p + S2; repacked weights at wp + WO bytes, two words per
+ * tap) into the four accumulators: the register allocation fixed by an asm block (12
+ * registers: GCC's own allocation of the unrolled window spilled the row pointers).  The block
+ * reads the input and the weights without memory operands: both are written before the
+ * out-of-line row loop is called, never inside it (its stores go to the output, which is never
+ * the input). */
+#define DW33_TAP(P, O, WO)                                                                    \
+    "ldr %[v], [%[" P "]" O "]\n\t"                                                       \
+    "ldrd %[w0], %[w1], [%[wp], #" WO "]\n\t"                                              \
+    "sxtb16 %[e], %[v]\n\t"                                                               \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                       \
+    "smlabb %[a0], %[e], %[w0], %[a0]\n\t"                                                \
+    "smlatt %[a2], %[e], %[w0], %[a2]\n\t"                                                \
+    "smlabb %[a1], %[v], %[w1], %[a1]\n\t"                                                \
+    "smlatt %[a3], %[v], %[w1], %[a3]\n\t"
+#define DW33_ROW(PTR, W0, W1, W2)                                                               \
+    do {                                                                                  \
+        uint32_t v_, e_, w0_, w1_;                                                        \
+        __asm__(DW33_TAP("xp", "", W0) DW33_TAP("xp", ", %[S]", W1)                       \
+                    DW33_TAP("xp", ", %[S2]", W2)                                         \
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),             \
+                  [v] "=&r"(v_), [e] "=&r"(e_), [w0] "=&r"(w0_), [w1] "=&r"(w1_)          \
+                : [xp] "r"(PTR), [S] "r"(S), [S2] "r"(S2), [wp] "r"(wp));                 \
+    } while (0)
+
+#define DW33_ROW2(PTR, W0, W1)                                                                \
+    do {                                                                                  \
+        uint32_t v_, e_, w0_, w1_;                                                        \
+        __asm__(DW33_TAP("xp", "", W0) DW33_TAP("xp", ", %[S]", W1)                       \
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),             \
+                  [v] "=&r"(v_), [e] "=&r"(e_), [w0] "=&r"(w0_), [w1] "=&r"(w1_)          \
+                : [xp] "r"(PTR), [S] "r"(S), [wp] "r"(wp));                               \
+    } while (0)
+
+static MSF_ALWAYS_INLINE void dw33_loop(const dw33_t *k, const int8_t *x, int8_t *y, int32_t n,
+                                        int32_t rk, int32_t nky, int32_t ncol)
+{
+    const int32_t *const wp = k->wp;
+    const int32_t S = k->S, S2 = k->S2, xstep = k->xstep, ystep = k->ystep;
+    const int8_t *p0 = x, *p1 = x + k->R, *p2 = nky == 3 ? x + 2 * k->R : x;
+    /* the values read per pixel in locals (dw_st32's may_alias store would make GCC re-read
+     * them through k every pixel) */
+    const int32_t b0 = k->b[0], b1 = k->b[1], b2 = k->b[2], b3 = k->b[3], zp = k->zp;
+    float fm[4];
+    int32_t i;
+    fm[0] = rk == MSF_RQ_VF ? k->fm[0] : 0.0f;
+    fm[1] = rk == MSF_RQ_VF ? k->fm[1] : 0.0f;
+    fm[2] = rk == MSF_RQ_VF ? k->fm[2] : 0.0f;
+    fm[3] = rk == MSF_RQ_VF ? k->fm[3] : 0.0f;
+    for (i = 0; i < n; i++) {
+        int32_t a0 = b0, a1 = b1, a2 = b2, a3 = b3;
+        int32_t acc[4];
+        if (ncol == 3) {
+            DW33_ROW(p0, "0", "8", "16");
+            DW33_ROW(p1, "24", "32", "40");
+            if (nky == 3) {
+                DW33_ROW(p2, "48", "56", "64");
+            }
+        } else {
+            DW33_ROW2(p0, "0", "8");
+            DW33_ROW2(p1, "24", "32");
+            if (nky == 3) {
+                DW33_ROW2(p2, "48", "56");
+            }
+        }
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+#if MSF_RQ_VCVTR
+        if (rk == MSF_RQ_VF) {
+            dw_out4v(y, fm, acc, zp, k->clamp8, k->lo4, k->hi4);
+        } else
+#endif
+        {
+            const msf_rqf *const f = k->f;
+            y[0] = (int8_t)msf_rqf_apply_c(&f[0], acc[0], zp, k->lo, k->hi);
+            y[1] = (int8_t)msf_rqf_apply_c(&f[1], acc[1], zp, k->lo, k->hi);
+            y[2] = (int8_t)msf_rqf_apply_c(&f[2], acc[2], zp, k->lo, k->hi);
+            y[3] = (int8_t)msf_rqf_apply_c(&f[3], acc[3], zp, k->lo, k->hi);
+        }
+        p0 += xstep;
+        p1 += xstep;
+        p2 += xstep;
+        y += ystep;
+    }
+}
+
+/* The specialised copies: window rows x columns 3 x 3 (full), 3 x 2, 2 x 3, 2 x 2 (border
+ * runs of a 3x3 kernel, the valid taps only: weights wp from the first valid tap, rows 3 taps
+ * apart), per requantisation form. */
+#define DW33_FN(NAME, RK, NKY, NCOL)                                                          \
+    static MSF_DW_NOINLINE void NAME(const dw33_t *k, const int8_t *x, int8_t *y, int32_t n) \
+    {                                                                                     \
+        dw33_loop(k, x, y, n, RK, NKY, NCOL);                                             \
+    }
+#if MSF_RQ_VCVTR
+DW33_FN(dw33_vf, MSF_RQ_VF, 3, 3)
+DW33_FN(dw32_vf, MSF_RQ_VF, 3, 2)
+DW33_FN(dw23_vf, MSF_RQ_VF, 2, 3)
+DW33_FN(dw22_vf, MSF_RQ_VF, 2, 2)
+#endif
+DW33_FN(dw33_lean, MSF_RQ_LEAN, 3, 3)
+DW33_FN(dw32_lean, MSF_RQ_LEAN, 3, 2)
+DW33_FN(dw23_lean, MSF_RQ_LEAN, 2, 3)
+DW33_FN(dw22_lean, MSF_RQ_LEAN, 2, 2)
+#undef DW33_FN
+
+/* One row of run pixels through the copy for (nky, ncol) and the group's form */
+static MSF_ALWAYS_INLINE void dw33_call(const dw33_t *k, const int8_t *x, int8_t *y, int32_t n,
+                                        int32_t vf, int32_t nky, int32_t ncol)
+{
+    const int32_t sh = 2 * (nky == 3) + (ncol == 3);
+#if MSF_RQ_VCVTR
+    if (vf) {
+        if (sh == 3) {
+            dw33_vf(k, x, y, n);
+        } else if (sh == 2) {
+            dw32_vf(k, x, y, n);
+        } else if (sh == 1) {
+            dw23_vf(k, x, y, n);
+        } else {
+            dw22_vf(k, x, y, n);
+        }
+        return;
+    }
+#else
+    (void)vf;
+#endif
+    if (sh == 3) {
+        dw33_lean(k, x, y, n);
+    } else if (sh == 2) {
+        dw32_lean(k, x, y, n);
+    } else if (sh == 1) {
+        dw23_lean(k, x, y, n);
+    } else {
+        dw22_lean(k, x, y, n);
+    }
+}
+
 /* Channels [0, 4 * groups) four at a time: per group every tap's weights are repacked once as
  * sign-extended halfword pairs (wp[2t]: channels 0 / 2, wp[2t + 1]: 1 / 3) for all the runs. */
 static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_geo_t *g,
@@ -424,10 +660,36 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
     } q;
     msf_rqc *const rc = q.rc;
     msf_rqf *const f = q.f;
+#if MSF_RQ_VCVTR
+    /* MSF_RQ_FLOAT: the groups whose four channels msf_rqc_load would not send to the reference
+     * (vf) take dw_out4v; the call's clamp and zero point checked here, the multipliers per
+     * group */
+    float fm[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const int32_t vcall = mode == MSF_RQ_FLOAT && msf_rq_clamp_ok(lo, hi) && zp <= (1 << 24) &&
+                          zp >= -(1 << 24);
+    const int32_t clamp8 = lo != -128 || hi != 127;
+    const uint32_t lo4 = ((uint32_t)lo & 0xFFu) * 0x01010101u;
+    const uint32_t hi4 = ((uint32_t)hi & 0xFFu) * 0x01010101u;
+#endif
     for (gi = 0; gi < groups; gi++) {
-        const int32_t c = 4 * gi;
+        /* (the last group overlaps the one before when C is not a multiple of 4: dw_flush) */
+        const int32_t c = MSF_MIN(4 * gi, g->C - 4);
         const int8_t *wk = p->weights + c * ksz;
         int32_t lean = 0;
+#if MSF_RQ_VCVTR
+        int32_t vf = 0;
+        if (vcall) {
+            const int32_t pc = p->rq.per_channel;
+            fm[0] = p->rq.fmul[pc ? c : 0];
+            fm[1] = p->rq.fmul[pc ? c + 1 : 0];
+            fm[2] = p->rq.fmul[pc ? c + 2 : 0];
+            fm[3] = p->rq.fmul[pc ? c + 3 : 0];
+            vf = msf_fmul_finite(fm[0]) & msf_fmul_finite(fm[1]) & msf_fmul_finite(fm[2]) &
+                 msf_fmul_finite(fm[3]);
+        }
+        /* (lean: MSF_RQ_LEAN's flag; for MSF_RQ_FLOAT it says the group takes dw_out4v) */
+        lean = vf;
+#endif
         if (mode == MSF_RQ_LEAN) {
             lean = msf_rqf_load(&p->rq, c, &f[0]) & msf_rqf_load(&p->rq, c + 1, &f[1]) &
                    msf_rqf_load(&p->rq, c + 2, &f[2]) & msf_rqf_load(&p->rq, c + 3, &f[3]);
@@ -457,18 +719,79 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
             const int32_t *wq = wp + wsz * (u->a * kw + u->c);
             /* a short clipped run (a border pixel or two): the input zero point subtracted per
              * tap (two SSUB16) instead of summing the valid taps' weights per channel */
-            const int32_t zsub = !full && u->n * u->nrows <= MSF_DW_ZSUB_PIX;
+            /* c33: a 3x3 kernel's window of 2 or 3 valid rows and columns under MSF_RQ_VF or
+             * the lean form: dw33_call (the accumulator start from the weight sums) */
+            const int32_t c33 = wsz == 2 && g->kh == 3 && kw == 3 && nky >= 2 && ncol >= 2 &&
+                                lean && (mode == MSF_RQ_FLOAT || mode == MSF_RQ_LEAN);
+            const int32_t zsub = !c33 && !full && u->n * u->nrows <= MSF_DW_ZSUB_PIX;
             const int32_t zpp = zsub ? (int32_t)(((uint32_t)p->in_zp & 0xFFFFu) |
                                                  ((uint32_t)p->in_zp << 16))
                                      : 0;
             int32_t b[4];
-            for (j = 0; j < 4; j++) {
-                b[j] = zsub ? (p->bias ? p->bias[c + j] : 0) : dw_start(p, g, u, c + j, full);
+            if (wsz == 2 && !zsub && !(full && p->bias_zp)) {
+                /* bias - in_zp * (the valid taps' weight sums), the sums from the repacked
+                 * halfword pairs two channels per SADD16 (|sum| <= 49 * 128: no lane
+                 * overflow); the same wrapping int32 value as dw_start */
+                int32_t se = 0, so = 0, ky, kx;
+                const uint32_t nz = (uint32_t)(-p->in_zp);
+                for (ky = u->a; ky < u->b; ky++) {
+                    for (kx = u->c; kx < u->d; kx++) {
+                        se = __sadd16(se, wp[2 * (ky * kw + kx)]);
+                        so = __sadd16(so, wp[2 * (ky * kw + kx) + 1]);
+                    }
+                }
+                b[0] = (int32_t)((int16_t)se);
+                b[2] = se >> 16;
+                b[1] = (int32_t)((int16_t)so);
+                b[3] = so >> 16;
+                for (j = 0; j < 4; j++) {
+                    b[j] = (int32_t)((uint32_t)(p->bias ? p->bias[c + j] : 0) +
+                                     nz * (uint32_t)b[j]);
+                }
+            } else {
+                for (j = 0; j < 4; j++) {
+                    b[j] = zsub ? (p->bias ? p->bias[c + j] : 0)
+                                : dw_start(p, g, u, c + j, full);
+                }
             }
             dw_cofs(g, u->s0, ncol, cofs);
-            if (wsz == 2 && full && g->kh == 3 && kw == 3) {
+            if (c33 || (wsz == 2 && full && g->kh == 3 && kw == 3)) {
                 /* the full 3x3 window, unrolled (the run's geometry in locals) */
-                const int32_t S = cofs[1], S2 = cofs[2];
+                const int32_t S = cofs[1], S2 = ncol == 3 ? cofs[2] : 0;
+                if (c33) {
+                    /* MSF_RQ_VF / the lean form: the row loop out of line (dw33_loop) */
+                    dw33_t k;
+                    k.wp = wq;
+                    k.S = S;
+                    k.S2 = S2;
+                    k.R = R;
+                    k.xstep = xstep;
+                    k.ystep = ystep;
+                    k.b[0] = b[0];
+                    k.b[1] = b[1];
+                    k.b[2] = b[2];
+                    k.b[3] = b[3];
+                    k.f = f;
+                    k.zp = zp;
+                    k.lo = lo;
+                    k.hi = hi;
+#if MSF_RQ_VCVTR
+                    k.fm = fm;
+                    k.clamp8 = clamp8;
+                    k.lo4 = lo4;
+                    k.hi4 = hi4;
+#else
+                    k.fm = (const float *)0;
+                    k.clamp8 = 0;
+                    k.lo4 = 0u;
+                    k.hi4 = 0u;
+#endif
+                    for (r = 0; r < u->nrows; r++) {
+                        dw33_call(&k, u->x + r * g->xrs + c, u->y + r * g->yrs + c, n,
+                                  mode == MSF_RQ_FLOAT, nky, ncol);
+                    }
+                    continue;
+                }
                 for (r = 0; r < u->nrows; r++) {
                     const int8_t *xp = u->x + r * g->xrs + c;
                     int8_t *yp = u->y + r * g->yrs + c;
@@ -489,7 +812,7 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
                         acc[1] = a1;
                         acc[2] = a2;
                         acc[3] = a3;
-                        dw_out4(yp, rc, f, lean, acc, mode, zp, lo, hi);
+                        DW_OUT4(yp, acc);
                         xp += xstep;
                         yp += ystep;
                     }
@@ -517,7 +840,7 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
                         } else {
                             dw_win4(xp, wq, acc, nky, R, kw, ncol, cofs, 1, 0);
                         }
-                        dw_out4(yp, rc, f, lean, acc, mode, zp, lo, hi);
+                        DW_OUT4(yp, acc);
                         xp += xstep;
                         yp += ystep;
                     }
@@ -530,11 +853,6 @@ static MSF_ALWAYS_INLINE void dw_run4_m(const msf_conv_s8_params *p, const dw_ge
 #undef MSF_DW_TAPB
 #endif
 
-#if defined(__GNUC__)
-#define MSF_DW_NOINLINE __attribute__((noinline))
-#else
-#define MSF_DW_NOINLINE
-#endif
 
 /* The four specialised loops as separate functions: dw_flush calls them one after another, so
  * the stack holds one of their frames at a time (not the sum of the inlined copies). */
@@ -675,6 +993,12 @@ static MSF_DW_NOINLINE void dw_short_runs(const msf_conv_s8_params *p, const dw_
     }
 }
 
+/* DSP cores: a remainder of at least this many channels after the groups of four takes an
+ * overlapping group of four (dw_flush; measured on mbv2-w0.35, cortex-m4) */
+#ifndef MSF_DW_TAIL4
+#define MSF_DW_TAIL4 2
+#endif
+
 /* The collected runs, channels outermost. */
 static void dw_flush(const msf_conv_s8_params *p, const dw_geo_t *g, const dw_run_t *runs,
                      int32_t nr)
@@ -691,11 +1015,16 @@ static void dw_flush(const msf_conv_s8_params *p, const dw_geo_t *g, const dw_ru
 #if MSF_USE_DSP
     c4 = g->C / 4;
     if (c4 > 0) {
+        /* MSF_DW_TAIL4 or more channels past the last group of four: one more group, channels
+         * C - 4 .. C - 1, which overlaps the one before (its outputs written twice, the same
+         * bytes: the output is not the input) instead of dw_run1_m's channel loop */
+        const int32_t tail = g->C - 4 * c4 >= MSF_DW_TAIL4;
         if (p->rq.mode == MSF_RQ_FIXED) {
-            dw_run4_fixed(p, g, runs, nr, c4);
+            dw_run4_fixed(p, g, runs, nr, c4 + tail);
         } else {
-            dw_run4_float(p, g, runs, nr, c4);
+            dw_run4_float(p, g, runs, nr, c4 + tail);
         }
+        c4 = tail ? g->C / 4 + 1 : c4;
     }
 #endif
     if (4 * c4 < g->C) {

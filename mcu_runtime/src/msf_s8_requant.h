@@ -10,7 +10,9 @@
  *    takes the reference.
  *  MSF_RQ_FLOAT: ORT's float32 multiply, then round half to even by adding and subtracting
  *    1.5 * 2^23 (exact for |v| < 2^22: the product itself is tested; larger products and NaN
- *    take the reference), + zero point.
+ *    take the reference), + zero point; on cores with the DSP extension and an FPU one VCVTR
+ *    (saturating, round half to even) + QADD of the zero point instead (MSF_RQ_VCVTR, below:
+ *    no range test).
  *    On cores without a single-precision FPU (MSF_INT_FLOATRQ, below), where each of those
  *    float operations is a libgcc soft-float call, the same expression is emulated exactly in
  *    integers (msf_rqc_float_int): fmul = m * 2^(e - 150) with a 24-bit mantissa m is split
@@ -57,6 +59,45 @@
 #define MSF_INT_FLOATRQ 1
 #else
 #define MSF_INT_FLOATRQ 0
+#endif
+
+/* MSF_RQ_VCVTR: 1 on cores with the DSP extension and a single-precision FPU (Cortex-M4F, M7,
+ * M33 with FPU; MSF_INT_FLOATRQ 0): MSF_RQ_FLOAT rounds the float product to an integer with one
+ * VCVTR.S32.F32 (conversion in the FPSCR rounding mode: round to nearest, ties to even, the mode
+ * the magic-number step assumes too), which saturates to int32 for |v| >= 2^31 and +-inf, and
+ * adds the zero point with QADD (saturating), so neither needs the range test and reference call
+ * of the magic-number form: for v = fl32(acc) * fmul (finite fmul) and R = rne(v),
+ * sat32(sat32(R) + zp) clamped to [lo, hi] (-128 <= lo <= hi <= 127) equals the reference's
+ * clamp(rne(clamp(v, -128 - zp, 127 - zp)) + zp, lo, hi): rounding is monotonic and fixes
+ * integers, so rne(clamp(v, a, b)) = clamp(R, a, b) for integer a, b; for R inside int32 both
+ * sides are clamp(R + zp, lo, hi); for R beyond +-2^31 both are hi (lo) when |zp| <= 2^24
+ * (checked by msf_rqc_load).  A NaN product needs a NaN or infinite fmul: msf_rqc_load sends
+ * such a channel (and |zp| > 2^24) to the reference.  Elsewhere 0 (the code is unchanged). */
+#if !MSF_INT_FLOATRQ && defined(__GNUC__) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && \
+    defined(__ARM_FP) && ((__ARM_FP) & 4)
+#include <arm_acle.h>
+#define MSF_RQ_VCVTR 1
+/* rne(v) saturated to int32 (VCVTR.S32.F32 in the default rounding mode) */
+static inline int32_t msf_vcvtr_s32(float v)
+{
+    float t;
+    int32_t r;
+    __asm__("vcvtr.s32.f32 %0, %1" : "=t"(t) : "t"(v));
+    __asm__("vmov %0, %1" : "=r"(r) : "t"(t));
+    return r;
+}
+/* 1 when float multiplier f is finite (not inf / NaN: the exponent field is not all ones) */
+static inline int32_t msf_fmul_finite(float f)
+{
+    union {
+        float f;
+        uint32_t u;
+    } b;
+    b.f = f;
+    return ((b.u >> 23) & 0xFFu) != 0xFFu;
+}
+#else
+#define MSF_RQ_VCVTR 0
 #endif
 
 /* Bit length of a <= 2^24 (1 for a == 0) without CLZ or a table: 16-, 8- and 4-bit steps, then
@@ -198,6 +239,11 @@ static inline void msf_rqc_load(const msf_requant *rq, int32_t ch, int32_t out_z
         c->mul = 0;
         c->lsh = 0;
         c->rsh = 0;
+#if MSF_RQ_VCVTR
+        if (!msf_fmul_finite(c->fmul) || out_zp > (1 << 24) || out_zp < -(1 << 24)) {
+            c->slow = 1; /* a NaN product possible / the saturating zero-point add's range */
+        }
+#endif
 #if MSF_INT_FLOATRQ
         {
             /* fmul's fields (a union: the bits without a float operation) */
@@ -288,6 +334,8 @@ static inline int32_t msf_rqc_apply_m(const msf_rqc *c, int32_t acc, int32_t mod
     } else {
 #if MSF_INT_FLOATRQ
         return msf_rqc_float_int(c, acc);
+#elif MSF_RQ_VCVTR
+        r = __qadd(msf_vcvtr_s32((float)acc * c->fmul), c->zp);
 #else
         const float magic = 12582912.0f;             /* 1.5 * 2^23 */
         const float v = (float)acc * c->fmul;
@@ -376,5 +424,32 @@ static inline int32_t msf_rqf_apply_c(const msf_rqf *f, int32_t acc, int32_t zp,
 {
     return msf_rqf_apply(acc, f->mul, f->lsh, f->rsh, f->mask, zp, lo, hi);
 }
+
+#if MSF_RQ_VCVTR
+/* MSF_RQ_VF / MSF_RQ_VF8: internal mode values of the fast kernels' loops, MSF_RQ_FLOAT in
+ * MSF_RQ_VCVTR's form from the channel's multiplier in a local (msf_rqv_apply: no msf_rqc, no
+ * per-value slow test) for calls whose clamp lies inside int8 and whose |zp| <= 2^24
+ * (msf_rqv_call_ok) and channels with a finite multiplier (msf_fmul_finite), the others through
+ * msf_rqc; MSF_RQ_VF8: the clamp is the whole int8 range (one SSAT). */
+#define MSF_RQ_VF 101
+#define MSF_RQ_VF8 102
+
+static inline int32_t msf_rqv_call_ok(int32_t zp, int32_t lo, int32_t hi)
+{
+    return msf_rq_clamp_ok(lo, hi) && zp <= (1 << 24) && zp >= -(1 << 24);
+}
+
+/* msf_rqc_apply_m's MSF_RQ_VCVTR value for multiplier fm: clamp(sat32(sat32(rne(fl32(acc) *
+ * fm)) + zp), lo, hi); full8 (a compile-time constant): lo == -128, hi == 127 */
+static inline int32_t msf_rqv_apply(int32_t acc, float fm, int32_t zp, int32_t lo, int32_t hi,
+                                    int32_t full8)
+{
+    const int32_t r = __qadd(msf_vcvtr_s32((float)acc * fm), zp);
+    if (full8) {
+        return __ssat(r, 8);
+    }
+    return r < lo ? lo : (r > hi ? hi : r);
+}
+#endif
 
 #endif /* MSF_S8_REQUANT_H */

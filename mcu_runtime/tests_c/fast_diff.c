@@ -49,8 +49,11 @@ static void fd_requant(msf_requant *rq, int32_t C)
             fd_qmul[i] = (int32_t)(0x40000000u + (uint32_t)fd_rnd(0, 0x3FFFFFFF));
         }
         fd_qshift[i] = fd_rnd(0, 7) == 0 ? fd_rnd(-31, 8) : fd_rnd(-12, 1);
-        k = fd_rnd(0, 2);  /* k == 2: scales near 1, where one accumulator unit shows */
-        fd_fmul[i] = (float)fd_rnd(1, 4000) * (k == 0 ? 1e-4f : (k == 1 ? 3e-3f : 2.5e-4f));
+        /* k == 2: scales near 1, where one accumulator unit shows; k == 3: scales up to 1.2e5,
+         * products past 2^31 (the int32 saturation of MSF_RQ_VCVTR's conversion) */
+        k = fd_rnd(0, 3);
+        fd_fmul[i] = (float)fd_rnd(1, 4000) *
+                     (k == 0 ? 1e-4f : (k == 1 ? 3e-3f : (k == 2 ? 2.5e-4f : 30.0f)));
         if (k == 2 && fd_qshift[i] < -3) {
             fd_qshift[i] = fd_rnd(-3, 0);
         }
@@ -86,13 +89,20 @@ static void fd_ring(const int8_t *src, int32_t H, int32_t W, int32_t C, int32_t 
     v->cap = n > 0 ? n : 1;
 }
 
-/* One random conv (dw = 0) or depthwise (dw = 1) case; 1 if fast != reference. */
+/* One random conv (dw = 0) or depthwise (dw = 1; dw = 2: 3x3, >= 4 channels) case; 1 if fast
+ * != reference. */
+/* fd_pw_cin != 0: the conv case is a pointwise (1x1, one group) case of that many input
+ * channels (the fast kernels' constant-length copies: 5, 8, 11, 16) */
+static int32_t fd_pw_cin = 0;
+
 static int fd_conv_case(int dw)
 {
     msf_conv_s8_params p;
     msf_window *w = &p.win;
     int32_t H, W, Cin, Cout, Ho, Wo, G, cig, i, oy0, oy1, ox0, ox1, ry0, ry1, rx0, rx1, xcap;
-    int32_t ocap, nout, span_w, span_h, region, shape = fd_rnd(0, dw ? 6 : 3), big;
+    /* dw 2: a 3x3 depthwise case of at least four channels (the DSP loops' channel groups over
+     * full windows and border windows of 2 or 3 valid rows / columns: dw33_call) */
+    int32_t ocap, nout, span_w, span_h, region, shape = dw == 2 ? 1 : (fd_pw_cin ? 0 : fd_rnd(0, dw ? 6 : 3)), big;
     msf_view vin, vref, vgot;
     for (i = 0; i < (int32_t)sizeof p; i++) {
         ((uint8_t *)&p)[i] = 0;
@@ -126,8 +136,9 @@ static int fd_conv_case(int dw)
     }
     span_h = (w->kh - 1) * (w->dil_h > 1 ? w->dil_h : 1) + 1;
     span_w = (w->kw - 1) * (w->dil_w > 1 ? w->dil_w : 1) + 1;
-    G = (!dw && fd_rnd(0, 5) == 0) ? 2 : 1;
-    Cin = dw ? fd_rnd(1, big ? 13 : 20) : G * fd_rnd(1, shape == 0 ? 20 : 6);
+    G = (!dw && !fd_pw_cin && fd_rnd(0, 5) == 0) ? 2 : 1;
+    Cin = dw ? fd_rnd(dw == 2 ? 4 : 1, big ? 13 : 20)
+             : (fd_pw_cin ? fd_pw_cin : G * fd_rnd(1, shape == 0 ? 20 : 6));
     Cout = dw ? Cin : G * fd_rnd(1, shape == 0 ? 20 : 8);
     H = fd_rnd(1, big ? 14 : 9);
     W = fd_rnd(1, big ? 14 : 9);
@@ -340,6 +351,10 @@ static uint32_t fd_run(uint32_t seed, int32_t cases)
     for (t = 0; t < cases; t++) {
         fails += (uint32_t)fd_conv_case(0);
         fails += (uint32_t)fd_conv_case(1);
+        fails += (uint32_t)fd_conv_case(2);
+        fd_pw_cin = t % 4 == 0 ? 5 : (t % 4 == 1 ? 8 : (t % 4 == 2 ? 11 : 16));
+        fails += (uint32_t)fd_conv_case(0);
+        fd_pw_cin = 0;
         fails += (uint32_t)fd_requant_case();
     }
     return fails;
