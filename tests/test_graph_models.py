@@ -101,12 +101,27 @@ def test_graph_model_runs_like_onnxruntime(file, tmp_path):
     assert len({np.round(y, 3).tobytes() for y in ref.ys}) == N_INPUTS
 
 
-@pytest.mark.parametrize("file", list(ONNX_MODELS))
+#: every model of ../shared/models (the four older TFLite models and the eleven of the graph set)
+ALL_SHARED = [*ONNX_MODELS, "tv_mobilenet_v3_small_r128_int8_qdq.onnx",
+              "keras_efficientnet_b0_r96_int8.tflite", "keras_mobilenet_v3_small_r96_int8.tflite",
+              "keras_ssdlite_mbv2_a0.35_r128_2heads_int8.tflite", "keras_unet_r96_int8.tflite",
+              "mcunet_320kb_1mb_imagenet_int8.tflite", "mlperf_tiny_dscnn_kws_int8.tflite",
+              "mlperf_tiny_resnet8_int8.tflite", "mlperf_tiny_vww_96_int8.tflite"]
+
+
+def test_every_shared_model_is_listed():
+    require("../shared/models")
+    on_disk = {p.name for p in SHARED_MODELS.iterdir() if p.suffix in (".onnx", ".tflite")}
+    assert on_disk == set(ALL_SHARED)
+
+
+@pytest.mark.parametrize("file", ALL_SHARED)
 def test_graph_model_backends_agree(file):
     """Minimum RAM and minimum RAM at zero recompute: every ILP backend answers graph search's
-    optimum on the graph model's DAG."""
+    optimum on the model's DAG (every model of ../shared/models)."""
+    from msfopt.models import load_model
     require("../shared/models")
-    net = load_onnx(SHARED_MODELS / file)
+    net = load_model(str(SHARED_MODELS / file))
     dag = build_dag(net)
     for overhead in (None, 1.0):
         want = solve(net, objective="ram", max_overhead=overhead, backend="graph", check=False,
