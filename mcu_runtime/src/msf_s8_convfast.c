@@ -274,6 +274,12 @@ static MSF_ALWAYS_INLINE int32_t px1_out(const msf_conv_s8_params *p, int32_t oc
     msf_rqc rc;
     if (mode == MSF_RQ_LEAN) {
         msf_rqf f;
+#if MSF_RQF_DSP
+        if (p->rqd) { /* the generator's records: every channel lean */
+            msf_rqf_rec(p->rqd, oc, &f);
+            return msf_rqf_apply_c(&f, acc, p->out_zp, p->act_min, p->act_max);
+        }
+#endif
         if (msf_rqf_load(&p->rq, oc, &f)) {
             return msf_rqf_apply_c(&f, acc, p->out_zp, p->act_min, p->act_max);
         }
@@ -400,8 +406,16 @@ static MSF_ALWAYS_INLINE void conv_run(const msf_conv_s8_params *p, int32_t cout
         const int8_t *w0 = wt + oc * KL;
         const int32_t b0 = acc_init(p, oc, KL), b1 = acc_init(p, oc + 1, KL);
         if (mode == MSF_RQ_LEAN) {
-            (void)msf_rqf_load(&p->rq, oc, &f[0]); /* (every channel lean: run_mode) */
-            (void)msf_rqf_load(&p->rq, oc + 1, &f[1]);
+#if MSF_RQF_DSP
+            if (p->rqd) {
+                msf_rqf_rec(p->rqd, oc, &f[0]);
+                msf_rqf_rec(p->rqd, oc + 1, &f[1]);
+            } else
+#endif
+            {
+                (void)msf_rqf_load(&p->rq, oc, &f[0]); /* (every channel lean: run_mode) */
+                (void)msf_rqf_load(&p->rq, oc + 1, &f[1]);
+            }
             conv_pair(w0, b0, b1, x, xstep, xrow, kh, L, la, xb, y + oc, ystep, n, KL,
                       MSF_RQ_LEAN, r, f, zp, lo, hi);
             continue;
@@ -437,6 +451,11 @@ static MSF_ALWAYS_INLINE void conv_run(const msf_conv_s8_params *p, int32_t cout
 static int32_t run_mode(const msf_conv_s8_params *p, int32_t cout)
 {
     int32_t oc, ok = 1;
+#if MSF_RQF_DSP
+    if (p->rqd) { /* the generator checked every channel and the clamp */
+        return MSF_RQ_LEAN;
+    }
+#endif
     /* (cout 0: the clamp only -- for callers that check each channel themselves) */
     if (p->rq.mode != MSF_RQ_FIXED) {
         return MSF_RQ_FLOAT;

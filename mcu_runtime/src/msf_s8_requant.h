@@ -355,24 +355,30 @@ static inline int32_t msf_rqf_apply(int32_t acc, int32_t mul, int32_t lsh, int32
 
 /* The DSP variant in portable C (always defined: the host test and rqf_diff.c check it against
  * the reference over every corner; on DSP cores rqf_diff.c also checks the intrinsic form
- * against it).  Exact, for 2^30 <= mul < 2^31 and 1 <= e <= MSF_RQF_MAX_E:
- *  - |acc| <= 2^30 - 1 (and acc == -2^30): QADD(acc, acc) = 2 acc exactly and
+ * against it), for a nudge n:
+ *     r = ((SMMULR(QADD(acc, acc), mul) + (q >> 31) + n) >> e) + zp, clamped.
+ * With n = 2^(e-1) it is MultiplyByQuantizedMultiplier(acc, mul, -e) + zp, clamped, for
+ * 0 <= mul < 2^31 and 1 <= e <= 31 and every |acc| <= 2^29, and for every acc when
+ * 2^30 <= mul and e <= MSF_RQF_MAX_E:
+ *  - -2^30 <= acc < 2^30: QADD(acc, acc) = 2 acc exactly and
  *    SMMULR(2 acc, mul) = floor((2 acc mul + 2^31) / 2^32) = floor((acc mul + 2^30) / 2^31),
- *    which is SRDHM (no saturating corner: mul != INT32_MIN); |q| <= 2^30 + 1, so the sums
- *    below do not overflow.  With q = a 2^e + b (0 <= b < 2^e),
- *    floor((q + 2^(e-1) - [q < 0]) / 2^e) = a + [b >= 2^(e-1) + [q < 0]] is RoundingDivideByPOT
- *    ((q >> e) + ((q & mask) > (mask >> 1) + [q < 0])).
+ *    which is SRDHM (no saturating corner: mul != INT32_MIN); |q| <= |acc| + 1, so for
+ *    |acc| <= 2^29 (or e <= 20) the sums below do not overflow.  With q = a 2^e + b
+ *    (0 <= b < 2^e), floor((q + 2^(e-1) - [q < 0]) / 2^e) = a + [b >= 2^(e-1) + [q < 0]] is
+ *    RoundingDivideByPOT ((q >> e) + ((q & mask) > (mask >> 1) + [q < 0])).
  *  - acc >= 2^30: QADD saturates to 2^31 - 1; both the reference's q and this q are
  *    >= 2^29 - 1, so both results are >= floor((2^29 - 1 + 2^(e-1)) / 2^e) - 128 >= 384 for
  *    e <= 20: both clamp to hi (<= 127).  acc < -2^30: both q <= -2^29 and both results are
- *    <= -385: both clamp to lo (>= -128). */
-static inline int32_t msf_rqf_model(int32_t acc, int32_t mul, int32_t e, int32_t zp, int32_t lo,
-                                    int32_t hi)
+ *    <= -385: both clamp to lo (>= -128).
+ * With mul = 0, e = 1 and n = 2k it is the constant k + zp, clamped (the code generator's
+ * record of a channel whose output is one value over its whole accumulator range). */
+static inline int32_t msf_rqf_model(int32_t acc, int32_t mul, int32_t e, int32_t n, int32_t zp,
+                                    int32_t lo, int32_t hi)
 {
     const int64_t a2 = acc >= 0x40000000 ? (int64_t)INT32_MAX
                        : (acc < -0x40000000 ? (int64_t)INT32_MIN : 2 * (int64_t)acc);
     const int32_t q = (int32_t)((a2 * (int64_t)mul + ((int64_t)1 << 31)) >> 32);
-    const int32_t r = ((q + (q >> 31) + (int32_t)(1u << (e - 1))) >> e) + zp;
+    const int32_t r = ((q + (q >> 31) + n) >> e) + zp;
     return r < lo ? lo : (r > hi ? hi : r);
 }
 
@@ -428,6 +434,17 @@ static inline int32_t msf_rqf_apply_s(int32_t acc, int32_t mul, int32_t shift, i
 {
     const int32_t e = -shift;
     return msf_rqf_apply_dsp(acc, mul, e, (int32_t)(1u << (e - 1)), zp, lo, hi);
+}
+
+/* Channel ch's lean values from the code generator's records (msf_conv_s8_params.rqd, when
+ * non-NULL: every channel of the layer is inside the form's range and the clamp inside int8),
+ * three loads and nothing derived. */
+static inline void msf_rqf_rec(const int32_t *rqd, int32_t ch, msf_rqf *f)
+{
+    const int32_t *r = rqd + 3 * ch;
+    f->mul = r[0];
+    f->e = r[1];
+    f->n = r[2];
 }
 #else
 static inline int32_t msf_rqf_ok(int32_t mul, int32_t shift)

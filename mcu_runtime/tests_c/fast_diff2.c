@@ -55,6 +55,37 @@ static void fd2_rand_weights(int32_t n_w, int32_t n_ch)
     }
 }
 
+/* The code generator's DSP requantisation records (msf_conv_s8_params.rqd, read on cores with
+ * the DSP extension, ignored elsewhere): for half the fixed-point cases with the clamp inside
+ * int8, every channel moved into the records' range (normalised multiplier, shift -1..-20;
+ * the reference reads the same values) and its (mul, -shift, 2^(-shift-1)) per output
+ * channel (entry 0's for every channel when per tensor), computed here as codegen.rqd_records
+ * does. */
+static int32_t fd2_rqd[3 * FD2_CH];
+static void fd2_records(msf_conv_s8_params *p, int32_t C)
+{
+    int32_t i;
+    if (p->rq.mode != MSF_RQ_FIXED || p->act_min < -128 || p->act_max > 127 ||
+        p->act_min > p->act_max || fd2_rnd(0, 1)) {
+        return;
+    }
+    for (i = 0; i < C; i++) {
+        if (fd2_qmul[i] < 0x40000000) {
+            fd2_qmul[i] = (int32_t)(0x40000000u + (uint32_t)fd2_rnd(0, 0x3FFFFFFF));
+        }
+        if (fd2_qshift[i] > -1 || fd2_qshift[i] < -20) {
+            fd2_qshift[i] = -fd2_rnd(1, 20);
+        }
+    }
+    for (i = 0; i < C; i++) {
+        const int32_t j = p->rq.per_channel ? i : 0, e = -fd2_qshift[j];
+        fd2_rqd[3 * i] = fd2_qmul[j];
+        fd2_rqd[3 * i + 1] = e;
+        fd2_rqd[3 * i + 2] = (int32_t)(1u << (e - 1));
+    }
+    p->rqd = fd2_rqd;
+}
+
 /* random input bytes, and the same random bytes in both output buffers (a kernel that skips
  * an output leaves them equal only where the other skips it too) */
 static void fd2_rand_buffers(void)
@@ -114,6 +145,7 @@ static int fd2_case(void)
     p.rq.qmul = fd2_qmul;
     p.rq.qshift = fd2_qshift;
     p.rq.fmul = fd2_fmul;
+    fd2_records(&p, cout);
     fd2_rand_buffers();
     vin.data = fd2_in;
     vin.H = H;
@@ -206,6 +238,7 @@ static int fd2_dw_case(void)
     p.rq.qmul = fd2_qmul;
     p.rq.qshift = fd2_qshift;
     p.rq.fmul = fd2_fmul;
+    fd2_records(&p, C);
     /* input: rows [0, H) in a ring of kw column slots (ring; always past 30 channels) or the
      * full view; the ring's slots hold whatever columns they hold (both kernels read the
      * same bytes) */

@@ -7,7 +7,9 @@
  * random accumulators in the int8 output range and anywhere, exact ties of the rounding
  * division (q = a 2^e +- 2^(e-1), both signs), SRDHM's own ties (acc mul = k 2^31 +- 2^30),
  * |acc| around 2^30 (where QADD saturates) and the int32 ends, the extreme multipliers and
- * shifts, zero points -128 / 127 and narrowed clamps.  Also: msf_rqf_dsp_ok rejects the
+ * shifts, zero points -128 / 127 and narrowed clamps; and the code generator's records'
+ * regimes (msf_conv_s8_params.rqd): any multiplier with shifts down to -31 for |acc| <= 2^29,
+ * and the constant records (0, 1, 2k).  Also: msf_rqf_dsp_ok rejects the
  * channels outside that range (shift 0, > 0, < -MSF_RQF_MAX_E, mul < 2^30).
  * rqfd_count[] records how many cases of each corner class ran.
  *
@@ -15,7 +17,7 @@
  * rqf_diff_mcu.c (QEMU targets).  rqfd_run(seed, n) returns the number of differing cases. */
 #include "msf_s8_requant.h"
 
-enum { RQFD_DIV_TIE, RQFD_SRDHM_TIE, RQFD_SAT, RQFD_ENDS, RQFD_NCLASS };
+enum { RQFD_DIV_TIE, RQFD_SRDHM_TIE, RQFD_SAT, RQFD_ENDS, RQFD_BOUNDED, RQFD_NCLASS };
 
 static uint32_t rqfd_state = 1u;
 static uint32_t rqfd_count[RQFD_NCLASS];
@@ -33,7 +35,9 @@ static int32_t rqfd_rnd(int32_t lo, int32_t hi) /* inclusive */
     return (int32_t)((uint32_t)lo + rqfd_u32() % ((uint32_t)hi - (uint32_t)lo + 1u));
 }
 
-/* one case: 0 when every form equals the reference */
+/* one case: 0 when every form equals the reference (msf_rqf_load / msf_rqf_apply_s only for
+ * the channels msf_rqf_dsp_ok accepts at run time; the others are the records' bounded
+ * regime, reached through msf_rqf_apply_dsp as the kernels reach a record) */
 static uint32_t rqfd_case(int32_t acc, int32_t mul, int32_t shift, int32_t zp, int32_t lo,
                           int32_t hi)
 {
@@ -46,14 +50,26 @@ static uint32_t rqfd_case(int32_t acc, int32_t mul, int32_t shift, int32_t zp, i
     rq.qmul = &mul;
     rq.qshift = &shift;
     ref = msf_clamp_i32(msf_requant_s8(&rq, acc, 0, zp), lo, hi);
-    bad += msf_rqf_model(acc, mul, e, zp, lo, hi) != ref;
+    bad += msf_rqf_model(acc, mul, e, (int32_t)(1u << (e - 1)), zp, lo, hi) != ref;
 #if MSF_RQF_DSP
-    {
+    bad += msf_rqf_apply_dsp(acc, mul, e, (int32_t)(1u << (e - 1)), zp, lo, hi) != ref;
+    if (msf_rqf_dsp_ok(mul, shift)) {
         msf_rqf f;
         bad += !msf_rqf_load(&rq, 0, &f);
         bad += msf_rqf_apply_c(&f, acc, zp, lo, hi) != ref;
         bad += msf_rqf_apply_s(acc, mul, shift, zp, lo, hi) != ref;
     }
+#endif
+    return bad ? 1u : 0u;
+}
+
+/* a constant record (0, 1, 2k): k + zp, clamped, for any accumulator */
+static uint32_t rqfd_const(int32_t acc, int32_t k, int32_t zp, int32_t lo, int32_t hi)
+{
+    const int32_t v = k + zp, want = v < lo ? lo : (v > hi ? hi : v);
+    uint32_t bad = msf_rqf_model(acc, 0, 1, 2 * k, zp, lo, hi) != want;
+#if MSF_RQF_DSP
+    bad += msf_rqf_apply_dsp(acc, 0, 1, 2 * k, zp, lo, hi) != want;
 #endif
     return bad ? 1u : 0u;
 }
@@ -113,6 +129,16 @@ static uint32_t rqfd_run(uint32_t seed, uint32_t n)
             rqfd_count[RQFD_ENDS]++;
         }
         fails += rqfd_case(acc, mul, shift, zp, lo, hi);
+        /* the records' bounded regime: any multiplier, e up to 31, |acc| <= 2^29 (the
+         * ends included), and the constant records */
+        {
+            const int32_t e2 = rqfd_rnd(1, 31), m2 = rqfd_rnd(0, INT32_MAX);
+            const int32_t a2 = (i & 7u) == 0u ? ((i & 8u) ? 0x20000000 : -0x20000000)
+                                              : rqfd_rnd(-0x20000000, 0x20000000);
+            fails += rqfd_case(a2, m2, -e2, zp, lo, hi);
+            fails += rqfd_const((int32_t)rqfd_u32(), rqfd_rnd(-300, 300), zp, lo, hi);
+            rqfd_count[RQFD_BOUNDED]++;
+        }
     }
     return fails;
 }
