@@ -469,9 +469,123 @@ static int32_t run_mode(const msf_conv_s8_params *p, int32_t cout)
     return ok ? MSF_RQ_LEAN : MSF_RQ_FIXED;
 }
 
+#if MSF_USE_DSP && MSF_RQF_DSP
+/* One pixel x four channels over L input bytes (L a multiple of 4; a constant in the
+ * specialised copies, so the other three channels' weights are immediate offsets from one
+ * pointer), each input word sign-extended once for the four channels. */
+/* four bytes of the input (xa) x four channels' words at w, w + L, w + 2L, w + 3L */
+#define DOT14K_STEP(xa, w, L)                                                                 \
+    do {                                                                                      \
+        const int32_t xe_ = __sxtb16((int32_t)(xa)), xo_ = sxtb16_ror8(xa);                   \
+        uint32_t wv_ = msf_ld32(w);                                                           \
+        a0 = __smlad(xe_, __sxtb16((int32_t)wv_), a0);                                        \
+        a0 = __smlad(xo_, sxtb16_ror8(wv_), a0);                                              \
+        wv_ = msf_ld32((w) + (L));                                                            \
+        a1 = __smlad(xe_, __sxtb16((int32_t)wv_), a1);                                        \
+        a1 = __smlad(xo_, sxtb16_ror8(wv_), a1);                                              \
+        wv_ = msf_ld32((w) + 2 * (L));                                                        \
+        a2 = __smlad(xe_, __sxtb16((int32_t)wv_), a2);                                        \
+        a2 = __smlad(xo_, sxtb16_ror8(wv_), a2);                                              \
+        wv_ = msf_ld32((w) + 3 * (L));                                                        \
+        a3 = __smlad(xe_, __sxtb16((int32_t)wv_), a3);                                        \
+        a3 = __smlad(xo_, sxtb16_ror8(wv_), a3);                                              \
+    } while (0)
+
+static MSF_ALWAYS_INLINE void dot14k(const int8_t *x, const int8_t *w, int32_t L, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int8_t *const xend = x + L;
+    do {
+        const uint32_t xa = msf_ld32(x);
+        DOT14K_STEP(xa, w, L);
+        x += 4;
+        w += 4;
+    } while (x != xend);
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#undef DOT14K_STEP
+
+/* Out of line (a call per four channels): inside px1_rqd's loop the channel loop's state
+ * would take the registers the accumulators need (GCC then spills two of them in the dot
+ * loop); the widths of the common layers as constants. */
+#if defined(__GNUC__)
+#define MSF_CONV_NOINLINE __attribute__((noinline))
+#else
+#define MSF_CONV_NOINLINE
+#endif
+static MSF_CONV_NOINLINE void dot14k_64(const int8_t *x, const int8_t *w, int32_t *acc)
+{
+    dot14k(x, w, 64, acc);
+}
+static MSF_CONV_NOINLINE void dot14k_128(const int8_t *x, const int8_t *w, int32_t *acc)
+{
+    dot14k(x, w, 128, acc);
+}
+static MSF_CONV_NOINLINE void dot14k_256(const int8_t *x, const int8_t *w, int32_t *acc)
+{
+    dot14k(x, w, 256, acc);
+}
+static MSF_CONV_NOINLINE void dot14k_any(const int8_t *x, const int8_t *w, int32_t L,
+                                         int32_t *acc)
+{
+    dot14k(x, w, L, acc);
+}
+
+/* A one-pixel 1 x 1 call (the fused modes' single-pixel column calls) of a generated layer
+ * with the code generator's requantisation records and folded biases (p->rqd, p->bias_zp):
+ * four channels per dot14k pass, then their records; a last one to three channels one by
+ * one.  cin: a multiple of 4. */
+static MSF_ALWAYS_INLINE void px1_rqd(const msf_conv_s8_params *p, int32_t cout,
+                                      const int8_t *x, int32_t cin, int8_t *y)
+{
+    const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+    const int32_t *bz = p->bias_zp, *r = p->rqd;
+    const int8_t *w = p->weights;
+    int32_t oc, j;
+    for (oc = 0; oc + 4 <= cout; oc += 4) {
+        int32_t acc[4];
+        acc[0] = bz[0];
+        acc[1] = bz[1];
+        acc[2] = bz[2];
+        acc[3] = bz[3];
+        if (cin == 128) {
+            dot14k_128(x, w, acc);
+        } else if (cin == 64) {
+            dot14k_64(x, w, acc);
+        } else if (cin == 256) {
+            dot14k_256(x, w, acc);
+        } else {
+            dot14k_any(x, w, cin, acc);
+        }
+        for (j = 0; j < 4; j++) {
+            y[j] = (int8_t)msf_rqf_apply_dsp(acc[j], r[0], r[1], r[2], zp, lo, hi);
+            r += 3;
+        }
+        bz += 4;
+        w += 4 * cin;
+        y += 4;
+    }
+    for (; oc < cout; oc++) {
+        const int32_t a = dot11(x, w, cin, *bz++);
+        *y++ = (int8_t)msf_rqf_apply_dsp(a, r[0], r[1], r[2], zp, lo, hi);
+        r += 3;
+        w += cin;
+    }
+}
+#endif
+
 void msf_conv1x1_s8_run(const msf_conv_s8_params *p, int32_t cin, int32_t cout,
                         const int8_t *x, int32_t xstep, int8_t *y, int32_t ystep, int32_t n)
 {
+#if MSF_USE_DSP && MSF_RQF_DSP
+    if (n == 1 && p->rqd && p->bias_zp && (cin & 3) == 0 && cin > 0) {
+        px1_rqd(p, cout, x, cin, y);
+        return;
+    }
+#endif
 #if MSF_PX1_QUAD
     /* single pixels: px1_out checks each channel itself (no per-call pass over the channels) */
     const int32_t m = run_mode(p, n == 1 ? 0 : cout);

@@ -15,6 +15,9 @@
 #include "msf_s8_fast.h"
 
 #define FD2_CIN 72
+#if FD2_CIN * 40 < 256 * 11 || 3 * 5 * FD2_CIN < 2 * 256
+#error "fd2_wide_case needs 256 x 11 weights and a 1 x 2 x 256 input in the buffers"
+#endif
 #define FD2_COUT 40
 #define FD2_W 5                                   /* columns of the views */
 #define FD2_IN (3 * FD2_W * FD2_CIN)
@@ -179,6 +182,73 @@ static int fd2_case(void)
     return bad;
 }
 
+/* One wide single-pixel 1 x 1 case (the generated layers' widths that msf_conv1x1_s8_run's
+ * DSP record path takes with constant-width dot loops, dot14k_64 / _128 / _256, and the
+ * other multiples of 4): C_in 64, 128, 256 or 4..72 in steps of 4, C_out 1..11, one pixel of
+ * a 1 x 2 view, the generator's folded bias and requantisation records in half the fixed-point
+ * cases (fd2_records), else as fd2_case; 1 if the fast kernel differs from the reference. */
+static int fd2_wide_case(void)
+{
+    static const int32_t widths[3] = {64, 128, 256};
+    msf_conv_s8_params p;
+    msf_view vin, vref, vgot;
+    const int32_t cin = fd2_rnd(0, 1) ? widths[fd2_rnd(0, 2)] : 4 * fd2_rnd(1, FD2_CIN / 4);
+    const int32_t cout = fd2_rnd(1, 11);
+    const int32_t ox = fd2_rnd(0, 1);
+    int32_t i, oc, bad = 0;
+    for (i = 0; i < (int32_t)sizeof p; i++) {
+        ((uint8_t *)&p)[i] = 0;
+    }
+    p.win.kh = p.win.kw = p.win.sh = p.win.sw = 1;
+    p.groups = 1;
+    p.in_zp = fd2_rnd(-128, 127);
+    p.out_zp = fd2_rnd(-128, 127);
+    p.act_min = fd2_rnd(0, 1) ? -128 : fd2_rnd(-128, 0);
+    p.act_max = fd2_rnd(0, 1) ? 127 : fd2_rnd(p.act_min, 127);
+    fd2_rand_weights(cin * cout, cout);
+    p.weights = fd2_w;
+    p.bias = fd2_bias;
+    for (oc = 0; oc < cout; oc++) {
+        int64_t sw = 0;
+        for (i = 0; i < cin; i++) {
+            sw += fd2_w[oc * cin + i];
+        }
+        fd2_bzp[oc] = (int32_t)(uint32_t)(uint64_t)((int64_t)p.bias[oc] - (int64_t)p.in_zp * sw);
+    }
+    p.bias_zp = fd2_bzp;
+    p.rq.mode = fd2_rnd(0, 3) ? MSF_RQ_FIXED : MSF_RQ_FLOAT;
+    p.rq.per_channel = fd2_rnd(0, 3) != 0;
+    p.rq.qmul = fd2_qmul;
+    p.rq.qshift = fd2_qshift;
+    p.rq.fmul = fd2_fmul;
+    fd2_records(&p, cout);
+    fd2_rand_buffers();
+    vin.data = fd2_in;
+    vin.H = 1;
+    vin.W = 2;
+    vin.C = cin;
+    vin.y0 = 0;
+    vin.xcap = 2;
+    vin.cap = 2 * cin;
+    vref.H = 1;
+    vref.W = 2;
+    vref.C = cout;
+    vref.y0 = 0;
+    vref.xcap = 2;
+    vref.cap = 2 * cout;
+    vgot = vref;
+    vref.data = fd2_ref;
+    vgot.data = fd2_got;
+    msf_conv2d_s8_ref(&p, &vin, &vref, 0, 1, ox, ox + 1);
+    msf_conv2d_s8(&p, &vin, &vgot, 0, 1, ox, ox + 1);
+    for (i = 0; i < FD2_OUT; i++) {
+        if (fd2_ref[i] != fd2_got[i]) {
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
 /* One depthwise short-call case (msf_s8_dwfast.c dw_short_runs: dw_px33_m / dw_pxt_m, chunks
  * of MSF_DW_CHUNK = 32 channels): C 1..60, a 3x3 (or 1..5 x 1..5) window, stride 1 or 2, random
  * pads, the input in a ring of kw column slots (windows wrapping around it) or a full view,
@@ -287,6 +357,7 @@ static uint32_t fd2_run(uint32_t seed, int32_t cases)
     for (t = 0; t < cases; t++) {
         fails += (uint32_t)fd2_case();
         fails += (uint32_t)fd2_dw_case();
+        fails += (uint32_t)fd2_wide_case();
     }
     return fails;
 }
