@@ -575,6 +575,83 @@ static MSF_ALWAYS_INLINE void px1_rqd(const msf_conv_s8_params *p, int32_t cout,
         w += cin;
     }
 }
+
+/* A short column call (a fused block's 1 x 1 column: n <= MSF_COL_RQD_MAX pixels at xstep)
+ * of a generated layer with requantisation records and folded biases: channel pairs
+ * outermost, two pixels x two channels per dot22 as conv_pair, each output's record and
+ * start value read where it is used -- conv_run's per-pair set-up (the acc_init and record
+ * branches, the values parked on the stack around the pixel loop) would be paid for a
+ * handful of pixels. */
+#define MSF_COL_RQD_MAX 32
+static MSF_ALWAYS_INLINE void col_rqd(const msf_conv_s8_params *p, int32_t cout,
+                                      const int8_t *x, int32_t xstep, int8_t *y,
+                                      int32_t ystep, int32_t n, int32_t L)
+{
+    const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+    const int8_t *w0 = p->weights;
+    const int32_t *bz = p->bias_zp, *r = p->rqd;
+    int32_t oc, i;
+    for (oc = 0; oc + 2 <= cout; oc += 2) {
+        const int8_t *xa = x;
+        int8_t *ya = y + oc;
+        for (i = 0; i + 2 <= n; i += 2) {
+            int32_t acc[4];
+            acc[0] = acc[2] = bz[0];
+            acc[1] = acc[3] = bz[1];
+            dot22(xa, xa + xstep, w0, w0 + L, L, acc);
+            ya[0] = (int8_t)msf_rqf_apply_dsp(acc[0], r[0], r[1], r[2], zp, lo, hi);
+            ya[1] = (int8_t)msf_rqf_apply_dsp(acc[1], r[3], r[4], r[5], zp, lo, hi);
+            ya[ystep] = (int8_t)msf_rqf_apply_dsp(acc[2], r[0], r[1], r[2], zp, lo, hi);
+            ya[ystep + 1] = (int8_t)msf_rqf_apply_dsp(acc[3], r[3], r[4], r[5], zp, lo, hi);
+            xa += 2 * xstep;
+            ya += 2 * ystep;
+        }
+        if (i < n) {
+            int32_t acc[2];
+            acc[0] = bz[0];
+            acc[1] = bz[1];
+            dot12(xa, w0, w0 + L, L, acc);
+            ya[0] = (int8_t)msf_rqf_apply_dsp(acc[0], r[0], r[1], r[2], zp, lo, hi);
+            ya[1] = (int8_t)msf_rqf_apply_dsp(acc[1], r[3], r[4], r[5], zp, lo, hi);
+        }
+        w0 += 2 * L;
+        bz += 2;
+        r += 6;
+    }
+    if (oc < cout) {
+        for (i = 0; i < n; i++) {
+            const int32_t a = dot11(x + i * xstep, w0, L, bz[0]);
+            y[i * ystep + oc] = (int8_t)msf_rqf_apply_dsp(a, r[0], r[1], r[2], zp, lo, hi);
+        }
+    }
+}
+
+/* out of line, at the common narrow widths as constants (the dot loops unrolled): inlined,
+ * they would change GCC's register allocation of msf_conv1x1_s8_run's other paths */
+static MSF_CONV_NOINLINE void col_rqd_8(const msf_conv_s8_params *p, int32_t cout,
+                                        const int8_t *x, int32_t xstep, int8_t *y,
+                                        int32_t ystep, int32_t n)
+{
+    col_rqd(p, cout, x, xstep, y, ystep, n, 8);
+}
+static MSF_CONV_NOINLINE void col_rqd_16(const msf_conv_s8_params *p, int32_t cout,
+                                         const int8_t *x, int32_t xstep, int8_t *y,
+                                         int32_t ystep, int32_t n)
+{
+    col_rqd(p, cout, x, xstep, y, ystep, n, 16);
+}
+static MSF_CONV_NOINLINE void col_rqd_32(const msf_conv_s8_params *p, int32_t cout,
+                                         const int8_t *x, int32_t xstep, int8_t *y,
+                                         int32_t ystep, int32_t n)
+{
+    col_rqd(p, cout, x, xstep, y, ystep, n, 32);
+}
+static MSF_CONV_NOINLINE void col_rqd_any(const msf_conv_s8_params *p, int32_t cin,
+                                          int32_t cout, const int8_t *x, int32_t xstep,
+                                          int8_t *y, int32_t ystep, int32_t n)
+{
+    col_rqd(p, cout, x, xstep, y, ystep, n, cin);
+}
 #endif
 
 void msf_conv1x1_s8_run(const msf_conv_s8_params *p, int32_t cin, int32_t cout,
@@ -583,6 +660,18 @@ void msf_conv1x1_s8_run(const msf_conv_s8_params *p, int32_t cin, int32_t cout,
 #if MSF_USE_DSP && MSF_RQF_DSP
     if (n == 1 && p->rqd && p->bias_zp && (cin & 3) == 0 && cin > 0) {
         px1_rqd(p, cout, x, cin, y);
+        return;
+    }
+    if (n <= MSF_COL_RQD_MAX && p->rqd && p->bias_zp) {
+        if (cin == 8) {
+            col_rqd_8(p, cout, x, xstep, y, ystep, n);
+        } else if (cin == 16) {
+            col_rqd_16(p, cout, x, xstep, y, ystep, n);
+        } else if (cin == 32) {
+            col_rqd_32(p, cout, x, xstep, y, ystep, n);
+        } else {
+            col_rqd_any(p, cin, cout, x, xstep, y, ystep, n);
+        }
         return;
     }
 #endif

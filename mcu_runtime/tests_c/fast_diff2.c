@@ -15,8 +15,8 @@
 #include "msf_s8_fast.h"
 
 #define FD2_CIN 72
-#if FD2_CIN * 40 < 256 * 11 || 3 * 5 * FD2_CIN < 2 * 256
-#error "fd2_wide_case needs 256 x 11 weights and a 1 x 2 x 256 input in the buffers"
+#if FD2_CIN * 40 < 256 * 11 || 3 * 5 * FD2_CIN < 2 * 256 || 3 * 5 * FD2_CIN < 32 * 32
+#error "fd2_wide_case / fd2_col_case need 256 x 11 weights, a 1 x 2 x 256 and a 32 x 1 x 32 input"
 #endif
 #define FD2_COUT 40
 #define FD2_W 5                                   /* columns of the views */
@@ -249,6 +249,73 @@ static int fd2_wide_case(void)
     return bad;
 }
 
+/* One 1 x 1 column case (a fused block's column call: msf_conv1x1_s8_run over n pixels of
+ * one column, the DSP record path col_rqd and its constant-width copies C_in 8 / 16 / 32):
+ * C_in 8, 16, 32 or 1..24, a column of 2..32 rows (one call) of a 1-column view, C_out 1..40
+ * (at most FD2_OUT bytes out), the generator's folded bias always, records in half the
+ * fixed-point cases; 1 if the fast kernel differs from the reference. */
+static int fd2_col_case(void)
+{
+    static const int32_t widths[3] = {8, 16, 32};
+    msf_conv_s8_params p;
+    msf_view vin, vref, vgot;
+    const int32_t cin = fd2_rnd(0, 2) ? widths[fd2_rnd(0, 2)] : fd2_rnd(1, 24);
+    const int32_t n = fd2_rnd(2, 32);
+    const int32_t cout = fd2_rnd(1, MSF_MIN(FD2_COUT, FD2_OUT / n));
+    int32_t i, oc, bad = 0;
+    for (i = 0; i < (int32_t)sizeof p; i++) {
+        ((uint8_t *)&p)[i] = 0;
+    }
+    p.win.kh = p.win.kw = p.win.sh = p.win.sw = 1;
+    p.groups = 1;
+    p.in_zp = fd2_rnd(-128, 127);
+    p.out_zp = fd2_rnd(-128, 127);
+    p.act_min = fd2_rnd(0, 1) ? -128 : fd2_rnd(-128, 0);
+    p.act_max = fd2_rnd(0, 1) ? 127 : fd2_rnd(p.act_min, 127);
+    fd2_rand_weights(cin * cout, cout);
+    p.weights = fd2_w;
+    p.bias = fd2_bias;
+    for (oc = 0; oc < cout; oc++) {
+        int64_t sw = 0;
+        for (i = 0; i < cin; i++) {
+            sw += fd2_w[oc * cin + i];
+        }
+        fd2_bzp[oc] = (int32_t)(uint32_t)(uint64_t)((int64_t)p.bias[oc] - (int64_t)p.in_zp * sw);
+    }
+    p.bias_zp = fd2_bzp;
+    p.rq.mode = fd2_rnd(0, 3) ? MSF_RQ_FIXED : MSF_RQ_FLOAT;
+    p.rq.per_channel = fd2_rnd(0, 3) != 0;
+    p.rq.qmul = fd2_qmul;
+    p.rq.qshift = fd2_qshift;
+    p.rq.fmul = fd2_fmul;
+    fd2_records(&p, cout);
+    fd2_rand_buffers();
+    vin.data = fd2_in;
+    vin.H = n;
+    vin.W = 2;
+    vin.C = cin;
+    vin.y0 = 0;
+    vin.xcap = 1;
+    vin.cap = n * cin;
+    vref.H = n;
+    vref.W = 2;
+    vref.C = cout;
+    vref.y0 = 0;
+    vref.xcap = 1;
+    vref.cap = n * cout;
+    vgot = vref;
+    vref.data = fd2_ref;
+    vgot.data = fd2_got;
+    msf_conv2d_s8_ref(&p, &vin, &vref, 0, n, 1, 2);
+    msf_conv2d_s8(&p, &vin, &vgot, 0, n, 1, 2);
+    for (i = 0; i < FD2_OUT; i++) {
+        if (fd2_ref[i] != fd2_got[i]) {
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
 /* One depthwise short-call case (msf_s8_dwfast.c dw_short_runs: dw_px33_m / dw_pxt_m, chunks
  * of MSF_DW_CHUNK = 32 channels): C 1..60, a 3x3 (or 1..5 x 1..5) window, stride 1 or 2, random
  * pads, the input in a ring of kw column slots (windows wrapping around it) or a full view,
@@ -358,6 +425,7 @@ static uint32_t fd2_run(uint32_t seed, int32_t cases)
         fails += (uint32_t)fd2_case();
         fails += (uint32_t)fd2_dw_case();
         fails += (uint32_t)fd2_wide_case();
+        fails += (uint32_t)fd2_col_case();
     }
     return fails;
 }
