@@ -706,11 +706,85 @@ void msf_conv1x1_s8_run(const msf_conv_s8_params *p, int32_t cin, int32_t cout,
     }
 }
 
+#if MSF_USE_DSP && MSF_RQF_DSP
+/* Unaligned 32-bit store (one STR on the DSP cores, which all have unaligned access). */
+typedef uint32_t msf_u32_una_st __attribute__((aligned(1), may_alias));
+static MSF_ALWAYS_INLINE void stem_st32(int8_t *p, uint32_t v)
+{
+    *(msf_u32_una_st *)(void *)p = v;
+}
+
+/* The 3 x 3 conv over 3 input channels (the RGB stem: 9-byte window rows, windows not
+ * wrapping) of a generated layer with records and folded biases: each pair of pixels'
+ * windows copied into 27 contiguous bytes each (a 56-byte stack buffer: three rows of two
+ * words and a byte), so that dot22 runs 6 words and 3 tail bytes per pixel pair and channel
+ * pair instead of three 9-byte rows (each a 1-byte tail); channel pairs inside, each output's
+ * record read where used. */
+static MSF_CONV_NOINLINE void stem_rqd(const msf_conv_s8_params *p, int32_t cout,
+                                       const int8_t *x, int32_t xstep, int32_t xrow,
+                                       int8_t *y, int32_t ystep, int32_t n)
+{
+    int8_t col[2][28];
+    const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+    int32_t i, j, ky, oc;
+    for (i = 0; i < n; i += 2) {
+        const int32_t np = MSF_MIN(2, n - i);
+        const int8_t *w0 = p->weights;
+        const int32_t *bz = p->bias_zp, *r = p->rqd;
+        int8_t *ya = y + i * ystep;
+        for (j = 0; j < np; j++) {
+            const int8_t *xp = x + (i + j) * xstep;
+            for (ky = 0; ky < 3; ky++) {
+                stem_st32(&col[j][9 * ky], msf_ld32(xp + ky * xrow));
+                stem_st32(&col[j][9 * ky + 4], msf_ld32(xp + ky * xrow + 4));
+                col[j][9 * ky + 8] = xp[ky * xrow + 8];
+            }
+        }
+        for (oc = 0; oc + 2 <= cout; oc += 2) {
+            if (np == 2) {
+                int32_t acc[4];
+                acc[0] = acc[2] = bz[0];
+                acc[1] = acc[3] = bz[1];
+                dot22(col[0], col[1], w0, w0 + 27, 27, acc);
+                ya[oc] = (int8_t)msf_rqf_apply_dsp(acc[0], r[0], r[1], r[2], zp, lo, hi);
+                ya[oc + 1] = (int8_t)msf_rqf_apply_dsp(acc[1], r[3], r[4], r[5], zp, lo, hi);
+                ya[ystep + oc] = (int8_t)msf_rqf_apply_dsp(acc[2], r[0], r[1], r[2], zp, lo, hi);
+                ya[ystep + oc + 1] =
+                    (int8_t)msf_rqf_apply_dsp(acc[3], r[3], r[4], r[5], zp, lo, hi);
+            } else {
+                int32_t acc[2];
+                acc[0] = bz[0];
+                acc[1] = bz[1];
+                dot12(col[0], w0, w0 + 27, 27, acc);
+                ya[oc] = (int8_t)msf_rqf_apply_dsp(acc[0], r[0], r[1], r[2], zp, lo, hi);
+                ya[oc + 1] = (int8_t)msf_rqf_apply_dsp(acc[1], r[3], r[4], r[5], zp, lo, hi);
+            }
+            w0 += 54;
+            bz += 2;
+            r += 6;
+        }
+        if (oc < cout) {
+            for (j = 0; j < np; j++) {
+                const int32_t a = dot11(col[j], w0, 27, bz[0]);
+                ya[j * ystep + oc] = (int8_t)msf_rqf_apply_dsp(a, r[0], r[1], r[2], zp, lo, hi);
+            }
+        }
+    }
+}
+#endif
+
 void msf_convk_s8_run(const msf_conv_s8_params *p, int32_t cout, const int8_t *x,
                       int32_t xstep, int32_t xrow, int32_t kh, int32_t L, int32_t la,
                       int32_t xb, int8_t *y, int32_t ystep, int32_t n)
 {
-    const int32_t m = run_mode(p, cout);
+    int32_t m;
+#if MSF_USE_DSP && MSF_RQF_DSP
+    if (kh == 3 && L == 9 && la == 9 && p->rqd && p->bias_zp) {
+        stem_rqd(p, cout, x, xstep, xrow, y, ystep, n);
+        return;
+    }
+#endif
+    m = run_mode(p, cout);
     if (m == MSF_RQ_LEAN && kh == 3 && L == 9 && la == 9) {
         /* a 3x3 conv over 3 input channels (the RGB stem), windows not wrapping: the window
          * rows' lengths as constants, so that the dot loops unroll */

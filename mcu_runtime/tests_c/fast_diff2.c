@@ -316,6 +316,82 @@ static int fd2_col_case(void)
     return bad;
 }
 
+/* One RGB-stem case (a 3 x 3 conv over 3 input channels: msf_convk_s8_run's DSP record path
+ * stem_rqd and the constant-length conv_run copy): a 3..8 x 3..8 input, stride 1 or 2, random
+ * pads, C_out 1..12, a random output region (columns narrower than tall run down the column,
+ * the others along rows; clipped windows through the reference), the generator's folded bias
+ * always, records in half the fixed-point cases; 1 if the fast kernel differs. */
+static int fd2_stem_case(void)
+{
+    msf_conv_s8_params p;
+    msf_view vin, vref, vgot;
+    const int32_t H = fd2_rnd(3, 8), W = fd2_rnd(3, 8), s = fd2_rnd(1, 2);
+    int32_t i, oc, Ho, Wo, cout, oy0, oy1, ox0, ox1, bad = 0;
+    for (i = 0; i < (int32_t)sizeof p; i++) {
+        ((uint8_t *)&p)[i] = 0;
+    }
+    p.win.kh = p.win.kw = 3;
+    p.win.sh = p.win.sw = s;
+    p.win.pad_top = fd2_rnd(0, 1);
+    p.win.pad_left = fd2_rnd(0, 1);
+    p.win.pad_bottom = fd2_rnd(0, 1);
+    p.win.pad_right = fd2_rnd(0, 1);
+    Ho = (H + p.win.pad_top + p.win.pad_bottom - 3) / s + 1;
+    Wo = (W + p.win.pad_left + p.win.pad_right - 3) / s + 1;
+    cout = fd2_rnd(1, MSF_MIN(12, FD2_OUT / (Ho * Wo)));
+    p.groups = 1;
+    p.in_zp = fd2_rnd(-128, 127);
+    p.out_zp = fd2_rnd(-128, 127);
+    p.act_min = fd2_rnd(0, 1) ? -128 : fd2_rnd(-128, 0);
+    p.act_max = fd2_rnd(0, 1) ? 127 : fd2_rnd(p.act_min, 127);
+    fd2_rand_weights(27 * cout, cout);
+    p.weights = fd2_w;
+    p.bias = fd2_bias;
+    for (oc = 0; oc < cout; oc++) {
+        int64_t sw = 0;
+        for (i = 0; i < 27; i++) {
+            sw += fd2_w[oc * 27 + i];
+        }
+        fd2_bzp[oc] = (int32_t)(uint32_t)(uint64_t)((int64_t)p.bias[oc] - (int64_t)p.in_zp * sw);
+    }
+    p.bias_zp = fd2_bzp;
+    p.rq.mode = fd2_rnd(0, 3) ? MSF_RQ_FIXED : MSF_RQ_FLOAT;
+    p.rq.per_channel = fd2_rnd(0, 3) != 0;
+    p.rq.qmul = fd2_qmul;
+    p.rq.qshift = fd2_qshift;
+    p.rq.fmul = fd2_fmul;
+    fd2_records(&p, cout);
+    fd2_rand_buffers();
+    vin.data = fd2_in;
+    vin.H = H;
+    vin.W = W;
+    vin.C = 3;
+    vin.y0 = 0;
+    vin.xcap = W;
+    vin.cap = H * W * 3;
+    vref.H = Ho;
+    vref.W = Wo;
+    vref.C = cout;
+    vref.y0 = 0;
+    vref.xcap = Wo;
+    vref.cap = Ho * Wo * cout;
+    vgot = vref;
+    vref.data = fd2_ref;
+    vgot.data = fd2_got;
+    oy0 = fd2_rnd(0, Ho - 1);
+    oy1 = fd2_rnd(oy0 + 1, Ho);
+    ox0 = fd2_rnd(0, Wo - 1);
+    ox1 = fd2_rnd(0, 1) ? ox0 + 1 : fd2_rnd(ox0 + 1, Wo);
+    msf_conv2d_s8_ref(&p, &vin, &vref, oy0, oy1, ox0, ox1);
+    msf_conv2d_s8(&p, &vin, &vgot, oy0, oy1, ox0, ox1);
+    for (i = 0; i < FD2_OUT; i++) {
+        if (fd2_ref[i] != fd2_got[i]) {
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
 /* One depthwise short-call case (msf_s8_dwfast.c dw_short_runs: dw_px33_m / dw_pxt_m, chunks
  * of MSF_DW_CHUNK = 32 channels): C 1..60, a 3x3 (or 1..5 x 1..5) window, stride 1 or 2, random
  * pads, the input in a ring of kw column slots (windows wrapping around it) or a full view,
@@ -426,6 +502,7 @@ static uint32_t fd2_run(uint32_t seed, int32_t cases)
         fails += (uint32_t)fd2_dw_case();
         fails += (uint32_t)fd2_wide_case();
         fails += (uint32_t)fd2_col_case();
+        fails += (uint32_t)fd2_stem_case();
     }
     return fails;
 }
