@@ -576,6 +576,58 @@ static MSF_ALWAYS_INLINE void px1_rqd(const msf_conv_s8_params *p, int32_t cout,
     }
 }
 
+/* The records' requantisation of one output; full: the clamp is the whole int8 range
+ * (act_min -128, act_max 127: TFLite's int8 ReLU6 / no activation), one SSAT instead of the
+ * two comparisons (a compile-time constant in the callers' copies). */
+static MSF_ALWAYS_INLINE int32_t rqd_out(int32_t acc, const int32_t *r, int32_t zp,
+                                         int32_t lo, int32_t hi, int32_t full)
+{
+    if (full) {
+        const int32_t a2 = __qadd(acc, acc);
+        int32_t q;
+        __asm__("smmulr %0, %1, %2" : "=r"(q) : "r"(a2), "r"(r[0]));
+        return __ssat(((q + (q >> 31) + r[2]) >> r[1]) + zp, 8);
+    }
+    return msf_rqf_apply_dsp(acc, r[0], r[1], r[2], zp, lo, hi);
+}
+
+/* dot22 with its word loop unrolled (up to 4 words: the short calls' constant window lengths
+ * 8, 16, 32) */
+static MSF_ALWAYS_INLINE void dot22u(const int8_t *x0, const int8_t *x1, const int8_t *w0,
+                                     const int8_t *w1, int32_t L, int32_t *acc)
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    int32_t k = 0;
+#pragma GCC unroll 4
+    for (k = 0; k + 4 <= L; k += 4) {
+        uint32_t xa = msf_ld32(x0 + k), xb = msf_ld32(x1 + k);
+        uint32_t wa = msf_ld32(w0 + k), wb = msf_ld32(w1 + k);
+        int32_t xae = __sxtb16((int32_t)xa), xao = sxtb16_ror8(xa);
+        int32_t xbe = __sxtb16((int32_t)xb), xbo = sxtb16_ror8(xb);
+        int32_t wae = __sxtb16((int32_t)wa), wao = sxtb16_ror8(wa);
+        int32_t wbe = __sxtb16((int32_t)wb), wbo = sxtb16_ror8(wb);
+        a00 = __smlad(xae, wae, a00);
+        a00 = __smlad(xao, wao, a00);
+        a01 = __smlad(xae, wbe, a01);
+        a01 = __smlad(xao, wbo, a01);
+        a10 = __smlad(xbe, wae, a10);
+        a10 = __smlad(xbo, wao, a10);
+        a11 = __smlad(xbe, wbe, a11);
+        a11 = __smlad(xbo, wbo, a11);
+    }
+    for (; k < L; k++) {
+        int32_t va = x0[k], vb = x1[k];
+        a00 += va * w0[k];
+        a01 += va * w1[k];
+        a10 += vb * w0[k];
+        a11 += vb * w1[k];
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
 /* A short column call (a fused block's 1 x 1 column: n <= MSF_COL_RQD_MAX pixels at xstep)
  * of a generated layer with requantisation records and folded biases: channel pairs
  * outermost, two pixels x two channels per dot22 as conv_pair, each output's record and
@@ -585,7 +637,8 @@ static MSF_ALWAYS_INLINE void px1_rqd(const msf_conv_s8_params *p, int32_t cout,
 #define MSF_COL_RQD_MAX 32
 static MSF_ALWAYS_INLINE void col_rqd(const msf_conv_s8_params *p, int32_t cout,
                                       const int8_t *x, int32_t xstep, int8_t *y,
-                                      int32_t ystep, int32_t n, int32_t L)
+                                      int32_t ystep, int32_t n, int32_t L, int32_t full,
+                                      int32_t unroll)
 {
     const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
     const int8_t *w0 = p->weights;
@@ -598,11 +651,15 @@ static MSF_ALWAYS_INLINE void col_rqd(const msf_conv_s8_params *p, int32_t cout,
             int32_t acc[4];
             acc[0] = acc[2] = bz[0];
             acc[1] = acc[3] = bz[1];
-            dot22(xa, xa + xstep, w0, w0 + L, L, acc);
-            ya[0] = (int8_t)msf_rqf_apply_dsp(acc[0], r[0], r[1], r[2], zp, lo, hi);
-            ya[1] = (int8_t)msf_rqf_apply_dsp(acc[1], r[3], r[4], r[5], zp, lo, hi);
-            ya[ystep] = (int8_t)msf_rqf_apply_dsp(acc[2], r[0], r[1], r[2], zp, lo, hi);
-            ya[ystep + 1] = (int8_t)msf_rqf_apply_dsp(acc[3], r[3], r[4], r[5], zp, lo, hi);
+            if (unroll) {
+                dot22u(xa, xa + xstep, w0, w0 + L, L, acc);
+            } else {
+                dot22(xa, xa + xstep, w0, w0 + L, L, acc);
+            }
+            ya[0] = (int8_t)rqd_out(acc[0], r, zp, lo, hi, full);
+            ya[1] = (int8_t)rqd_out(acc[1], r + 3, zp, lo, hi, full);
+            ya[ystep] = (int8_t)rqd_out(acc[2], r, zp, lo, hi, full);
+            ya[ystep + 1] = (int8_t)rqd_out(acc[3], r + 3, zp, lo, hi, full);
             xa += 2 * xstep;
             ya += 2 * ystep;
         }
@@ -611,8 +668,8 @@ static MSF_ALWAYS_INLINE void col_rqd(const msf_conv_s8_params *p, int32_t cout,
             acc[0] = bz[0];
             acc[1] = bz[1];
             dot12(xa, w0, w0 + L, L, acc);
-            ya[0] = (int8_t)msf_rqf_apply_dsp(acc[0], r[0], r[1], r[2], zp, lo, hi);
-            ya[1] = (int8_t)msf_rqf_apply_dsp(acc[1], r[3], r[4], r[5], zp, lo, hi);
+            ya[0] = (int8_t)rqd_out(acc[0], r, zp, lo, hi, full);
+            ya[1] = (int8_t)rqd_out(acc[1], r + 3, zp, lo, hi, full);
         }
         w0 += 2 * L;
         bz += 2;
@@ -621,7 +678,7 @@ static MSF_ALWAYS_INLINE void col_rqd(const msf_conv_s8_params *p, int32_t cout,
     if (oc < cout) {
         for (i = 0; i < n; i++) {
             const int32_t a = dot11(x + i * xstep, w0, L, bz[0]);
-            y[i * ystep + oc] = (int8_t)msf_rqf_apply_dsp(a, r[0], r[1], r[2], zp, lo, hi);
+            y[i * ystep + oc] = (int8_t)rqd_out(a, r, zp, lo, hi, full);
         }
     }
 }
@@ -632,25 +689,37 @@ static MSF_CONV_NOINLINE void col_rqd_8(const msf_conv_s8_params *p, int32_t cou
                                         const int8_t *x, int32_t xstep, int8_t *y,
                                         int32_t ystep, int32_t n)
 {
-    col_rqd(p, cout, x, xstep, y, ystep, n, 8);
+    if (p->act_min == -128 && p->act_max == 127) {
+        col_rqd(p, cout, x, xstep, y, ystep, n, 8, 1, 1);
+    } else {
+        col_rqd(p, cout, x, xstep, y, ystep, n, 8, 0, 1);
+    }
 }
 static MSF_CONV_NOINLINE void col_rqd_16(const msf_conv_s8_params *p, int32_t cout,
                                          const int8_t *x, int32_t xstep, int8_t *y,
                                          int32_t ystep, int32_t n)
 {
-    col_rqd(p, cout, x, xstep, y, ystep, n, 16);
+    if (p->act_min == -128 && p->act_max == 127) {
+        col_rqd(p, cout, x, xstep, y, ystep, n, 16, 1, 1);
+    } else {
+        col_rqd(p, cout, x, xstep, y, ystep, n, 16, 0, 1);
+    }
 }
 static MSF_CONV_NOINLINE void col_rqd_32(const msf_conv_s8_params *p, int32_t cout,
                                          const int8_t *x, int32_t xstep, int8_t *y,
                                          int32_t ystep, int32_t n)
 {
-    col_rqd(p, cout, x, xstep, y, ystep, n, 32);
+    if (p->act_min == -128 && p->act_max == 127) {
+        col_rqd(p, cout, x, xstep, y, ystep, n, 32, 1, 1);
+    } else {
+        col_rqd(p, cout, x, xstep, y, ystep, n, 32, 0, 1);
+    }
 }
 static MSF_CONV_NOINLINE void col_rqd_any(const msf_conv_s8_params *p, int32_t cin,
                                           int32_t cout, const int8_t *x, int32_t xstep,
                                           int8_t *y, int32_t ystep, int32_t n)
 {
-    col_rqd(p, cout, x, xstep, y, ystep, n, cin);
+    col_rqd(p, cout, x, xstep, y, ystep, n, cin, 0, 0);
 }
 #endif
 
