@@ -583,10 +583,7 @@ static MSF_ALWAYS_INLINE int32_t rqd_out(int32_t acc, const int32_t *r, int32_t 
                                          int32_t lo, int32_t hi, int32_t full)
 {
     if (full) {
-        const int32_t a2 = __qadd(acc, acc);
-        int32_t q;
-        __asm__("smmulr %0, %1, %2" : "=r"(q) : "r"(a2), "r"(r[0]));
-        return __ssat(((q + (q >> 31) + r[2]) >> r[1]) + zp, 8);
+        return msf_rqf_apply_dsp8(acc, r[0], r[1], r[2], zp);
     }
     return msf_rqf_apply_dsp(acc, r[0], r[1], r[2], zp, lo, hi);
 }

@@ -398,6 +398,16 @@ static inline int32_t msf_rqf_apply_dsp(int32_t acc, int32_t mul, int32_t e, int
     r = ((q + (q >> 31) + n) >> e) + zp;
     return r < lo ? lo : (r > hi ? hi : r);
 }
+/* msf_rqf_apply_dsp for the whole-int8 clamp (act_min -128, act_max 127: TFLite's int8 ReLU6
+ * or no activation), one SSAT instead of the clamp's two comparisons */
+static inline int32_t msf_rqf_apply_dsp8(int32_t acc, int32_t mul, int32_t e, int32_t n,
+                                         int32_t zp)
+{
+    const int32_t a2 = __qadd(acc, acc);
+    int32_t q;
+    __asm__("smmulr %0, %1, %2" : "=r"(q) : "r"(a2), "r"(mul));
+    return __ssat(((q + (q >> 31) + n) >> e) + zp, 8);
+}
 #endif
 
 /* MSF_RQ_FIXED channel values for the lean form (msf_rqf_apply, or msf_rqf_apply_dsp), read
