@@ -786,9 +786,9 @@ static MSF_ALWAYS_INLINE void stem_st32(int8_t *p, uint32_t v)
  * words and a byte), so that dot22 runs 6 words and 3 tail bytes per pixel pair and channel
  * pair instead of three 9-byte rows (each a 1-byte tail); channel pairs inside, each output's
  * record read where used. */
-static MSF_CONV_NOINLINE void stem_rqd(const msf_conv_s8_params *p, int32_t cout,
-                                       const int8_t *x, int32_t xstep, int32_t xrow,
-                                       int8_t *y, int32_t ystep, int32_t n)
+static MSF_ALWAYS_INLINE void stem_rqd_m(const msf_conv_s8_params *p, int32_t cout,
+                                         const int8_t *x, int32_t xstep, int32_t xrow,
+                                         int8_t *y, int32_t ystep, int32_t n, int32_t full)
 {
     int8_t col[2][28];
     const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
@@ -812,18 +812,18 @@ static MSF_CONV_NOINLINE void stem_rqd(const msf_conv_s8_params *p, int32_t cout
                 acc[0] = acc[2] = bz[0];
                 acc[1] = acc[3] = bz[1];
                 dot22(col[0], col[1], w0, w0 + 27, 27, acc);
-                ya[oc] = (int8_t)msf_rqf_apply_dsp(acc[0], r[0], r[1], r[2], zp, lo, hi);
-                ya[oc + 1] = (int8_t)msf_rqf_apply_dsp(acc[1], r[3], r[4], r[5], zp, lo, hi);
-                ya[ystep + oc] = (int8_t)msf_rqf_apply_dsp(acc[2], r[0], r[1], r[2], zp, lo, hi);
+                ya[oc] = (int8_t)rqd_out(acc[0], r, zp, lo, hi, full);
+                ya[oc + 1] = (int8_t)rqd_out(acc[1], r + 3, zp, lo, hi, full);
+                ya[ystep + oc] = (int8_t)rqd_out(acc[2], r, zp, lo, hi, full);
                 ya[ystep + oc + 1] =
-                    (int8_t)msf_rqf_apply_dsp(acc[3], r[3], r[4], r[5], zp, lo, hi);
+                    (int8_t)rqd_out(acc[3], r + 3, zp, lo, hi, full);
             } else {
                 int32_t acc[2];
                 acc[0] = bz[0];
                 acc[1] = bz[1];
                 dot12(col[0], w0, w0 + 27, 27, acc);
-                ya[oc] = (int8_t)msf_rqf_apply_dsp(acc[0], r[0], r[1], r[2], zp, lo, hi);
-                ya[oc + 1] = (int8_t)msf_rqf_apply_dsp(acc[1], r[3], r[4], r[5], zp, lo, hi);
+                ya[oc] = (int8_t)rqd_out(acc[0], r, zp, lo, hi, full);
+                ya[oc + 1] = (int8_t)rqd_out(acc[1], r + 3, zp, lo, hi, full);
             }
             w0 += 54;
             bz += 2;
@@ -832,9 +832,20 @@ static MSF_CONV_NOINLINE void stem_rqd(const msf_conv_s8_params *p, int32_t cout
         if (oc < cout) {
             for (j = 0; j < np; j++) {
                 const int32_t a = dot11(col[j], w0, 27, bz[0]);
-                ya[j * ystep + oc] = (int8_t)msf_rqf_apply_dsp(a, r[0], r[1], r[2], zp, lo, hi);
+                ya[j * ystep + oc] = (int8_t)rqd_out(a, r, zp, lo, hi, full);
             }
         }
+    }
+}
+
+static MSF_CONV_NOINLINE void stem_rqd(const msf_conv_s8_params *p, int32_t cout,
+                                       const int8_t *x, int32_t xstep, int32_t xrow,
+                                       int8_t *y, int32_t ystep, int32_t n)
+{
+    if (p->act_min == -128 && p->act_max == 127) {
+        stem_rqd_m(p, cout, x, xstep, xrow, y, ystep, n, 1);
+    } else {
+        stem_rqd_m(p, cout, x, xstep, xrow, y, ystep, n, 0);
     }
 }
 #endif
