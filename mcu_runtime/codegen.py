@@ -427,7 +427,7 @@ class _Emitter:
         rec = rqd_records(qm, qs, x_zp, w, bias, act_min, act_max)
         if rec is None:
             return "0"
-        self.weight_bytes += len(rec) * 4
+        # (not in weight_bytes: compiled only on the DSP cores, 12 B per output channel there)
         self.lines.append("#if MSF_RQD_ON\n" + c_array("int32_t", f"{name}_rqd", rec) +
                           "#endif\n")
         return f"MSF_RQD({name}_rqd)"
