@@ -59,6 +59,57 @@ class Generated:
 
 # -- per-layer parameters ----------------------------------------------------------------------------
 
+#: largest right shift of the DSP cores' lean requantisation records (msf_s8_requant.h's
+#: MSF_RQF_MAX_E; tests/test_codegen.py reads the header and checks that they agree)
+RQD_MAX_E = 20
+
+
+def _tflm_rq(acc: int, mul: int, e: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier(acc, mul, -e) for a right shift e >= 0 (before
+    the zero point): SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT."""
+    if acc == mul == -2**31:
+        q = 2**31 - 1
+    else:
+        q = (acc * mul + 2**30) // 2**31      # floor: SRDHM's nudge and truncation, either sign
+    mask = (1 << e) - 1
+    return (q >> e) + (1 if (q & mask) > (mask >> 1) + (1 if q < 0 else 0) else 0)
+
+
+def rqd_records(qmul, qshift, x_zp: int, w, bias, act_min: int, act_max: int) -> list | None:
+    """(mul, e, n) per output channel for msf_s8_requant.h's msf_rqf_apply_dsp (the records of
+    msf_conv_s8_params.rqd), each exact for every accumulator the channel can reach,
+    |acc - bias| <= sum |w| * max |x - x_zp| (see msf_rqf_model): (mul, -shift,
+    2^(-shift-1)) when 2^30 <= mul and 1 <= -shift <= RQD_MAX_E (any accumulator), or any
+    mul > 0 and 1 <= -shift <= 31 with accumulators bounded by 2^29 (QADD never saturates, no
+    sum overflows); a channel whose output is one value k + zp over its whole accumulator
+    range (the pruned channels: mul 0, or a tiny multiplier on a bias near 2^30; the
+    requantisation is monotonic, so the range's two ends decide) as (0, 1, 2k).  None when a
+    channel or the clamp (-128 <= act_min <= act_max <= 127) does not qualify.  qmul / qshift:
+    one entry per output channel, or one for all; w: (C_out, ...) int8 weights."""
+    if not -128 <= act_min <= act_max <= 127:
+        return None
+    w = np.asarray(w, np.int64)
+    cout = w.shape[0]
+    qm = np.broadcast_to(np.asarray(qmul, np.int64).reshape(-1), (cout,))
+    qs = np.broadcast_to(np.asarray(qshift, np.int64).reshape(-1), (cout,))
+    b = np.zeros(cout, np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
+    xmax = max(127 - int(x_zp), int(x_zp) + 128)
+    d = np.abs(w.reshape(cout, -1)).sum(axis=1) * xmax
+    rec: list[int] = []
+    for c in range(cout):
+        mul, e = int(qm[c]), -int(qs[c])
+        lo, hi = int(b[c]) - int(d[c]), int(b[c]) + int(d[c])
+        if mul >= 2**30 and 1 <= e <= RQD_MAX_E or \
+                0 < mul < 2**31 and 1 <= e <= 31 and max(-lo, hi) <= 2**29:
+            rec += [mul, e, 1 << (e - 1)]
+        elif 0 <= mul < 2**31 and 0 <= e <= 31 and -2**31 <= lo and hi < 2**31 and \
+                _tflm_rq(lo, mul, e) == _tflm_rq(hi, mul, e):
+            rec += [0, 1, 2 * _tflm_rq(lo, mul, e)]
+        else:
+            return None
+    return rec
+
+
 class _Emitter:
     """Each layer's parameter struct (its designated-initialiser fields) and the constant arrays
     (weights, biases, multipliers) it points to, in requantisation ``rq``."""
@@ -360,7 +411,26 @@ class _Emitter:
         if L.op == DENSE:
             return "msf_dense_s8_params", fields
         fields["bias_zp"] = self.bias_zp(name, w, L.bias, xz) if wzp == 0 else "0"
+        fields["rqd"] = self.rq_dsp(name, xs, xz, wq.scale, ys, w, L.bias, L.act_min,
+                                    L.act_max)
         return "msf_conv_s8_params", dict(win=_window(L), groups=L.groups, **fields)
+
+    def rq_dsp(self, name, x_scale, x_zp: int, w_scale, y_scale, w, bias, act_min: int,
+               act_max: int) -> str:
+        """The DSP cores' lean fixed-point requantisation records of a conv / depthwise layer
+        (msf_conv_s8_params.rqd, :func:`rqd_records`; 12 B of flash per output channel,
+        compiled only where MSF_RQD_ON), so the short calls derive nothing per channel; "0"
+        when the layer has none."""
+        if self.rq != "fixed":
+            return "0"
+        qm, qs = requant.conv_fixed_multipliers(x_scale, w_scale, y_scale)
+        rec = rqd_records(qm, qs, x_zp, w, bias, act_min, act_max)
+        if rec is None:
+            return "0"
+        # (not in weight_bytes: compiled only on the DSP cores, 12 B per output channel there)
+        self.lines.append("#if MSF_RQD_ON\n" + c_array("int32_t", f"{name}_rqd", rec) +
+                          "#endif\n")
+        return f"MSF_RQD({name}_rqd)"
 
     def bias_zp(self, name, w, bias, in_zp: int) -> str:
         """The folded accumulator start bias[c] - in_zp * sum(w[c]) of a conv / depthwise layer

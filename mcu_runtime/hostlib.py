@@ -122,7 +122,8 @@ class ConvS8(C.Structure):
                 ("w_zp", C.c_int32), ("out_zp", C.c_int32), ("act_min", C.c_int32),
                 ("act_max", C.c_int32), ("weights", C.POINTER(C.c_int8)),
                 ("bias", C.POINTER(C.c_int32)), ("rq", Requant),
-                ("bias_zp", C.POINTER(C.c_int32))]   # optional: NULL unless set
+                ("bias_zp", C.POINTER(C.c_int32)),   # optional: NULL unless set
+                ("rqd", C.POINTER(C.c_int32))]       # optional (DSP cores only): NULL
 
 
 class ConvF32(C.Structure):

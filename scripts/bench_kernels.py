@@ -45,7 +45,7 @@ CMSIS = {
 }
 # kernel functions (static PC ranges) attributed to each layer type
 FUNCS = {
-    "conv (stem 3x3 s2)": ["msf_convk_s8_run", "msf_conv2d_s8_ref"],
+    "conv (stem 3x3 s2)": ["msf_convk_s8_run", "msf_conv2d_s8_ref", "stem_rqd"],
     # msf_conv2d_s8's own splitting into runs, for every conv layer (pointwise included): the
     # per-call cost of the fused modes' column calls shows here
     "conv dispatch (all convs)": ["msf_conv2d_s8", "conv_run_at", "conv_row_fast"],
@@ -54,7 +54,9 @@ FUNCS = {
                   "dw23_vf", "dw22_vf", "dw33_lean", "dw32_lean", "dw23_lean", "dw22_lean",
                   "dw_short_runs",
                   "dw_px33_fixed", "dw_px33_float", "dw_pxt_fixed", "dw_pxt_float"],
-    "pointwise 1x1": ["msf_conv1x1_s8_run"],
+    # (DSP cores: the generated layers' short column / one-pixel calls out of line)
+    "pointwise 1x1": ["msf_conv1x1_s8_run", "col_rqd_8", "col_rqd_16", "col_rqd_32",
+                      "col_rqd_any", "dot14k_64", "dot14k_128", "dot14k_256", "dot14k_any"],
     "average pool": ["msf_avgpool_s8", "msf_gap_core_s8"],
     "dense": ["msf_dense_s8"],
     "requant out of line": ["msf_requant_s8", "msf_mbqm", "msf_srdhm", "msf_rdbpot"],

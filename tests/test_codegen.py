@@ -246,3 +246,68 @@ def test_reordered_runtime_struct_fields_change_nothing(tmp_path):
     hdr.write_text(text)
     exe = build_host(gen, exe=gen.out_dir / "msf_host_reordered")
     assert np.array_equal(run_host(gen, exe, x), y)
+
+
+def _rqd_dsp(acc: int, mul: int, e: int, n: int) -> int:
+    """msf_rqf_apply_dsp before the zero point (Python's >> is the arithmetic shift); asserts
+    that the C's int32 sums cannot overflow for this case."""
+    a2 = min(max(2 * acc, -2**31), 2**31 - 1)
+    q = (a2 * mul + 2**31) >> 32
+    t = q + (-1 if q < 0 else 0) + n
+    assert -2**31 <= t < 2**31
+    return t >> e
+
+
+def test_rqd_records_equal_tflm_requantisation_over_each_channels_accumulator_range():
+    """The code generator's DSP requantisation records (msf_conv_s8_params.rqd,
+    codegen.rqd_records): every record, read as msf_rqf_apply_dsp reads it, equals TFLite's
+    MultiplyByQuantizedMultiplier at the ends of the channel's accumulator range and at random
+    accumulators inside it -- the normalised multipliers with shifts -1..-20 (any accumulator),
+    tiny multipliers with shifts down to -31 on bounded accumulators, and the pruned channels
+    (multiplier 0, or a tiny multiplier on a bias near +-2^30) as constant records -- and a
+    channel no form covers (a shift -25 on an unbounded accumulator range, a left shift) leaves
+    the layer without records; MSF_RQF_MAX_E in msf_s8_requant.h equals codegen.RQD_MAX_E."""
+    from msfopt.mcu_runtime import codegen as cg
+    from msfopt.mcu_runtime import runtime_files
+    src = (runtime_files.SRC_DIR / "msf_s8_requant.h").read_text()
+    assert int(re.search(r"#define MSF_RQF_MAX_E (\d+)", src).group(1)) == cg.RQD_MAX_E
+    rng = np.random.default_rng(11)
+    kinds = {"wide": 0, "bounded": 0, "const": 0}
+    for trial in range(60):
+        cout, k = int(rng.integers(1, 12)), int(rng.integers(1, 40))
+        xz = int(rng.integers(-128, 128))
+        w = rng.integers(-127, 128, size=(cout, k))
+        bias = rng.integers(-5000, 5000, size=cout)
+        qm = rng.integers(2**30, 2**31, size=cout)
+        qs = -rng.integers(1, 21, size=cout)
+        for c in range(cout):
+            r = rng.integers(0, 4)
+            if r == 1:          # pruned: tiny weights, bias near +-2^30, large shift
+                w[c] = rng.integers(-1, 2, size=k)
+                bias[c] = int(rng.choice([-1, 1])) * (2**30 + int(rng.integers(-100, 100)))
+                qs[c] = -int(rng.integers(24, 32))
+            elif r == 2:        # zero multiplier
+                qm[c], qs[c] = 0, 0
+            elif r == 3:        # bounded accumulators, shift down to -31
+                qs[c] = -int(rng.integers(1, 32))
+                qm[c] = int(rng.integers(1, 2**31))
+        rec = cg.rqd_records(qm, qs, xz, w, bias, -128, 127)
+        assert rec is not None, trial
+        xmax = max(127 - xz, xz + 128)
+        for c in range(cout):
+            mul, e, n = rec[3 * c:3 * c + 3]
+            kinds["const" if mul == 0 else ("wide" if e <= 20 and mul >= 2**30 else "bounded")] += 1
+            d = int(np.abs(w[c]).sum()) * xmax
+            lo, hi = int(bias[c]) - d, int(bias[c]) + d
+            accs = [lo, hi, int(bias[c])] + [int(a) for a in rng.integers(lo, hi + 1, size=50)]
+            for a in accs:
+                assert _rqd_dsp(a, mul, e, n) == cg._tflm_rq(a, int(qm[c]), -int(qs[c])), \
+                    (trial, c, a, mul, e, n, int(qm[c]), int(qs[c]))
+    assert min(kinds.values()) > 20, kinds
+    w = np.full((2, 8), 100)
+    # shift -25 on accumulators around 2^30 + 2^24, a rounding point of the output
+    assert cg.rqd_records([2**30, 2**31 - 1], [-5, -25], 0, w, [0, 2**30 + 2**24], -128,
+                          127) is None
+    assert cg.rqd_records([2**30, 2**30], [-5, 1], 0, w, [0, 0], -128, 127) is None
+    assert cg.rqd_records([2**30], [-5], 0, w[:1], None, -129, 127) is None
+    assert cg.rqd_records([2**30], [-5], 0, w[:1], None, -128, 127) == [2**30, 5, 16]

@@ -69,3 +69,25 @@ def test_float_requant_equals_float_expression_on_target(target, emulated, tmp_p
     assert r.reports.get("both_ties", 0) >= 5000, r.stdout
     assert r.reports.get("double_round", 0) >= 1000, r.stdout
     assert r.exit_code == 0, r.stdout
+
+
+@pytest.mark.parametrize("target,dsp", [("cortex-m4", 1), ("cortex-m33", 1), ("cortex-m0", 0)])
+def test_lean_fixed_requant_dsp_form_equals_reference_on_target(target, dsp, tmp_path):
+    """The lean MSF_RQ_FIXED requantisation's DSP variant (mcu_runtime/tests_c/rqf_diff.c:
+    QADD + SMMULR, as msf_rqf_load / msf_rqf_apply_c / msf_rqf_apply_s reach it on cores with
+    the DSP extension, and its portable transcription msf_rqf_model; random accumulators, the
+    rounding division's and SRDHM's ties, |acc| around 2^30 where QADD saturates, the int32
+    ends, narrowed clamps) equals msf_requant_s8 + the clamp on the cores; cortex-m0 runs the
+    transcription only."""
+    require_tools(missing_tools(target), f"toolchain for {target}")
+    cases = 60000
+    srcs = [TESTS_C / "rqf_diff_mcu.c", *(SRC_DIR / s for s in SOURCES)]
+    b = build(target, srcs, [SRC_DIR, TESTS_C], tmp_path / target, defines={"RQFD_CASES": cases},
+              extra_cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wvla"], name="rqfdiff")
+    r = run(target, b, timeout_s=240, count_instructions=False)
+    assert r.reports.get("cases") == cases, r.stdout
+    assert r.reports.get("dsp") == dsp, r.stdout
+    assert r.reports.get("failures") == 0, r.stdout
+    assert r.reports.get("div_ties", 0) >= cases // 8, r.stdout
+    assert r.reports.get("sat", 0) >= cases // 8, r.stdout
+    assert r.exit_code == 0, r.stdout

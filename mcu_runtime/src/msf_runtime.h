@@ -215,7 +215,24 @@ typedef struct {
      * kernels start full-window accumulators there and multiply raw int8 values; it never
      * changes a result (sum (x - zp) w == sum x w - zp sum w modulo 2^32). */
     const int32_t *bias_zp;
+    /* Optional (NULL: the kernels derive it per call), read only on cores with the DSP
+     * extension (MSF_RQD_ON): 3 C_out entries, output channel c's lean fixed-point
+     * requantisation (msf_s8_requant.h's msf_rqf: Q31 multiplier, right shift e = -shift,
+     * 2^(e-1)), set by the code generator only when every channel and the clamp are inside
+     * that form's range (MSF_RQ_FIXED, 2^30 <= multiplier, 1 <= e <= MSF_RQF_MAX_E,
+     * -128 <= act_min <= act_max <= 127).  It never changes a result. */
+    const int32_t *rqd;
 } msf_conv_s8_params;
+
+/* MSF_RQD_ON: the generated model carries msf_conv_s8_params.rqd (the DSP cores' lean
+ * requantisation records; MSF_RQD(array) is the field's value, 0 where they are off) */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(MSF_FORCE_RQF_PORTABLE)
+#define MSF_RQD_ON 1
+#define MSF_RQD(a) (a)
+#else
+#define MSF_RQD_ON 0
+#define MSF_RQD(a) 0
+#endif
 
 typedef struct {
     msf_window win;

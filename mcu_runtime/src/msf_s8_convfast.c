@@ -278,6 +278,12 @@ static MSF_ALWAYS_INLINE int32_t px1_out(const msf_conv_s8_params *p, int32_t oc
     msf_rqc rc;
     if (mode == MSF_RQ_LEAN) {
         msf_rqf f;
+#if MSF_RQF_DSP
+        if (p->rqd) { /* the generator's records: every channel lean */
+            msf_rqf_rec(p->rqd, oc, &f);
+            return msf_rqf_apply_c(&f, acc, p->out_zp, p->act_min, p->act_max);
+        }
+#endif
         if (msf_rqf_load(&p->rq, oc, &f)) {
             return msf_rqf_apply_c(&f, acc, p->out_zp, p->act_min, p->act_max);
         }
@@ -417,8 +423,16 @@ static MSF_ALWAYS_INLINE void conv_run(const msf_conv_s8_params *p, int32_t cout
         const int8_t *w0 = wt + oc * KL;
         const int32_t b0 = acc_init(p, oc, KL), b1 = acc_init(p, oc + 1, KL);
         if (mode == MSF_RQ_LEAN) {
-            (void)msf_rqf_load(&p->rq, oc, &f[0]); /* (every channel lean: run_mode) */
-            (void)msf_rqf_load(&p->rq, oc + 1, &f[1]);
+#if MSF_RQF_DSP
+            if (p->rqd) {
+                msf_rqf_rec(p->rqd, oc, &f[0]);
+                msf_rqf_rec(p->rqd, oc + 1, &f[1]);
+            } else
+#endif
+            {
+                (void)msf_rqf_load(&p->rq, oc, &f[0]); /* (every channel lean: run_mode) */
+                (void)msf_rqf_load(&p->rq, oc + 1, &f[1]);
+            }
             conv_pair(w0, b0, b1, x, xstep, xrow, kh, L, la, xb, y + oc, ystep, n, KL,
                       MSF_RQ_LEAN, r, f, fm, zp, lo, hi);
             continue;
@@ -472,6 +486,11 @@ static MSF_ALWAYS_INLINE void conv_run(const msf_conv_s8_params *p, int32_t cout
 static int32_t run_mode(const msf_conv_s8_params *p, int32_t cout)
 {
     int32_t oc, ok = 1;
+#if MSF_RQF_DSP
+    if (p->rqd) { /* the generator checked every channel and the clamp */
+        return MSF_RQ_LEAN;
+    }
+#endif
     /* (cout 0: the clamp only -- for callers that check each channel themselves) */
     if (p->rq.mode != MSF_RQ_FIXED) {
         return MSF_RQ_FLOAT;
@@ -485,9 +504,278 @@ static int32_t run_mode(const msf_conv_s8_params *p, int32_t cout)
     return ok ? MSF_RQ_LEAN : MSF_RQ_FIXED;
 }
 
+#if MSF_USE_DSP && MSF_RQF_DSP
+/* One pixel x four channels over L input bytes (L a multiple of 4; a constant in the
+ * specialised copies, so the other three channels' weights are immediate offsets from one
+ * pointer), each input word sign-extended once for the four channels. */
+/* four bytes of the input (xa) x four channels' words at w, w + L, w + 2L, w + 3L */
+#define DOT14K_STEP(xa, w, L)                                                                 \
+    do {                                                                                      \
+        const int32_t xe_ = __sxtb16((int32_t)(xa)), xo_ = sxtb16_ror8(xa);                   \
+        uint32_t wv_ = msf_ld32(w);                                                           \
+        a0 = __smlad(xe_, __sxtb16((int32_t)wv_), a0);                                        \
+        a0 = __smlad(xo_, sxtb16_ror8(wv_), a0);                                              \
+        wv_ = msf_ld32((w) + (L));                                                            \
+        a1 = __smlad(xe_, __sxtb16((int32_t)wv_), a1);                                        \
+        a1 = __smlad(xo_, sxtb16_ror8(wv_), a1);                                              \
+        wv_ = msf_ld32((w) + 2 * (L));                                                        \
+        a2 = __smlad(xe_, __sxtb16((int32_t)wv_), a2);                                        \
+        a2 = __smlad(xo_, sxtb16_ror8(wv_), a2);                                              \
+        wv_ = msf_ld32((w) + 3 * (L));                                                        \
+        a3 = __smlad(xe_, __sxtb16((int32_t)wv_), a3);                                        \
+        a3 = __smlad(xo_, sxtb16_ror8(wv_), a3);                                              \
+    } while (0)
+
+static MSF_ALWAYS_INLINE void dot14k(const int8_t *x, const int8_t *w, int32_t L, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int8_t *const xend = x + L;
+    do {
+        const uint32_t xa = msf_ld32(x);
+        DOT14K_STEP(xa, w, L);
+        x += 4;
+        w += 4;
+    } while (x != xend);
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#undef DOT14K_STEP
+
+/* Out of line (a call per four channels): inside px1_rqd's loop the channel loop's state
+ * would take the registers the accumulators need (GCC then spills two of them in the dot
+ * loop); the widths of the common layers as constants. */
+#if defined(__GNUC__)
+#define MSF_CONV_NOINLINE __attribute__((noinline))
+#else
+#define MSF_CONV_NOINLINE
+#endif
+static MSF_CONV_NOINLINE void dot14k_64(const int8_t *x, const int8_t *w, int32_t *acc)
+{
+    dot14k(x, w, 64, acc);
+}
+static MSF_CONV_NOINLINE void dot14k_128(const int8_t *x, const int8_t *w, int32_t *acc)
+{
+    dot14k(x, w, 128, acc);
+}
+static MSF_CONV_NOINLINE void dot14k_256(const int8_t *x, const int8_t *w, int32_t *acc)
+{
+    dot14k(x, w, 256, acc);
+}
+static MSF_CONV_NOINLINE void dot14k_any(const int8_t *x, const int8_t *w, int32_t L,
+                                         int32_t *acc)
+{
+    dot14k(x, w, L, acc);
+}
+
+/* A one-pixel 1 x 1 call (the fused modes' single-pixel column calls) of a generated layer
+ * with the code generator's requantisation records and folded biases (p->rqd, p->bias_zp):
+ * four channels per dot14k pass, then their records; a last one to three channels one by
+ * one.  cin: a multiple of 4. */
+static MSF_ALWAYS_INLINE void px1_rqd(const msf_conv_s8_params *p, int32_t cout,
+                                      const int8_t *x, int32_t cin, int8_t *y)
+{
+    const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+    const int32_t *bz = p->bias_zp, *r = p->rqd;
+    const int8_t *w = p->weights;
+    int32_t oc, j;
+    for (oc = 0; oc + 4 <= cout; oc += 4) {
+        int32_t acc[4];
+        acc[0] = bz[0];
+        acc[1] = bz[1];
+        acc[2] = bz[2];
+        acc[3] = bz[3];
+        if (cin == 128) {
+            dot14k_128(x, w, acc);
+        } else if (cin == 64) {
+            dot14k_64(x, w, acc);
+        } else if (cin == 256) {
+            dot14k_256(x, w, acc);
+        } else {
+            dot14k_any(x, w, cin, acc);
+        }
+        for (j = 0; j < 4; j++) {
+            y[j] = (int8_t)msf_rqf_apply_dsp(acc[j], r[0], r[1], r[2], zp, lo, hi);
+            r += 3;
+        }
+        bz += 4;
+        w += 4 * cin;
+        y += 4;
+    }
+    for (; oc < cout; oc++) {
+        const int32_t a = dot11(x, w, cin, *bz++);
+        *y++ = (int8_t)msf_rqf_apply_dsp(a, r[0], r[1], r[2], zp, lo, hi);
+        r += 3;
+        w += cin;
+    }
+}
+
+/* The records' requantisation of one output; full: the clamp is the whole int8 range
+ * (act_min -128, act_max 127: TFLite's int8 ReLU6 / no activation), one SSAT instead of the
+ * two comparisons (a compile-time constant in the callers' copies). */
+static MSF_ALWAYS_INLINE int32_t rqd_out(int32_t acc, const int32_t *r, int32_t zp,
+                                         int32_t lo, int32_t hi, int32_t full)
+{
+    if (full) {
+        return msf_rqf_apply_dsp8(acc, r[0], r[1], r[2], zp);
+    }
+    return msf_rqf_apply_dsp(acc, r[0], r[1], r[2], zp, lo, hi);
+}
+
+/* dot22 with its word loop unrolled (up to 4 words: the short calls' constant window lengths
+ * 8, 16, 32) */
+static MSF_ALWAYS_INLINE void dot22u(const int8_t *x0, const int8_t *x1, const int8_t *w0,
+                                     const int8_t *w1, int32_t L, int32_t *acc)
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    int32_t k = 0;
+#pragma GCC unroll 4
+    for (k = 0; k + 4 <= L; k += 4) {
+        uint32_t xa = msf_ld32(x0 + k), xb = msf_ld32(x1 + k);
+        uint32_t wa = msf_ld32(w0 + k), wb = msf_ld32(w1 + k);
+        int32_t xae = __sxtb16((int32_t)xa), xao = sxtb16_ror8(xa);
+        int32_t xbe = __sxtb16((int32_t)xb), xbo = sxtb16_ror8(xb);
+        int32_t wae = __sxtb16((int32_t)wa), wao = sxtb16_ror8(wa);
+        int32_t wbe = __sxtb16((int32_t)wb), wbo = sxtb16_ror8(wb);
+        a00 = __smlad(xae, wae, a00);
+        a00 = __smlad(xao, wao, a00);
+        a01 = __smlad(xae, wbe, a01);
+        a01 = __smlad(xao, wbo, a01);
+        a10 = __smlad(xbe, wae, a10);
+        a10 = __smlad(xbo, wao, a10);
+        a11 = __smlad(xbe, wbe, a11);
+        a11 = __smlad(xbo, wbo, a11);
+    }
+    for (; k < L; k++) {
+        int32_t va = x0[k], vb = x1[k];
+        a00 += va * w0[k];
+        a01 += va * w1[k];
+        a10 += vb * w0[k];
+        a11 += vb * w1[k];
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* A short column call (a fused block's 1 x 1 column: n <= MSF_COL_RQD_MAX pixels at xstep)
+ * of a generated layer with requantisation records and folded biases: channel pairs
+ * outermost, two pixels x two channels per dot22 as conv_pair, each output's record and
+ * start value read where it is used -- conv_run's per-pair set-up (the acc_init and record
+ * branches, the values parked on the stack around the pixel loop) would be paid for a
+ * handful of pixels. */
+#define MSF_COL_RQD_MAX 32
+static MSF_ALWAYS_INLINE void col_rqd(const msf_conv_s8_params *p, int32_t cout,
+                                      const int8_t *x, int32_t xstep, int8_t *y,
+                                      int32_t ystep, int32_t n, int32_t L, int32_t full,
+                                      int32_t unroll)
+{
+    const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+    const int8_t *w0 = p->weights;
+    const int32_t *bz = p->bias_zp, *r = p->rqd;
+    int32_t oc, i;
+    for (oc = 0; oc + 2 <= cout; oc += 2) {
+        const int8_t *xa = x;
+        int8_t *ya = y + oc;
+        for (i = 0; i + 2 <= n; i += 2) {
+            int32_t acc[4];
+            acc[0] = acc[2] = bz[0];
+            acc[1] = acc[3] = bz[1];
+            if (unroll) {
+                dot22u(xa, xa + xstep, w0, w0 + L, L, acc);
+            } else {
+                dot22(xa, xa + xstep, w0, w0 + L, L, acc);
+            }
+            ya[0] = (int8_t)rqd_out(acc[0], r, zp, lo, hi, full);
+            ya[1] = (int8_t)rqd_out(acc[1], r + 3, zp, lo, hi, full);
+            ya[ystep] = (int8_t)rqd_out(acc[2], r, zp, lo, hi, full);
+            ya[ystep + 1] = (int8_t)rqd_out(acc[3], r + 3, zp, lo, hi, full);
+            xa += 2 * xstep;
+            ya += 2 * ystep;
+        }
+        if (i < n) {
+            int32_t acc[2];
+            acc[0] = bz[0];
+            acc[1] = bz[1];
+            dot12(xa, w0, w0 + L, L, acc);
+            ya[0] = (int8_t)rqd_out(acc[0], r, zp, lo, hi, full);
+            ya[1] = (int8_t)rqd_out(acc[1], r + 3, zp, lo, hi, full);
+        }
+        w0 += 2 * L;
+        bz += 2;
+        r += 6;
+    }
+    if (oc < cout) {
+        for (i = 0; i < n; i++) {
+            const int32_t a = dot11(x + i * xstep, w0, L, bz[0]);
+            y[i * ystep + oc] = (int8_t)rqd_out(a, r, zp, lo, hi, full);
+        }
+    }
+}
+
+/* out of line, at the common narrow widths as constants (the dot loops unrolled): inlined,
+ * they would change GCC's register allocation of msf_conv1x1_s8_run's other paths */
+static MSF_CONV_NOINLINE void col_rqd_8(const msf_conv_s8_params *p, int32_t cout,
+                                        const int8_t *x, int32_t xstep, int8_t *y,
+                                        int32_t ystep, int32_t n)
+{
+    if (p->act_min == -128 && p->act_max == 127) {
+        col_rqd(p, cout, x, xstep, y, ystep, n, 8, 1, 1);
+    } else {
+        col_rqd(p, cout, x, xstep, y, ystep, n, 8, 0, 1);
+    }
+}
+static MSF_CONV_NOINLINE void col_rqd_16(const msf_conv_s8_params *p, int32_t cout,
+                                         const int8_t *x, int32_t xstep, int8_t *y,
+                                         int32_t ystep, int32_t n)
+{
+    if (p->act_min == -128 && p->act_max == 127) {
+        col_rqd(p, cout, x, xstep, y, ystep, n, 16, 1, 1);
+    } else {
+        col_rqd(p, cout, x, xstep, y, ystep, n, 16, 0, 1);
+    }
+}
+static MSF_CONV_NOINLINE void col_rqd_32(const msf_conv_s8_params *p, int32_t cout,
+                                         const int8_t *x, int32_t xstep, int8_t *y,
+                                         int32_t ystep, int32_t n)
+{
+    if (p->act_min == -128 && p->act_max == 127) {
+        col_rqd(p, cout, x, xstep, y, ystep, n, 32, 1, 1);
+    } else {
+        col_rqd(p, cout, x, xstep, y, ystep, n, 32, 0, 1);
+    }
+}
+static MSF_CONV_NOINLINE void col_rqd_any(const msf_conv_s8_params *p, int32_t cin,
+                                          int32_t cout, const int8_t *x, int32_t xstep,
+                                          int8_t *y, int32_t ystep, int32_t n)
+{
+    col_rqd(p, cout, x, xstep, y, ystep, n, cin, 0, 0);
+}
+#endif
+
 void msf_conv1x1_s8_run(const msf_conv_s8_params *p, int32_t cin, int32_t cout,
                         const int8_t *x, int32_t xstep, int8_t *y, int32_t ystep, int32_t n)
 {
+#if MSF_USE_DSP && MSF_RQF_DSP
+    if (n == 1 && p->rqd && p->bias_zp && (cin & 3) == 0 && cin > 0) {
+        px1_rqd(p, cout, x, cin, y);
+        return;
+    }
+    if (n <= MSF_COL_RQD_MAX && p->rqd && p->bias_zp) {
+        if (cin == 8) {
+            col_rqd_8(p, cout, x, xstep, y, ystep, n);
+        } else if (cin == 16) {
+            col_rqd_16(p, cout, x, xstep, y, ystep, n);
+        } else if (cin == 32) {
+            col_rqd_32(p, cout, x, xstep, y, ystep, n);
+        } else {
+            col_rqd_any(p, cin, cout, x, xstep, y, ystep, n);
+        }
+        return;
+    }
+#endif
 #if MSF_PX1_QUAD
     /* single pixels: px1_out checks each channel itself (no per-call pass over the channels) */
     const int32_t m = run_mode(p, n == 1 ? 0 : cout);
@@ -531,11 +819,96 @@ void msf_conv1x1_s8_run(const msf_conv_s8_params *p, int32_t cin, int32_t cout,
     }
 }
 
+#if MSF_USE_DSP && MSF_RQF_DSP
+/* Unaligned 32-bit store (one STR on the DSP cores, which all have unaligned access). */
+typedef uint32_t msf_u32_una_st __attribute__((aligned(1), may_alias));
+static MSF_ALWAYS_INLINE void stem_st32(int8_t *p, uint32_t v)
+{
+    *(msf_u32_una_st *)(void *)p = v;
+}
+
+/* The 3 x 3 conv over 3 input channels (the RGB stem: 9-byte window rows, windows not
+ * wrapping) of a generated layer with records and folded biases: each pair of pixels'
+ * windows copied into 27 contiguous bytes each (a 56-byte stack buffer: three rows of two
+ * words and a byte), so that dot22 runs 6 words and 3 tail bytes per pixel pair and channel
+ * pair instead of three 9-byte rows (each a 1-byte tail); channel pairs inside, each output's
+ * record read where used. */
+static MSF_ALWAYS_INLINE void stem_rqd_m(const msf_conv_s8_params *p, int32_t cout,
+                                         const int8_t *x, int32_t xstep, int32_t xrow,
+                                         int8_t *y, int32_t ystep, int32_t n, int32_t full)
+{
+    int8_t col[2][28];
+    const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+    int32_t i, j, ky, oc;
+    for (i = 0; i < n; i += 2) {
+        const int32_t np = MSF_MIN(2, n - i);
+        const int8_t *w0 = p->weights;
+        const int32_t *bz = p->bias_zp, *r = p->rqd;
+        int8_t *ya = y + i * ystep;
+        for (j = 0; j < np; j++) {
+            const int8_t *xp = x + (i + j) * xstep;
+            for (ky = 0; ky < 3; ky++) {
+                stem_st32(&col[j][9 * ky], msf_ld32(xp + ky * xrow));
+                stem_st32(&col[j][9 * ky + 4], msf_ld32(xp + ky * xrow + 4));
+                col[j][9 * ky + 8] = xp[ky * xrow + 8];
+            }
+        }
+        for (oc = 0; oc + 2 <= cout; oc += 2) {
+            if (np == 2) {
+                int32_t acc[4];
+                acc[0] = acc[2] = bz[0];
+                acc[1] = acc[3] = bz[1];
+                dot22(col[0], col[1], w0, w0 + 27, 27, acc);
+                ya[oc] = (int8_t)rqd_out(acc[0], r, zp, lo, hi, full);
+                ya[oc + 1] = (int8_t)rqd_out(acc[1], r + 3, zp, lo, hi, full);
+                ya[ystep + oc] = (int8_t)rqd_out(acc[2], r, zp, lo, hi, full);
+                ya[ystep + oc + 1] =
+                    (int8_t)rqd_out(acc[3], r + 3, zp, lo, hi, full);
+            } else {
+                int32_t acc[2];
+                acc[0] = bz[0];
+                acc[1] = bz[1];
+                dot12(col[0], w0, w0 + 27, 27, acc);
+                ya[oc] = (int8_t)rqd_out(acc[0], r, zp, lo, hi, full);
+                ya[oc + 1] = (int8_t)rqd_out(acc[1], r + 3, zp, lo, hi, full);
+            }
+            w0 += 54;
+            bz += 2;
+            r += 6;
+        }
+        if (oc < cout) {
+            for (j = 0; j < np; j++) {
+                const int32_t a = dot11(col[j], w0, 27, bz[0]);
+                ya[j * ystep + oc] = (int8_t)rqd_out(a, r, zp, lo, hi, full);
+            }
+        }
+    }
+}
+
+static MSF_CONV_NOINLINE void stem_rqd(const msf_conv_s8_params *p, int32_t cout,
+                                       const int8_t *x, int32_t xstep, int32_t xrow,
+                                       int8_t *y, int32_t ystep, int32_t n)
+{
+    if (p->act_min == -128 && p->act_max == 127) {
+        stem_rqd_m(p, cout, x, xstep, xrow, y, ystep, n, 1);
+    } else {
+        stem_rqd_m(p, cout, x, xstep, xrow, y, ystep, n, 0);
+    }
+}
+#endif
+
 void msf_convk_s8_run(const msf_conv_s8_params *p, int32_t cout, const int8_t *x,
                       int32_t xstep, int32_t xrow, int32_t kh, int32_t L, int32_t la,
                       int32_t xb, int8_t *y, int32_t ystep, int32_t n)
 {
-    const int32_t m = run_mode(p, cout);
+    int32_t m;
+#if MSF_USE_DSP && MSF_RQF_DSP
+    if (kh == 3 && L == 9 && la == 9 && p->rqd && p->bias_zp) {
+        stem_rqd(p, cout, x, xstep, xrow, y, ystep, n);
+        return;
+    }
+#endif
+    m = run_mode(p, cout);
     if (m == MSF_RQ_LEAN && kh == 3 && L == 9 && la == 9) {
         /* a 3x3 conv over 3 input channels (the RGB stem), windows not wrapping: the window
          * rows' lengths as constants, so that the dot loops unroll */

@@ -232,6 +232,23 @@ static MSF_ALWAYS_INLINE void dw_rq_store(const msf_conv_s8_params *p, const int
     const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
     const msf_requant *const rq = &p->rq;
     int32_t j;
+#if MSF_RQF_DSP
+    if (mode == MSF_RQ_FIXED && p->rqd) { /* the generator's records: every channel lean */
+        const int32_t *r = p->rqd + 3 * c0;
+        if (lo == -128 && hi == 127) { /* the whole int8 range: one SSAT */
+            for (j = 0; j < nc; j++) {
+                y[j] = (int8_t)msf_rqf_apply_dsp8(acc[j], r[0], r[1], r[2], zp);
+                r += 3;
+            }
+            return;
+        }
+        for (j = 0; j < nc; j++) {
+            y[j] = (int8_t)msf_rqf_apply_dsp(acc[j], r[0], r[1], r[2], zp, lo, hi);
+            r += 3;
+        }
+        return;
+    }
+#endif
     if (mode == MSF_RQ_FIXED) {
         const int32_t *qm = rq->qmul + (pc ? c0 : 0), *qs = rq->qshift + (pc ? c0 : 0);
         for (j = 0; j < nc; j++) {

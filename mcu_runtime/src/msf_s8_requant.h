@@ -366,16 +366,6 @@ static inline int32_t msf_rq_clamp_ok(int32_t act_min, int32_t act_max)
     return act_min >= -128 && act_min <= act_max && act_max <= 127;
 }
 
-static inline int32_t msf_rqf_ok(int32_t mul, int32_t shift)
-{
-    return mul != INT32_MIN && shift <= 31 && shift >= -31;
-}
-
-/* msf_rqf_apply from the channel's (mul, shift) directly (msf_rqf_ok(mul, shift) holds): the
- * shifts split branch-free, lsh = max(shift, 0) and rsh = lsh - shift = max(-shift, 0). */
-static inline int32_t msf_rqf_apply_s(int32_t acc, int32_t mul, int32_t shift, int32_t zp,
-                                      int32_t lo, int32_t hi);
-
 static inline int32_t msf_rqf_apply(int32_t acc, int32_t mul, int32_t lsh, int32_t rsh,
                                     int32_t mask, int32_t zp, int32_t lo, int32_t hi)
 {
@@ -388,22 +378,138 @@ static inline int32_t msf_rqf_apply(int32_t acc, int32_t mul, int32_t lsh, int32
     return r < lo ? lo : (r > hi ? hi : r);
 }
 
-static inline int32_t msf_rqf_apply_s(int32_t acc, int32_t mul, int32_t shift, int32_t zp,
-                                      int32_t lo, int32_t hi)
-{
-    const int32_t lsh = shift & ~(shift >> 31);
-    const int32_t rsh = lsh - shift;
-    return msf_rqf_apply(acc, mul, lsh, rsh, (int32_t)(((uint32_t)1 << rsh) - 1u), zp, lo, hi);
-}
-
 /* MSF_RQ_LEAN: an internal mode value of the fast kernels' loops, MSF_RQ_FIXED with the clamp
  * inside int8 (msf_rq_clamp_ok, checked once per call): channels whose multiplier and shift
  * the lean form covers (msf_rqf_load) take msf_rqf_apply, the others msf_rqc. */
 #define MSF_RQ_LEAN 100
 
-/* MSF_RQ_FIXED channel values for the lean form (msf_rqf_apply), read once per channel and
- * run by the conv loops (msf_s8_convfast.c); msf_rqf_load returns 0 when the channel needs
- * the reference (msf_rqf_ok). */
+/* MSF_RQF_DSP: the lean form's DSP variant (cores with the ARMv7E-M / ARMv8-M DSP extension,
+ * __ARM_FEATURE_DSP: Cortex-M4/M7/M33; MSF_FORCE_RQF_PORTABLE keeps the portable one there).
+ * It covers channels with 2^30 <= mul < 2^31 (QuantizeMultiplier's normalised multipliers) and
+ * a right shift e = -shift in 1..MSF_RQF_MAX_E, and per value is
+ *     q = SMMULR(QADD(acc, acc), mul)        (SRDHM(acc, mul): see msf_rqf_model)
+ *     r = ((q + (q >> 31) + 2^(e-1)) >> e) + zp, then the clamp
+ * (QADD, SMMULR, two adds, a shift, an add: no 64-bit add, no mask / threshold), where the
+ * portable form pays the left shift, a 64-bit multiply-add, the word split and the rounding
+ * comparison.  Other channels take msf_rqc (the callers' fallback, as for a channel the portable
+ * lean form does not cover). */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(MSF_FORCE_RQF_PORTABLE)
+#define MSF_RQF_DSP 1
+#include <arm_acle.h>
+#else
+#define MSF_RQF_DSP 0
+#endif
+#define MSF_RQF_MAX_E 20
+
+/* The DSP variant in portable C (always defined: the host test and rqf_diff.c check it against
+ * the reference over every corner; on DSP cores rqf_diff.c also checks the intrinsic form
+ * against it), for a nudge n:
+ *     r = ((SMMULR(QADD(acc, acc), mul) + (q >> 31) + n) >> e) + zp, clamped.
+ * With n = 2^(e-1) it is MultiplyByQuantizedMultiplier(acc, mul, -e) + zp, clamped, for
+ * 0 <= mul < 2^31 and 1 <= e <= 31 and every |acc| <= 2^29, and for every acc when
+ * 2^30 <= mul and e <= MSF_RQF_MAX_E:
+ *  - -2^30 <= acc < 2^30: QADD(acc, acc) = 2 acc exactly and
+ *    SMMULR(2 acc, mul) = floor((2 acc mul + 2^31) / 2^32) = floor((acc mul + 2^30) / 2^31),
+ *    which is SRDHM (no saturating corner: mul != INT32_MIN); |q| <= |acc| + 1, so for
+ *    |acc| <= 2^29 (or e <= 20) the sums below do not overflow.  With q = a 2^e + b
+ *    (0 <= b < 2^e), floor((q + 2^(e-1) - [q < 0]) / 2^e) = a + [b >= 2^(e-1) + [q < 0]] is
+ *    RoundingDivideByPOT ((q >> e) + ((q & mask) > (mask >> 1) + [q < 0])).
+ *  - acc >= 2^30: QADD saturates to 2^31 - 1; both the reference's q and this q are
+ *    >= 2^29 - 1, so both results are >= floor((2^29 - 1 + 2^(e-1)) / 2^e) - 128 >= 384 for
+ *    e <= 20: both clamp to hi (<= 127).  acc < -2^30: both q <= -2^29 and both results are
+ *    <= -385: both clamp to lo (>= -128).
+ * With mul = 0, e = 1 and n = 2k it is the constant k + zp, clamped (the code generator's
+ * record of a channel whose output is one value over its whole accumulator range). */
+static inline int32_t msf_rqf_model(int32_t acc, int32_t mul, int32_t e, int32_t n, int32_t zp,
+                                    int32_t lo, int32_t hi)
+{
+    const int64_t a2 = acc >= 0x40000000 ? (int64_t)INT32_MAX
+                       : (acc < -0x40000000 ? (int64_t)INT32_MIN : 2 * (int64_t)acc);
+    const int32_t q = (int32_t)((a2 * (int64_t)mul + ((int64_t)1 << 31)) >> 32);
+    const int32_t r = ((q + (q >> 31) + n) >> e) + zp;
+    return r < lo ? lo : (r > hi ? hi : r);
+}
+
+static inline int32_t msf_rqf_dsp_ok(int32_t mul, int32_t shift)
+{
+    return mul >= 0x40000000 && shift <= -1 && shift >= -MSF_RQF_MAX_E;
+}
+
+#if MSF_RQF_DSP
+/* msf_rqf_model through QADD and SMMULR; n = 2^(e-1) */
+static inline int32_t msf_rqf_apply_dsp(int32_t acc, int32_t mul, int32_t e, int32_t n,
+                                        int32_t zp, int32_t lo, int32_t hi)
+{
+    const int32_t a2 = __qadd(acc, acc);
+    int32_t q, r;
+    __asm__("smmulr %0, %1, %2" : "=r"(q) : "r"(a2), "r"(mul));
+    r = ((q + (q >> 31) + n) >> e) + zp;
+    return r < lo ? lo : (r > hi ? hi : r);
+}
+/* msf_rqf_apply_dsp for the whole-int8 clamp (act_min -128, act_max 127: TFLite's int8 ReLU6
+ * or no activation), one SSAT instead of the clamp's two comparisons */
+static inline int32_t msf_rqf_apply_dsp8(int32_t acc, int32_t mul, int32_t e, int32_t n,
+                                         int32_t zp)
+{
+    const int32_t a2 = __qadd(acc, acc);
+    int32_t q;
+    __asm__("smmulr %0, %1, %2" : "=r"(q) : "r"(a2), "r"(mul));
+    return __ssat(((q + (q >> 31) + n) >> e) + zp, 8);
+}
+#endif
+
+/* MSF_RQ_FIXED channel values for the lean form (msf_rqf_apply, or msf_rqf_apply_dsp), read
+ * once per channel and run by the conv loops (msf_s8_convfast.c); msf_rqf_load returns 0 when
+ * the channel needs the reference (msf_rqf_ok). */
+#if MSF_RQF_DSP
+typedef struct {
+    int32_t mul, e, n; /* Q31 multiplier, right shift, 2^(e-1) */
+} msf_rqf;
+
+static inline int32_t msf_rqf_ok(int32_t mul, int32_t shift)
+{
+    return msf_rqf_dsp_ok(mul, shift);
+}
+
+static inline int32_t msf_rqf_load(const msf_requant *rq, int32_t ch, msf_rqf *f)
+{
+    const int32_t idx = rq->per_channel ? ch : 0;
+    const int32_t mul = rq->qmul[idx], sh = rq->qshift[idx];
+    f->mul = mul;
+    f->e = (int32_t)((uint32_t)-sh & 31u);
+    f->n = (int32_t)(1u << (((uint32_t)f->e - 1u) & 31u));
+    return msf_rqf_ok(mul, sh);
+}
+
+static inline int32_t msf_rqf_apply_c(const msf_rqf *f, int32_t acc, int32_t zp, int32_t lo,
+                                      int32_t hi)
+{
+    return msf_rqf_apply_dsp(acc, f->mul, f->e, f->n, zp, lo, hi);
+}
+
+static inline int32_t msf_rqf_apply_s(int32_t acc, int32_t mul, int32_t shift, int32_t zp,
+                                      int32_t lo, int32_t hi)
+{
+    const int32_t e = -shift;
+    return msf_rqf_apply_dsp(acc, mul, e, (int32_t)(1u << (e - 1)), zp, lo, hi);
+}
+
+/* Channel ch's lean values from the code generator's records (msf_conv_s8_params.rqd, when
+ * non-NULL: every channel of the layer is inside the form's range and the clamp inside int8),
+ * three loads and nothing derived. */
+static inline void msf_rqf_rec(const int32_t *rqd, int32_t ch, msf_rqf *f)
+{
+    const int32_t *r = rqd + 3 * ch;
+    f->mul = r[0];
+    f->e = r[1];
+    f->n = r[2];
+}
+#else
+static inline int32_t msf_rqf_ok(int32_t mul, int32_t shift)
+{
+    return mul != INT32_MIN && shift <= 31 && shift >= -31;
+}
+
 typedef struct {
     int32_t mul, lsh, rsh, mask;
 } msf_rqf;
@@ -424,6 +530,15 @@ static inline int32_t msf_rqf_apply_c(const msf_rqf *f, int32_t acc, int32_t zp,
 {
     return msf_rqf_apply(acc, f->mul, f->lsh, f->rsh, f->mask, zp, lo, hi);
 }
+
+static inline int32_t msf_rqf_apply_s(int32_t acc, int32_t mul, int32_t shift, int32_t zp,
+                                      int32_t lo, int32_t hi)
+{
+    const int32_t lsh = shift & ~(shift >> 31);
+    const int32_t rsh = lsh - shift;
+    return msf_rqf_apply(acc, mul, lsh, rsh, (int32_t)(((uint32_t)1 << rsh) - 1u), zp, lo, hi);
+}
+#endif
 
 #if MSF_RQ_VCVTR
 /* MSF_RQ_VF / MSF_RQ_VF8: internal mode values of the fast kernels' loops, MSF_RQ_FLOAT in

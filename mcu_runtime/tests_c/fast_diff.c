@@ -63,6 +63,37 @@ static void fd_requant(msf_requant *rq, int32_t C)
     rq->fmul = fd_fmul;
 }
 
+/* The code generator's DSP requantisation records (msf_conv_s8_params.rqd, read on cores with
+ * the DSP extension, ignored elsewhere): for half the fixed-point cases with the clamp inside
+ * int8, every channel moved into the records' range (normalised multiplier, shift -1..-20;
+ * the reference reads the same values) and its (mul, -shift, 2^(-shift-1)) per output
+ * channel (entry 0's for every channel when per tensor), computed here as codegen.rqd_records
+ * does. */
+static int32_t fd_rqd[3 * FD_CH];
+static void fd_records(msf_conv_s8_params *p, int32_t C)
+{
+    int32_t i;
+    if (p->rq.mode != MSF_RQ_FIXED || p->act_min < -128 || p->act_max > 127 ||
+        p->act_min > p->act_max || fd_rnd(0, 1)) {
+        return;
+    }
+    for (i = 0; i < C; i++) {
+        if (fd_qmul[i] < 0x40000000) {
+            fd_qmul[i] = (int32_t)(0x40000000u + (uint32_t)fd_rnd(0, 0x3FFFFFFF));
+        }
+        if (fd_qshift[i] > -1 || fd_qshift[i] < -20) {
+            fd_qshift[i] = -fd_rnd(1, 20);
+        }
+    }
+    for (i = 0; i < C; i++) {
+        const int32_t j = p->rq.per_channel ? i : 0, e = -fd_qshift[j];
+        fd_rqd[3 * i] = fd_qmul[j];
+        fd_rqd[3 * i + 1] = e;
+        fd_rqd[3 * i + 2] = (int32_t)(1u << (e - 1));
+    }
+    p->rqd = fd_rqd;
+}
+
 /* Copy rows [ry0, ry1) x columns [rx0, rx1) of the full H x W x C tensor src into a ring view
  * (y0 = ry0, xcap columns, column x at slot x % xcap); the other slots keep junk. */
 static void fd_ring(const int8_t *src, int32_t H, int32_t W, int32_t C, int32_t ry0,
@@ -199,6 +230,7 @@ static int fd_conv_case(int dw)
         p.bias_zp = fd_bzp;
     }
     fd_requant(&p.rq, Cout);
+    fd_records(&p, Cout);
     for (i = 0; i < H * W * Cin; i++) {
         fd_x[i] = (int8_t)fd_rnd(-128, 127);
     }

@@ -15,6 +15,9 @@
 #include "msf_s8_fast.h"
 
 #define FD2_CIN 72
+#if FD2_CIN * 40 < 256 * 11 || 3 * 5 * FD2_CIN < 2 * 256 || 3 * 5 * FD2_CIN < 32 * 32
+#error "fd2_wide_case / fd2_col_case need 256 x 11 weights, a 1 x 2 x 256 and a 32 x 1 x 32 input"
+#endif
 #define FD2_COUT 40
 #define FD2_W 5                                   /* columns of the views */
 #define FD2_IN (3 * FD2_W * FD2_CIN)
@@ -53,6 +56,37 @@ static void fd2_rand_weights(int32_t n_w, int32_t n_ch)
         fd2_qshift[i] = fd2_rnd(0, 7) == 0 ? fd2_rnd(-31, 8) : fd2_rnd(-12, 1);
         fd2_fmul[i] = (float)fd2_rnd(1, 4000) * (fd2_rnd(0, 1) ? 1e-4f : 2.5e-3f);
     }
+}
+
+/* The code generator's DSP requantisation records (msf_conv_s8_params.rqd, read on cores with
+ * the DSP extension, ignored elsewhere): for half the fixed-point cases with the clamp inside
+ * int8, every channel moved into the records' range (normalised multiplier, shift -1..-20;
+ * the reference reads the same values) and its (mul, -shift, 2^(-shift-1)) per output
+ * channel (entry 0's for every channel when per tensor), computed here as codegen.rqd_records
+ * does. */
+static int32_t fd2_rqd[3 * FD2_CH];
+static void fd2_records(msf_conv_s8_params *p, int32_t C)
+{
+    int32_t i;
+    if (p->rq.mode != MSF_RQ_FIXED || p->act_min < -128 || p->act_max > 127 ||
+        p->act_min > p->act_max || fd2_rnd(0, 1)) {
+        return;
+    }
+    for (i = 0; i < C; i++) {
+        if (fd2_qmul[i] < 0x40000000) {
+            fd2_qmul[i] = (int32_t)(0x40000000u + (uint32_t)fd2_rnd(0, 0x3FFFFFFF));
+        }
+        if (fd2_qshift[i] > -1 || fd2_qshift[i] < -20) {
+            fd2_qshift[i] = -fd2_rnd(1, 20);
+        }
+    }
+    for (i = 0; i < C; i++) {
+        const int32_t j = p->rq.per_channel ? i : 0, e = -fd2_qshift[j];
+        fd2_rqd[3 * i] = fd2_qmul[j];
+        fd2_rqd[3 * i + 1] = e;
+        fd2_rqd[3 * i + 2] = (int32_t)(1u << (e - 1));
+    }
+    p->rqd = fd2_rqd;
 }
 
 /* random input bytes, and the same random bytes in both output buffers (a kernel that skips
@@ -114,6 +148,7 @@ static int fd2_case(void)
     p.rq.qmul = fd2_qmul;
     p.rq.qshift = fd2_qshift;
     p.rq.fmul = fd2_fmul;
+    fd2_records(&p, cout);
     fd2_rand_buffers();
     vin.data = fd2_in;
     vin.H = H;
@@ -139,6 +174,216 @@ static int fd2_case(void)
         msf_conv2d_s8_ref(&p, &vin, &vref, oy, oy + 1, ox, ox + 1);
         msf_conv2d_s8(&p, &vin, &vgot, oy, oy + 1, ox, ox + 1);
     }
+    for (i = 0; i < FD2_OUT; i++) {
+        if (fd2_ref[i] != fd2_got[i]) {
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
+/* One wide single-pixel 1 x 1 case (the generated layers' widths that msf_conv1x1_s8_run's
+ * DSP record path takes with constant-width dot loops, dot14k_64 / _128 / _256, and the
+ * other multiples of 4): C_in 64, 128, 256 or 4..72 in steps of 4, C_out 1..11, one pixel of
+ * a 1 x 2 view, the generator's folded bias and requantisation records in half the fixed-point
+ * cases (fd2_records), else as fd2_case; 1 if the fast kernel differs from the reference. */
+static int fd2_wide_case(void)
+{
+    static const int32_t widths[3] = {64, 128, 256};
+    msf_conv_s8_params p;
+    msf_view vin, vref, vgot;
+    const int32_t cin = fd2_rnd(0, 1) ? widths[fd2_rnd(0, 2)] : 4 * fd2_rnd(1, FD2_CIN / 4);
+    const int32_t cout = fd2_rnd(1, 11);
+    const int32_t ox = fd2_rnd(0, 1);
+    int32_t i, oc, bad = 0;
+    for (i = 0; i < (int32_t)sizeof p; i++) {
+        ((uint8_t *)&p)[i] = 0;
+    }
+    p.win.kh = p.win.kw = p.win.sh = p.win.sw = 1;
+    p.groups = 1;
+    p.in_zp = fd2_rnd(-128, 127);
+    p.out_zp = fd2_rnd(-128, 127);
+    p.act_min = fd2_rnd(0, 1) ? -128 : fd2_rnd(-128, 0);
+    p.act_max = fd2_rnd(0, 1) ? 127 : fd2_rnd(p.act_min, 127);
+    fd2_rand_weights(cin * cout, cout);
+    p.weights = fd2_w;
+    p.bias = fd2_bias;
+    for (oc = 0; oc < cout; oc++) {
+        int64_t sw = 0;
+        for (i = 0; i < cin; i++) {
+            sw += fd2_w[oc * cin + i];
+        }
+        fd2_bzp[oc] = (int32_t)(uint32_t)(uint64_t)((int64_t)p.bias[oc] - (int64_t)p.in_zp * sw);
+    }
+    p.bias_zp = fd2_bzp;
+    p.rq.mode = fd2_rnd(0, 3) ? MSF_RQ_FIXED : MSF_RQ_FLOAT;
+    p.rq.per_channel = fd2_rnd(0, 3) != 0;
+    p.rq.qmul = fd2_qmul;
+    p.rq.qshift = fd2_qshift;
+    p.rq.fmul = fd2_fmul;
+    fd2_records(&p, cout);
+    fd2_rand_buffers();
+    vin.data = fd2_in;
+    vin.H = 1;
+    vin.W = 2;
+    vin.C = cin;
+    vin.y0 = 0;
+    vin.xcap = 2;
+    vin.cap = 2 * cin;
+    vref.H = 1;
+    vref.W = 2;
+    vref.C = cout;
+    vref.y0 = 0;
+    vref.xcap = 2;
+    vref.cap = 2 * cout;
+    vgot = vref;
+    vref.data = fd2_ref;
+    vgot.data = fd2_got;
+    msf_conv2d_s8_ref(&p, &vin, &vref, 0, 1, ox, ox + 1);
+    msf_conv2d_s8(&p, &vin, &vgot, 0, 1, ox, ox + 1);
+    for (i = 0; i < FD2_OUT; i++) {
+        if (fd2_ref[i] != fd2_got[i]) {
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
+/* One 1 x 1 column case (a fused block's column call: msf_conv1x1_s8_run over n pixels of
+ * one column, the DSP record path col_rqd and its constant-width copies C_in 8 / 16 / 32):
+ * C_in 8, 16, 32 or 1..24, a column of 2..32 rows (one call) of a 1-column view, C_out 1..40
+ * (at most FD2_OUT bytes out), the generator's folded bias always, records in half the
+ * fixed-point cases; 1 if the fast kernel differs from the reference. */
+static int fd2_col_case(void)
+{
+    static const int32_t widths[3] = {8, 16, 32};
+    msf_conv_s8_params p;
+    msf_view vin, vref, vgot;
+    const int32_t cin = fd2_rnd(0, 2) ? widths[fd2_rnd(0, 2)] : fd2_rnd(1, 24);
+    const int32_t n = fd2_rnd(2, 32);
+    const int32_t cout = fd2_rnd(1, MSF_MIN(FD2_COUT, FD2_OUT / n));
+    int32_t i, oc, bad = 0;
+    for (i = 0; i < (int32_t)sizeof p; i++) {
+        ((uint8_t *)&p)[i] = 0;
+    }
+    p.win.kh = p.win.kw = p.win.sh = p.win.sw = 1;
+    p.groups = 1;
+    p.in_zp = fd2_rnd(-128, 127);
+    p.out_zp = fd2_rnd(-128, 127);
+    p.act_min = fd2_rnd(0, 1) ? -128 : fd2_rnd(-128, 0);
+    p.act_max = fd2_rnd(0, 1) ? 127 : fd2_rnd(p.act_min, 127);
+    fd2_rand_weights(cin * cout, cout);
+    p.weights = fd2_w;
+    p.bias = fd2_bias;
+    for (oc = 0; oc < cout; oc++) {
+        int64_t sw = 0;
+        for (i = 0; i < cin; i++) {
+            sw += fd2_w[oc * cin + i];
+        }
+        fd2_bzp[oc] = (int32_t)(uint32_t)(uint64_t)((int64_t)p.bias[oc] - (int64_t)p.in_zp * sw);
+    }
+    p.bias_zp = fd2_bzp;
+    p.rq.mode = fd2_rnd(0, 3) ? MSF_RQ_FIXED : MSF_RQ_FLOAT;
+    p.rq.per_channel = fd2_rnd(0, 3) != 0;
+    p.rq.qmul = fd2_qmul;
+    p.rq.qshift = fd2_qshift;
+    p.rq.fmul = fd2_fmul;
+    fd2_records(&p, cout);
+    fd2_rand_buffers();
+    vin.data = fd2_in;
+    vin.H = n;
+    vin.W = 2;
+    vin.C = cin;
+    vin.y0 = 0;
+    vin.xcap = 1;
+    vin.cap = n * cin;
+    vref.H = n;
+    vref.W = 2;
+    vref.C = cout;
+    vref.y0 = 0;
+    vref.xcap = 1;
+    vref.cap = n * cout;
+    vgot = vref;
+    vref.data = fd2_ref;
+    vgot.data = fd2_got;
+    msf_conv2d_s8_ref(&p, &vin, &vref, 0, n, 1, 2);
+    msf_conv2d_s8(&p, &vin, &vgot, 0, n, 1, 2);
+    for (i = 0; i < FD2_OUT; i++) {
+        if (fd2_ref[i] != fd2_got[i]) {
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
+/* One RGB-stem case (a 3 x 3 conv over 3 input channels: msf_convk_s8_run's DSP record path
+ * stem_rqd and the constant-length conv_run copy): a 3..8 x 3..8 input, stride 1 or 2, random
+ * pads, C_out 1..12, a random output region (columns narrower than tall run down the column,
+ * the others along rows; clipped windows through the reference), the generator's folded bias
+ * always, records in half the fixed-point cases; 1 if the fast kernel differs. */
+static int fd2_stem_case(void)
+{
+    msf_conv_s8_params p;
+    msf_view vin, vref, vgot;
+    const int32_t H = fd2_rnd(3, 8), W = fd2_rnd(3, 8), s = fd2_rnd(1, 2);
+    int32_t i, oc, Ho, Wo, cout, oy0, oy1, ox0, ox1, bad = 0;
+    for (i = 0; i < (int32_t)sizeof p; i++) {
+        ((uint8_t *)&p)[i] = 0;
+    }
+    p.win.kh = p.win.kw = 3;
+    p.win.sh = p.win.sw = s;
+    p.win.pad_top = fd2_rnd(0, 1);
+    p.win.pad_left = fd2_rnd(0, 1);
+    p.win.pad_bottom = fd2_rnd(0, 1);
+    p.win.pad_right = fd2_rnd(0, 1);
+    Ho = (H + p.win.pad_top + p.win.pad_bottom - 3) / s + 1;
+    Wo = (W + p.win.pad_left + p.win.pad_right - 3) / s + 1;
+    cout = fd2_rnd(1, MSF_MIN(12, FD2_OUT / (Ho * Wo)));
+    p.groups = 1;
+    p.in_zp = fd2_rnd(-128, 127);
+    p.out_zp = fd2_rnd(-128, 127);
+    p.act_min = fd2_rnd(0, 1) ? -128 : fd2_rnd(-128, 0);
+    p.act_max = fd2_rnd(0, 1) ? 127 : fd2_rnd(p.act_min, 127);
+    fd2_rand_weights(27 * cout, cout);
+    p.weights = fd2_w;
+    p.bias = fd2_bias;
+    for (oc = 0; oc < cout; oc++) {
+        int64_t sw = 0;
+        for (i = 0; i < 27; i++) {
+            sw += fd2_w[oc * 27 + i];
+        }
+        fd2_bzp[oc] = (int32_t)(uint32_t)(uint64_t)((int64_t)p.bias[oc] - (int64_t)p.in_zp * sw);
+    }
+    p.bias_zp = fd2_bzp;
+    p.rq.mode = fd2_rnd(0, 3) ? MSF_RQ_FIXED : MSF_RQ_FLOAT;
+    p.rq.per_channel = fd2_rnd(0, 3) != 0;
+    p.rq.qmul = fd2_qmul;
+    p.rq.qshift = fd2_qshift;
+    p.rq.fmul = fd2_fmul;
+    fd2_records(&p, cout);
+    fd2_rand_buffers();
+    vin.data = fd2_in;
+    vin.H = H;
+    vin.W = W;
+    vin.C = 3;
+    vin.y0 = 0;
+    vin.xcap = W;
+    vin.cap = H * W * 3;
+    vref.H = Ho;
+    vref.W = Wo;
+    vref.C = cout;
+    vref.y0 = 0;
+    vref.xcap = Wo;
+    vref.cap = Ho * Wo * cout;
+    vgot = vref;
+    vref.data = fd2_ref;
+    vgot.data = fd2_got;
+    oy0 = fd2_rnd(0, Ho - 1);
+    oy1 = fd2_rnd(oy0 + 1, Ho);
+    ox0 = fd2_rnd(0, Wo - 1);
+    ox1 = fd2_rnd(0, 1) ? ox0 + 1 : fd2_rnd(ox0 + 1, Wo);
+    msf_conv2d_s8_ref(&p, &vin, &vref, oy0, oy1, ox0, ox1);
+    msf_conv2d_s8(&p, &vin, &vgot, oy0, oy1, ox0, ox1);
     for (i = 0; i < FD2_OUT; i++) {
         if (fd2_ref[i] != fd2_got[i]) {
             bad = 1;
@@ -206,6 +451,7 @@ static int fd2_dw_case(void)
     p.rq.qmul = fd2_qmul;
     p.rq.qshift = fd2_qshift;
     p.rq.fmul = fd2_fmul;
+    fd2_records(&p, C);
     /* input: rows [0, H) in a ring of kw column slots (ring; always past 30 channels) or the
      * full view; the ring's slots hold whatever columns they hold (both kernels read the
      * same bytes) */
@@ -254,6 +500,9 @@ static uint32_t fd2_run(uint32_t seed, int32_t cases)
     for (t = 0; t < cases; t++) {
         fails += (uint32_t)fd2_case();
         fails += (uint32_t)fd2_dw_case();
+        fails += (uint32_t)fd2_wide_case();
+        fails += (uint32_t)fd2_col_case();
+        fails += (uint32_t)fd2_stem_case();
     }
     return fails;
 }
