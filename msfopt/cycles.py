@@ -88,6 +88,13 @@ def border_fraction(layer) -> float:
     return 1.0 - (iy * ix) / float(ho * wo)
 
 
+def wide_dw(layer) -> bool:
+    """Whether a depthwise layer's window has more than 3 x 3 taps: in the column / patch
+    pipelines' short calls the fast kernels run 3 x 3 windows through a path of their own and
+    larger ones (5 x 5, 7 x 7) through the generic tap list (``fused_dw_wide_mac``)."""
+    return layer.op == DW and layer.kh * layer.kw > 9
+
+
 def layer_runs(layer, s: "BlockSchedule", n_layers_block: int, macs: float) -> float:
     """Runs of output pixels a conv / depthwise layer's fast kernel starts in block ``s`` (each
     run loads the requantisation parameters and starts accumulators per output channel):
@@ -146,7 +153,8 @@ class CycleModel:
     parameters, and the per-run weight sums where the generator does not fold them into the
     bias).  Inside a column / patch pipeline each MAC of a k x k conv / depthwise layer costs
     ``fused_conv_mac`` / ``fused_dw_mac`` more (windows wrapping around the column rings take
-    split spans / per-pixel tap lists).  A term whose regressor the current kernels never
+    split spans / per-pixel tap lists), a depthwise window above 3 x 3 ``fused_dw_wide_mac``
+    more again (:func:`wide_dw`).  A term whose regressor the current kernels never
     exercise fits to 0.
     The graph ops are priced by the same coefficients: a standalone activation or multiply like
     the add (per output element), a concat / slice / channel shuffle / resize as copied bytes,
@@ -168,6 +176,7 @@ class CycleModel:
     run_ch: float = 0.0
     fused_conv_mac: float = 0.0
     fused_dw_mac: float = 0.0
+    fused_dw_wide_mac: float = 0.0
     float_rq_out: float = 0.0
     avgpool_float_out: float = 0.0
     gap_float_out: float = 0.0
@@ -182,6 +191,7 @@ class CycleModel:
                "unclamped_out": "unclamped_out", "conv_tap": "conv_tap",
                "conv_border": "conv_border", "dw_border": "dw_border", "run_ch": "run_ch",
                "fused_conv_mac": "fused_conv_mac", "fused_dw_mac": "fused_dw_mac",
+               "fused_dw_wide_mac": "fused_dw_wide_mac",
                "float_rq_out": "float_rq_out", "avgpool_float_out": "avgpool_float_out",
                "gap_float_out": "gap_float_out", "fixed_rq_out": "fixed_rq_out",
                "fixed_add_elem": "fixed_add_elem"}
@@ -226,6 +236,8 @@ class CycleModel:
                                            self.dw_border if k == "dw" else 0.0)
         run_ch = self.run_ch * c if k in ("conv", "pointwise", "dw") and self.run_ch else 0.0
         fmac = self.fused_conv_mac if k == "conv" else (self.fused_dw_mac if k == "dw" else 0.0)
+        if k == "dw" and wide_dw(layer):
+            fmac += self.fused_dw_wide_mac
         rq = 0.0
         for term in rq_terms(net, layer, self.requant or net.requant):
             rq += getattr(self, term)

@@ -244,7 +244,8 @@ class GrowthBound:
 
 
 def _fast_kernel_terms(cm) -> list[float]:
-    return [cm.conv_border, cm.dw_border, cm.run_ch, cm.fused_conv_mac, cm.fused_dw_mac]
+    return [cm.conv_border, cm.dw_border, cm.run_ch, cm.fused_conv_mac, cm.fused_dw_mac,
+            cm.fused_dw_wide_mac]
 
 
 def _coefficients_integral(cm) -> bool:

@@ -16,6 +16,7 @@ the instructions executed inside ``msf_model_run``.  The model
           + border MACs of k x k conv / depthwise x conv_border / dw_border
           + runs x output channels of conv / depthwise kernels x run_ch
           + k x k conv / depthwise MACs in pipelines x fused_conv_mac / fused_dw_mac
+            (+ fused_dw_wide_mac for a depthwise window above 3 x 3)
                                                             (msfopt.cycles.CycleModel)
 
 is linear in its coefficients; they are fitted by non-negative least squares on the *relative*
@@ -48,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from msfopt.ir import ADD, AVGPOOL, CONV, DENSE, DW, GAP, MAXPOOL, Layer, Network, window_layer  # noqa: E402
 from msfopt.cycles import (KINDS, CycleModel, border_fraction, conv_taps, layer_runs,  # noqa: E402
-                           pipelined, rq_terms)
+                           pipelined, rq_terms, wide_dw)
 
 TOML = ROOT / "msfopt" / "data" / "mcus.toml"
 
@@ -63,7 +64,8 @@ FAMILIES = {
 }
 FEATURES = [*KINDS, *(f"{k}_out" for k in KINDS), "add_per_elem", "overhead_per_call",
             "copy_per_byte", "fused_out", "unclamped_out", "conv_tap", "conv_border",
-            "dw_border", "run_ch", "fused_conv_mac", "fused_dw_mac", "float_rq_out",
+            "dw_border", "run_ch", "fused_conv_mac", "fused_dw_mac", "fused_dw_wide_mac",
+            "float_rq_out",
             "avgpool_float_out", "gap_float_out", "fixed_rq_out", "fixed_add_elem"]
 
 
@@ -273,6 +275,8 @@ def block_features(net: Network, scheds, rq: str | None = None) -> dict[str, flo
                 f[f"{k}_border"] += m * border_fraction(L)
                 if pipelined(s):
                     f[f"fused_{k}_mac"] += m
+                    if wide_dw(L):
+                        f["fused_dw_wide_mac"] += m
             if k in ("conv", "pointwise", "dw"):
                 f["run_ch"] += L.out_shape[2] * layer_runs(L, s, s.last - s.first + 1, m)
             if L.op == ADD:
@@ -430,6 +434,8 @@ def cycles_block(target: str, family: str, rep: str, coef: dict, stats: dict) ->
               f"column / patch pipeline",
               f"fused_dw_mac = {_fmt(coef['fused_dw_mac'])}          # per depthwise MAC in a "
               f"column / patch pipeline",
+              f"fused_dw_wide_mac = {_fmt(coef['fused_dw_wide_mac'])}     # ... more for a "
+              f"window above 3 x 3",
               f"float_rq_out = {_fmt(coef['float_rq_out'])}          # per output requantised "
               f"in float (onnxruntime)",
               f"avgpool_float_out = {_fmt(coef['avgpool_float_out'])}     # avgpool's instead "
