@@ -187,6 +187,41 @@ static int fd2_case(void)
  * other multiples of 4): C_in 64, 128, 256 or 4..72 in steps of 4, C_out 1..11, one pixel of
  * a 1 x 2 view, the generator's folded bias and requantisation records in half the fixed-point
  * cases (fd2_records), else as fd2_case; 1 if the fast kernel differs from the reference. */
+/* A 1x1 conv of cin -> cout channels with random zero points, clamp, weights, folded start
+ * bias, requantisation (mode, per-channel, records) and buffers: the set-up of the wide-pixel
+ * and column cases, drawn in this order */
+static void fd2_pw_setup(msf_conv_s8_params *p, int32_t cin, int32_t cout)
+{
+    int32_t i, oc;
+    for (i = 0; i < (int32_t)sizeof *p; i++) {
+        ((uint8_t *)p)[i] = 0;
+    }
+    p->win.kh = p->win.kw = p->win.sh = p->win.sw = 1;
+    p->groups = 1;
+    p->in_zp = fd2_rnd(-128, 127);
+    p->out_zp = fd2_rnd(-128, 127);
+    p->act_min = fd2_rnd(0, 1) ? -128 : fd2_rnd(-128, 0);
+    p->act_max = fd2_rnd(0, 1) ? 127 : fd2_rnd(p->act_min, 127);
+    fd2_rand_weights(cin * cout, cout);
+    p->weights = fd2_w;
+    p->bias = fd2_bias;
+    for (oc = 0; oc < cout; oc++) {
+        int64_t sw = 0;
+        for (i = 0; i < cin; i++) {
+            sw += fd2_w[oc * cin + i];
+        }
+        fd2_bzp[oc] = (int32_t)(uint32_t)(uint64_t)((int64_t)p->bias[oc] - (int64_t)p->in_zp * sw);
+    }
+    p->bias_zp = fd2_bzp;
+    p->rq.mode = fd2_rnd(0, 3) ? MSF_RQ_FIXED : MSF_RQ_FLOAT;
+    p->rq.per_channel = fd2_rnd(0, 3) != 0;
+    p->rq.qmul = fd2_qmul;
+    p->rq.qshift = fd2_qshift;
+    p->rq.fmul = fd2_fmul;
+    fd2_records(p, cout);
+    fd2_rand_buffers();
+}
+
 static int fd2_wide_case(void)
 {
     static const int32_t widths[3] = {64, 128, 256};
@@ -195,34 +230,8 @@ static int fd2_wide_case(void)
     const int32_t cin = fd2_rnd(0, 1) ? widths[fd2_rnd(0, 2)] : 4 * fd2_rnd(1, FD2_CIN / 4);
     const int32_t cout = fd2_rnd(1, 11);
     const int32_t ox = fd2_rnd(0, 1);
-    int32_t i, oc, bad = 0;
-    for (i = 0; i < (int32_t)sizeof p; i++) {
-        ((uint8_t *)&p)[i] = 0;
-    }
-    p.win.kh = p.win.kw = p.win.sh = p.win.sw = 1;
-    p.groups = 1;
-    p.in_zp = fd2_rnd(-128, 127);
-    p.out_zp = fd2_rnd(-128, 127);
-    p.act_min = fd2_rnd(0, 1) ? -128 : fd2_rnd(-128, 0);
-    p.act_max = fd2_rnd(0, 1) ? 127 : fd2_rnd(p.act_min, 127);
-    fd2_rand_weights(cin * cout, cout);
-    p.weights = fd2_w;
-    p.bias = fd2_bias;
-    for (oc = 0; oc < cout; oc++) {
-        int64_t sw = 0;
-        for (i = 0; i < cin; i++) {
-            sw += fd2_w[oc * cin + i];
-        }
-        fd2_bzp[oc] = (int32_t)(uint32_t)(uint64_t)((int64_t)p.bias[oc] - (int64_t)p.in_zp * sw);
-    }
-    p.bias_zp = fd2_bzp;
-    p.rq.mode = fd2_rnd(0, 3) ? MSF_RQ_FIXED : MSF_RQ_FLOAT;
-    p.rq.per_channel = fd2_rnd(0, 3) != 0;
-    p.rq.qmul = fd2_qmul;
-    p.rq.qshift = fd2_qshift;
-    p.rq.fmul = fd2_fmul;
-    fd2_records(&p, cout);
-    fd2_rand_buffers();
+    int32_t i, bad = 0;
+    fd2_pw_setup(&p, cin, cout);
     vin.data = fd2_in;
     vin.H = 1;
     vin.W = 2;
@@ -262,34 +271,8 @@ static int fd2_col_case(void)
     const int32_t cin = fd2_rnd(0, 2) ? widths[fd2_rnd(0, 2)] : fd2_rnd(1, 24);
     const int32_t n = fd2_rnd(2, 32);
     const int32_t cout = fd2_rnd(1, MSF_MIN(FD2_COUT, FD2_OUT / n));
-    int32_t i, oc, bad = 0;
-    for (i = 0; i < (int32_t)sizeof p; i++) {
-        ((uint8_t *)&p)[i] = 0;
-    }
-    p.win.kh = p.win.kw = p.win.sh = p.win.sw = 1;
-    p.groups = 1;
-    p.in_zp = fd2_rnd(-128, 127);
-    p.out_zp = fd2_rnd(-128, 127);
-    p.act_min = fd2_rnd(0, 1) ? -128 : fd2_rnd(-128, 0);
-    p.act_max = fd2_rnd(0, 1) ? 127 : fd2_rnd(p.act_min, 127);
-    fd2_rand_weights(cin * cout, cout);
-    p.weights = fd2_w;
-    p.bias = fd2_bias;
-    for (oc = 0; oc < cout; oc++) {
-        int64_t sw = 0;
-        for (i = 0; i < cin; i++) {
-            sw += fd2_w[oc * cin + i];
-        }
-        fd2_bzp[oc] = (int32_t)(uint32_t)(uint64_t)((int64_t)p.bias[oc] - (int64_t)p.in_zp * sw);
-    }
-    p.bias_zp = fd2_bzp;
-    p.rq.mode = fd2_rnd(0, 3) ? MSF_RQ_FIXED : MSF_RQ_FLOAT;
-    p.rq.per_channel = fd2_rnd(0, 3) != 0;
-    p.rq.qmul = fd2_qmul;
-    p.rq.qshift = fd2_qshift;
-    p.rq.fmul = fd2_fmul;
-    fd2_records(&p, cout);
-    fd2_rand_buffers();
+    int32_t i, bad = 0;
+    fd2_pw_setup(&p, cin, cout);
     vin.data = fd2_in;
     vin.H = n;
     vin.W = 2;
