@@ -102,6 +102,18 @@ static void fd2_rand_buffers(void)
     }
 }
 
+/* 1 if the fast kernel's output buffer differs from the reference's anywhere */
+static int fd2_differs(void)
+{
+    int32_t i;
+    for (i = 0; i < FD2_OUT; i++) {
+        if (fd2_ref[i] != fd2_got[i]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int fd2_case(void)
 {
     msf_conv_s8_params p;
@@ -113,7 +125,7 @@ static int fd2_case(void)
     const int32_t ixcap = fd2_rnd(0, 1) ? W : fd2_rnd(1, W);
     const int32_t oxcap = fd2_rnd(0, 1) ? W : fd2_rnd(1, W);
     const int32_t oy = fd2_rnd(0, H - 1);
-    int32_t i, ox, ox0, ox1, bad = 0;
+    int32_t i, ox, ox0, ox1;
     for (i = 0; i < (int32_t)sizeof p; i++) {
         ((uint8_t *)&p)[i] = 0;
     }
@@ -174,12 +186,7 @@ static int fd2_case(void)
         msf_conv2d_s8_ref(&p, &vin, &vref, oy, oy + 1, ox, ox + 1);
         msf_conv2d_s8(&p, &vin, &vgot, oy, oy + 1, ox, ox + 1);
     }
-    for (i = 0; i < FD2_OUT; i++) {
-        if (fd2_ref[i] != fd2_got[i]) {
-            bad = 1;
-        }
-    }
-    return bad;
+    return fd2_differs();
 }
 
 /* One wide single-pixel 1 x 1 case (the generated layers' widths that msf_conv1x1_s8_run's
@@ -230,7 +237,6 @@ static int fd2_wide_case(void)
     const int32_t cin = fd2_rnd(0, 1) ? widths[fd2_rnd(0, 2)] : 4 * fd2_rnd(1, FD2_CIN / 4);
     const int32_t cout = fd2_rnd(1, 11);
     const int32_t ox = fd2_rnd(0, 1);
-    int32_t i, bad = 0;
     fd2_pw_setup(&p, cin, cout);
     vin.data = fd2_in;
     vin.H = 1;
@@ -250,12 +256,7 @@ static int fd2_wide_case(void)
     vgot.data = fd2_got;
     msf_conv2d_s8_ref(&p, &vin, &vref, 0, 1, ox, ox + 1);
     msf_conv2d_s8(&p, &vin, &vgot, 0, 1, ox, ox + 1);
-    for (i = 0; i < FD2_OUT; i++) {
-        if (fd2_ref[i] != fd2_got[i]) {
-            bad = 1;
-        }
-    }
-    return bad;
+    return fd2_differs();
 }
 
 /* One 1 x 1 column case (a fused block's column call: msf_conv1x1_s8_run over n pixels of
@@ -271,7 +272,6 @@ static int fd2_col_case(void)
     const int32_t cin = fd2_rnd(0, 2) ? widths[fd2_rnd(0, 2)] : fd2_rnd(1, 24);
     const int32_t n = fd2_rnd(2, 32);
     const int32_t cout = fd2_rnd(1, MSF_MIN(FD2_COUT, FD2_OUT / n));
-    int32_t i, bad = 0;
     fd2_pw_setup(&p, cin, cout);
     vin.data = fd2_in;
     vin.H = n;
@@ -291,12 +291,7 @@ static int fd2_col_case(void)
     vgot.data = fd2_got;
     msf_conv2d_s8_ref(&p, &vin, &vref, 0, n, 1, 2);
     msf_conv2d_s8(&p, &vin, &vgot, 0, n, 1, 2);
-    for (i = 0; i < FD2_OUT; i++) {
-        if (fd2_ref[i] != fd2_got[i]) {
-            bad = 1;
-        }
-    }
-    return bad;
+    return fd2_differs();
 }
 
 /* One RGB-stem case (a 3 x 3 conv over 3 input channels: msf_convk_s8_run's DSP record path
@@ -309,7 +304,7 @@ static int fd2_stem_case(void)
     msf_conv_s8_params p;
     msf_view vin, vref, vgot;
     const int32_t H = fd2_rnd(3, 8), W = fd2_rnd(3, 8), s = fd2_rnd(1, 2);
-    int32_t i, oc, Ho, Wo, cout, oy0, oy1, ox0, ox1, bad = 0;
+    int32_t i, oc, Ho, Wo, cout, oy0, oy1, ox0, ox1;
     for (i = 0; i < (int32_t)sizeof p; i++) {
         ((uint8_t *)&p)[i] = 0;
     }
@@ -367,12 +362,7 @@ static int fd2_stem_case(void)
     ox1 = fd2_rnd(0, 1) ? ox0 + 1 : fd2_rnd(ox0 + 1, Wo);
     msf_conv2d_s8_ref(&p, &vin, &vref, oy0, oy1, ox0, ox1);
     msf_conv2d_s8(&p, &vin, &vgot, oy0, oy1, ox0, ox1);
-    for (i = 0; i < FD2_OUT; i++) {
-        if (fd2_ref[i] != fd2_got[i]) {
-            bad = 1;
-        }
-    }
-    return bad;
+    return fd2_differs();
 }
 
 /* One depthwise short-call case (msf_s8_dwfast.c dw_short_runs: dw_px33_m / dw_pxt_m, chunks
@@ -391,7 +381,7 @@ static int fd2_dw_case(void)
     const int32_t kh = k3 ? 3 : fd2_rnd(1, 5), kw = k3 ? 3 : fd2_rnd(1, 5);
     const int32_t s = fd2_rnd(1, 2);
     const int32_t H = 6, W = 6;
-    int32_t i, Ho, Wo, oy0, oy1, ox, ring, bad = 0;
+    int32_t i, Ho, Wo, oy0, oy1, ox, ring;
     for (i = 0; i < (int32_t)sizeof p; i++) {
         ((uint8_t *)&p)[i] = 0;
     }
@@ -466,12 +456,7 @@ static int fd2_dw_case(void)
     vgot.data = fd2_got;
     msf_dwconv2d_s8_ref(&p, &vin, &vref, oy0, oy1, ox, ox + 1);
     msf_dwconv2d_s8(&p, &vin, &vgot, oy0, oy1, ox, ox + 1);
-    for (i = 0; i < FD2_OUT; i++) {
-        if (fd2_ref[i] != fd2_got[i]) {
-            bad = 1;
-        }
-    }
-    return bad;
+    return fd2_differs();
 }
 
 /* `cases` random cases from `seed`; returns how many differ. */
